@@ -1,0 +1,61 @@
+SHELL := /bin/bash
+# Kestrel front door. Every target installs missing Debian packages
+# (scripts/setup-deps, a no-op when all are present), configures and builds what
+# it needs, then runs. See README.md.
+.PHONY: all demo test bench asan-test fuzz deps build clean
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BENCH_DIR := build/bench
+FUZZ_SECONDS ?= 60
+
+all: build
+
+deps:
+	@scripts/setup-deps
+
+build/release/build.ninja:
+	cmake --preset release >/dev/null
+
+build: deps build/release/build.ninja
+	cmake --build --preset release -j $(JOBS)
+
+demo: build
+	@echo "== make demo: the node is not built yet (issue 8); running Kestrel's crypto and codec"
+	@echo "== micro-benchmarks on this machine (kestrel-microbench, 0.2 s per benchmark)."
+	@build/release/bench/kestrel-microbench --benchmark_min_time=0.2 \
+	  --benchmark_filter='Sha256|Ed25519|X25519|Aead|Codec|MlKem|MlDsa|Keccak'
+	@echo "== kestrel gates:"
+	@build/release/apps/kestrel/kestrel gates
+
+test: build
+	cd build/release && ctest -j $(JOBS) --output-on-failure --timeout 900 2>&1 | tee ctest.log | \
+	  grep -E '^[0-9]+% tests passed|tests failed|\*\*\*Failed|Timeout|Not Run' ; \
+	  exit $${PIPESTATUS[0]}
+
+bench: build
+	@mkdir -p $(BENCH_DIR)
+	build/release/bench/kestrel-microbench --benchmark_repetitions=5 \
+	  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
+	  --benchmark_out=$(BENCH_DIR)/micro.json --benchmark_out_format=json
+	@echo "== JSON written to $(BENCH_DIR)/micro.json"
+
+build/asan/build.ninja:
+	cmake --preset asan >/dev/null
+
+asan-test: deps build/asan/build.ninja
+	cmake --build --preset asan -j $(JOBS)
+	cd build/asan && ctest -j $(JOBS) --output-on-failure --timeout 1800 -LE slow 2>&1 | tee ctest.log | \
+	  grep -E '^[0-9]+% tests passed|tests failed|\*\*\*Failed|Timeout|Not Run' ; \
+	  exit $${PIPESTATUS[0]}
+
+# libFuzzer targets need clang (installed only for this target).
+fuzz:
+	@scripts/setup-deps --fuzz
+	cmake --preset fuzz >/dev/null
+	cmake --build --preset fuzz -j $(JOBS)
+	@mkdir -p build/fuzz/corpus/codec
+	build/fuzz/src/common/codec_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  build/fuzz/corpus/codec src/common/fuzz_corpus/codec
+
+clean:
+	rm -rf build

@@ -1,0 +1,13 @@
+// Subcommands of the `kestrel` binary. Each lives in its own file and registers
+// itself on the CLI11 app; main.cc calls every register_* function.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace kestrel::app {
+
+void register_gates(CLI::App& app);
+
+}  // namespace kestrel::app

@@ -1,0 +1,80 @@
+#include "common/gates.h"
+
+#include <array>
+#include <atomic>
+
+namespace kestrel {
+
+namespace {
+
+constexpr std::size_t gate_count = static_cast<std::size_t>(Gate::count_);
+
+// Keep in enum order: gate_info() indexes by the enum value (checked in a test).
+constexpr std::array<GateInfo, gate_count> gate_table{{
+    {Gate::crypto_avx2, "crypto.avx2", "crypto",
+     "AVX2 code paths for Keccak, ML-KEM and ML-DSA, used only when the CPU has AVX2",
+     GateRisk::medium,
+     "a wrong vector path would produce wrong keys or signatures; both paths run every ACVP vector",
+     true},
+}};
+
+struct GateStates {
+  std::array<std::atomic<bool>, gate_count> enabled;
+  GateStates() {
+    for (std::size_t i = 0; i < gate_count; ++i) enabled[i].store(gate_table[i].default_enabled);
+  }
+};
+
+std::array<std::atomic<bool>, gate_count>& gate_states() {
+  static GateStates states;
+  return states.enabled;
+}
+
+std::size_t index_of(Gate gate) {
+  const auto i = static_cast<std::size_t>(gate);
+  KESTREL_ASSERT(i < gate_count);
+  return i;
+}
+
+}  // namespace
+
+const char* describe(GateError error) {
+  switch (error) {
+    case GateError::unknown_gate: return "unknown gate name";
+  }
+  return "unknown gate error";
+}
+
+const char* describe(GateRisk risk) {
+  switch (risk) {
+    case GateRisk::low: return "low";
+    case GateRisk::medium: return "medium";
+    case GateRisk::high: return "high";
+  }
+  return "unknown";
+}
+
+std::span<const GateInfo> all_gates() { return gate_table; }
+
+const GateInfo& gate_info(Gate gate) { return gate_table[index_of(gate)]; }
+
+Result<Gate, GateError> find_gate(std::string_view name) {
+  for (const auto& info : gate_table) {
+    if (info.name == name) return info.gate;
+  }
+  return Err(GateError::unknown_gate);
+}
+
+bool gate_enabled(Gate gate) {
+  return gate_states()[index_of(gate)].load(std::memory_order_relaxed);
+}
+
+void set_gate(Gate gate, bool enabled) {
+  gate_states()[index_of(gate)].store(enabled, std::memory_order_relaxed);
+}
+
+void reset_gates() {
+  for (const auto& info : gate_table) set_gate(info.gate, info.default_enabled);
+}
+
+}  // namespace kestrel

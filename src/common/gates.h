@@ -1,0 +1,67 @@
+// Optimization gates: every optimization in Kestrel has a name, a description, a
+// risk and a default, and its baseline path stays in the code (DESIGN.md
+// "Performance framework"). The list is closed: a gate is an enum value here, so
+// an unknown gate name is an error, never silently ignored.
+//
+// This is the registry the performance module (config, command line, /gates)
+// builds on; modules read gates on their hot paths with gate_enabled(), which is
+// one relaxed atomic load.
+//
+// Thread-safe: reads and writes are atomic; changing a gate while work is in
+// flight affects only work that starts afterwards.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace kestrel {
+
+enum class Gate : std::uint8_t {
+  crypto_avx2,  // AVX2 paths for ML-KEM / ML-DSA / Keccak
+  count_,       // not a gate: the number of gates
+};
+
+enum class GateRisk : std::uint8_t { low, medium, high };
+
+struct GateInfo {
+  Gate gate;
+  std::string_view name;         // dotted name used in config and on the command line
+  std::string_view subsystem;
+  std::string_view description;  // one line
+  GateRisk risk;
+  std::string_view risk_note;    // what could go wrong if it misbehaves
+  bool default_enabled;
+};
+
+enum class GateError : std::uint8_t { unknown_gate };
+const char* describe(GateError error);
+
+std::span<const GateInfo> all_gates();
+const GateInfo& gate_info(Gate gate);
+Result<Gate, GateError> find_gate(std::string_view name);
+const char* describe(GateRisk risk);
+
+bool gate_enabled(Gate gate);
+void set_gate(Gate gate, bool enabled);
+// Restores every gate to its default (tests use this between cases).
+void reset_gates();
+
+// RAII override for tests and A/B benchmarks: sets a gate, restores it on exit.
+class ScopedGate {
+ public:
+  ScopedGate(Gate gate, bool enabled) : gate_(gate), previous_(gate_enabled(gate)) {
+    set_gate(gate, enabled);
+  }
+  ~ScopedGate() { set_gate(gate_, previous_); }
+  ScopedGate(const ScopedGate&) = delete;
+  ScopedGate& operator=(const ScopedGate&) = delete;
+
+ private:
+  Gate gate_;
+  bool previous_;
+};
+
+}  // namespace kestrel

@@ -1,0 +1,72 @@
+// Every bound in Kestrel lives here, each with the reason for its number
+// (STYLE.md "Put a limit on everything"). Related bounds are tied together with
+// static_asserts so that raising one cannot silently break another.
+//
+// Header-only constants; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kestrel::limits {
+
+// --- Encoding -------------------------------------------------------------------
+
+// LEB128 needs ceil(64 / 7) = 10 bytes for any uint64_t; an 11th byte is malformed.
+inline constexpr std::size_t varint_bytes_max = 10;
+
+// --- Cluster --------------------------------------------------------------------
+
+// n = 3f + 1 validators. 128 keeps a quorum certificate (n - f signatures, one per
+// signer: ML-DSA has no aggregation) under ~300 KB with ML-DSA-65 (86 x 3,309 B),
+// and the signer bitmap at 16 bytes. Raising it is a measured decision: QC size and
+// verification cost grow linearly.
+inline constexpr std::size_t validators_max = 128;
+
+// --- Keys and signatures (largest scheme wins) ----------------------------------
+
+// ML-DSA-87 signature is 4,627 B (FIPS 204 Table 2); a hybrid signature appends an
+// Ed25519 signature (64 B); 64 B spare for a scheme tag and length prefixes.
+inline constexpr std::size_t signature_bytes_max = 4627 + 64 + 64;
+// ML-DSA-87 public key is 2,592 B; hybrid adds Ed25519's 32 B; spare for framing.
+inline constexpr std::size_t public_key_bytes_max = 2592 + 32 + 64;
+// ML-DSA-87 secret key is 4,896 B; hybrid adds Ed25519's 64 B; spare for framing.
+inline constexpr std::size_t secret_key_bytes_max = 4896 + 64 + 64;
+
+// --- Transactions and blocks -------------------------------------------------------
+
+// A client transaction: sender key + signature (at most ~7.5 KB with the largest
+// scheme) plus a payload (put value, bounded separately). 16 KiB leaves room for
+// an 8 KiB value and refuses anything that is not a plausible transaction.
+inline constexpr std::size_t transaction_bytes_max = 16 * 1024;
+// The payload of one proposal. 4 MiB is ~1,300 ML-DSA-65 transactions (~3 KB
+// each at minimum): beyond this a block takes longer to ship than a view timeout
+// allows on a 1 Gbit/s link shared by n peers.
+inline constexpr std::size_t block_payload_bytes_max = 4 * 1024 * 1024;
+// A quorum certificate: view, block id, bitmap, and at most validators_max
+// signatures each with a length prefix.
+inline constexpr std::size_t quorum_certificate_bytes_max =
+    64 + validators_max / 8 + validators_max * (signature_bytes_max + varint_bytes_max);
+// Block header: parent id, view, height, proposer, payload length (well under 256 B).
+inline constexpr std::size_t block_header_bytes_max = 256;
+
+// --- Messages and frames -------------------------------------------------------------
+
+// Largest single application message. A proposal (header + payload + justify QC)
+// is the largest thing a validator ever sends; 8 MiB leaves headroom over it.
+inline constexpr std::size_t message_size_max = 8 * 1024 * 1024;
+static_assert(message_size_max >=
+                  block_header_bytes_max + block_payload_bytes_max + quorum_certificate_bytes_max,
+              "a full proposal must fit in one message");
+// One encrypted frame carries one or more messages; it must carry the largest
+// message plus the frame header and AEAD tag (16 B) with spare room.
+inline constexpr std::size_t frame_bytes_max = message_size_max + 1024;
+static_assert(frame_bytes_max > message_size_max);
+
+// --- Hex --------------------------------------------------------------------------
+
+// Hex strings read from config files, key files and test vectors: the largest is
+// an ACVP message (8 KiB) or key; 1 MiB of hex is far above any legitimate input.
+inline constexpr std::size_t hex_chars_max = 1024 * 1024;
+
+}  // namespace kestrel::limits

@@ -1,0 +1,88 @@
+// The signature-scheme interface consensus, network and mempool code sign and
+// verify through, so none of them cares which scheme a cluster runs.
+//
+// Schemes have a stable one-byte wire tag and a config name. Available now:
+//   ed25519   (tag 0x01)  RFC 8032 via libsodium
+// ML-DSA-65 and the hybrid join with the ML-DSA issue; their tags are reserved
+// below so that key files stay readable across versions.
+//
+// Serialized keys (key files, genesis, handshakes): tag (u8) || varint length ||
+// key bytes, in the canonical codec. Decoding checks the tag, the exact length for
+// that scheme, and the key's own validity.
+//
+// Thread-safety: Signer and Verifier objects are immutable after construction
+// and may be shared across threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "common/bytes.h"
+#include "common/result.h"
+#include "crypto/classic.h"
+
+namespace kestrel::crypto {
+
+enum class SignatureScheme : std::uint8_t {
+  ed25519 = 0x01,
+  // 0x02: ml-dsa-65 and 0x03: hybrid are reserved for the ML-DSA issue.
+};
+
+const char* scheme_name(SignatureScheme scheme);
+Result<SignatureScheme, CryptoError> parse_scheme_name(std::string_view name);
+Result<SignatureScheme, CryptoError> scheme_from_tag(std::uint8_t tag);
+std::size_t signature_bytes(SignatureScheme scheme);
+std::size_t public_key_bytes(SignatureScheme scheme);
+
+// Owns secret bytes and zeroes them when destroyed.
+class SecretBytes {
+ public:
+  SecretBytes() = default;
+  explicit SecretBytes(std::size_t size) : bytes_(size) {}
+  ~SecretBytes();
+  SecretBytes(SecretBytes&&) = default;
+  SecretBytes& operator=(SecretBytes&&) = default;
+  SecretBytes(const SecretBytes&) = delete;
+  SecretBytes& operator=(const SecretBytes&) = delete;
+  Bytes& bytes() { return bytes_; }
+  const Bytes& bytes() const { return bytes_; }
+
+ private:
+  Bytes bytes_;
+};
+
+class Verifier {
+ public:
+  virtual ~Verifier() = default;
+  virtual SignatureScheme scheme() const = 0;
+  virtual ByteSpan public_key() const = 0;
+  // bad_length for a signature of the wrong size, bad_signature otherwise.
+  [[nodiscard]] virtual Status<CryptoError> verify(ByteSpan message, ByteSpan signature) const = 0;
+};
+
+class Signer {
+ public:
+  virtual ~Signer() = default;
+  virtual SignatureScheme scheme() const = 0;
+  virtual const Verifier& verifier() const = 0;
+  // Appends nothing: `signature` is resized to signature_bytes(scheme()).
+  virtual void sign(ByteSpan message, Bytes& signature) const = 0;
+  // The scheme's secret key bytes (for key files).
+  virtual SecretBytes secret_key() const = 0;
+};
+
+// A fresh key pair from the OS random source.
+std::unique_ptr<Signer> generate_signer(SignatureScheme scheme);
+// From the scheme's secret key bytes (what Signer::secret_key returns).
+Result<std::unique_ptr<Signer>, CryptoError> make_signer(SignatureScheme scheme, ByteSpan secret_key);
+Result<std::unique_ptr<Verifier>, CryptoError> make_verifier(SignatureScheme scheme,
+                                                             ByteSpan public_key);
+
+// Tagged serialization (see the header comment).
+Bytes encode_public_key(const Verifier& verifier);
+Result<std::unique_ptr<Verifier>, CryptoError> decode_public_key(ByteSpan encoded);
+SecretBytes encode_secret_key(const Signer& signer);
+Result<std::unique_ptr<Signer>, CryptoError> decode_secret_key(ByteSpan encoded);
+
+}  // namespace kestrel::crypto
