@@ -1,0 +1,282 @@
+#include "crypto/keccak.h"
+
+#include <cstring>
+
+#include "common/assert.h"
+#include "common/cpu.h"
+#include "common/gates.h"
+
+namespace kestrel::crypto::keccak {
+
+namespace detail {
+// keccak_avx2.cc: four permutations at once on interleaved lanes.
+void permute_x4_avx2(StateX4& state);
+}  // namespace detail
+
+namespace {
+
+constexpr std::uint64_t rotl(std::uint64_t x, unsigned n) {
+  return n == 0 ? x : (x << n) | (x >> (64 - n));
+}
+
+// Round constants RC[i] from the LFSR rc(t) of FIPS 202 Algorithm 5 (iota):
+// bit 2^j - 1 of RC[i] is rc(j + 7i), j in [0, 6].
+constexpr bool rc_bit(unsigned t) {
+  if (t % 255 == 0) return true;
+  std::uint8_t r = 0x01;  // R = 10000000, bit 0 first
+  for (unsigned i = 1; i <= t % 255; ++i) {
+    const bool r8 = r & 0x80;  // the bit shifted out past position 7
+    r = static_cast<std::uint8_t>(r << 1);
+    if (r8) r ^= 0x71;  // R[0] ^= R8, R[4] ^= R8, R[5] ^= R8, R[6] ^= R8
+  }
+  return r & 1;
+}
+
+constexpr std::array<std::uint64_t, 24> make_round_constants() {
+  std::array<std::uint64_t, 24> rc{};
+  for (unsigned i = 0; i < 24; ++i) {
+    for (unsigned j = 0; j <= 6; ++j) {
+      if (rc_bit(j + 7 * i)) rc[i] |= std::uint64_t{1} << ((1u << j) - 1);
+    }
+  }
+  return rc;
+}
+constexpr auto round_constants = make_round_constants();
+static_assert(round_constants[0] == 0x0000000000000001ULL);
+static_assert(round_constants[23] == 0x8000000080008008ULL);
+
+// rho offsets (FIPS 202 Algorithm 2): walking (x, y) from (1, 0), lane t gets
+// (t + 1)(t + 2) / 2 mod 64.
+constexpr std::array<unsigned, 25> make_rho() {
+  std::array<unsigned, 25> r{};
+  unsigned x = 1, y = 0;
+  for (unsigned t = 0; t < 24; ++t) {
+    r[x + 5 * y] = ((t + 1) * (t + 2) / 2) % 64;
+    const unsigned next_y = (2 * x + 3 * y) % 5;
+    x = y;
+    y = next_y;
+  }
+  return r;
+}
+constexpr auto rho = make_rho();
+static_assert(rho[1] == 1 && rho[2] == 62 && rho[24] == 14);
+
+// pi (FIPS 202 Algorithm 3): A'[x, y] = A[(x + 3y) mod 5, x]. Stated as a
+// destination for each source lane: source (x, y) goes to (y, 2x + 3y).
+constexpr std::array<unsigned, 25> make_pi_destination() {
+  std::array<unsigned, 25> d{};
+  for (unsigned x = 0; x < 5; ++x)
+    for (unsigned y = 0; y < 5; ++y) d[x + 5 * y] = y + 5 * ((2 * x + 3 * y) % 5);
+  return d;
+}
+constexpr auto pi_destination = make_pi_destination();
+
+inline void round(std::uint64_t* a, std::uint64_t round_constant) {
+  // theta (Algorithm 1)
+  std::uint64_t c[5];
+#pragma GCC unroll 5
+  for (unsigned x = 0; x < 5; ++x) c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+#pragma GCC unroll 5
+  for (unsigned x = 0; x < 5; ++x) {
+    const std::uint64_t d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
+#pragma GCC unroll 5
+    for (unsigned y = 0; y < 25; y += 5) a[x + y] ^= d;
+  }
+  // rho and pi (Algorithms 2 and 3)
+  std::uint64_t b[25];
+#pragma GCC unroll 25
+  for (unsigned i = 0; i < 25; ++i) b[pi_destination[i]] = rotl(a[i], rho[i]);
+  // chi (Algorithm 4)
+#pragma GCC unroll 5
+  for (unsigned y = 0; y < 25; y += 5) {
+#pragma GCC unroll 5
+    for (unsigned x = 0; x < 5; ++x) {
+      a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
+    }
+  }
+  // iota (Algorithm 6)
+  a[0] ^= round_constant;
+}
+
+std::uint64_t load_le64(const std::uint8_t* p) {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);  // x86-64 is little-endian, as FIPS 202's lane order
+  return v;
+}
+
+void store_le64(std::uint8_t* p, std::uint64_t v) { std::memcpy(p, &v, 8); }
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lane loads assume little-endian");
+
+// XORs `length` bytes into the state starting at byte `offset`.
+void xor_bytes(State& s, std::size_t offset, const std::uint8_t* data, std::size_t length) {
+  auto* bytes = reinterpret_cast<std::uint8_t*>(s.a.data());
+  for (std::size_t i = 0; i < length; ++i) bytes[offset + i] ^= data[i];
+}
+
+}  // namespace
+
+void permute(State& state) {
+  for (unsigned i = 0; i < 24; ++i) round(state.a.data(), round_constants[i]);
+}
+
+void permute_x4_portable(StateX4& state) {
+  for (unsigned j = 0; j < 4; ++j) {
+    State s;
+    for (unsigned i = 0; i < lane_count; ++i) s.a[i] = state.lanes[4 * i + j];
+    permute(s);
+    for (unsigned i = 0; i < lane_count; ++i) state.lanes[4 * i + j] = s.a[i];
+  }
+}
+
+void permute_x4(StateX4& state) {
+  if (cpu_features().avx2 && gate_enabled(Gate::crypto_avx2)) {
+    detail::permute_x4_avx2(state);
+  } else {
+    permute_x4_portable(state);
+  }
+}
+
+// --- Sponge ------------------------------------------------------------------------
+
+Sponge::Sponge(std::size_t rate_bytes, std::uint8_t domain) : rate_(rate_bytes), domain_(domain) {
+  KESTREL_ASSERT(rate_bytes > 0 && rate_bytes < 200 && rate_bytes % 8 == 0);
+}
+
+void Sponge::reset() {
+  state_ = State{};
+  position_ = 0;
+  squeezing_ = false;
+}
+
+void Sponge::absorb(std::span<const std::uint8_t> data) {
+  KESTREL_ASSERT(!squeezing_);
+  const std::uint8_t* p = data.data();
+  std::size_t left = data.size();
+  // Finish a partial block.
+  if (position_ != 0) {
+    const std::size_t take = std::min(left, rate_ - position_);
+    xor_bytes(state_, position_, p, take);
+    position_ += take;
+    p += take;
+    left -= take;
+    if (position_ < rate_) return;
+    permute(state_);
+    position_ = 0;
+  }
+  // Whole blocks, a lane at a time.
+  while (left >= rate_) {
+    for (std::size_t i = 0; i < rate_ / 8; ++i) state_.a[i] ^= load_le64(p + 8 * i);
+    permute(state_);
+    p += rate_;
+    left -= rate_;
+  }
+  xor_bytes(state_, 0, p, left);
+  position_ = left;
+}
+
+void Sponge::pad() {
+  // pad10*1 with the domain bits in front (FIPS 202 Algorithm 9 and section B.2).
+  auto* bytes = reinterpret_cast<std::uint8_t*>(state_.a.data());
+  bytes[position_] ^= domain_;
+  bytes[rate_ - 1] ^= 0x80;
+  permute(state_);
+  position_ = 0;
+  squeezing_ = true;
+}
+
+void Sponge::squeeze(std::span<std::uint8_t> out) {
+  if (!squeezing_) pad();
+  auto* bytes = reinterpret_cast<const std::uint8_t*>(state_.a.data());
+  std::uint8_t* p = out.data();
+  std::size_t left = out.size();
+  while (left > 0) {
+    if (position_ == rate_) {
+      permute(state_);
+      position_ = 0;
+    }
+    const std::size_t take = std::min(left, rate_ - position_);
+    std::memcpy(p, bytes + position_, take);
+    position_ += take;
+    p += take;
+    left -= take;
+  }
+}
+
+void Sponge::squeeze_blocks(std::uint8_t* out, std::size_t blocks) {
+  if (!squeezing_) pad();
+  // After pad() position_ is 0 with a fresh block ready; after whole blocks it is rate_.
+  KESTREL_ASSERT(position_ == 0 || position_ == rate_);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    if (position_ == rate_) permute(state_);
+    for (std::size_t i = 0; i < rate_ / 8; ++i) store_le64(out + 8 * i, state_.a[i]);
+    position_ = rate_;
+    out += rate_;
+  }
+}
+
+// --- One-shot functions -------------------------------------------------------------
+
+namespace {
+void hash_once(std::size_t rate, std::uint8_t domain, std::span<std::uint8_t> out,
+               std::span<const std::uint8_t> in) {
+  Sponge sponge(rate, domain);
+  sponge.absorb(in);
+  sponge.squeeze(out);
+}
+}  // namespace
+
+void sha3_224(std::span<std::uint8_t, 28> out, std::span<const std::uint8_t> in) {
+  hash_once(sha3_224_rate, sha3_domain, out, in);
+}
+void sha3_256(std::span<std::uint8_t, 32> out, std::span<const std::uint8_t> in) {
+  hash_once(sha3_256_rate, sha3_domain, out, in);
+}
+void sha3_384(std::span<std::uint8_t, 48> out, std::span<const std::uint8_t> in) {
+  hash_once(sha3_384_rate, sha3_domain, out, in);
+}
+void sha3_512(std::span<std::uint8_t, 64> out, std::span<const std::uint8_t> in) {
+  hash_once(sha3_512_rate, sha3_domain, out, in);
+}
+void shake128(std::span<std::uint8_t> out, std::span<const std::uint8_t> in) {
+  hash_once(shake128_rate, shake_domain, out, in);
+}
+void shake256(std::span<std::uint8_t> out, std::span<const std::uint8_t> in) {
+  hash_once(shake256_rate, shake_domain, out, in);
+}
+
+// --- Four-way SHAKE -------------------------------------------------------------------
+
+void ShakeX4::absorb_once(std::array<std::span<const std::uint8_t>, 4> inputs) {
+  const std::size_t length = inputs[0].size();
+  for (const auto& in : inputs) KESTREL_ASSERT(in.size() == length);
+  state_ = StateX4{};
+  std::size_t offset = 0;
+  while (length - offset >= rate_) {
+    for (unsigned j = 0; j < 4; ++j)
+      for (std::size_t i = 0; i < rate_ / 8; ++i)
+        state_.lanes[4 * i + j] ^= load_le64(inputs[j].data() + offset + 8 * i);
+    permute_x4(state_);
+    offset += rate_;
+  }
+  const std::size_t tail = length - offset;
+  for (unsigned j = 0; j < 4; ++j) {
+    std::uint8_t block[200] = {};
+    std::memcpy(block, inputs[j].data() + offset, tail);
+    block[tail] ^= shake_domain;
+    block[rate_ - 1] ^= 0x80;
+    for (std::size_t i = 0; i < rate_ / 8; ++i) state_.lanes[4 * i + j] ^= load_le64(block + 8 * i);
+  }
+  // The first squeeze_blocks permutes: the state is padded, not yet squeezed.
+}
+
+void ShakeX4::squeeze_blocks(std::array<std::uint8_t*, 4> out, std::size_t blocks) {
+  for (std::size_t b = 0; b < blocks; ++b) {
+    permute_x4(state_);
+    for (unsigned j = 0; j < 4; ++j)
+      for (std::size_t i = 0; i < rate_ / 8; ++i)
+        store_le64(out[j] + b * rate_ + 8 * i, state_.lanes[4 * i + j]);
+  }
+}
+
+}  // namespace kestrel::crypto::keccak
