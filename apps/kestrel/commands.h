@@ -9,5 +9,6 @@ class App;
 namespace kestrel::app {
 
 void register_gates(CLI::App& app);
+void register_kat(CLI::App& app);
 
 }  // namespace kestrel::app

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "kestrel 0.1.0");
   app.require_subcommand(1);
   kestrel::app::register_gates(app);
+  kestrel::app::register_kat(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
