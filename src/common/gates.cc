@@ -16,6 +16,12 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::medium,
      "a wrong vector path would produce wrong keys or signatures; both paths run every ACVP vector",
      true},
+    {Gate::common_sha256_reuse_context, "common.sha256_reuse_context", "common",
+     "SHA-256 of small inputs through a per-thread EVP context and a pre-fetched digest, "
+     "instead of OpenSSL's one-shot SHA256(), which fetches the algorithm on every call",
+     GateRisk::low,
+     "a context left in a bad state would give wrong ids; both paths run the FIPS 180-4 examples",
+     true},
 }};
 
 struct GateStates {

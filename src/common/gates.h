@@ -20,7 +20,8 @@
 namespace kestrel {
 
 enum class Gate : std::uint8_t {
-  crypto_avx2,  // AVX2 paths for ML-KEM / ML-DSA / Keccak
+  crypto_avx2,                // AVX2 paths for ML-KEM / ML-DSA / Keccak
+  common_sha256_reuse_context,  // SHA-256 through a per-thread EVP context
   count_,       // not a gate: the number of gates
 };
 

@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "common/gates.h"
+
 namespace kestrel {
 
 Result<Hash32, HexError> Hash32::from_hex(std::string_view hex) {
@@ -12,21 +14,39 @@ Result<Hash32, HexError> Hash32::from_hex(std::string_view hex) {
   return h;
 }
 
-Hash32 sha256(ByteSpan data) {
-  Hash32 h;
-  // One-shot SHA256() avoids the EVP context allocation per call (~1 µs).
-  ::SHA256(data.data(), data.size(), h.bytes.data());
-  return h;
-}
-
 namespace {
+
 const EVP_MD* sha256_md() {
   // Fetched once; EVP_MD_fetch is thread-safe and the result is immutable.
   static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   KESTREL_ASSERT(md != nullptr);
   return md;
 }
+
+// One EVP context per thread, reinitialised per hash; freed when the thread exits.
+struct ThreadContext {
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  ~ThreadContext() { EVP_MD_CTX_free(context); }
+};
+
 }  // namespace
+
+Hash32 sha256(ByteSpan data) {
+  Hash32 h;
+  if (gate_enabled(Gate::common_sha256_reuse_context)) {
+    thread_local ThreadContext thread_context;
+    EVP_MD_CTX* context = thread_context.context;
+    KESTREL_ASSERT(context != nullptr);
+    unsigned int length = 0;
+    KESTREL_ASSERT(EVP_DigestInit_ex2(context, sha256_md(), nullptr) == 1);
+    KESTREL_ASSERT(EVP_DigestUpdate(context, data.data(), data.size()) == 1);
+    KESTREL_ASSERT(EVP_DigestFinal_ex(context, h.bytes.data(), &length) == 1);
+    KESTREL_ASSERT(length == Hash32::size);
+  } else {
+    ::SHA256(data.data(), data.size(), h.bytes.data());
+  }
+  return h;
+}
 
 Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
   KESTREL_ASSERT(context_ != nullptr);

@@ -1,8 +1,11 @@
 // SHA-256 and the 32-byte identifier type used for blocks, transactions and keys.
 //
-// SHA-256 goes through OpenSSL 3 (one-shot SHA256() for whole buffers, EVP for
-// incremental use); OpenSSL selects its SHA-NI code path at run time when the CPU
-// has the extension, so no flag is needed here.
+// SHA-256 goes through OpenSSL 3; OpenSSL selects its SHA-NI code path at run
+// time when the CPU has the extension, so no flag is needed here. Whole buffers:
+// with the gate common.sha256_reuse_context on (default), a per-thread EVP
+// context with a digest fetched once; off, OpenSSL's one-shot SHA256(), which in
+// OpenSSL 3 fetches the algorithm on every call (~3x slower for a 64-byte input,
+// measured by BM_Sha256 in hash_bench.cc).
 //
 // Thread-safe: Hash32 and sha256() are; a Sha256 object is used by one thread.
 #pragma once

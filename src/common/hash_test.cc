@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/gates.h"
 #include "common/prng.h"
 
 namespace kestrel {
@@ -11,7 +12,12 @@ namespace {
 
 // FIPS 180-4 examples (NIST "Cryptographic Standards and Guidelines: Examples
 // with Intermediate Values", SHA-256): one block, two blocks, one million 'a'.
-TEST(Sha256Test, Fips180Examples) {
+class Sha256BothPathsTest : public ::testing::TestWithParam<bool> {
+ protected:
+  ScopedGate gate_{Gate::common_sha256_reuse_context, GetParam()};
+};
+
+TEST_P(Sha256BothPathsTest, Fips180Examples) {
   EXPECT_EQ(sha256(as_bytes("abc")).hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(sha256(as_bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")).hex(),
@@ -21,6 +27,26 @@ TEST(Sha256Test, Fips180Examples) {
   const std::string million(1000000, 'a');
   EXPECT_EQ(sha256(as_bytes(million)).hex(),
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+INSTANTIATE_TEST_SUITE_P(ReuseContext, Sha256BothPathsTest, ::testing::Bool());
+
+TEST(Sha256Test, BothPathsAgreeOnRandomInputs) {
+  Prng prng(8);
+  for (int i = 0; i < 200; ++i) {
+    Bytes data(prng.uniform(300));
+    prng.fill(data);
+    Hash32 a, b;
+    {
+      ScopedGate off(Gate::common_sha256_reuse_context, false);
+      a = sha256(data);
+    }
+    {
+      ScopedGate on(Gate::common_sha256_reuse_context, true);
+      b = sha256(data);
+    }
+    ASSERT_EQ(a, b);
+  }
 }
 
 TEST(Sha256Test, IncrementalMatchesOneShotAtEverySplit) {
