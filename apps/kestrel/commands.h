@@ -10,5 +10,6 @@ namespace kestrel::app {
 
 void register_gates(CLI::App& app);
 void register_kat(CLI::App& app);
+void register_sim(CLI::App& app);
 
 }  // namespace kestrel::app

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   kestrel::app::register_gates(app);
   kestrel::app::register_kat(app);
+  kestrel::app::register_sim(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -63,6 +63,12 @@ static_assert(message_size_max >=
 inline constexpr std::size_t frame_bytes_max = message_size_max + 1024;
 static_assert(frame_bytes_max > message_size_max);
 
+// --- Consensus ----------------------------------------------------------------------
+
+// Blocks per fetch response: enough to close a gap of a few dozen views in one
+// round trip; a replica further behind asks again (bounded per request by this).
+inline constexpr std::size_t consensus_fetch_blocks_max = 64;
+
 // --- Hex --------------------------------------------------------------------------
 
 // Hex strings read from config files, key files and test vectors: the largest is

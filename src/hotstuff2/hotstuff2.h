@@ -1,0 +1,386 @@
+// HotStuff-2 (Malkhi & Nayak, "HotStuff-2: Optimal Two-Phase Responsive BFT",
+// 2023) as a sans-IO state machine: the consensus core of Kestrel.
+//
+// Who drives it: a driver (src/node for real validators, src/sim for the
+// deterministic simulator) calls Replica::step(input, output) and then carries
+// out the output. The core has no sockets, disk, clock, threads or randomness;
+// time is ticks (1 tick = 1 ms in both drivers), and it never calls back into the
+// driver. Thread-safety: none; one thread steps a replica.
+//
+// THE DRIVER'S CONTRACT (what the core relies on and does not re-check):
+//   1. Signatures. Before a message becomes an Input, the driver has verified
+//      every signature in it through the cluster's Verifier interface: the
+//      proposal signature (by block.proposer, over proposal_signing_bytes), the
+//      vote signature (by vote.voter), the timeout signature (by timeout.sender),
+//      and every signature inside every QC and TC the message carries, including
+//      the justify QCs of fetched blocks. A message that fails is dropped and
+//      counted by the driver. Signer ids are < n (the driver cannot verify
+//      otherwise).
+//   2. Signing. Messages in Output::sends carry an empty signature for the
+//      Proposal, Vote and Timeout the replica itself authors; the driver signs
+//      them with the replica's Signer (sign_outgoing) before sending. Messages
+//      to self are delivered back as Inputs by the driver.
+//   3. Persist before send. Every Record in Output::persist must be durable
+//      (synced) before ANY message in the same Output leaves. This is what
+//      makes "vote at most once per view" survive crashes.
+//   4. Timers. Output::wake_at_tick asks for a Tick input at or after that tick.
+//
+// What the core checks itself: quorum sizes (n - f distinct signers, distinct by
+// construction of the signer bitmap), views and view windows, block ids against
+// content, parent links, heights, proposer = leader of the view, the vote rule,
+// and every bound in Config. Anything that fails is counted in Counters and
+// dropped; Byzantine input never reaches an assertion.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <variant>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/codec.h"
+#include "common/hash.h"
+#include "common/result.h"
+
+namespace kestrel::hotstuff2 {
+
+using ReplicaId = std::uint32_t;
+using View = std::uint64_t;
+using Height = std::uint64_t;
+using Tick = std::uint64_t;
+using BlockId = Hash32;
+
+// --- Certificates -----------------------------------------------------------------
+
+// A signer set as a bitmap: signer i is bit (i % 8) of byte (i / 8). Distinct
+// signers by construction; canonical when the last byte is nonzero.
+struct SignedBy {
+  ReplicaId signer = 0;
+  Bytes signature;
+};
+
+// QC (DESIGN.md): view, block id, signer bitmap, one signature per signer, in
+// signer order. The genesis QC (view 0, genesis id, no signers) is the only QC
+// with fewer than n - f signers the core accepts.
+struct QuorumCertificate {
+  View view = 0;
+  BlockId block_id;
+  std::vector<SignedBy> signatures;  // strictly increasing signer ids
+};
+
+// TC: n - f timeouts of one view; each entry carries the signer's high QC view,
+// which its signature covers.
+struct TimeoutEntry {
+  ReplicaId signer = 0;
+  View high_qc_view = 0;
+  Bytes signature;
+};
+struct TimeoutCertificate {
+  View view = 0;
+  std::vector<TimeoutEntry> entries;  // strictly increasing signer ids
+};
+
+// --- Blocks -----------------------------------------------------------------------
+
+struct Block {
+  BlockId parent;
+  View view = 0;
+  Height height = 0;
+  ReplicaId proposer = 0;
+  QuorumCertificate justify;  // certifies `parent`
+  Bytes payload;
+
+  // SHA-256 of the canonical encoding (encode_block).
+  BlockId id() const;
+};
+
+// The genesis block every cluster starts from: view 0, height 0, zero parent,
+// empty justify and payload. Its id depends on the chain id in the payload so
+// different clusters never share block ids.
+Block genesis_block(std::uint64_t chain_id);
+QuorumCertificate genesis_qc(const Block& genesis);
+
+// --- Messages ---------------------------------------------------------------------
+
+struct Proposal {
+  Block block;
+  std::optional<TimeoutCertificate> tc;  // present when the leader entered via a TC
+  Bytes signature;                       // by block.proposer over proposal_signing_bytes
+};
+
+struct Vote {
+  View view = 0;
+  BlockId block_id;
+  ReplicaId voter = 0;
+  Bytes signature;  // over vote_signing_bytes(view, block_id)
+};
+
+struct Timeout {
+  View view = 0;
+  QuorumCertificate high_qc;
+  ReplicaId sender = 0;
+  Bytes signature;  // over timeout_signing_bytes(view, high_qc.view)
+};
+
+// Catch-up: certificates that let a lagging replica enter a later view.
+struct SyncCertificates {
+  std::optional<QuorumCertificate> qc;
+  std::optional<TimeoutCertificate> tc;
+};
+
+struct FetchRequest {
+  BlockId block_id;
+  std::uint32_t count_max = 1;  // the block and up to count_max - 1 ancestors
+};
+
+struct FetchResponse {
+  std::vector<Block> blocks;  // blocks[0] is the requested one, then parent, ...
+};
+
+using Message = std::variant<Proposal, Vote, Timeout, SyncCertificates, FetchRequest, FetchResponse>;
+
+// Message type tags on the wire (stable).
+enum class MessageType : std::uint8_t {
+  proposal = 1,
+  vote = 2,
+  timeout = 3,
+  sync_certificates = 4,
+  fetch_request = 5,
+  fetch_response = 6,
+};
+
+// Canonical encodings (docs/consensus.md "Wire format"). decode_message is total
+// and bounded by the limits in Config-independent constants (limits.h).
+Bytes encode_message(const Message& message);
+Result<Message, CodecError> decode_message(ByteSpan bytes);
+void encode_block(Writer& writer, const Block& block);
+
+// What each signature covers: a domain tag, the chain id, then the fields.
+Bytes proposal_signing_bytes(std::uint64_t chain_id, const BlockId& block_id);
+Bytes vote_signing_bytes(std::uint64_t chain_id, View view, const BlockId& block_id);
+Bytes timeout_signing_bytes(std::uint64_t chain_id, View view, View high_qc_view);
+
+// --- Configuration ----------------------------------------------------------------
+
+struct Config {
+  std::uint64_t chain_id = 1;
+  ReplicaId self = 0;
+  std::uint32_t n = 4;  // validators; f = (n - 1) / 3, quorum = n - f
+
+  Tick view_timeout_ticks = 1000;      // first timeout of a view
+  Tick view_timeout_ticks_max = 16000; // cap of the exponential back-off
+  // A leader that enters its view without the previous view's QC waits this long
+  // for timeouts (which carry high QCs) before proposing on the highest QC it
+  // knows (HotStuff-2's non-responsive wait; section "Pacemaker" of the docs).
+  Tick propose_wait_ticks = 100;
+
+  // Bounds (Byzantine input cannot grow state past them).
+  View view_jump_max = 1000;             // uncertified messages beyond cur_view + this are dropped
+  std::size_t blocks_max = 4096;         // block store entries
+  std::size_t future_proposals_max = 64; // proposals buffered for views ahead of ours
+  std::size_t vote_views_max = 8;        // views with vote sets in progress
+  std::size_t timeout_views_max = 16;    // views with timeout sets in progress
+  std::size_t fetches_in_flight_max = 32;
+  std::uint32_t fetch_blocks_max = 64;   // blocks per fetch response
+  std::size_t commit_walk_max = 4096;    // ancestors walked per commit
+  std::size_t payload_bytes_max = 4 * 1024 * 1024;
+
+  std::uint32_t f() const { return (n - 1) / 3; }
+  std::uint32_t quorum() const { return n - f(); }
+};
+
+ReplicaId leader_of(View view, std::uint32_t n);
+
+// --- Inputs and outputs -----------------------------------------------------------
+
+struct Start {
+  Tick now = 0;
+};
+struct TickInput {
+  Tick now = 0;
+};
+struct Received {
+  ReplicaId from = 0;
+  Message message;  // signatures verified by the driver (contract 1)
+  Tick now = 0;
+};
+// The next batch to propose (replaces a batch not yet proposed).
+struct PayloadReady {
+  Bytes payload;
+};
+using Input = std::variant<Start, TickInput, Received, PayloadReady>;
+
+// The safety record: everything that must survive a crash for safety.
+struct SafetyRecord {
+  View last_voted_view = 0;      // never vote at or below this again
+  QuorumCertificate locked_qc;   // the highest QC seen (HotStuff-2 locks on it)
+  View last_timeout_view = 0;    // views we timed out in (liveness after restart)
+};
+
+struct CommitMarker {
+  Height height = 0;
+  BlockId block_id;
+};
+
+using Record = std::variant<SafetyRecord, Block, CommitMarker>;
+
+struct Send {
+  std::optional<ReplicaId> to;  // nullopt: broadcast to every other replica
+  Message message;
+};
+
+struct Committed {
+  Height height = 0;
+  View view = 0;
+  BlockId block_id;
+  BlockId parent;
+  Bytes payload;
+};
+
+struct Output {
+  std::vector<Record> persist;        // durable before any send (contract 3)
+  std::vector<Send> sends;
+  std::optional<Tick> wake_at_tick;   // contract 4
+  std::vector<Committed> commits;     // in height order
+  bool proposed = false;              // a proposal was made in this step
+
+  void clear() {
+    persist.clear();
+    sends.clear();
+    wake_at_tick.reset();
+    commits.clear();
+    proposed = false;
+  }
+};
+
+// What a restarted replica is rebuilt from (everything it persisted).
+struct RestoredState {
+  std::optional<SafetyRecord> safety;
+  std::vector<Block> blocks;
+  std::optional<CommitMarker> commit;
+};
+
+// Why input was dropped; counted, never asserted.
+enum class Drop : std::uint8_t {
+  stale_view,          // message for a view we left
+  future_view,         // beyond cur_view + view_jump_max
+  not_leader,          // proposal not from the view's leader, or vote to a non-leader
+  bad_certificate,     // too few signers, unknown signer, genesis misuse
+  bad_block,           // id/parent/height/justify mismatch, payload too large
+  duplicate,           // already had it
+  vote_rule,           // proposal fails the lock/vote rule
+  full,                // a bounded buffer was full
+  unknown_block,       // fetch request for a block we do not have
+  bad_fetch_response,  // blocks not chained from the request
+  wrong_sender,        // vote/timeout whose signer is not the authenticated sender
+  count_,
+};
+const char* describe(Drop drop);
+
+struct Counters {
+  std::array<std::uint64_t, static_cast<std::size_t>(Drop::count_)> dropped{};
+  std::uint64_t proposals_sent = 0;
+  std::uint64_t votes_sent = 0;
+  std::uint64_t qcs_formed = 0;
+  std::uint64_t tcs_formed = 0;
+  std::uint64_t timeouts_sent = 0;
+  std::uint64_t view_changes = 0;
+  std::uint64_t commits = 0;
+  std::uint64_t fetches_sent = 0;
+  std::uint64_t equivocations_seen = 0;  // second proposal of a view from its leader
+  // The commit walk met a block conflicting with our committed chain. Impossible
+  // with at most f faults; the simulator treats a nonzero value as a violation.
+  std::uint64_t safety_alarms = 0;
+};
+
+// --- The replica ------------------------------------------------------------------
+
+class Replica {
+ public:
+  // REQUIRES: config.n >= 1, config.self < config.n.
+  Replica(const Config& config, const RestoredState& restored);
+
+  // Processes one input and appends its effects to `output` (which the caller
+  // clears). Deterministic: the same inputs give the same outputs.
+  void step(const Input& input, Output& output);
+
+  View view() const { return view_; }
+  View last_voted_view() const { return safety_.last_voted_view; }
+  const QuorumCertificate& locked_qc() const { return safety_.locked_qc; }
+  Height committed_height() const { return committed_.height; }
+  const BlockId& committed_block() const { return committed_.block_id; }
+  const Counters& counters() const { return counters_; }
+  const Config& config() const { return config_; }
+  bool has_block(const BlockId& id) const { return blocks_.count(id) != 0; }
+
+ private:
+  struct VoteSet {
+    std::map<ReplicaId, Bytes> signatures;
+  };
+  struct TimeoutSet {
+    std::map<ReplicaId, std::pair<View, Bytes>> entries;  // signer -> (high QC view, signature)
+  };
+
+  void on_start(Tick now, Output& out);
+  void on_tick(Tick now, Output& out);
+  void on_message(ReplicaId from, const Message& message, Tick now, Output& out);
+  void on_proposal(ReplicaId from, const Proposal& proposal, Output& out);
+  void on_vote(ReplicaId from, const Vote& vote, Output& out);
+  void on_timeout(ReplicaId from, const Timeout& timeout, Output& out);
+  void on_sync(ReplicaId from, const SyncCertificates& sync, Output& out);
+  void on_fetch_request(ReplicaId from, const FetchRequest& request, Output& out);
+  void on_fetch_response(ReplicaId from, const FetchResponse& response, Output& out);
+
+  bool valid_qc(const QuorumCertificate& qc) const;
+  bool valid_tc(const TimeoutCertificate& tc) const;
+  bool valid_block_shape(const Block& block) const;
+  // Applies a verified QC: lock update, commit rule, view advance. Returns false
+  // (and counts) when the QC is malformed.
+  bool process_qc(const QuorumCertificate& qc, ReplicaId from, Output& out);
+  bool process_tc(const TimeoutCertificate& tc, Output& out);
+  void store_block(const Block& block, const BlockId& id, Output& out);
+  void enter_view(View view, Output& out);
+  void try_vote(const Block& block, const BlockId& id, Output& out);
+  void try_propose(Output& out, bool wait_expired);
+  void local_timeout(Output& out);
+  void try_commit(Output& out);
+  void request_block(const BlockId& id, ReplicaId from, Output& out);
+  void persist_safety(Output& out);
+  void arm_timer(Output& out);
+  void prune();
+  void drain_buffered(Output& out);
+  void apply_commit_rule(const QuorumCertificate& qc);
+  Tick timeout_duration() const;
+  void drop(Drop reason) { ++counters_.dropped[static_cast<std::size_t>(reason)]; }
+  bool is_genesis_qc(const QuorumCertificate& qc) const;
+
+  Config config_;
+  Block genesis_;
+  BlockId genesis_id_;
+  SafetyRecord safety_;
+  CommitMarker committed_;
+  View view_ = 1;
+  Tick now_ = 0;
+  Tick view_deadline_ = 0;
+  Tick propose_wait_deadline_ = 0;
+  std::uint32_t consecutive_timeouts_ = 0;
+  bool proposed_in_view_ = false;
+  bool propose_wait_expired_ = false;
+  std::set<ReplicaId> synced_in_view_;  // peers we sent catch-up certificates this view
+  std::map<View, BlockId> first_proposal_;  // first proposal seen per view (equivocation count)
+  bool started_ = false;
+  std::optional<TimeoutCertificate> last_tc_;
+  Bytes pending_payload_;
+  std::map<BlockId, Block> blocks_;
+  std::map<View, Proposal> future_proposals_;
+  std::map<std::pair<View, BlockId>, VoteSet> votes_;
+  std::map<View, TimeoutSet> timeouts_;
+  std::set<BlockId> fetches_in_flight_;
+  std::optional<BlockId> commit_target_;  // highest block the commit rule selected
+  Counters counters_;
+};
+
+}  // namespace kestrel::hotstuff2

@@ -1,0 +1,634 @@
+// The HotStuff-2 replica. Rules are cited by docs/consensus.md section; the
+// paper's sections are cited where a rule comes from it.
+#include <algorithm>
+
+#include "common/assert.h"
+#include "hotstuff2/hotstuff2.h"
+
+namespace kestrel::hotstuff2 {
+
+const char* describe(Drop drop) {
+  switch (drop) {
+    case Drop::stale_view: return "stale_view";
+    case Drop::future_view: return "future_view";
+    case Drop::not_leader: return "not_leader";
+    case Drop::bad_certificate: return "bad_certificate";
+    case Drop::bad_block: return "bad_block";
+    case Drop::duplicate: return "duplicate";
+    case Drop::vote_rule: return "vote_rule";
+    case Drop::full: return "full";
+    case Drop::unknown_block: return "unknown_block";
+    case Drop::bad_fetch_response: return "bad_fetch_response";
+    case Drop::wrong_sender: return "wrong_sender";
+    case Drop::count_: break;
+  }
+  return "unknown";
+}
+
+ReplicaId leader_of(View view, std::uint32_t n) {
+  KESTREL_ASSERT(n > 0);
+  return static_cast<ReplicaId>(view % n);
+}
+
+Replica::Replica(const Config& config, const RestoredState& restored)
+    : config_(config), genesis_(genesis_block(config.chain_id)), genesis_id_(genesis_.id()) {
+  KESTREL_ASSERT(config_.n >= 1 && config_.n <= 128);
+  KESTREL_ASSERT(config_.self < config_.n);
+  KESTREL_ASSERT(config_.view_timeout_ticks > 0 && config_.view_timeout_ticks <= config_.view_timeout_ticks_max);
+  blocks_.emplace(genesis_id_, genesis_);
+  safety_.locked_qc = genesis_qc(genesis_);
+  committed_ = {0, genesis_id_};
+  if (restored.safety) safety_ = *restored.safety;
+  if (restored.commit) committed_ = *restored.commit;
+  for (const Block& b : restored.blocks) {
+    if (blocks_.size() >= config_.blocks_max) break;
+    blocks_.emplace(b.id(), b);  // our own storage: trusted
+  }
+  // Resume in the highest view our record proves we reached (docs "Restart").
+  view_ = std::max<View>({1, safety_.locked_qc.view + 1, safety_.last_voted_view,
+                          safety_.last_timeout_view});
+}
+
+Tick Replica::timeout_duration() const {
+  // Exponential back-off (docs "Pacemaker"): doubles per consecutive timeout.
+  Tick t = config_.view_timeout_ticks;
+  for (std::uint32_t i = 0; i < consecutive_timeouts_ && t < config_.view_timeout_ticks_max; ++i) t *= 2;
+  return std::min(t, config_.view_timeout_ticks_max);
+}
+
+bool Replica::is_genesis_qc(const QuorumCertificate& qc) const {
+  return qc.view == 0 && qc.block_id == genesis_id_ && qc.signatures.empty();
+}
+
+void Replica::step(const Input& input, Output& out) {
+  std::visit(
+      [&](const auto& in) {
+        using T = std::decay_t<decltype(in)>;
+        if constexpr (std::is_same_v<T, Start>) {
+          on_start(in.now, out);
+        } else if constexpr (std::is_same_v<T, TickInput>) {
+          on_tick(in.now, out);
+        } else if constexpr (std::is_same_v<T, Received>) {
+          now_ = std::max(now_, in.now);
+          if (in.from >= config_.n) {
+            drop(Drop::wrong_sender);
+            return;
+          }
+          on_message(in.from, in.message, in.now, out);
+        } else {
+          static_assert(std::is_same_v<T, PayloadReady>);
+          if (in.payload.size() > config_.payload_bytes_max) {
+            drop(Drop::full);
+            return;
+          }
+          pending_payload_ = in.payload;
+        }
+      },
+      input);
+  drain_buffered(out);
+  if (started_) try_propose(out, propose_wait_expired_);
+  arm_timer(out);
+  KESTREL_ASSERT(safety_.last_voted_view <= view_);
+  KESTREL_DEBUG_ASSERT(blocks_.size() <= config_.blocks_max + 1);
+}
+
+void Replica::on_start(Tick now, Output& out) {
+  now_ = now;
+  started_ = true;
+  view_deadline_ = now_ + timeout_duration();
+  if (leader_of(view_, config_.n) == config_.self && safety_.locked_qc.view + 1 != view_) {
+    propose_wait_deadline_ = now_ + config_.propose_wait_ticks;
+  }
+  try_propose(out, false);
+}
+
+void Replica::on_tick(Tick now, Output& out) {
+  now_ = std::max(now_, now);
+  if (!started_) return;
+  if (now_ >= view_deadline_) local_timeout(out);
+  if (propose_wait_deadline_ != 0 && now_ >= propose_wait_deadline_) {
+    propose_wait_expired_ = true;
+    propose_wait_deadline_ = 0;
+  }
+}
+
+void Replica::arm_timer(Output& out) {
+  if (!started_) return;
+  Tick wake = view_deadline_;
+  if (propose_wait_deadline_ != 0) wake = std::min(wake, propose_wait_deadline_);
+  out.wake_at_tick = wake;
+}
+
+void Replica::on_message(ReplicaId from, const Message& message, Tick /*now*/, Output& out) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, Proposal>) on_proposal(from, m, out);
+        else if constexpr (std::is_same_v<T, Vote>) on_vote(from, m, out);
+        else if constexpr (std::is_same_v<T, Timeout>) on_timeout(from, m, out);
+        else if constexpr (std::is_same_v<T, SyncCertificates>) on_sync(from, m, out);
+        else if constexpr (std::is_same_v<T, FetchRequest>) on_fetch_request(from, m, out);
+        else on_fetch_response(from, m, out);
+      },
+      message);
+}
+
+// --- Validation -------------------------------------------------------------------
+
+bool Replica::valid_qc(const QuorumCertificate& qc) const {
+  if (is_genesis_qc(qc)) return true;
+  if (qc.view == 0) return false;  // only genesis lives in view 0
+  if (qc.signatures.size() < config_.quorum()) return false;
+  for (std::size_t i = 0; i < qc.signatures.size(); ++i) {
+    if (qc.signatures[i].signer >= config_.n) return false;
+    if (i > 0 && qc.signatures[i].signer <= qc.signatures[i - 1].signer) return false;
+  }
+  return true;
+}
+
+bool Replica::valid_tc(const TimeoutCertificate& tc) const {
+  if (tc.view == 0 || tc.entries.size() < config_.quorum()) return false;
+  for (std::size_t i = 0; i < tc.entries.size(); ++i) {
+    if (tc.entries[i].signer >= config_.n) return false;
+    if (i > 0 && tc.entries[i].signer <= tc.entries[i - 1].signer) return false;
+  }
+  return true;
+}
+
+// Checks what a block says about itself; parent-dependent checks (height) are
+// done where the parent is known.
+bool Replica::valid_block_shape(const Block& b) const {
+  if (b.view == 0) return false;  // only genesis
+  if (b.proposer >= config_.n || b.proposer != leader_of(b.view, config_.n)) return false;
+  if (b.justify.block_id != b.parent) return false;
+  if (b.justify.view >= b.view) return false;
+  if (b.height == 0) return false;
+  if (b.payload.size() > config_.payload_bytes_max) return false;
+  return valid_qc(b.justify);
+}
+
+// --- Certificates, lock, commit rule, views ------------------------------------------
+
+void Replica::persist_safety(Output& out) {
+  // One safety record per output is enough: later ones supersede earlier ones.
+  if (!out.persist.empty() && std::holds_alternative<SafetyRecord>(out.persist.back())) {
+    out.persist.back() = safety_;
+  } else {
+    out.persist.emplace_back(safety_);
+  }
+}
+
+// Commit rule (docs "Commit rule"; paper section 4): a QC for block P in view v,
+// where P's own justify certifies its parent G in view v - 1, commits G (and its
+// ancestors): G and P are certified in consecutive views.
+void Replica::apply_commit_rule(const QuorumCertificate& qc) {
+  auto p = blocks_.find(qc.block_id);
+  if (p == blocks_.end()) return;
+  const Block& block = p->second;
+  if (block.view != qc.view) return;  // a QC certifies a block in the block's own view
+  if (block.justify.view + 1 != block.view) return;  // non-consecutive: no commit
+  if (is_genesis_qc(block.justify)) return;            // genesis is committed already
+  const BlockId& target = block.justify.block_id;
+  auto g = blocks_.find(target);
+  if (g == blocks_.end()) return;  // fetched before the walk (try_commit asks)
+  if (g->second.height <= committed_.height) return;
+  if (!commit_target_ || blocks_.at(*commit_target_).height < g->second.height) commit_target_ = target;
+}
+
+bool Replica::process_qc(const QuorumCertificate& qc, ReplicaId from, Output& out) {
+  if (!valid_qc(qc)) {
+    drop(Drop::bad_certificate);
+    return false;
+  }
+  if (qc.view > safety_.locked_qc.view) {
+    // Lock rule (docs "Lock"): HotStuff-2 locks on the highest QC seen.
+    safety_.locked_qc = qc;
+    consecutive_timeouts_ = 0;  // progress: reset the back-off
+    persist_safety(out);
+  }
+  if (!blocks_.count(qc.block_id)) {
+    request_block(qc.block_id, from, out);
+  } else {
+    apply_commit_rule(qc);
+    try_commit(out);
+  }
+  if (qc.view >= view_) enter_view(qc.view + 1, out);
+  return true;
+}
+
+bool Replica::process_tc(const TimeoutCertificate& tc, Output& out) {
+  if (!valid_tc(tc)) {
+    drop(Drop::bad_certificate);
+    return false;
+  }
+  if (!last_tc_ || tc.view > last_tc_->view) last_tc_ = tc;
+  if (tc.view >= view_) enter_view(tc.view + 1, out);
+  return true;
+}
+
+void Replica::enter_view(View view, Output& out) {
+  KESTREL_ASSERT(view > view_);
+  view_ = view;
+  ++counters_.view_changes;
+  proposed_in_view_ = false;
+  propose_wait_expired_ = false;
+  propose_wait_deadline_ = 0;
+  synced_in_view_.clear();
+  fetches_in_flight_.clear();  // unanswered fetches may be retried in the new view
+  view_deadline_ = now_ + timeout_duration();
+  // Forget state for views that can no longer matter (bounded maps).
+  while (!votes_.empty() && votes_.begin()->first.first + 1 < view_) votes_.erase(votes_.begin());
+  while (!timeouts_.empty() && timeouts_.begin()->first + 1 < view_) timeouts_.erase(timeouts_.begin());
+  while (!first_proposal_.empty() && first_proposal_.begin()->first < view_) {
+    first_proposal_.erase(first_proposal_.begin());
+  }
+  if (leader_of(view_, config_.n) == config_.self && safety_.locked_qc.view + 1 != view_) {
+    // Non-responsive leader (docs "Pacemaker"): wait for high QCs in timeouts.
+    propose_wait_deadline_ = now_ + config_.propose_wait_ticks;
+  }
+  try_propose(out, false);
+}
+
+// --- Proposals and votes ---------------------------------------------------------------
+
+void Replica::try_propose(Output& out, bool wait_expired) {
+  if (!started_ || proposed_in_view_ || leader_of(view_, config_.n) != config_.self) return;
+  const bool responsive = safety_.locked_qc.view + 1 == view_;
+  bool all_timeouts = false;
+  if (auto t = timeouts_.find(view_ - 1); t != timeouts_.end()) {
+    all_timeouts = t->second.entries.size() == config_.n;
+  }
+  if (!responsive && !wait_expired && !all_timeouts) return;
+  auto parent = blocks_.find(safety_.locked_qc.block_id);
+  if (parent == blocks_.end()) {
+    request_block(safety_.locked_qc.block_id, leader_of(safety_.locked_qc.view + 1, config_.n), out);
+    return;
+  }
+  Proposal proposal;
+  Block& b = proposal.block;
+  b.parent = safety_.locked_qc.block_id;
+  b.view = view_;
+  b.height = parent->second.height + 1;
+  b.proposer = config_.self;
+  b.justify = safety_.locked_qc;
+  b.payload = std::move(pending_payload_);
+  pending_payload_.clear();
+  if (!responsive && last_tc_ && last_tc_->view + 1 == view_) proposal.tc = last_tc_;
+  const BlockId id = b.id();
+  proposed_in_view_ = true;
+  out.proposed = true;
+  ++counters_.proposals_sent;
+  first_proposal_.emplace(view_, id);
+  store_block(b, id, out);
+  out.sends.push_back({std::nullopt, proposal});
+  try_vote(b, id, out);
+  KESTREL_ASSERT(blocks_.count(id) || blocks_.size() >= config_.blocks_max);
+}
+
+// Vote rule (docs "Vote rule"; paper section 4): vote for a proposal of the
+// current view, at most once per view, when its justify QC is at least as high
+// as our lock. last_voted_view is persisted before the vote leaves (contract 3).
+void Replica::try_vote(const Block& b, const BlockId& id, Output& out) {
+  if (b.view != view_) return;
+  if (b.view <= safety_.last_voted_view) return;  // at most once per view
+  if (b.justify.view < safety_.locked_qc.view) {
+    drop(Drop::vote_rule);
+    return;
+  }
+  safety_.last_voted_view = b.view;
+  persist_safety(out);
+  Vote vote;
+  vote.view = b.view;
+  vote.block_id = id;
+  vote.voter = config_.self;
+  // Pipelining (docs "Happy path"): votes go to the next view's leader, which
+  // forms the QC and proposes on it; the happy path stays linear in n.
+  out.sends.push_back({leader_of(b.view + 1, config_.n), vote});
+  ++counters_.votes_sent;
+}
+
+void Replica::store_block(const Block& b, const BlockId& id, Output& out) {
+  if (blocks_.count(id)) return;
+  if (blocks_.size() >= config_.blocks_max) {
+    prune();
+    if (blocks_.size() >= config_.blocks_max) {
+      drop(Drop::full);
+      return;
+    }
+  }
+  blocks_.emplace(id, b);
+  out.persist.emplace_back(b);
+  fetches_in_flight_.erase(id);
+  // A block that arrives after the QC naming it may complete a commit rule.
+  if (safety_.locked_qc.block_id == id) apply_commit_rule(safety_.locked_qc);
+}
+
+void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
+  const Block& b = p.block;
+  if (from != b.proposer || b.proposer >= config_.n || b.proposer != leader_of(b.view, config_.n)) {
+    drop(Drop::not_leader);
+    return;
+  }
+  if (!valid_block_shape(b)) {
+    drop(Drop::bad_block);
+    return;
+  }
+  // Certificates first: they may move us into the proposal's view.
+  if (p.tc && !process_tc(*p.tc, out)) return;
+  if (!process_qc(b.justify, from, out)) return;
+  if (b.view < view_) {
+    drop(Drop::stale_view);
+    return;
+  }
+  if (b.view > view_ + config_.view_jump_max) {
+    drop(Drop::future_view);
+    return;
+  }
+  const BlockId id = b.id();
+  auto parent = blocks_.find(b.parent);
+  if (b.view > view_ || parent == blocks_.end()) {
+    // Ahead of us, or its parent is missing: buffer (bounded) and retry later.
+    if (parent == blocks_.end()) request_block(b.parent, from, out);
+    if (future_proposals_.count(b.view) == 0 && future_proposals_.size() >= config_.future_proposals_max) {
+      drop(Drop::full);
+      return;
+    }
+    future_proposals_.emplace(b.view, p);
+    return;
+  }
+  const Block& parent_block = parent->second;
+  if (b.height != parent_block.height + 1 || b.justify.view != parent_block.view) {
+    drop(Drop::bad_block);
+    return;
+  }
+  auto [first, inserted] = first_proposal_.emplace(b.view, id);
+  if (!inserted && first->second != id) {
+    ++counters_.equivocations_seen;  // the vote-once rule makes this harmless
+  }
+  store_block(b, id, out);
+  try_vote(b, id, out);
+}
+
+void Replica::drain_buffered(Output& out) {
+  // Each buffered proposal is retried at most once per step (no recursion, no
+  // unbounded loop): collect the eligible views first.
+  std::vector<View> ready;
+  for (const auto& [view, proposal] : future_proposals_) {
+    if (view > view_) break;
+    ready.push_back(view);
+  }
+  for (View view : ready) {
+    auto it = future_proposals_.find(view);
+    if (it == future_proposals_.end()) continue;
+    Proposal p = std::move(it->second);
+    future_proposals_.erase(it);
+    if (view < view_) {
+      drop(Drop::stale_view);
+      continue;
+    }
+    on_proposal(p.block.proposer, p, out);
+  }
+}
+
+void Replica::on_vote(ReplicaId from, const Vote& v, Output& out) {
+  if (v.voter != from) {
+    drop(Drop::wrong_sender);
+    return;
+  }
+  if (leader_of(v.view + 1, config_.n) != config_.self) {
+    drop(Drop::not_leader);
+    return;
+  }
+  if (v.view + 1 < view_ || v.view == 0) {
+    drop(Drop::stale_view);
+    return;
+  }
+  if (v.view > view_ + config_.view_jump_max) {
+    drop(Drop::future_view);
+    return;
+  }
+  // One vote per voter per view: a second one (double vote) is dropped.
+  for (auto it = votes_.lower_bound({v.view, BlockId{}}); it != votes_.end() && it->first.first == v.view; ++it) {
+    if (it->second.signatures.count(v.voter)) {
+      drop(Drop::duplicate);
+      return;
+    }
+  }
+  const auto key = std::make_pair(v.view, v.block_id);
+  auto it = votes_.find(key);
+  if (it == votes_.end()) {
+    if (votes_.size() >= config_.vote_views_max * 4) {
+      drop(Drop::full);
+      return;
+    }
+    it = votes_.emplace(key, VoteSet{}).first;
+  }
+  it->second.signatures.emplace(v.voter, v.signature);
+  if (it->second.signatures.size() != config_.quorum()) return;
+  // Quorum: form the QC (signatures in signer order, as the bitmap encodes them).
+  QuorumCertificate qc;
+  qc.view = v.view;
+  qc.block_id = v.block_id;
+  for (const auto& [signer, signature] : it->second.signatures) qc.signatures.push_back({signer, signature});
+  ++counters_.qcs_formed;
+  process_qc(qc, from, out);
+}
+
+// --- Timeouts -----------------------------------------------------------------------
+
+void Replica::local_timeout(Output& out) {
+  safety_.last_timeout_view = std::max(safety_.last_timeout_view, view_);
+  persist_safety(out);
+  Timeout t;
+  t.view = view_;
+  t.high_qc = safety_.locked_qc;
+  t.sender = config_.self;
+  out.sends.push_back({std::nullopt, t});      // every other replica
+  out.sends.push_back({config_.self, t});      // ourselves: signed by the driver, counted in the TC
+  ++counters_.timeouts_sent;
+  if (consecutive_timeouts_ < 32) ++consecutive_timeouts_;
+  view_deadline_ = now_ + timeout_duration();  // retransmit if the view does not end
+}
+
+void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
+  if (t.sender != from) {
+    drop(Drop::wrong_sender);
+    return;
+  }
+  if (t.view == 0) {
+    drop(Drop::bad_certificate);
+    return;
+  }
+  if (t.view + 1 < view_) {
+    // A replica behind us: send it the certificates that end its view (once per
+    // peer per view, so a replay cannot make us amplify).
+    drop(Drop::stale_view);
+    if (from != config_.self && synced_in_view_.insert(from).second) {
+      SyncCertificates sync;
+      sync.qc = safety_.locked_qc;
+      sync.tc = last_tc_;
+      out.sends.push_back({from, sync});
+    }
+    return;
+  }
+  if (t.view > view_ + config_.timeout_views_max) {
+    drop(Drop::future_view);
+    return;
+  }
+  if (!process_qc(t.high_qc, from, out)) return;
+  if (t.view + 1 < view_) return;  // the high QC moved us past it
+  auto& set = timeouts_[t.view];
+  if (!set.entries.emplace(t.sender, std::make_pair(t.high_qc.view, t.signature)).second) {
+    drop(Drop::duplicate);
+    return;
+  }
+  const std::size_t count = set.entries.size();
+  // f + 1 timeouts for a view at or above ours prove an honest replica gave up on
+  // it: join (docs "Pacemaker"), so a TC forms even if our timer is behind.
+  if (count >= config_.f() + 1 && t.view >= view_ && safety_.last_timeout_view < t.view) {
+    if (t.view > view_) enter_view(t.view, out);
+    local_timeout(out);
+  }
+  if (count == config_.quorum()) {
+    TimeoutCertificate tc;
+    tc.view = t.view;
+    for (const auto& [signer, entry] : set.entries) tc.entries.push_back({signer, entry.first, entry.second});
+    ++counters_.tcs_formed;
+    process_tc(tc, out);
+  }
+}
+
+void Replica::on_sync(ReplicaId from, const SyncCertificates& sync, Output& out) {
+  if (sync.tc) process_tc(*sync.tc, out);
+  if (sync.qc) process_qc(*sync.qc, from, out);
+}
+
+// --- Fetching and committing -----------------------------------------------------------
+
+void Replica::request_block(const BlockId& id, ReplicaId from, Output& out) {
+  if (blocks_.count(id) || fetches_in_flight_.count(id)) return;
+  if (fetches_in_flight_.size() >= config_.fetches_in_flight_max) {
+    drop(Drop::full);
+    return;
+  }
+  ReplicaId target = from;
+  if (target == config_.self || target >= config_.n) target = (config_.self + 1) % config_.n;
+  if (target == config_.self) return;  // a one-replica cluster has nobody to ask
+  fetches_in_flight_.insert(id);
+  out.sends.push_back({target, FetchRequest{id, config_.fetch_blocks_max}});
+  ++counters_.fetches_sent;
+}
+
+void Replica::on_fetch_request(ReplicaId from, const FetchRequest& request, Output& out) {
+  auto it = blocks_.find(request.block_id);
+  if (it == blocks_.end()) {
+    drop(Drop::unknown_block);
+    return;
+  }
+  FetchResponse response;
+  const std::uint32_t count = std::min(request.count_max, config_.fetch_blocks_max);
+  while (it != blocks_.end() && response.blocks.size() < count && it->first != genesis_id_) {
+    response.blocks.push_back(it->second);
+    it = blocks_.find(it->second.parent);
+  }
+  out.sends.push_back({from, std::move(response)});
+}
+
+void Replica::on_fetch_response(ReplicaId from, const FetchResponse& response, Output& out) {
+  if (response.blocks.empty() || response.blocks.size() > config_.fetch_blocks_max) {
+    drop(Drop::bad_fetch_response);
+    return;
+  }
+  // Authenticity: we only accept a chain whose head we asked for (its id came
+  // from a certified block), and every further block must be the previous one's
+  // parent, so every block is fixed by hashes from a certified id.
+  std::vector<BlockId> ids;
+  ids.reserve(response.blocks.size());
+  for (const Block& b : response.blocks) ids.push_back(b.id());
+  if (!fetches_in_flight_.count(ids[0]) && !blocks_.count(ids[0])) {
+    drop(Drop::bad_fetch_response);
+    return;
+  }
+  for (std::size_t i = 0; i < response.blocks.size(); ++i) {
+    const Block& b = response.blocks[i];
+    if (!valid_block_shape(b)) {
+      drop(Drop::bad_fetch_response);
+      return;
+    }
+    if (i + 1 < response.blocks.size()) {
+      const Block& parent = response.blocks[i + 1];
+      if (ids[i + 1] != b.parent || parent.height + 1 != b.height || parent.view != b.justify.view) {
+        drop(Drop::bad_fetch_response);
+        return;
+      }
+    }
+  }
+  // Store oldest first, so each block's justify finds its parent for the commit rule.
+  for (std::size_t i = response.blocks.size(); i-- > 0;) {
+    store_block(response.blocks[i], ids[i], out);
+  }
+  const Block& oldest = response.blocks.back();
+  if (!blocks_.count(oldest.parent)) request_block(oldest.parent, from, out);
+  for (std::size_t i = response.blocks.size(); i-- > 0;) {
+    apply_commit_rule(response.blocks[i].justify);
+  }
+  apply_commit_rule(safety_.locked_qc);
+  try_commit(out);
+}
+
+void Replica::try_commit(Output& out) {
+  if (!commit_target_) return;
+  // Walk from the target down to our committed head (explicit, bounded loop).
+  std::vector<const Block*> chain;
+  std::vector<BlockId> chain_ids;
+  BlockId cursor = *commit_target_;
+  for (std::size_t steps = 0; steps < config_.commit_walk_max; ++steps) {
+    auto it = blocks_.find(cursor);
+    if (it == blocks_.end()) {
+      request_block(cursor, leader_of(view_, config_.n), out);
+      return;  // retried when the block arrives
+    }
+    const Block& b = it->second;
+    if (b.height <= committed_.height) {
+      if (b.height != committed_.height || cursor != committed_.block_id) {
+        ++counters_.safety_alarms;  // conflicts with our committed chain
+        commit_target_.reset();
+        return;
+      }
+      break;
+    }
+    chain.push_back(&b);
+    chain_ids.push_back(cursor);
+    cursor = b.parent;
+  }
+  if (chain.empty() || chain.back()->height != committed_.height + 1) return;
+  for (std::size_t i = chain.size(); i-- > 0;) {
+    const Block& b = *chain[i];
+    KESTREL_ASSERT(b.height == committed_.height + 1);
+    out.commits.push_back({b.height, b.view, chain_ids[i], b.parent, b.payload});
+    committed_ = {b.height, chain_ids[i]};
+    ++counters_.commits;
+  }
+  out.persist.emplace_back(committed_);
+  commit_target_.reset();
+  prune();
+}
+
+// Bounded memory: drop committed blocks far below the head and forks that can
+// never commit (at or below the committed height but not on the chain).
+void Replica::prune() {
+  constexpr Height keep_committed = 256;  // serves fetches from replicas a little behind
+  for (auto it = blocks_.begin(); it != blocks_.end();) {
+    const Block& b = it->second;
+    const bool is_genesis = it->first == genesis_id_;
+    const bool too_old = b.height + keep_committed < committed_.height;
+    const bool dead_fork = b.height == committed_.height && it->first != committed_.block_id;
+    if (!is_genesis && (too_old || dead_fork) && it->first != safety_.locked_qc.block_id) {
+      it = blocks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace kestrel::hotstuff2
