@@ -125,7 +125,7 @@ void register_sim(CLI::App& app) {
   command->add_option("--byzantine", options.byzantine, "Byzantine replicas (<= f)");
   command->add_option("--faults", options.faults,
                       "all, none, or a list of: loss,duplication,reordering,partition,crash,equivocation,"
-                      "double-vote,withhold,subset,bad-view,forged-cert,bad-signature,garbage");
+                      "double-vote,withhold,subset,bad-view,forged-cert,bad-signature,garbage,fork");
   command->add_option("--seeds", options.seeds, "Number of seeds to run");
   command->add_option("--seed-start", options.seed_start, "First seed");
   command->add_option("--views", options.views, "Run until every honest replica reaches this view");

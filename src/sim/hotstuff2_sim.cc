@@ -33,6 +33,7 @@ const char* fault_name(Fault fault) {
     case Fault::forged_cert: return "forged-cert";
     case Fault::bad_signature: return "bad-signature";
     case Fault::garbage: return "garbage";
+    case Fault::fork: return "fork";
     case Fault::count_: break;
   }
   return "unknown";
@@ -184,6 +185,9 @@ struct Node {
   std::uint64_t last_commit_height = 0;
   hs::BlockId last_commit_id;
   std::uint64_t payload_counter = 0;
+  // What a Byzantine replica remembers to build forks (bounded: oldest dropped).
+  std::map<hs::View, hs::QuorumCertificate> seen_qcs;
+  std::map<hs::BlockId, hs::Height> seen_heights;
 };
 
 struct Partition {
@@ -363,6 +367,7 @@ class Simulation {
           return;
         }
         if (config_.trace) trace("deliver " + std::to_string(e.from) + "->" + std::to_string(e.replica) + " " + summary(*message));
+        if (node.byzantine) remember(node, *message);
         step(e.replica, hs::Received{e.from, std::move(*message), now_});
         return;
       }
@@ -688,6 +693,12 @@ class Simulation {
     const bool is_proposal = std::holds_alternative<hs::Proposal>(m);
     const bool is_vote = std::holds_alternative<hs::Vote>(m);
     if ((is_proposal || is_vote) && act(Fault::withhold)) return;
+    if (is_proposal && act(Fault::fork)) {
+      if (auto fork = make_fork(r, std::get<hs::Proposal>(m))) {
+        send_to(r, std::nullopt, *fork);
+        return;
+      }
+    }
     if (is_proposal && !send.to && act(Fault::equivocation)) {
       hs::Proposal other = std::get<hs::Proposal>(m);
       other.block.payload.push_back(0xee);
@@ -742,6 +753,39 @@ class Simulation {
       return;
     }
     send_to(r, send.to, m);
+  }
+
+  void remember(Node& node, const hs::Message& m) {
+    const auto* p = std::get_if<hs::Proposal>(&m);
+    if (!p) return;
+    node.seen_heights[p->block.id()] = p->block.height;
+    node.seen_qcs[p->block.justify.view] = p->block.justify;
+    node.seen_heights.emplace(p->block.parent, p->block.height - 1);
+    while (node.seen_qcs.size() > 64) node.seen_qcs.erase(node.seen_qcs.begin());
+    while (node.seen_heights.size() > 256) node.seen_heights.erase(node.seen_heights.begin());
+  }
+
+  // A proposal for the leader's view on a QC at least two views below the
+  // highest it has seen: honest replicas locked above it must refuse to vote.
+  std::optional<hs::Proposal> make_fork(ReplicaId r, const hs::Proposal& honest) {
+    Node& node = nodes_[r];
+    if (node.seen_qcs.size() < 3) return std::nullopt;
+    const hs::View highest = node.seen_qcs.rbegin()->first;
+    auto it = node.seen_qcs.upper_bound(highest >= 2 ? highest - 2 : 0);
+    if (it == node.seen_qcs.begin()) return std::nullopt;
+    --it;
+    const hs::QuorumCertificate& old_qc = it->second;
+    auto height = node.seen_heights.find(old_qc.block_id);
+    if (height == node.seen_heights.end() || old_qc.view >= honest.block.view) return std::nullopt;
+    hs::Proposal fork;
+    fork.block = honest.block;
+    fork.block.parent = old_qc.block_id;
+    fork.block.justify = old_qc;
+    fork.block.height = height->second + 1;
+    fork.block.payload.push_back(0xf0);
+    fork.tc = honest.tc;
+    fork.signature = keys_.sign(r, hs::proposal_signing_bytes(7, fork.block.id()));
+    return fork;
   }
 
   void send_forged_certificates(ReplicaId r, const hs::Message& basis) {

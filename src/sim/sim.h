@@ -33,6 +33,7 @@ enum class Fault : std::uint8_t {
   forged_cert,    // Byzantine replica sends QCs/TCs with too few or unknown signers, wrong views
   bad_signature,  // Byzantine replica corrupts signatures
   garbage,        // Byzantine replica sends random bytes
+  fork,           // Byzantine leader proposes on an older QC, forking below the lock
   count_,
 };
 const char* fault_name(Fault fault);
