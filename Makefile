@@ -46,7 +46,7 @@ build/asan/build.ninja:
 
 asan-test: deps build/asan/build.ninja
 	cmake --build --preset asan -j $(JOBS)
-	cd build/asan && ctest -j $(JOBS) --output-on-failure --timeout 1800 -LE valgrind 2>&1 | tee ctest.log | \
+	cd build/asan && ctest -j $(JOBS) --output-on-failure --timeout 1800 -LE "valgrind|sweep" 2>&1 | tee ctest.log | \
 	  grep -E '^[0-9]+% tests passed|tests failed|\((Failed|Timeout|SEGFAULT|Subprocess aborted|Not Run)\)' ; \
 	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || echo "== full log: build/asan/ctest.log"; exit $$rc
 
