@@ -1,0 +1,166 @@
+#include "crypto/mlkem/poly.h"
+
+#include "common/assert.h"
+#include "common/cpu.h"
+#include "common/gates.h"
+#include "crypto/ct.h"
+#include "crypto/mlkem/ntt.h"
+#include "crypto/mlkem/reduce.h"
+
+namespace kestrel::crypto::mlkem {
+
+namespace {
+
+void compress_encode_portable(std::uint8_t* out, const std::int16_t f[n], unsigned d) {
+  KESTREL_DEBUG_ASSERT(d >= 1 && d <= 11);
+  // Little-endian bit packing (Algorithm 5): coefficient i occupies bits
+  // [d i, d (i + 1)) of the output.
+  std::uint64_t bits = 0;
+  unsigned held = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    const std::uint32_t x = static_cast<std::uint16_t>(to_unsigned(barrett_reduce(f[i])));
+    bits |= static_cast<std::uint64_t>(compress(x, d)) << held;
+    held += d;
+    while (held >= 8) {
+      *out++ = static_cast<std::uint8_t>(bits);
+      bits >>= 8;
+      held -= 8;
+    }
+  }
+  KESTREL_DEBUG_ASSERT(held == 0);  // 256 d bits are whole bytes
+}
+
+void decode_decompress_portable(std::int16_t f[n], const std::uint8_t* in, unsigned d) {
+  KESTREL_DEBUG_ASSERT(d >= 1 && d <= 11);
+  std::uint64_t bits = 0;
+  unsigned held = 0;
+  const std::uint32_t mask = (1u << d) - 1;
+  for (unsigned i = 0; i < n; ++i) {
+    while (held < d) {
+      bits |= static_cast<std::uint64_t>(*in++) << held;
+      held += 8;
+    }
+    f[i] = decompress(static_cast<std::uint32_t>(bits) & mask, d);
+    bits >>= d;
+    held -= d;
+  }
+}
+
+// Algorithm 8 with the bit sums done in parallel inside a word: adding the
+// bits of each eta-bit field counts its ones (x and y of the algorithm).
+void sample_cbd_portable(std::int16_t f[n], const std::uint8_t* bytes, unsigned eta) {
+  if (eta == 2) {
+    // 4 bits per coefficient: x = b0 + b1, y = b2 + b3.
+    for (unsigned i = 0; i < n / 8; ++i) {
+      std::uint32_t w = 0;
+      for (unsigned b = 0; b < 4; ++b) w |= static_cast<std::uint32_t>(bytes[4 * i + b]) << (8 * b);
+      const std::uint32_t sums = (w & 0x55555555u) + ((w >> 1) & 0x55555555u);
+      for (unsigned j = 0; j < 8; ++j) {
+        const std::int16_t x = static_cast<std::int16_t>((sums >> (4 * j)) & 3);
+        const std::int16_t y = static_cast<std::int16_t>((sums >> (4 * j + 2)) & 3);
+        f[8 * i + j] = static_cast<std::int16_t>(x - y);
+      }
+    }
+  } else {
+    KESTREL_ASSERT(eta == 3);
+    // 6 bits per coefficient: x = b0 + b1 + b2, y = b3 + b4 + b5.
+    for (unsigned i = 0; i < n / 4; ++i) {
+      std::uint32_t w = 0;
+      for (unsigned b = 0; b < 3; ++b) w |= static_cast<std::uint32_t>(bytes[3 * i + b]) << (8 * b);
+      const std::uint32_t sums = (w & 0x00249249u) + ((w >> 1) & 0x00249249u) + ((w >> 2) & 0x00249249u);
+      for (unsigned j = 0; j < 4; ++j) {
+        const std::int16_t x = static_cast<std::int16_t>((sums >> (6 * j)) & 7);
+        const std::int16_t y = static_cast<std::int16_t>((sums >> (6 * j + 3)) & 7);
+        f[4 * i + j] = static_cast<std::int16_t>(x - y);
+      }
+    }
+  }
+}
+
+std::size_t rejection_sample_portable(std::int16_t* out, std::size_t count_max, const std::uint8_t* buf,
+                                      std::size_t length) {
+  std::size_t count = 0;
+  // Algorithm 7, steps 5-13 (the data is public: derived from rho).
+  for (std::size_t pos = 0; pos + 3 <= length && count < count_max; pos += 3) {
+    const std::uint16_t d1 = static_cast<std::uint16_t>(buf[pos] | ((buf[pos + 1] & 0x0F) << 8));
+    const std::uint16_t d2 = static_cast<std::uint16_t>((buf[pos + 1] >> 4) | (buf[pos + 2] << 4));
+    if (d1 < q) out[count++] = static_cast<std::int16_t>(d1);
+    if (d2 < q && count < count_max) out[count++] = static_cast<std::int16_t>(d2);
+  }
+  return count;
+}
+
+constexpr PolyOps portable_table{
+    "portable",        ntt_portable,           inverse_ntt_portable,     multiply_ntts_acc_portable,
+    compress_encode_portable, decode_decompress_portable, sample_cbd_portable, rejection_sample_portable,
+};
+
+}  // namespace
+
+const PolyOps& portable_ops() { return portable_table; }
+
+const PolyOps& select_path() {
+  if (cpu_features().avx2 && gate_enabled(Gate::crypto_avx2)) return avx2_ops();
+  return portable_table;
+}
+
+void byte_encode12(std::uint8_t out[poly_bytes], const std::int16_t f[n]) {
+  for (unsigned i = 0; i < n / 2; ++i) {
+    const std::uint16_t a = static_cast<std::uint16_t>(f[2 * i]);
+    const std::uint16_t b = static_cast<std::uint16_t>(f[2 * i + 1]);
+    KESTREL_DEBUG_ASSERT(a < q && b < q);
+    out[3 * i] = static_cast<std::uint8_t>(a);
+    out[3 * i + 1] = static_cast<std::uint8_t>((a >> 8) | (b << 4));
+    out[3 * i + 2] = static_cast<std::uint8_t>(b >> 4);
+  }
+}
+
+void byte_decode12(std::int16_t f[n], const std::uint8_t in[poly_bytes]) {
+  for (unsigned i = 0; i < n / 2; ++i) {
+    f[2 * i] = static_cast<std::int16_t>(in[3 * i] | ((in[3 * i + 1] & 0x0F) << 8));
+    f[2 * i + 1] = static_cast<std::int16_t>((in[3 * i + 1] >> 4) | (in[3 * i + 2] << 4));
+  }
+}
+
+std::uint16_t all_below_q(const std::int16_t f[n]) {
+  // (x - q) is negative exactly when x < q: AND the sign bits together.
+  std::uint16_t all = 0xFFFF;
+  for (unsigned i = 0; i < n; ++i) all &= static_cast<std::uint16_t>((f[i] - q) >> 15);
+  return all;
+}
+
+void message_to_poly(std::int16_t f[n], const std::uint8_t m[sym_bytes]) {
+  for (unsigned i = 0; i < n; ++i) {
+    const std::int16_t bit = static_cast<std::int16_t>((m[i / 8] >> (i % 8)) & 1);
+    f[i] = static_cast<std::int16_t>(ct_barrier(static_cast<std::int16_t>(-bit)) & ((q + 1) / 2));
+  }
+}
+
+void poly_to_message(std::uint8_t m[sym_bytes], const std::int16_t w[n]) {
+  for (unsigned i = 0; i < sym_bytes; ++i) {
+    std::uint8_t byte = 0;
+    for (unsigned j = 0; j < 8; ++j) {
+      const std::uint32_t x = static_cast<std::uint16_t>(to_unsigned(barrett_reduce(w[8 * i + j])));
+      byte = static_cast<std::uint8_t>(byte | (compress(x, 1) << j));
+    }
+    m[i] = byte;
+  }
+}
+
+void poly_add(std::int16_t f[n], const std::int16_t g[n]) {
+  for (unsigned i = 0; i < n; ++i) f[i] = static_cast<std::int16_t>(f[i] + g[i]);
+}
+
+void poly_sub(std::int16_t f[n], const std::int16_t g[n]) {
+  for (unsigned i = 0; i < n; ++i) f[i] = static_cast<std::int16_t>(f[i] - g[i]);
+}
+
+void poly_reduce_unsigned(std::int16_t f[n]) {
+  for (unsigned i = 0; i < n; ++i) f[i] = to_unsigned(barrett_reduce(f[i]));
+}
+
+void poly_to_montgomery(std::int16_t f[n]) {
+  for (unsigned i = 0; i < n; ++i) f[i] = fqmul(f[i], mont_r2);
+}
+
+}  // namespace kestrel::crypto::mlkem
