@@ -37,10 +37,8 @@ constexpr std::array<std::int16_t, 128> make_gammas() {
   return t;
 }
 
-// 128^-1 mod q = 3303; times R^2 so that one Montgomery multiplication gives
-// x * R / 128 (see the header on cancelling the R^-1 of the base products).
-constexpr std::int16_t inverse_ntt_scale = centered(std::int64_t{3303} * mont_r2);
 static_assert(3303 * 128 % q == 1);
+static_assert(inverse_ntt_scale == centered(std::int64_t{3303} * mont_r2));
 
 }  // namespace
 

@@ -27,6 +27,10 @@ extern const std::array<std::int16_t, 128> zetas_montgomery;
 // Algorithm 11 times R.
 extern const std::array<std::int16_t, 128> gammas_montgomery;
 
+// The final factor of inverse_ntt: 128^-1 R^2 mod q (128^-1 = 3303), centered,
+// so one Montgomery multiplication gives x R / 128.
+inline constexpr std::int16_t inverse_ntt_scale = 1441;
+
 // Algorithm 9, in place. Input |f[i]| < q; output f_hat with |f_hat[i]| <= (q-1)/2.
 void ntt_portable(std::int16_t f[n]);
 // Algorithm 10 times R (cancelling the R^-1 of multiply_ntts_acc), in place.
