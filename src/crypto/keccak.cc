@@ -5,98 +5,18 @@
 #include "common/assert.h"
 #include "common/cpu.h"
 #include "common/gates.h"
+#include "crypto/keccak_rounds.h"
 
 namespace kestrel::crypto::keccak {
 
 namespace detail {
-// keccak_avx2.cc: four permutations at once on interleaved lanes.
+// keccak_avx2.cc: four permutations at once on interleaved lanes; and the
+// scalar permutation compiled with BMI1/BMI2 (ANDN, RORX).
 void permute_x4_avx2(StateX4& state);
+void permute_bmi2(State& state);
 }  // namespace detail
 
 namespace {
-
-constexpr std::uint64_t rotl(std::uint64_t x, unsigned n) {
-  return n == 0 ? x : (x << n) | (x >> (64 - n));
-}
-
-// Round constants RC[i] from the LFSR rc(t) of FIPS 202 Algorithm 5 (iota):
-// bit 2^j - 1 of RC[i] is rc(j + 7i), j in [0, 6].
-constexpr bool rc_bit(unsigned t) {
-  if (t % 255 == 0) return true;
-  std::uint8_t r = 0x01;  // R = 10000000, bit 0 first
-  for (unsigned i = 1; i <= t % 255; ++i) {
-    const bool r8 = r & 0x80;  // the bit shifted out past position 7
-    r = static_cast<std::uint8_t>(r << 1);
-    if (r8) r ^= 0x71;  // R[0] ^= R8, R[4] ^= R8, R[5] ^= R8, R[6] ^= R8
-  }
-  return r & 1;
-}
-
-constexpr std::array<std::uint64_t, 24> make_round_constants() {
-  std::array<std::uint64_t, 24> rc{};
-  for (unsigned i = 0; i < 24; ++i) {
-    for (unsigned j = 0; j <= 6; ++j) {
-      if (rc_bit(j + 7 * i)) rc[i] |= std::uint64_t{1} << ((1u << j) - 1);
-    }
-  }
-  return rc;
-}
-constexpr auto round_constants = make_round_constants();
-static_assert(round_constants[0] == 0x0000000000000001ULL);
-static_assert(round_constants[23] == 0x8000000080008008ULL);
-
-// rho offsets (FIPS 202 Algorithm 2): walking (x, y) from (1, 0), lane t gets
-// (t + 1)(t + 2) / 2 mod 64.
-constexpr std::array<unsigned, 25> make_rho() {
-  std::array<unsigned, 25> r{};
-  unsigned x = 1, y = 0;
-  for (unsigned t = 0; t < 24; ++t) {
-    r[x + 5 * y] = ((t + 1) * (t + 2) / 2) % 64;
-    const unsigned next_y = (2 * x + 3 * y) % 5;
-    x = y;
-    y = next_y;
-  }
-  return r;
-}
-constexpr auto rho = make_rho();
-static_assert(rho[1] == 1 && rho[2] == 62 && rho[24] == 14);
-
-// pi (FIPS 202 Algorithm 3): A'[x, y] = A[(x + 3y) mod 5, x]. Stated as a
-// destination for each source lane: source (x, y) goes to (y, 2x + 3y).
-constexpr std::array<unsigned, 25> make_pi_destination() {
-  std::array<unsigned, 25> d{};
-  for (unsigned x = 0; x < 5; ++x)
-    for (unsigned y = 0; y < 5; ++y) d[x + 5 * y] = y + 5 * ((2 * x + 3 * y) % 5);
-  return d;
-}
-constexpr auto pi_destination = make_pi_destination();
-
-inline void round(std::uint64_t* a, std::uint64_t round_constant) {
-  // theta (Algorithm 1)
-  std::uint64_t c[5];
-#pragma GCC unroll 5
-  for (unsigned x = 0; x < 5; ++x) c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-#pragma GCC unroll 5
-  for (unsigned x = 0; x < 5; ++x) {
-    const std::uint64_t d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
-#pragma GCC unroll 5
-    for (unsigned y = 0; y < 25; y += 5) a[x + y] ^= d;
-  }
-  // rho and pi (Algorithms 2 and 3)
-  std::uint64_t b[25];
-#pragma GCC unroll 25
-  for (unsigned i = 0; i < 25; ++i) b[pi_destination[i]] = rotl(a[i], rho[i]);
-  // chi (Algorithm 4)
-#pragma GCC unroll 5
-  for (unsigned y = 0; y < 25; y += 5) {
-#pragma GCC unroll 5
-    for (unsigned x = 0; x < 5; ++x) {
-      a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
-    }
-  }
-  // iota (Algorithm 6)
-  a[0] ^= round_constant;
-}
 
 std::uint64_t load_le64(const std::uint8_t* p) {
   std::uint64_t v;
@@ -116,8 +36,25 @@ void xor_bytes(State& s, std::size_t offset, const std::uint8_t* data, std::size
 
 }  // namespace
 
+namespace {
+// The BMI2 build of the same round runs on the machines that take the AVX2
+// paths (every AVX2 CPU has BMI2 except a few VIA parts, hence both checks),
+// under the same gate so that turning crypto.avx2 off gives the portable code.
+bool use_avx2_machine_code() {
+  const CpuFeatures& cpu = cpu_features();
+  return cpu.avx2 && cpu.bmi2 && gate_enabled(Gate::crypto_avx2);
+}
+}  // namespace
+
 void permute(State& state) {
-  for (unsigned i = 0; i < 24; ++i) round(state.a.data(), round_constants[i]);
+  if (use_avx2_machine_code()) {
+    detail::permute_bmi2(state);
+    return;
+  }
+  std::uint64_t a[25];
+  for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
+  detail::permute_lanes<std::uint64_t, detail::ScalarOps>(a);
+  for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
 }
 
 void permute_x4_portable(StateX4& state) {
