@@ -15,6 +15,24 @@ namespace kestrel::crypto::keccak::detail {
 
 namespace {
 
+// A scalar Ops type local to this file: the instantiation of permute_lanes
+// then has internal linkage and cannot be merged by the linker with the
+// portable one (the same template compiled with and without -mbmi would be an
+// ODR clash that could run BMI instructions on the portable path).
+struct Bmi2Ops {
+  static std::uint64_t x(std::uint64_t a, std::uint64_t b) { return a ^ b; }
+  static std::uint64_t andn(std::uint64_t a, std::uint64_t b) { return ~a & b; }  // ANDN
+  template <unsigned n>
+  static std::uint64_t rotl(std::uint64_t a) {
+    if constexpr (n == 0) {
+      return a;
+    } else {
+      return (a << n) | (a >> (64 - n));  // RORX
+    }
+  }
+  static std::uint64_t rc(std::uint64_t a, unsigned i) { return a ^ round_constants[i]; }
+};
+
 struct Avx2Ops {
   static __m256i x(__m256i a, __m256i b) { return _mm256_xor_si256(a, b); }
   static __m256i andn(__m256i a, __m256i b) { return _mm256_andnot_si256(a, b); }
@@ -51,7 +69,7 @@ void permute_x4_avx2(StateX4& state) {
 void permute_bmi2(State& state) {
   std::uint64_t a[25];
   for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
-  permute_lanes<std::uint64_t, ScalarOps>(a);
+  permute_lanes<std::uint64_t, Bmi2Ops>(a);
   for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
 }
 

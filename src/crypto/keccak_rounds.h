@@ -79,8 +79,12 @@ inline constexpr auto pi_destination = make_pi_destination();
 // rho and pi tables above (source lane s of destination x + 5y is the one with
 // pi_destination[s] == x + 5y); keccak_test.cc checks the permutation against
 // OpenSSL and the FIPS 202 examples on both paths.
+//
+// Always inlined into its one caller per path (permute, permute_bmi2,
+// permute_x4_avx2): a shared out-of-line copy would be compiled for one
+// instruction set only.
 template <typename Lane, typename O>
-inline void permute_lanes(Lane (&s)[25]) {
+[[gnu::always_inline]] inline void permute_lanes(Lane (&s)[25]) {
   Lane a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4], a5 = s[5], a6 = s[6], a7 = s[7], a8 = s[8], a9 = s[9], a10 = s[10], a11 = s[11], a12 = s[12], a13 = s[13], a14 = s[14], a15 = s[15], a16 = s[16], a17 = s[17], a18 = s[18], a19 = s[19], a20 = s[20], a21 = s[21], a22 = s[22], a23 = s[23], a24 = s[24];
   Lane e0, e1, e2, e3, e4, e5, e6, e7, e8, e9, e10, e11, e12, e13, e14, e15, e16, e17, e18, e19, e20, e21, e22, e23, e24;
   Lane c0, c1, c2, c3, c4, d0, d1, d2, d3, d4, b0, b1, b2, b3, b4;
