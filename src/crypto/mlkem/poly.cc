@@ -5,6 +5,7 @@
 #include "common/gates.h"
 #include "crypto/ct.h"
 #include "crypto/mlkem/ntt.h"
+#include "crypto/mlkem/pack.h"
 #include "crypto/mlkem/reduce.h"
 
 namespace kestrel::crypto::mlkem {
@@ -12,38 +13,19 @@ namespace kestrel::crypto::mlkem {
 namespace {
 
 void compress_encode_portable(std::uint8_t* out, const std::int16_t f[n], unsigned d) {
-  KESTREL_DEBUG_ASSERT(d >= 1 && d <= 11);
-  // Little-endian bit packing (Algorithm 5): coefficient i occupies bits
-  // [d i, d (i + 1)) of the output.
-  std::uint64_t bits = 0;
-  unsigned held = 0;
+  // Compress_d (section 4.2.1) into d-bit values, then ByteEncode_d (Algorithm 5).
+  std::uint16_t v[n];
   for (unsigned i = 0; i < n; ++i) {
-    const std::uint32_t x = static_cast<std::uint16_t>(to_unsigned(barrett_reduce(f[i])));
-    bits |= static_cast<std::uint64_t>(compress(x, d)) << held;
-    held += d;
-    while (held >= 8) {
-      *out++ = static_cast<std::uint8_t>(bits);
-      bits >>= 8;
-      held -= 8;
-    }
+    v[i] = compress(static_cast<std::uint16_t>(to_unsigned(barrett_reduce(f[i]))), d);
   }
-  KESTREL_DEBUG_ASSERT(held == 0);  // 256 d bits are whole bytes
+  pack_bits_d(out, v, d);
 }
 
 void decode_decompress_portable(std::int16_t f[n], const std::uint8_t* in, unsigned d) {
-  KESTREL_DEBUG_ASSERT(d >= 1 && d <= 11);
-  std::uint64_t bits = 0;
-  unsigned held = 0;
-  const std::uint32_t mask = (1u << d) - 1;
-  for (unsigned i = 0; i < n; ++i) {
-    while (held < d) {
-      bits |= static_cast<std::uint64_t>(*in++) << held;
-      held += 8;
-    }
-    f[i] = decompress(static_cast<std::uint32_t>(bits) & mask, d);
-    bits >>= d;
-    held -= d;
-  }
+  // ByteDecode_d (Algorithm 6), then Decompress_d (section 4.2.1).
+  std::uint16_t v[n];
+  unpack_bits_d(v, in, d);
+  for (unsigned i = 0; i < n; ++i) f[i] = decompress(v[i], d);
 }
 
 // Algorithm 8 with the bit sums done in parallel inside a word: adding the

@@ -167,6 +167,24 @@ TEST(MlKemPolyTest, Avx2MatchesPortableOnRandomInputs) {
   }
 }
 
+TEST(MlKemPolyTest, CompressionOfEveryResidueSameOnBothPaths) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU has no AVX2: only the portable path exists here";
+  // Every x in [0, q), and the same residues offset by -q and +q (inputs to
+  // compress_encode may be any representative): 13 polynomials cover them.
+  for (int offset : {-q, 0, q}) {
+    for (int start = 0; start < q; start += n) {
+      Poly x;
+      for (int i = 0; i < n; ++i) x.c[i] = static_cast<std::int16_t>((start + i) % q + offset);
+      for (unsigned d : {4u, 5u, 10u, 11u}) {
+        std::uint8_t bp[32 * 11], bv[32 * 11];
+        portable_ops().compress_encode(bp, x.c.data(), d);
+        avx2_ops().compress_encode(bv, x.c.data(), d);
+        ASSERT_EQ(0, std::memcmp(bp, bv, 32 * d)) << "d=" << d << " start=" << start << " offset=" << offset;
+      }
+    }
+  }
+}
+
 TEST(MlKemPolyTest, CbdMatchesAlgorithm8BitByBit) {
   Prng prng(13);
   for (const PolyOps* ops : all_paths()) {
