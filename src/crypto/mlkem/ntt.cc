@@ -50,40 +50,80 @@ static_assert(pow_mod(zeta, 128) == q - 1);
 static_assert(make_zetas()[1] == centered(std::int64_t{1729} << 16));
 static_assert(make_gammas()[0] == centered(std::int64_t{17} << 16));
 
-void ntt_portable(std::int16_t f[n]) {
-  unsigned i = 1;
-  // Each layer adds at most q to |f| (fqmul output < q): 7 layers from |f| < q
-  // stay below 8q < 2^15; the final Barrett pass centers the result.
-  for (unsigned len = 128; len >= 2; len /= 2) {
-    for (unsigned start = 0; start < n; start += 2 * len) {
-      const std::int16_t z = zetas_montgomery[i++];
-      for (unsigned j = start; j < start + len; ++j) {
-        const std::int16_t t = fqmul(z, f[j + len]);
-        f[j + len] = static_cast<std::int16_t>(f[j] - t);
-        f[j] = static_cast<std::int16_t>(f[j] + t);
-      }
+namespace {
+
+// montgomery_reduce(a * b) spelled as high and low halves of 16 x 16-bit
+// products, the same integer (the low halves of a b and t q cancel exactly):
+// in this form GCC vectorizes the butterfly loops below with the baseline
+// instruction set (PMULHW / PMULLW), which is what keeps the portable path fast.
+inline std::int16_t fqmul_split(std::int16_t a, std::int16_t b) {
+  const std::int16_t hi = static_cast<std::int16_t>((static_cast<std::int32_t>(a) * b) >> 16);
+  const std::int16_t lo = static_cast<std::int16_t>(static_cast<std::int32_t>(a) * b);
+  const std::int16_t t = static_cast<std::int16_t>(lo * q_inverse);
+  return static_cast<std::int16_t>(hi - static_cast<std::int16_t>((static_cast<std::int32_t>(t) * q) >> 16));
+}
+
+// One layer of Algorithm 9 with distance len (compile-time, so the inner loop
+// has a fixed trip count). z_index is Algorithm 9's i.
+template <unsigned len>
+inline void ntt_layer(std::int16_t f[n], unsigned& z_index) {
+  for (unsigned start = 0; start < n; start += 2 * len) {
+    const std::int16_t z = zetas_montgomery[z_index++];
+    std::int16_t* lo = f + start;
+    std::int16_t* hi = f + start + len;
+    for (unsigned j = 0; j < len; ++j) {
+      const std::int16_t t = fqmul_split(z, hi[j]);
+      hi[j] = static_cast<std::int16_t>(lo[j] - t);
+      lo[j] = static_cast<std::int16_t>(lo[j] + t);
     }
   }
+}
+
+// One layer of Algorithm 10 with distance len; z_index runs down.
+template <unsigned len>
+inline void inverse_ntt_layer(std::int16_t f[n], unsigned& z_index) {
+  for (unsigned start = 0; start < n; start += 2 * len) {
+    const std::int16_t z = zetas_montgomery[z_index--];
+    std::int16_t* lo = f + start;
+    std::int16_t* hi = f + start + len;
+    for (unsigned j = 0; j < len; ++j) {
+      const std::int16_t t = lo[j];
+      lo[j] = barrett_reduce(static_cast<std::int16_t>(t + hi[j]));
+      hi[j] = fqmul_split(z, static_cast<std::int16_t>(hi[j] - t));
+    }
+  }
+}
+
+}  // namespace
+
+void ntt_portable(std::int16_t f[n]) {
+  // Each layer adds at most q to |f| (fqmul output < q): 7 layers from |f| < q
+  // stay below 8q < 2^15; the final Barrett pass centers the result.
+  unsigned i = 1;
+  ntt_layer<128>(f, i);
+  ntt_layer<64>(f, i);
+  ntt_layer<32>(f, i);
+  ntt_layer<16>(f, i);
+  ntt_layer<8>(f, i);
+  ntt_layer<4>(f, i);
+  ntt_layer<2>(f, i);
   KESTREL_DEBUG_ASSERT(i == 128);
   for (unsigned j = 0; j < n; ++j) f[j] = barrett_reduce(f[j]);
 }
 
 void inverse_ntt_portable(std::int16_t f[n]) {
-  unsigned i = 127;
   // The sums are Barrett-reduced every layer (|sum| <= q/2 after), differences
   // go through fqmul (|result| < q): nothing grows past 2q between layers.
-  for (unsigned len = 2; len <= 128; len *= 2) {
-    for (unsigned start = 0; start < n; start += 2 * len) {
-      const std::int16_t z = zetas_montgomery[i--];
-      for (unsigned j = start; j < start + len; ++j) {
-        const std::int16_t t = f[j];
-        f[j] = barrett_reduce(static_cast<std::int16_t>(t + f[j + len]));
-        f[j + len] = fqmul(z, static_cast<std::int16_t>(f[j + len] - t));
-      }
-    }
-  }
+  unsigned i = 127;
+  inverse_ntt_layer<2>(f, i);
+  inverse_ntt_layer<4>(f, i);
+  inverse_ntt_layer<8>(f, i);
+  inverse_ntt_layer<16>(f, i);
+  inverse_ntt_layer<32>(f, i);
+  inverse_ntt_layer<64>(f, i);
+  inverse_ntt_layer<128>(f, i);
   KESTREL_DEBUG_ASSERT(i == 0);
-  for (unsigned j = 0; j < n; ++j) f[j] = fqmul(f[j], inverse_ntt_scale);
+  for (unsigned j = 0; j < n; ++j) f[j] = fqmul_split(f[j], inverse_ntt_scale);
 }
 
 void multiply_ntts_acc_portable(std::int16_t h[n], const std::int16_t* const f[],
