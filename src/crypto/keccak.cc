@@ -1,5 +1,6 @@
 #include "crypto/keccak.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/assert.h"
@@ -213,6 +214,48 @@ void ShakeX4::squeeze_blocks(std::array<std::uint8_t*, 4> out, std::size_t block
     for (unsigned j = 0; j < 4; ++j)
       for (std::size_t i = 0; i < rate_ / 8; ++i)
         store_le64(out[j] + b * rate_ + 8 * i, state_.lanes[4 * i + j]);
+  }
+}
+
+// --- Four independent one-block hashes ------------------------------------------
+
+void hash_x4(const std::array<HashLane, 4>& lanes, unsigned count) {
+  KESTREL_ASSERT(count >= 1 && count <= 4);
+  StateX4 state;
+  std::size_t blocks[4] = {0, 0, 0, 0};  // padded blocks per lane (Algorithm 8, pad10*1)
+  std::size_t blocks_max = 0;
+  for (unsigned j = 0; j < count; ++j) {
+    const HashLane& lane = lanes[j];
+    KESTREL_ASSERT(lane.rate > 0 && lane.rate < 200 && lane.rate % 8 == 0 && lane.out.size() <= lane.rate);
+    blocks[j] = lane.input.size() / lane.rate + 1;
+    blocks_max = std::max(blocks_max, blocks[j]);
+  }
+  for (std::size_t b = 0; b < blocks_max; ++b) {
+    for (unsigned j = 0; j < count; ++j) {
+      if (b >= blocks[j]) continue;  // lane finished: its output is already out
+      const HashLane& lane = lanes[j];
+      const std::size_t offset = b * lane.rate;
+      if (b + 1 < blocks[j]) {
+        for (std::size_t i = 0; i < lane.rate / 8; ++i) {
+          state.lanes[4 * i + j] ^= load_le64(lane.input.data() + offset + 8 * i);
+        }
+      } else {
+        // Final block: the tail, the domain bits and pad10*1.
+        std::uint8_t block[200] = {};
+        const std::size_t tail = lane.input.size() - offset;
+        std::memcpy(block, lane.input.data() + offset, tail);
+        block[tail] ^= lane.domain;
+        block[lane.rate - 1] ^= 0x80;
+        for (std::size_t i = 0; i < lane.rate / 8; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
+      }
+    }
+    permute_x4(state);
+    for (unsigned j = 0; j < count; ++j) {
+      if (b + 1 != blocks[j]) continue;
+      std::uint8_t block[200];
+      for (std::size_t i = 0; i < (lanes[j].out.size() + 7) / 8; ++i) store_le64(block + 8 * i, state.lanes[4 * i + j]);
+      std::memcpy(lanes[j].out.data(), block, lanes[j].out.size());
+    }
   }
 }
 

@@ -111,4 +111,19 @@ class ShakeX4 {
   std::size_t rate_;
 };
 
+// Up to four independent hashes with one output block each (SHA3-x or SHAKE
+// with at most `rate` output bytes), absorbed together with permute_x4: lane j
+// hashes input[j] with its own rate and domain into out[j]. Inputs may differ
+// in length; a lane's output is taken right after its final permutation. Pays
+// off when permute_x4 is the AVX2 one (two 9-block hashes cost nine 4-way
+// permutations instead of eighteen single ones).
+struct HashLane {
+  std::span<const std::uint8_t> input;
+  std::span<std::uint8_t> out;  // REQUIRES: out.size() <= rate
+  std::size_t rate = 0;         // bytes, as the *_rate constants above
+  std::uint8_t domain = 0;      // sha3_domain or shake_domain
+};
+// REQUIRES: 1 <= count <= 4.
+void hash_x4(const std::array<HashLane, 4>& lanes, unsigned count);
+
 }  // namespace kestrel::crypto::keccak

@@ -53,10 +53,11 @@ DkParts split_dk(const Params& p, const std::uint8_t* dk) {
           dk + p.dk_pke_bytes() + p.ek_bytes() + sym_bytes};
 }
 
-// Algorithm 18 after the length checks. REQUIRES: sizes checked.
+// Algorithm 18 after the length checks. k_bar_given: J(z || c) when the caller
+// has already computed it (batched with the hash check), else null.
+// REQUIRES: sizes checked.
 void decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::uint8_t> c,
-                    std::span<const std::uint8_t> dk) {
-  const PolyOps& ops = select_path();
+                    std::span<const std::uint8_t> dk, const PolyOps& ops, const std::uint8_t* k_bar_given) {
   const DkParts parts = split_dk(p, dk.data());
   // Steps 5-6: m' = K-PKE.Decrypt(dk_pke, c); (K', r') = G(m' || h).
   std::uint8_t g_input[2 * sym_bytes];
@@ -66,7 +67,9 @@ void decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::
   keccak::sha3_512(k_r, g_input);
   // Step 7: K-bar = J(z || c).
   std::uint8_t k_bar[sym_bytes];
-  {
+  if (k_bar_given != nullptr) {
+    std::copy(k_bar_given, k_bar_given + sym_bytes, k_bar);
+  } else {
     keccak::Shake256 j;
     j.absorb(std::span<const std::uint8_t>(parts.z, sym_bytes));
     j.absorb(c);
@@ -186,7 +189,7 @@ Status<MlKemError> decaps_internal(ParameterSet set, SharedKey shared_key, std::
     secure_zero(shared_key);
     return Err(MlKemError::bad_length);
   }
-  decaps_checked(p, shared_key, ciphertext, dk);
+  decaps_checked(p, shared_key, ciphertext, dk, select_path(), nullptr);
   return {};
 }
 
@@ -197,11 +200,39 @@ Status<MlKemError> decaps(ParameterSet set, SharedKey shared_key, std::span<cons
     secure_zero(shared_key);
     return Err(MlKemError::bad_length);
   }
-  if (!check_decapsulation_key(set, dk)) {
+  const PolyOps& ops = select_path();
+  if (!ops.parallel_keccak) {
+    if (!check_decapsulation_key(set, dk)) {
+      secure_zero(shared_key);
+      return Err(MlKemError::dk_hash_check_failed);
+    }
+    decaps_checked(p, shared_key, ciphertext, dk, ops, nullptr);
+    return {};
+  }
+  // With a 4-way AVX2 Keccak, the hash check H(ek) (section 7.3) and
+  // K-bar = J(z || c) (Algorithm 18 step 7), nine blocks each for ML-KEM-768,
+  // are absorbed side by side.
+  const DkParts parts = split_dk(p, dk.data());
+  std::array<std::uint8_t, sym_bytes + ciphertext_bytes_max> j_input;
+  std::copy(parts.z, parts.z + sym_bytes, j_input.begin());
+  std::copy(ciphertext.begin(), ciphertext.end(), j_input.begin() + sym_bytes);
+  std::uint8_t h[sym_bytes], k_bar[sym_bytes];
+  keccak::hash_x4({keccak::HashLane{std::span<const std::uint8_t>(parts.ek, p.ek_bytes()), h,
+                                    keccak::sha3_256_rate, keccak::sha3_domain},
+                   keccak::HashLane{std::span<const std::uint8_t>(j_input.data(), sym_bytes + ciphertext.size()),
+                                    k_bar, keccak::shake256_rate, keccak::shake_domain},
+                   keccak::HashLane{}, keccak::HashLane{}},
+                  2);
+  std::uint8_t equal = ct_equal(std::span<const std::uint8_t>(h, sym_bytes),
+                                std::span<const std::uint8_t>(parts.h, sym_bytes));
+  ct_declassify(&equal, sizeof(equal));  // a verdict on public data (see check_decapsulation_key)
+  if (equal) decaps_checked(p, shared_key, ciphertext, dk, ops, k_bar);
+  secure_zero(j_input.data(), sym_bytes);  // z
+  secure_zero(k_bar, sizeof(k_bar));
+  if (!equal) {
     secure_zero(shared_key);
     return Err(MlKemError::dk_hash_check_failed);
   }
-  decaps_checked(p, shared_key, ciphertext, dk);
   return {};
 }
 

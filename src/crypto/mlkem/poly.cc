@@ -73,7 +73,7 @@ std::size_t rejection_sample_portable(std::int16_t* out, std::size_t count_max, 
 }
 
 constexpr PolyOps portable_table{
-    "portable",        ntt_portable,           inverse_ntt_portable,     multiply_ntts_acc_portable,
+    "portable",        false,                  ntt_portable,           inverse_ntt_portable,     multiply_ntts_acc_portable,
     compress_encode_portable, decode_decompress_portable, sample_cbd_portable, rejection_sample_portable,
 };
 

@@ -38,6 +38,10 @@ static_assert(64 * eta_max <= prf_buffer_bytes);
 // One path's implementations. Every function has the same contract on both paths.
 struct PolyOps {
   const char* name;
+  // True when keccak::permute_x4 is the AVX2 one (about 1.6 single
+  // permutations for four), so that batching even two independent hashes pays;
+  // false on the portable path, where a partly filled 4-way batch wastes work.
+  bool parallel_keccak;
   // Algorithm 9, in place: input |f| < q, output |f_hat| <= (q-1)/2 (ntt.h).
   void (*ntt)(std::int16_t f[n]);
   // Algorithm 10 times R, in place: input |f_hat| < 2^14, output |f| < q.

@@ -264,6 +264,7 @@ const PolyOps& avx2_ops() {
   static const PolyOps table = [] {
     PolyOps t = portable_ops();
     t.name = "avx2";
+    t.parallel_keccak = true;
     t.ntt = detail::ntt_avx2;
     t.inverse_ntt = detail::inverse_ntt_avx2;
     t.multiply_ntts_acc = detail::multiply_ntts_acc_avx2;

@@ -111,10 +111,12 @@ void sample_noise(Poly* const out[], const unsigned eta[], unsigned count, const
         blocks = std::max<unsigned>(blocks, static_cast<unsigned>((64 * eta[e + t] + prf_block - 1) / prf_block));
       }
     }
-    if (lanes == 1) {
-      keccak::Shake256 prf;
-      prf.absorb(inputs[0]);
-      prf.squeeze_blocks(buf[0], blocks);
+    if (lanes == 1 || (lanes < 4 && !ops.parallel_keccak)) {
+      for (unsigned t = 0; t < lanes; ++t) {
+        keccak::Shake256 prf;
+        prf.absorb(inputs[t]);
+        prf.squeeze_blocks(buf[t], blocks);
+      }
     } else {
       keccak::ShakeX4 prf(keccak::shake256_rate);
       prf.absorb_once(inputs);
