@@ -6,6 +6,7 @@
 #include "common/assert.h"
 #include "common/cpu.h"
 #include "common/gates.h"
+#include "crypto/ct.h"
 #include "crypto/keccak_rounds.h"
 
 namespace kestrel::crypto::keccak {
@@ -217,46 +218,88 @@ void ShakeX4::squeeze_blocks(std::array<std::uint8_t*, 4> out, std::size_t block
   }
 }
 
-// --- Four independent one-block hashes ------------------------------------------
+// --- Batches of independent hashes on the 4-way permutation ---------------------
 
-void hash_x4(const std::array<HashLane, 4>& lanes, unsigned count) {
-  KESTREL_ASSERT(count >= 1 && count <= 4);
-  StateX4 state;
-  std::size_t blocks[4] = {0, 0, 0, 0};  // padded blocks per lane (Algorithm 8, pad10*1)
-  std::size_t blocks_max = 0;
-  for (unsigned j = 0; j < count; ++j) {
-    const HashLane& lane = lanes[j];
-    KESTREL_ASSERT(lane.rate > 0 && lane.rate < 200 && lane.rate % 8 == 0 && lane.out.size() <= lane.rate);
-    blocks[j] = lane.input.size() / lane.rate + 1;
-    blocks_max = std::max(blocks_max, blocks[j]);
+namespace {
+
+// Permutations a job needs: its padded input blocks, then one more per output
+// block after the first (the first is read right after the last absorption).
+std::size_t job_permutations(const XofJob& job) {
+  const std::size_t absorb = job.input.size() / job.rate + 1;
+  const std::size_t squeeze = job.out.empty() ? 1 : (job.out.size() + job.rate - 1) / job.rate;
+  return absorb + squeeze - 1;
+}
+
+}  // namespace
+
+void run_jobs_x4(std::span<const XofJob> jobs) {
+  KESTREL_ASSERT(jobs.size() <= xof_jobs_max);
+  // Longest job first, each to the least loaded lane (LPT scheduling).
+  std::array<std::size_t, xof_jobs_max> order;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    KESTREL_ASSERT(jobs[i].rate > 0 && jobs[i].rate < 200 && jobs[i].rate % 8 == 0);
+    order[i] = i;
   }
-  for (std::size_t b = 0; b < blocks_max; ++b) {
-    for (unsigned j = 0; j < count; ++j) {
-      if (b >= blocks[j]) continue;  // lane finished: its output is already out
-      const HashLane& lane = lanes[j];
-      const std::size_t offset = b * lane.rate;
-      if (b + 1 < blocks[j]) {
-        for (std::size_t i = 0; i < lane.rate / 8; ++i) {
-          state.lanes[4 * i + j] ^= load_le64(lane.input.data() + offset + 8 * i);
-        }
-      } else {
-        // Final block: the tail, the domain bits and pad10*1.
+  std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(jobs.size()),
+                   [&](std::size_t a, std::size_t b) { return job_permutations(jobs[a]) > job_permutations(jobs[b]); });
+  std::array<std::array<std::size_t, xof_jobs_max>, 4> queue;
+  std::array<std::size_t, 4> queued{}, load{};
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto lane = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    queue[lane][queued[lane]++] = order[i];
+    load[lane] += job_permutations(jobs[order[i]]);
+  }
+  const std::size_t total = *std::max_element(load.begin(), load.end());
+
+  StateX4 state;
+  std::array<std::size_t, 4> current{};  // index into queue[lane]
+  std::array<std::size_t, 4> step{};     // permutations done for the current job
+  for (std::size_t t = 0; t < total; ++t) {
+    for (unsigned j = 0; j < 4; ++j) {
+      if (current[j] >= queued[j]) continue;  // idle lane: permuted, never read
+      const XofJob& job = jobs[queue[j][current[j]]];
+      const std::size_t absorb = job.input.size() / job.rate + 1;
+      if (step[j] == 0) {
+        for (std::size_t i = 0; i < lane_count; ++i) state.lanes[4 * i + j] = 0;  // a fresh sponge
+      }
+      if (step[j] + 1 < absorb) {
+        const std::uint8_t* p = job.input.data() + step[j] * job.rate;
+        for (std::size_t i = 0; i < job.rate / 8; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
+      } else if (step[j] + 1 == absorb) {
+        // Final block: the tail, the domain bits and pad10*1 (FIPS 202 B.2).
         std::uint8_t block[200] = {};
-        const std::size_t tail = lane.input.size() - offset;
-        std::memcpy(block, lane.input.data() + offset, tail);
-        block[tail] ^= lane.domain;
-        block[lane.rate - 1] ^= 0x80;
-        for (std::size_t i = 0; i < lane.rate / 8; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
+        const std::size_t offset = step[j] * job.rate;
+        const std::size_t tail = job.input.size() - offset;
+        std::memcpy(block, job.input.data() + offset, tail);
+        block[tail] ^= job.domain;
+        block[job.rate - 1] ^= 0x80;
+        for (std::size_t i = 0; i < job.rate / 8; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
       }
     }
     permute_x4(state);
-    for (unsigned j = 0; j < count; ++j) {
-      if (b + 1 != blocks[j]) continue;
-      std::uint8_t block[200];
-      for (std::size_t i = 0; i < (lanes[j].out.size() + 7) / 8; ++i) store_le64(block + 8 * i, state.lanes[4 * i + j]);
-      std::memcpy(lanes[j].out.data(), block, lanes[j].out.size());
+    for (unsigned j = 0; j < 4; ++j) {
+      if (current[j] >= queued[j]) continue;
+      const XofJob& job = jobs[queue[j][current[j]]];
+      const std::size_t absorb = job.input.size() / job.rate + 1;
+      ++step[j];
+      if (step[j] >= absorb) {
+        // Output block number step - absorb.
+        const std::size_t offset = (step[j] - absorb) * job.rate;
+        const std::size_t take = std::min(job.rate, job.out.size() - std::min(job.out.size(), offset));
+        if (take > 0) {
+          std::uint8_t block[200];
+          for (std::size_t i = 0; i < (take + 7) / 8; ++i) store_le64(block + 8 * i, state.lanes[4 * i + j]);
+          std::memcpy(job.out.data() + offset, block, take);
+        }
+      }
+      if (step[j] == job_permutations(job)) {
+        ++current[j];
+        step[j] = 0;
+      }
     }
   }
+  for (unsigned j = 0; j < 4; ++j) KESTREL_ASSERT(current[j] == queued[j]);
+  secure_zero(&state, sizeof(state));  // lanes may hold secret-derived sponge states
 }
 
 }  // namespace kestrel::crypto::keccak

@@ -3,6 +3,8 @@
 // the same states; keccak_test.cc checks the default side against OpenSSL.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "common/cpu.h"
 #include "common/gates.h"
 #include "common/prng.h"
@@ -49,50 +51,49 @@ TEST(KeccakPathsTest, HashesSameOnBothGateSides) {
   }
 }
 
-TEST(KeccakPathsTest, HashX4MatchesOneShotsOnBothGateSides) {
+TEST(KeccakPathsTest, JobBatchesMatchOneShotsOnBothGateSides) {
   Prng prng(33);
   Bytes input(2000);
   prng.fill(input);
   for (bool avx2 : {false, true}) {
     ScopedGate gate(Gate::crypto_avx2, avx2);
-    for (int round = 0; round < 50; ++round) {
-      const unsigned count = 1 + static_cast<unsigned>(prng.uniform(4));
-      std::array<HashLane, 4> lanes;
-      std::array<Bytes, 4> out, expected;
-      for (unsigned j = 0; j < count; ++j) {
-        const std::size_t length = prng.uniform(1500);
-        const ByteSpan in(input.data() + prng.uniform(400), length);
+    for (int round = 0; round < 40; ++round) {
+      const std::size_t count = prng.uniform(xof_jobs_max + 1);
+      std::vector<XofJob> jobs(count);
+      std::vector<Bytes> out(count), expected(count);
+      for (std::size_t j = 0; j < count; ++j) {
+        const ByteSpan in(input.data() + prng.uniform(400), prng.uniform(1500));
         switch (prng.uniform(4)) {
           case 0: {
             std::array<std::uint8_t, 32> h;
             sha3_256(h, in);
             expected[j].assign(h.begin(), h.end());
-            lanes[j] = HashLane{in, {}, sha3_256_rate, sha3_domain};
+            jobs[j] = XofJob{in, {}, sha3_256_rate, sha3_domain};
             break;
           }
           case 1: {
             std::array<std::uint8_t, 64> h;
             sha3_512(h, in);
             expected[j].assign(h.begin(), h.end());
-            lanes[j] = HashLane{in, {}, sha3_512_rate, sha3_domain};
+            jobs[j] = XofJob{in, {}, sha3_512_rate, sha3_domain};
             break;
           }
-          case 2:
-            expected[j].resize(1 + prng.uniform(shake128_rate));
+          case 2:  // multi-block squeezes, as SampleNTT asks for
+            expected[j].resize(prng.uniform(4 * shake128_rate));
             shake128(expected[j], in);
-            lanes[j] = HashLane{in, {}, shake128_rate, shake_domain};
+            jobs[j] = XofJob{in, {}, shake128_rate, shake_domain};
             break;
           default:
-            expected[j].resize(1 + prng.uniform(shake256_rate));
+            expected[j].resize(prng.uniform(3 * shake256_rate));
             shake256(expected[j], in);
-            lanes[j] = HashLane{in, {}, shake256_rate, shake_domain};
+            jobs[j] = XofJob{in, {}, shake256_rate, shake_domain};
             break;
         }
         out[j].resize(expected[j].size());
-        lanes[j].out = out[j];
+        jobs[j].out = out[j];
       }
-      hash_x4(lanes, count);
-      for (unsigned j = 0; j < count; ++j) ASSERT_EQ(out[j], expected[j]) << "avx2=" << avx2 << " lane " << j;
+      run_jobs_x4(jobs);
+      for (std::size_t j = 0; j < count; ++j) ASSERT_EQ(out[j], expected[j]) << "avx2=" << avx2 << " job " << j;
     }
   }
 }

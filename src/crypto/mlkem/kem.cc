@@ -53,44 +53,72 @@ DkParts split_dk(const Params& p, const std::uint8_t* dk) {
           dk + p.dk_pke_bytes() + p.ek_bytes() + sym_bytes};
 }
 
-// Algorithm 18 after the length checks. k_bar_given: J(z || c) when the caller
-// has already computed it (batched with the hash check), else null.
-// REQUIRES: sizes checked.
-void decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::uint8_t> c,
-                    std::span<const std::uint8_t> dk, const PolyOps& ops, const std::uint8_t* k_bar_given) {
+// Algorithm 18 after the length checks, with the section 7.3 hash check first
+// when `check_hash` (ML-KEM.Decaps, Algorithm 21). Returns false, having
+// written nothing, when the hash check fails. REQUIRES: sizes checked.
+//
+// The re-encryption's matrix depends only on rho (public, inside dk), and
+// H(ek) and J(z || c) only on dk and c: none waits for decryption. On the AVX2
+// path all of them go into one 4-way Keccak batch.
+bool decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::uint8_t> c,
+                    std::span<const std::uint8_t> dk, bool check_hash) {
+  const PolyOps& ops = select_path();
   const DkParts parts = split_dk(p, dk.data());
-  // Steps 5-6: m' = K-PKE.Decrypt(dk_pke, c); (K', r') = G(m' || h).
-  std::uint8_t g_input[2 * sym_bytes];
-  kpke_decrypt(p, g_input, parts.dk_pke, c.data(), ops);
-  std::copy(parts.h, parts.h + sym_bytes, g_input + sym_bytes);
-  std::uint8_t k_r[2 * sym_bytes];
-  keccak::sha3_512(k_r, g_input);
-  // Step 7: K-bar = J(z || c).
-  std::uint8_t k_bar[sym_bytes];
-  if (k_bar_given != nullptr) {
-    std::copy(k_bar_given, k_bar_given + sym_bytes, k_bar);
-  } else {
-    keccak::Shake256 j;
-    j.absorb(std::span<const std::uint8_t>(parts.z, sym_bytes));
-    j.absorb(c);
-    j.squeeze(k_bar);
-  }
-  // Step 8: c' = K-PKE.Encrypt(ek_pke, m', r'). The ek inside dk is public
-  // (its hash is checked by decaps(); rho decides SampleNTT's branches).
-  PolyVec t_hat;
-  (void)kpke_decode_ek(p, t_hat, parts.ek);
+  const std::span<const std::uint8_t> ek(parts.ek, p.ek_bytes());
+  // rho is part of the ek inside dk: public, so SampleNTT may branch on it.
   alignas(32) std::uint8_t rho[sym_bytes];
   std::copy(parts.ek + p.dk_pke_bytes(), parts.ek + p.dk_pke_bytes() + sym_bytes, rho);
   ct_declassify(rho, sizeof(rho));
-  std::array<std::uint8_t, ciphertext_bytes_max> c_prime;
-  kpke_encrypt(p, c_prime.data(), t_hat, rho, g_input, k_r + sym_bytes, ops);
-  // Steps 9-11: K' unless c != c', then K-bar; selected with a mask, no branch.
-  const std::uint8_t equal = ct_equal(c, std::span<const std::uint8_t>(c_prime.data(), c.size()));
-  ct_select(shared_key, std::span<const std::uint8_t>(k_r, sym_bytes), k_bar, equal);
-  secure_zero(g_input, sizeof(g_input));
-  secure_zero(k_r, sizeof(k_r));
+
+  // Step 7 input: z || c.
+  std::array<std::uint8_t, sym_bytes + ciphertext_bytes_max> j_input;
+  std::copy(parts.z, parts.z + sym_bytes, j_input.begin());
+  std::copy(c.begin(), c.end(), j_input.begin() + sym_bytes);
+  const std::span<const std::uint8_t> j_span(j_input.data(), sym_bytes + c.size());
+  std::uint8_t h[sym_bytes], k_bar[sym_bytes];
+  PolyMatrix a_transposed;
+  if (ops.parallel_keccak) {
+    std::array<keccak::XofJob, 2> jobs{
+        keccak::XofJob{j_span, k_bar, keccak::shake256_rate, keccak::shake_domain},
+        keccak::XofJob{ek, h, keccak::sha3_256_rate, keccak::sha3_domain}};
+    generate_matrix_batched(a_transposed, rho, p.k, /*transposed=*/true,
+                            std::span<const keccak::XofJob>(jobs.data(), check_hash ? 2 : 1), ops);
+  } else {
+    keccak::shake256(k_bar, j_span);
+    if (check_hash) hash_h(h, ek);
+    generate_matrix(a_transposed, rho, p.k, /*transposed=*/true, ops);
+  }
+  bool hash_ok = true;
+  if (check_hash) {
+    std::uint8_t equal = ct_equal(std::span<const std::uint8_t>(h, sym_bytes),
+                                  std::span<const std::uint8_t>(parts.h, sym_bytes));
+    // Both hashes are of public data (the ek inside dk and its stored hash):
+    // the verdict may decide a branch.
+    ct_declassify(&equal, sizeof(equal));
+    hash_ok = equal != 0;
+  }
+  if (hash_ok) {
+    // Steps 5-6: m' = K-PKE.Decrypt(dk_pke, c); (K', r') = G(m' || h).
+    std::uint8_t g_input[2 * sym_bytes];
+    kpke_decrypt(p, g_input, parts.dk_pke, c.data(), ops);
+    std::copy(parts.h, parts.h + sym_bytes, g_input + sym_bytes);
+    std::uint8_t k_r[2 * sym_bytes];
+    keccak::sha3_512(k_r, g_input);
+    // Step 8: c' = K-PKE.Encrypt(ek_pke, m', r').
+    PolyVec t_hat;
+    (void)kpke_decode_ek(p, t_hat, parts.ek);  // not range-checked: covered by the hash check
+    std::array<std::uint8_t, ciphertext_bytes_max> c_prime;
+    kpke_encrypt(p, c_prime.data(), t_hat, a_transposed, g_input, k_r + sym_bytes, ops);
+    // Steps 9-11: K' unless c != c', then K-bar; selected with a mask, no branch.
+    const std::uint8_t equal = ct_equal(c, std::span<const std::uint8_t>(c_prime.data(), c.size()));
+    ct_select(shared_key, std::span<const std::uint8_t>(k_r, sym_bytes), k_bar, equal);
+    secure_zero(g_input, sizeof(g_input));
+    secure_zero(k_r, sizeof(k_r));
+    secure_zero(c_prime.data(), c_prime.size());
+  }
   secure_zero(k_bar, sizeof(k_bar));
-  secure_zero(c_prime.data(), c_prime.size());
+  secure_zero(j_input.data(), sym_bytes);  // z
+  return hash_ok;
 }
 
 }  // namespace
@@ -159,13 +187,26 @@ Status<MlKemError> encaps_internal(ParameterSet set, SharedKey shared_key, std::
     secure_zero(ciphertext);
     return Err(MlKemError::ek_modulus_check_failed);
   }
-  // Algorithm 17: (K, r) = G(m || H(ek)); c = K-PKE.Encrypt(ek, m, r).
+  // Algorithm 17: (K, r) = G(m || H(ek)); c = K-PKE.Encrypt(ek, m, r). The
+  // matrix of Encrypt depends on ek only, so on the AVX2 path its XOFs run in
+  // one 4-way batch with H(ek).
+  const PolyOps& ops = select_path();
+  const std::uint8_t* rho = ek.data() + p.dk_pke_bytes();
   std::uint8_t g_input[2 * sym_bytes];
   std::copy(m.begin(), m.end(), g_input);
-  hash_h(g_input + sym_bytes, ek);
+  PolyMatrix a_transposed;
+  if (ops.parallel_keccak) {
+    const keccak::XofJob h_job{ek, std::span<std::uint8_t>(g_input + sym_bytes, sym_bytes), keccak::sha3_256_rate,
+                               keccak::sha3_domain};
+    generate_matrix_batched(a_transposed, rho, p.k, /*transposed=*/true, std::span<const keccak::XofJob>(&h_job, 1),
+                            ops);
+  } else {
+    hash_h(g_input + sym_bytes, ek);
+    generate_matrix(a_transposed, rho, p.k, /*transposed=*/true, ops);
+  }
   std::uint8_t k_r[2 * sym_bytes];
   keccak::sha3_512(k_r, g_input);
-  kpke_encrypt(p, ciphertext.data(), t_hat, ek.data() + p.dk_pke_bytes(), m.data(), k_r + sym_bytes, select_path());
+  kpke_encrypt(p, ciphertext.data(), t_hat, a_transposed, m.data(), k_r + sym_bytes, ops);
   std::copy(k_r, k_r + sym_bytes, shared_key.begin());
   secure_zero(g_input, sizeof(g_input));
   secure_zero(k_r, sizeof(k_r));
@@ -189,7 +230,8 @@ Status<MlKemError> decaps_internal(ParameterSet set, SharedKey shared_key, std::
     secure_zero(shared_key);
     return Err(MlKemError::bad_length);
   }
-  decaps_checked(p, shared_key, ciphertext, dk, select_path(), nullptr);
+  const bool hash_ok = decaps_checked(p, shared_key, ciphertext, dk, /*check_hash=*/false);
+  KESTREL_ASSERT(hash_ok);
   return {};
 }
 
@@ -200,36 +242,7 @@ Status<MlKemError> decaps(ParameterSet set, SharedKey shared_key, std::span<cons
     secure_zero(shared_key);
     return Err(MlKemError::bad_length);
   }
-  const PolyOps& ops = select_path();
-  if (!ops.parallel_keccak) {
-    if (!check_decapsulation_key(set, dk)) {
-      secure_zero(shared_key);
-      return Err(MlKemError::dk_hash_check_failed);
-    }
-    decaps_checked(p, shared_key, ciphertext, dk, ops, nullptr);
-    return {};
-  }
-  // With a 4-way AVX2 Keccak, the hash check H(ek) (section 7.3) and
-  // K-bar = J(z || c) (Algorithm 18 step 7), nine blocks each for ML-KEM-768,
-  // are absorbed side by side.
-  const DkParts parts = split_dk(p, dk.data());
-  std::array<std::uint8_t, sym_bytes + ciphertext_bytes_max> j_input;
-  std::copy(parts.z, parts.z + sym_bytes, j_input.begin());
-  std::copy(ciphertext.begin(), ciphertext.end(), j_input.begin() + sym_bytes);
-  std::uint8_t h[sym_bytes], k_bar[sym_bytes];
-  keccak::hash_x4({keccak::HashLane{std::span<const std::uint8_t>(parts.ek, p.ek_bytes()), h,
-                                    keccak::sha3_256_rate, keccak::sha3_domain},
-                   keccak::HashLane{std::span<const std::uint8_t>(j_input.data(), sym_bytes + ciphertext.size()),
-                                    k_bar, keccak::shake256_rate, keccak::shake_domain},
-                   keccak::HashLane{}, keccak::HashLane{}},
-                  2);
-  std::uint8_t equal = ct_equal(std::span<const std::uint8_t>(h, sym_bytes),
-                                std::span<const std::uint8_t>(parts.h, sym_bytes));
-  ct_declassify(&equal, sizeof(equal));  // a verdict on public data (see check_decapsulation_key)
-  if (equal) decaps_checked(p, shared_key, ciphertext, dk, ops, k_bar);
-  secure_zero(j_input.data(), sym_bytes);  // z
-  secure_zero(k_bar, sizeof(k_bar));
-  if (!equal) {
+  if (!decaps_checked(p, shared_key, ciphertext, dk, /*check_hash=*/true)) {
     secure_zero(shared_key);
     return Err(MlKemError::dk_hash_check_failed);
   }

@@ -23,11 +23,10 @@ void kpke_keygen(const Params& p, std::uint8_t* ek_pke, std::uint8_t* dk_pke, co
   // rho becomes part of the public key: SampleNTT may branch on it.
   ct_declassify(rho, sym_bytes);
 
-  // Steps 3-7: A-hat.
+  // Steps 3-7: A-hat; steps 8-15: s and e from CBD_eta1 of PRF(sigma, N),
+  // N = 0 .. 2k-1. On the AVX2 path the 2k PRFs run in the same 4-way batch as
+  // the k^2 matrix XOFs.
   PolyMatrix a;
-  generate_matrix(a, rho, k, /*transposed=*/false, ops);
-
-  // Steps 8-15: s and e from CBD_eta1, nonces 0 .. 2k-1.
   PolyVec s, e;
   Poly* noise[2 * k_max];
   unsigned etas[2 * k_max];
@@ -36,7 +35,25 @@ void kpke_keygen(const Params& p, std::uint8_t* ek_pke, std::uint8_t* dk_pke, co
     noise[k + i] = &e.v[i];
     etas[i] = etas[k + i] = p.eta1;
   }
-  sample_noise(noise, etas, 2 * k, sigma, 0, ops);
+  if (ops.parallel_keccak) {
+    std::uint8_t prf_inputs[2 * k_max][sym_bytes + 1];
+    alignas(32) std::uint8_t prf_outputs[2 * k_max][64 * eta_max];
+    std::array<keccak::XofJob, 2 * k_max> jobs;
+    for (unsigned i = 0; i < 2 * k; ++i) {
+      std::copy(sigma, sigma + sym_bytes, prf_inputs[i]);
+      prf_inputs[i][sym_bytes] = static_cast<std::uint8_t>(i);
+      jobs[i] = keccak::XofJob{std::span<const std::uint8_t>(prf_inputs[i], sym_bytes + 1),
+                               std::span<std::uint8_t>(prf_outputs[i], 64 * p.eta1), keccak::shake256_rate,
+                               keccak::shake_domain};
+    }
+    generate_matrix_batched(a, rho, k, /*transposed=*/false, std::span<const keccak::XofJob>(jobs.data(), 2 * k), ops);
+    for (unsigned i = 0; i < 2 * k; ++i) ops.sample_cbd(noise[i]->c.data(), prf_outputs[i], p.eta1);
+    secure_zero(prf_inputs, sizeof(prf_inputs));
+    secure_zero(prf_outputs, sizeof(prf_outputs));
+  } else {
+    generate_matrix(a, rho, k, /*transposed=*/false, ops);
+    sample_noise(noise, etas, 2 * k, sigma, 0, ops);
+  }
 
   // Steps 16-18: s-hat, e-hat, t-hat = A-hat o s-hat + e-hat.
   polyvec_ntt(s, k, ops);
@@ -70,13 +87,10 @@ std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t
   return ok;
 }
 
-void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const std::uint8_t rho[sym_bytes],
+void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const PolyMatrix& a_transposed,
                   const std::uint8_t m[sym_bytes], const std::uint8_t r[sym_bytes], const PolyOps& ops) {
   const unsigned k = p.k;
   KESTREL_ASSERT(k >= 2 && k <= k_max);
-  // Steps 4-8: A-hat^T directly (entry (i, j) from rho || i || j).
-  PolyMatrix a_transposed;
-  generate_matrix(a_transposed, rho, k, /*transposed=*/true, ops);
 
   // Steps 9-17: y (eta1), e1 (eta2), e2 (eta2) with nonces 0 .. 2k.
   PolyVec y, e1;

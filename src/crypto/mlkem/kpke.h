@@ -23,9 +23,11 @@ void kpke_keygen(const Params& p, std::uint8_t* ek_pke, std::uint8_t* dk_pke,
 // (i.e. ByteEncode12(ByteDecode12(ek)) == ek), else 0. Output in [0, 4096).
 std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t* ek_pke);
 
-// Algorithm 14 from step 3, with t_hat already decoded: writes c
-// (ciphertext_bytes()). REQUIRES: t_hat in [0, q).
-void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const std::uint8_t rho[sym_bytes],
+// Algorithm 14 from step 9, with t_hat decoded (step 2) and A-hat^T sampled
+// (steps 4-8, by generate_matrix or generate_matrix_batched with transposed =
+// true) by the caller, which may batch that sampling with its own hashes:
+// writes c (ciphertext_bytes()). REQUIRES: t_hat in [0, q).
+void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const PolyMatrix& a_transposed,
                   const std::uint8_t m[sym_bytes], const std::uint8_t r[sym_bytes], const PolyOps& ops);
 
 // Algorithm 15: m = Decrypt(dk_pke, c). Coefficients of dk_pke may be anything

@@ -11,6 +11,7 @@
 #include "common/prng.h"
 #include "crypto/mlkem/ntt.h"
 #include "crypto/mlkem/poly.h"
+#include "crypto/mlkem/polyvec.h"
 #include "crypto/mlkem/reduce.h"
 
 namespace kestrel::crypto::mlkem {
@@ -181,6 +182,32 @@ TEST(MlKemPolyTest, CompressionOfEveryResidueSameOnBothPaths) {
         avx2_ops().compress_encode(bv, x.c.data(), d);
         ASSERT_EQ(0, std::memcmp(bp, bv, 32 * d)) << "d=" << d << " start=" << start << " offset=" << offset;
       }
+    }
+  }
+}
+
+TEST(MlKemPolyvecTest, BatchedMatrixEqualsSequentialMatrix) {
+  Prng prng(15);
+  for (int round = 0; round < 20; ++round) {
+    std::uint8_t rho[sym_bytes];
+    prng.fill(rho);
+    const unsigned k = 2 + static_cast<unsigned>(prng.uniform(3));
+    const bool transposed = prng.chance(1, 2);
+    PolyMatrix expected, got;
+    generate_matrix(expected, rho, k, transposed, portable_ops());
+    // Two unrelated jobs in the same batch must not disturb the matrix.
+    std::uint8_t in[100], out1[32], out2[200];
+    prng.fill(in);
+    const std::array<keccak::XofJob, 2> extra{
+        keccak::XofJob{in, out1, keccak::sha3_256_rate, keccak::sha3_domain},
+        keccak::XofJob{std::span<const std::uint8_t>(in, 33), out2, keccak::shake256_rate, keccak::shake_domain}};
+    for (const PolyOps* ops : all_paths()) {
+      generate_matrix_batched(got, rho, k, transposed, extra, *ops);
+      for (unsigned i = 0; i < k; ++i)
+        for (unsigned j = 0; j < k; ++j) ASSERT_EQ(got.row[i].v[j].c, expected.row[i].v[j].c) << ops->name;
+      std::uint8_t h[32];
+      keccak::sha3_256(h, in);
+      ASSERT_EQ(0, std::memcmp(h, out1, 32));
     }
   }
 }

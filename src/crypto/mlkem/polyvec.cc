@@ -89,6 +89,36 @@ void generate_matrix(PolyMatrix& a, const std::uint8_t rho[sym_bytes], unsigned 
   }
 }
 
+void generate_matrix_batched(PolyMatrix& a, const std::uint8_t rho[sym_bytes], unsigned k, bool transposed,
+                             std::span<const keccak::XofJob> extra, const PolyOps& ops) {
+  KESTREL_ASSERT(k >= 2 && k <= k_max);
+  KESTREL_ASSERT(extra.size() + k * k <= keccak::xof_jobs_max);
+  std::array<keccak::XofJob, keccak::xof_jobs_max> jobs;
+  std::copy(extra.begin(), extra.end(), jobs.begin());
+  std::uint8_t seeds[k_max * k_max][sym_bytes + 2];
+  alignas(32) std::uint8_t streams[k_max * k_max][sample_ntt_initial_blocks * xof_block];
+  for (unsigned e = 0; e < k * k; ++e) {
+    const unsigned i = e / k, j = e % k;
+    std::copy(rho, rho + sym_bytes, seeds[e]);
+    // Entry (i, j) hashes rho || j || i (Algorithm 13 step 5); the transpose swaps them.
+    seeds[e][sym_bytes] = static_cast<std::uint8_t>(transposed ? i : j);
+    seeds[e][sym_bytes + 1] = static_cast<std::uint8_t>(transposed ? j : i);
+    jobs[extra.size() + e] = keccak::XofJob{std::span<const std::uint8_t>(seeds[e], sym_bytes + 2),
+                                            std::span<std::uint8_t>(streams[e], sizeof(streams[e])),
+                                            keccak::shake128_rate, keccak::shake_domain};
+  }
+  keccak::run_jobs_x4(std::span<const keccak::XofJob>(jobs.data(), extra.size() + k * k));
+  for (unsigned e = 0; e < k * k; ++e) {
+    const unsigned i = e / k, j = e % k;
+    Poly& entry = a.row[i].v[j];
+    if (ops.rejection_sample(entry.c.data(), n, streams[e], sizeof(streams[e])) < n) {
+      // Three blocks were not enough (probability < 2^-38): sample this entry
+      // again with its own XOF, which squeezes as many blocks as it needs.
+      sample_ntt_one(entry, rho, seeds[e][sym_bytes], seeds[e][sym_bytes + 1], ops);
+    }
+  }
+}
+
 void sample_noise(Poly* const out[], const unsigned eta[], unsigned count, const std::uint8_t sigma[sym_bytes],
                   std::uint8_t nonce0, const PolyOps& ops) {
   KESTREL_ASSERT(count <= 2 * k_max + 1);

@@ -12,6 +12,9 @@
 #include <array>
 #include <cstdint>
 
+#include <span>
+
+#include "crypto/keccak.h"
 #include "crypto/mlkem/params.h"
 #include "crypto/mlkem/poly.h"
 
@@ -31,6 +34,13 @@ struct PolyMatrix {
 // Branches on rho only (public).
 void generate_matrix(PolyMatrix& a, const std::uint8_t rho[sym_bytes], unsigned k, bool transposed,
                      const PolyOps& ops);
+
+// The same matrix, sampled in one job-scheduled 4-way Keccak run
+// (keccak::run_jobs_x4) together with `extra` independent hash jobs of the same
+// operation (H(ek), J(z || c), PRFs), so that no lane idles. For the AVX2 path
+// (ops.parallel_keccak). REQUIRES: extra.size() + k^2 <= keccak::xof_jobs_max.
+void generate_matrix_batched(PolyMatrix& a, const std::uint8_t rho[sym_bytes], unsigned k, bool transposed,
+                             std::span<const keccak::XofJob> extra, const PolyOps& ops);
 
 // out[i] = SamplePolyCBD_eta[i](PRF_eta[i](sigma, nonce0 + i)) for i in [0, count)
 // (Algorithm 13 steps 8-15, Algorithm 14 steps 9-17). Output in [-eta, eta].
