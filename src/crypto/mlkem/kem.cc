@@ -106,7 +106,7 @@ bool decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::
     keccak::sha3_512(k_r, g_input);
     // Step 8: c' = K-PKE.Encrypt(ek_pke, m', r').
     PolyVec t_hat;
-    (void)kpke_decode_ek(p, t_hat, parts.ek);  // not range-checked: covered by the hash check
+    (void)kpke_decode_ek(p, t_hat, parts.ek, ops);  // not range-checked: covered by the hash check
     std::array<std::uint8_t, ciphertext_bytes_max> c_prime;
     kpke_encrypt(p, c_prime.data(), t_hat, a_transposed, g_input, k_r + sym_bytes, ops);
     // Steps 9-11: K' unless c != c', then K-bar; selected with a mask, no branch.
@@ -181,8 +181,9 @@ Status<MlKemError> encaps_internal(ParameterSet set, SharedKey shared_key, std::
     return Err(MlKemError::bad_length);
   }
   // Section 7.2 modulus check, fused with Algorithm 14 step 2 (ek is public).
+  const PolyOps& ops = select_path();
   PolyVec t_hat;
-  if (kpke_decode_ek(p, t_hat, ek.data()) != 0xFFFF) {
+  if (kpke_decode_ek(p, t_hat, ek.data(), ops) != 0xFFFF) {
     secure_zero(shared_key);
     secure_zero(ciphertext);
     return Err(MlKemError::ek_modulus_check_failed);
@@ -190,7 +191,6 @@ Status<MlKemError> encaps_internal(ParameterSet set, SharedKey shared_key, std::
   // Algorithm 17: (K, r) = G(m || H(ek)); c = K-PKE.Encrypt(ek, m, r). The
   // matrix of Encrypt depends on ek only, so on the AVX2 path its XOFs run in
   // one 4-way batch with H(ek).
-  const PolyOps& ops = select_path();
   const std::uint8_t* rho = ek.data() + p.dk_pke_bytes();
   std::uint8_t g_input[2 * sym_bytes];
   std::copy(m.begin(), m.end(), g_input);
@@ -253,7 +253,7 @@ Status<MlKemError> check_encapsulation_key(ParameterSet set, std::span<const std
   const Params& p = params_of(set);
   if (ek.size() != p.ek_bytes()) return Err(MlKemError::bad_length);
   PolyVec t_hat;
-  if (kpke_decode_ek(p, t_hat, ek.data()) != 0xFFFF) return Err(MlKemError::ek_modulus_check_failed);
+  if (kpke_decode_ek(p, t_hat, ek.data(), select_path()) != 0xFFFF) return Err(MlKemError::ek_modulus_check_failed);
   return {};
 }
 

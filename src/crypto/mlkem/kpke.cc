@@ -64,13 +64,13 @@ void kpke_keygen(const Params& p, std::uint8_t* ek_pke, std::uint8_t* dk_pke, co
     poly_to_montgomery(t.c.data());                 // cancels R^-1, |t| < q
     poly_add(t.c.data(), e.v[i].c.data());          // |t| < q + q/2
     poly_reduce_unsigned(t.c.data());               // [0, q) for ByteEncode_12
-    byte_encode12(ek_pke + poly_bytes * i, t.c.data());
+    ops.byte_encode12(ek_pke + poly_bytes * i, t.c.data());
   }
   // Steps 19-20: ek = ByteEncode_12(t-hat) || rho, dk = ByteEncode_12(s-hat).
   std::copy(rho, rho + sym_bytes, ek_pke + poly_bytes * k);
   for (unsigned i = 0; i < k; ++i) {
     poly_reduce_unsigned(s.v[i].c.data());
-    byte_encode12(dk_pke + poly_bytes * i, s.v[i].c.data());
+    ops.byte_encode12(dk_pke + poly_bytes * i, s.v[i].c.data());
   }
   secure_zero(&s, sizeof(s));
   secure_zero(&e, sizeof(e));
@@ -78,10 +78,10 @@ void kpke_keygen(const Params& p, std::uint8_t* ek_pke, std::uint8_t* dk_pke, co
   secure_zero(g_input, sizeof(g_input));
 }
 
-std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t* ek_pke) {
+std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t* ek_pke, const PolyOps& ops) {
   std::uint16_t ok = 0xFFFF;
   for (unsigned i = 0; i < p.k; ++i) {
-    byte_decode12(t_hat.v[i].c.data(), ek_pke + poly_bytes * i);
+    ops.byte_decode12(t_hat.v[i].c.data(), ek_pke + poly_bytes * i);
     ok &= all_below_q(t_hat.v[i].c.data());
   }
   return ok;
@@ -144,7 +144,7 @@ void kpke_decrypt(const Params& p, std::uint8_t m[sym_bytes], const std::uint8_t
   ops.decode_decompress(v.c.data(), c + p.c1_bytes(), p.dv);
   // Step 5: s-hat = ByteDecode_12(dk_pke), in [0, 4096).
   PolyVec s;
-  for (unsigned i = 0; i < k; ++i) byte_decode12(s.v[i].c.data(), dk_pke + poly_bytes * i);
+  for (unsigned i = 0; i < k; ++i) ops.byte_decode12(s.v[i].c.data(), dk_pke + poly_bytes * i);
   // Step 6: w = v' - NTT^-1(s-hat^T o NTT(u')).
   polyvec_ntt(u, k, ops);  // input [0, q)
   Poly w;
@@ -152,7 +152,7 @@ void kpke_decrypt(const Params& p, std::uint8_t m[sym_bytes], const std::uint8_t
   ops.inverse_ntt(w.c.data());
   poly_sub(v.c.data(), w.c.data());  // |v' - w| < 2q
   // Step 7: m = ByteEncode_1(Compress_1(w)).
-  poly_to_message(m, v.c.data());
+  ops.poly_to_message(m, v.c.data());
   secure_zero(&s, sizeof(s));
   secure_zero(&v, sizeof(v));
   secure_zero(&w, sizeof(w));

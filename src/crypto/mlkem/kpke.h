@@ -21,7 +21,7 @@ void kpke_keygen(const Params& p, std::uint8_t* ek_pke, std::uint8_t* dk_pke,
 // Algorithm 14 step 2 (ByteDecode_12 of ek's first 384k bytes) fused with the
 // modulus check of section 7.2: returns 0xFFFF when every coefficient is < q
 // (i.e. ByteEncode12(ByteDecode12(ek)) == ek), else 0. Output in [0, 4096).
-std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t* ek_pke);
+std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t* ek_pke, const PolyOps& ops);
 
 // Algorithm 14 from step 9, with t_hat decoded (step 2) and A-hat^T sampled
 // (steps 4-8, by generate_matrix or generate_matrix_batched with transposed =

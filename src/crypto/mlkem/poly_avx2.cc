@@ -258,6 +258,66 @@ void decode_decompress_avx2(std::int16_t f[n], const std::uint8_t* in, unsigned 
   }
 }
 
+// --- ByteEncode_12 / ByteDecode_12 (Algorithms 5-6, d = 12) ------------------------
+
+// 24 bytes -> 16 coefficients, as the rejection step's parse but keeping every
+// value: output in [0, 4096).
+void byte_decode12_avx2(std::int16_t f[n], const std::uint8_t in[poly_bytes]) {
+  const __m256i gather = _mm256_setr_epi8(0, 1, 1, 2, 3, 4, 4, 5, 6, 7, 7, 8, 9, 10, 10, 11,  //
+                                          4, 5, 5, 6, 7, 8, 8, 9, 10, 11, 11, 12, 13, 14, 14, 15);
+  const __m256i mask12 = _mm256_set1_epi16(0x0FFF);
+  for (unsigned i = 0; i < n / 16; ++i) {
+    // The last step would load 8 bytes past the input: it reads a copy.
+    alignas(32) std::uint8_t tail[32] = {};
+    const std::uint8_t* p = in + 24 * i;
+    if (i == n / 16 - 1) {
+      std::memcpy(tail, p, 24);
+      p = tail;
+    }
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    v = _mm256_shuffle_epi8(_mm256_permute4x64_epi64(v, 0x94), gather);
+    store(f + 16 * i, _mm256_blend_epi16(_mm256_and_si256(v, mask12), _mm256_srli_epi16(v, 4), 0xAA));
+  }
+}
+
+// 16 coefficients in [0, q) -> 24 bytes: pairs a, b become a + 2^12 b in a
+// 32-bit lane (PMADDWD), and the three low bytes of each lane are packed.
+void byte_encode12_avx2(std::uint8_t out[poly_bytes], const std::int16_t f[n]) {
+  const __m256i pair = _mm256_set1_epi32(1 | (4096 << 16));
+  const __m256i compact = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,  //
+                                           0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+  for (unsigned i = 0; i < n / 16; ++i) {
+    const __m256i v = _mm256_shuffle_epi8(_mm256_madd_epi16(load(f + 16 * i), pair), compact);
+    // Each 16-byte store carries 12 bytes of data; the next store overwrites
+    // the 4 bytes of padding. The last step goes through a copy.
+    alignas(16) std::uint8_t tail[32];
+    std::uint8_t* p = i == n / 16 - 1 ? tail : out + 24 * i;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(v));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 12), _mm256_extracti128_si256(v, 1));
+    if (p == tail) std::memcpy(out + 24 * i, tail, 24);
+  }
+}
+
+// --- ByteEncode_1(Compress_1(w)) --------------------------------------------------
+
+// Compress_1(x) = 1 exactly for x in [833, 2496] (round(2x / q) = 1): one
+// unsigned range test per lane, then the sign bits are gathered. The message
+// is secret: masks and a movemask, no branch.
+void poly_to_message_avx2(std::uint8_t m[sym_bytes], const std::int16_t w[n]) {
+  const __m256i lower = _mm256_set1_epi16(833);
+  const __m256i width = _mm256_set1_epi16(2496 - 833 + 1);
+  for (unsigned i = 0; i < n / 32; ++i) {
+    // t = x - 833 in [0, 1664) <=> bit set; as signed: t >= 0 and t < 1664.
+    const __m256i t0 = _mm256_sub_epi16(reduce_unsigned(load(w + 32 * i)), lower);
+    const __m256i t1 = _mm256_sub_epi16(reduce_unsigned(load(w + 32 * i + 16)), lower);
+    const __m256i b0 = _mm256_andnot_si256(_mm256_srai_epi16(t0, 15), _mm256_cmpgt_epi16(width, t0));
+    const __m256i b1 = _mm256_andnot_si256(_mm256_srai_epi16(t1, 15), _mm256_cmpgt_epi16(width, t1));
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(b0, b1), 0xD8);
+    const auto bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(bytes));
+    std::memcpy(m + 4 * i, &bits, 4);  // little-endian: bit j of m[4i + j / 8]
+  }
+}
+
 }  // namespace
 
 const PolyOps& avx2_ops() {
@@ -272,6 +332,9 @@ const PolyOps& avx2_ops() {
     t.decode_decompress = decode_decompress_avx2;
     t.sample_cbd = sample_cbd_avx2;
     t.rejection_sample = rejection_sample_avx2;
+    t.byte_encode12 = byte_encode12_avx2;
+    t.byte_decode12 = byte_decode12_avx2;
+    t.poly_to_message = poly_to_message_avx2;
     return t;
   }();
   return table;

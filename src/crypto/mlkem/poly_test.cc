@@ -155,6 +155,23 @@ TEST(MlKemPolyTest, Avx2MatchesPortableOnRandomInputs) {
       v.sample_cbd(sv.c.data(), bytes, eta);
       ASSERT_EQ(sp.c, sv.c) << "cbd eta=" << eta;
     }
+    // ByteEncode_12 / ByteDecode_12 and the message bits.
+    {
+      Poly x = random_poly(prng, 0, q - 1), yp, yv;
+      std::uint8_t ep[poly_bytes], ev[poly_bytes];
+      p.byte_encode12(ep, x.c.data());
+      v.byte_encode12(ev, x.c.data());
+      ASSERT_EQ(0, std::memcmp(ep, ev, poly_bytes)) << "encode12";
+      prng.fill(ep);
+      p.byte_decode12(yp.c.data(), ep);
+      v.byte_decode12(yv.c.data(), ep);
+      ASSERT_EQ(yp.c, yv.c) << "decode12";
+      Poly w = random_poly(prng, -32768 + q, 32767 - q);
+      std::uint8_t mp[sym_bytes], mv[sym_bytes];
+      p.poly_to_message(mp, w.c.data());
+      v.poly_to_message(mv, w.c.data());
+      ASSERT_EQ(0, std::memcmp(mp, mv, sym_bytes)) << "poly_to_message";
+    }
     // Rejection sampling, including short outputs and partial buffers.
     std::uint8_t buf[504];
     prng.fill(buf);
@@ -182,6 +199,10 @@ TEST(MlKemPolyTest, CompressionOfEveryResidueSameOnBothPaths) {
         avx2_ops().compress_encode(bv, x.c.data(), d);
         ASSERT_EQ(0, std::memcmp(bp, bv, 32 * d)) << "d=" << d << " start=" << start << " offset=" << offset;
       }
+      std::uint8_t mp[sym_bytes], mv[sym_bytes];
+      portable_ops().poly_to_message(mp, x.c.data());
+      avx2_ops().poly_to_message(mv, x.c.data());
+      ASSERT_EQ(0, std::memcmp(mp, mv, sym_bytes)) << "message start=" << start << " offset=" << offset;
     }
   }
 }
