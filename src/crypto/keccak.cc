@@ -233,23 +233,28 @@ std::size_t job_permutations(const XofJob& job) {
 }  // namespace
 
 void run_jobs_x4(std::span<const XofJob> jobs) {
-  KESTREL_ASSERT(jobs.size() <= xof_jobs_max);
-  // Longest job first, each to the least loaded lane (LPT scheduling).
-  std::array<std::size_t, xof_jobs_max> order;
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
+  const std::size_t count = jobs.size();
+  KESTREL_ASSERT(count <= xof_jobs_max);
+  std::array<std::size_t, xof_jobs_max> absorb, permutations, order;
+  for (std::size_t i = 0; i < count; ++i) {
     KESTREL_ASSERT(jobs[i].rate > 0 && jobs[i].rate < 200 && jobs[i].rate % 8 == 0);
-    order[i] = i;
+    absorb[i] = jobs[i].input.size() / jobs[i].rate + 1;
+    permutations[i] = job_permutations(jobs[i]);
+    // Longest job first (insertion sort: at most xof_jobs_max entries, stable).
+    std::size_t k = i;
+    for (; k > 0 && permutations[order[k - 1]] < permutations[i]; --k) order[k] = order[k - 1];
+    order[k] = i;
   }
-  std::stable_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(jobs.size()),
-                   [&](std::size_t a, std::size_t b) { return job_permutations(jobs[a]) > job_permutations(jobs[b]); });
+  // Each job to the least loaded lane (LPT scheduling).
   std::array<std::array<std::size_t, xof_jobs_max>, 4> queue;
   std::array<std::size_t, 4> queued{}, load{};
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    const auto lane = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+  for (std::size_t i = 0; i < count; ++i) {
+    unsigned lane = 0;
+    for (unsigned j = 1; j < 4; ++j) lane = load[j] < load[lane] ? j : lane;
     queue[lane][queued[lane]++] = order[i];
-    load[lane] += job_permutations(jobs[order[i]]);
+    load[lane] += permutations[order[i]];
   }
-  const std::size_t total = *std::max_element(load.begin(), load.end());
+  const std::size_t total = std::max(std::max(load[0], load[1]), std::max(load[2], load[3]));
 
   StateX4 state;
   std::array<std::size_t, 4> current{};  // index into queue[lane]
@@ -257,15 +262,16 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
   for (std::size_t t = 0; t < total; ++t) {
     for (unsigned j = 0; j < 4; ++j) {
       if (current[j] >= queued[j]) continue;  // idle lane: permuted, never read
-      const XofJob& job = jobs[queue[j][current[j]]];
-      const std::size_t absorb = job.input.size() / job.rate + 1;
+      const std::size_t id = queue[j][current[j]];
+      const XofJob& job = jobs[id];
+      const std::size_t words = job.rate / 8;
       if (step[j] == 0) {
         for (std::size_t i = 0; i < lane_count; ++i) state.lanes[4 * i + j] = 0;  // a fresh sponge
       }
-      if (step[j] + 1 < absorb) {
+      if (step[j] + 1 < absorb[id]) {
         const std::uint8_t* p = job.input.data() + step[j] * job.rate;
-        for (std::size_t i = 0; i < job.rate / 8; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
-      } else if (step[j] + 1 == absorb) {
+        for (std::size_t i = 0; i < words; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
+      } else if (step[j] + 1 == absorb[id]) {
         // Final block: the tail, the domain bits and pad10*1 (FIPS 202 B.2).
         std::uint8_t block[200] = {};
         const std::size_t offset = step[j] * job.rate;
@@ -273,26 +279,30 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
         std::memcpy(block, job.input.data() + offset, tail);
         block[tail] ^= job.domain;
         block[job.rate - 1] ^= 0x80;
-        for (std::size_t i = 0; i < job.rate / 8; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
+        for (std::size_t i = 0; i < words; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
       }
     }
     permute_x4(state);
     for (unsigned j = 0; j < 4; ++j) {
       if (current[j] >= queued[j]) continue;
-      const XofJob& job = jobs[queue[j][current[j]]];
-      const std::size_t absorb = job.input.size() / job.rate + 1;
+      const std::size_t id = queue[j][current[j]];
+      const XofJob& job = jobs[id];
       ++step[j];
-      if (step[j] >= absorb) {
-        // Output block number step - absorb.
-        const std::size_t offset = (step[j] - absorb) * job.rate;
+      if (step[j] >= absorb[id]) {
+        // Output block number step - absorb: whole words straight to the
+        // output, a partial last word through a copy.
+        const std::size_t offset = (step[j] - absorb[id]) * job.rate;
         const std::size_t take = std::min(job.rate, job.out.size() - std::min(job.out.size(), offset));
-        if (take > 0) {
-          std::uint8_t block[200];
-          for (std::size_t i = 0; i < (take + 7) / 8; ++i) store_le64(block + 8 * i, state.lanes[4 * i + j]);
-          std::memcpy(job.out.data() + offset, block, take);
+        std::uint8_t* out = job.out.data() + offset;
+        std::size_t i = 0;
+        for (; 8 * i + 8 <= take; ++i) store_le64(out + 8 * i, state.lanes[4 * i + j]);
+        if (8 * i < take) {
+          std::uint8_t word[8];
+          store_le64(word, state.lanes[4 * i + j]);
+          std::memcpy(out + 8 * i, word, take - 8 * i);
         }
       }
-      if (step[j] == job_permutations(job)) {
+      if (step[j] == permutations[id]) {
         ++current[j];
         step[j] = 0;
       }
