@@ -201,7 +201,7 @@ void ShakeX4::absorb_once(std::array<std::span<const std::uint8_t>, 4> inputs) {
   const std::size_t tail = length - offset;
   for (unsigned j = 0; j < 4; ++j) {
     std::uint8_t block[200] = {};
-    std::memcpy(block, inputs[j].data() + offset, tail);
+    if (tail > 0) std::memcpy(block, inputs[j].data() + offset, tail);  // data() may be null when empty
     block[tail] ^= shake_domain;
     block[rate_ - 1] ^= 0x80;
     for (std::size_t i = 0; i < rate_ / 8; ++i) state_.lanes[4 * i + j] ^= load_le64(block + 8 * i);
@@ -276,7 +276,7 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
         std::uint8_t block[200] = {};
         const std::size_t offset = step[j] * job.rate;
         const std::size_t tail = job.input.size() - offset;
-        std::memcpy(block, job.input.data() + offset, tail);
+        if (tail > 0) std::memcpy(block, job.input.data() + offset, tail);  // data() may be null when empty
         block[tail] ^= job.domain;
         block[job.rate - 1] ^= 0x80;
         for (std::size_t i = 0; i < words; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
