@@ -57,9 +57,9 @@ DkParts split_dk(const Params& p, const std::uint8_t* dk) {
 // when `check_hash` (ML-KEM.Decaps, Algorithm 21). Returns false, having
 // written nothing, when the hash check fails. REQUIRES: sizes checked.
 //
-// The re-encryption's matrix depends only on rho (public, inside dk), and
-// H(ek) and J(z || c) only on dk and c: none waits for decryption. On the AVX2
-// path all of them go into one 4-way Keccak batch.
+// The re-encryption's matrix depends only on rho (public, inside dk), H(ek)
+// and J(z || c) only on dk and c, the re-encryption's PRFs on r' from G: on the
+// AVX2 path all of them go into one 4-way Keccak batch after decryption.
 bool decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::uint8_t> c,
                     std::span<const std::uint8_t> dk, bool check_hash) {
   const PolyOps& ops = select_path();
@@ -75,14 +75,30 @@ bool decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::
   std::copy(parts.z, parts.z + sym_bytes, j_input.begin());
   std::copy(c.begin(), c.end(), j_input.begin() + sym_bytes);
   const std::span<const std::uint8_t> j_span(j_input.data(), sym_bytes + c.size());
+  // Steps 5-6: m' = K-PKE.Decrypt(dk_pke, c); (K', r') = G(m' || h). Done
+  // before the hash check so that on the AVX2 path the re-encryption's PRFs
+  // join the batch below; nothing leaves this function unless the check passes.
+  std::uint8_t g_input[2 * sym_bytes];
+  kpke_decrypt(p, g_input, parts.dk_pke, c.data(), ops);
+  std::copy(parts.h, parts.h + sym_bytes, g_input + sym_bytes);
+  std::uint8_t k_r[2 * sym_bytes];
+  keccak::sha3_512(k_r, g_input);
+  const std::uint8_t* r_prime = k_r + sym_bytes;
+
   std::uint8_t h[sym_bytes], k_bar[sym_bytes];
   PolyMatrix a_transposed;
+  EncryptPrf prf;
+  const EncryptPrf* prf_given = nullptr;
   if (ops.parallel_keccak) {
-    std::array<keccak::XofJob, 2> jobs{
-        keccak::XofJob{j_span, k_bar, keccak::shake256_rate, keccak::shake_domain},
-        keccak::XofJob{ek, h, keccak::sha3_256_rate, keccak::sha3_domain}};
+    // One 4-way batch: J(z || c), H(ek), the PRFs of step 8's Encrypt, Â^T.
+    std::array<keccak::XofJob, 2 + 2 * k_max + 1> jobs;
+    unsigned count = 0;
+    jobs[count++] = keccak::XofJob{j_span, k_bar, keccak::shake256_rate, keccak::shake_domain};
+    if (check_hash) jobs[count++] = keccak::XofJob{ek, h, keccak::sha3_256_rate, keccak::sha3_domain};
+    count += kpke_encrypt_prf_jobs(p, prf, r_prime, jobs.data() + count);
     generate_matrix_batched(a_transposed, rho, p.k, /*transposed=*/true,
-                            std::span<const keccak::XofJob>(jobs.data(), check_hash ? 2 : 1), ops);
+                            std::span<const keccak::XofJob>(jobs.data(), count), ops);
+    prf_given = &prf;
   } else {
     keccak::shake256(k_bar, j_span);
     if (check_hash) hash_h(h, ek);
@@ -98,24 +114,19 @@ bool decaps_checked(const Params& p, SharedKey shared_key, std::span<const std::
     hash_ok = equal != 0;
   }
   if (hash_ok) {
-    // Steps 5-6: m' = K-PKE.Decrypt(dk_pke, c); (K', r') = G(m' || h).
-    std::uint8_t g_input[2 * sym_bytes];
-    kpke_decrypt(p, g_input, parts.dk_pke, c.data(), ops);
-    std::copy(parts.h, parts.h + sym_bytes, g_input + sym_bytes);
-    std::uint8_t k_r[2 * sym_bytes];
-    keccak::sha3_512(k_r, g_input);
     // Step 8: c' = K-PKE.Encrypt(ek_pke, m', r').
     PolyVec t_hat;
     (void)kpke_decode_ek(p, t_hat, parts.ek, ops);  // not range-checked: covered by the hash check
     std::array<std::uint8_t, ciphertext_bytes_max> c_prime;
-    kpke_encrypt(p, c_prime.data(), t_hat, a_transposed, g_input, k_r + sym_bytes, ops);
+    kpke_encrypt(p, c_prime.data(), t_hat, a_transposed, g_input, r_prime, ops, prf_given);
     // Steps 9-11: K' unless c != c', then K-bar; selected with a mask, no branch.
     const std::uint8_t equal = ct_equal(c, std::span<const std::uint8_t>(c_prime.data(), c.size()));
     ct_select(shared_key, std::span<const std::uint8_t>(k_r, sym_bytes), k_bar, equal);
-    secure_zero(g_input, sizeof(g_input));
-    secure_zero(k_r, sizeof(k_r));
     secure_zero(c_prime.data(), c_prime.size());
   }
+  secure_zero(g_input, sizeof(g_input));
+  secure_zero(k_r, sizeof(k_r));
+  secure_zero(&prf, sizeof(prf));
   secure_zero(k_bar, sizeof(k_bar));
   secure_zero(j_input.data(), sym_bytes);  // z
   return hash_ok;

@@ -87,8 +87,23 @@ std::uint16_t kpke_decode_ek(const Params& p, PolyVec& t_hat, const std::uint8_t
   return ok;
 }
 
+unsigned kpke_encrypt_prf_jobs(const Params& p, EncryptPrf& prf, const std::uint8_t r[sym_bytes],
+                               keccak::XofJob* jobs) {
+  const unsigned count = 2 * p.k + 1;
+  for (unsigned i = 0; i < count; ++i) {
+    std::copy(r, r + sym_bytes, prf.inputs[i]);
+    prf.inputs[i][sym_bytes] = static_cast<std::uint8_t>(i);
+    const unsigned eta = i < p.k ? p.eta1 : p.eta2;
+    jobs[i] = keccak::XofJob{std::span<const std::uint8_t>(prf.inputs[i], sym_bytes + 1),
+                             std::span<std::uint8_t>(prf.outputs[i], 64 * eta), keccak::shake256_rate,
+                             keccak::shake_domain};
+  }
+  return count;
+}
+
 void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const PolyMatrix& a_transposed,
-                  const std::uint8_t m[sym_bytes], const std::uint8_t r[sym_bytes], const PolyOps& ops) {
+                  const std::uint8_t m[sym_bytes], const std::uint8_t r[sym_bytes], const PolyOps& ops,
+                  const EncryptPrf* prf) {
   const unsigned k = p.k;
   KESTREL_ASSERT(k >= 2 && k <= k_max);
 
@@ -105,7 +120,11 @@ void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const 
   }
   noise[2 * k] = &e2;
   etas[2 * k] = p.eta2;
-  sample_noise(noise, etas, 2 * k + 1, r, 0, ops);
+  if (prf != nullptr) {
+    for (unsigned i = 0; i < 2 * k + 1; ++i) ops.sample_cbd(noise[i]->c.data(), prf->outputs[i], etas[i]);
+  } else {
+    sample_noise(noise, etas, 2 * k + 1, r, 0, ops);
+  }
 
   // Step 18: y-hat = NTT(y).
   polyvec_ntt(y, k, ops);
