@@ -272,14 +272,18 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
         const std::uint8_t* p = job.input.data() + step[j] * job.rate;
         for (std::size_t i = 0; i < words; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
       } else if (step[j] + 1 == absorb[id]) {
-        // Final block: the tail, the domain bits and pad10*1 (FIPS 202 B.2).
-        std::uint8_t block[200] = {};
+        // Final block: the tail (whole words, then the last partial word), the
+        // domain bits right after it and the final bit of pad10*1 (FIPS 202 B.2).
         const std::size_t offset = step[j] * job.rate;
         const std::size_t tail = job.input.size() - offset;
-        if (tail > 0) std::memcpy(block, job.input.data() + offset, tail);  // data() may be null when empty
-        block[tail] ^= job.domain;
-        block[job.rate - 1] ^= 0x80;
-        for (std::size_t i = 0; i < words; ++i) state.lanes[4 * i + j] ^= load_le64(block + 8 * i);
+        const std::uint8_t* p = job.input.data() + offset;
+        std::size_t i = 0;
+        for (; 8 * i + 8 <= tail; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
+        std::uint8_t word[8] = {};
+        if (tail > 8 * i) std::memcpy(word, p + 8 * i, tail - 8 * i);
+        word[tail - 8 * i] ^= job.domain;
+        state.lanes[4 * i + j] ^= load_le64(word);
+        state.lanes[4 * (words - 1) + j] ^= std::uint64_t{0x80} << 56;
       }
     }
     permute_x4(state);
