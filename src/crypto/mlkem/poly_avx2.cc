@@ -209,8 +209,36 @@ inline __m256i compress_large(__m256i x) {
   return _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
 }
 
+// ByteEncode_10 of 16 values (10 bits in 16-bit lanes) -> 20 bytes at out
+// (writes 26 bytes: the caller's next step overwrites the last 6).
+inline void pack10(std::uint8_t* out, __m256i c) {
+  // Pairs -> 20-bit values in 32-bit lanes; pairs of those -> 40 bits in
+  // 64-bit lanes; the five low bytes of each 64-bit lane, per 128-bit half.
+  const __m256i x = _mm256_madd_epi16(c, _mm256_set1_epi32(1 | (1024 << 16)));
+  const __m256i high = _mm256_and_si256(x, _mm256_set1_epi64x(static_cast<long long>(0xFFFFFFFF00000000ULL)));
+  const __m256i y = _mm256_add_epi64(_mm256_andnot_si256(high, x), _mm256_srli_epi64(high, 12));
+  const __m256i bytes = _mm256_shuffle_epi8(y, _mm256_setr_epi8(0, 1, 2, 3, 4, 8, 9, 10, 11, 12, -1, -1, -1, -1, -1, -1,
+                                                                0, 1, 2, 3, 4, 8, 9, 10, 11, 12, -1, -1, -1, -1, -1, -1));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm256_castsi256_si128(bytes));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 10), _mm256_extracti128_si256(bytes, 1));
+}
+
 template <unsigned d>
 void compress_encode_d(std::uint8_t* out, const std::int16_t f[n]) {
+  if constexpr (d == 10) {
+    // 20 bytes per 16 coefficients; the last step writes into a copy.
+    alignas(32) std::uint8_t tail[32];
+    for (unsigned i = 0; i < n / 16; ++i) {
+      const __m256i c = compress_large<10>(reduce_unsigned(load(f + 16 * i)));
+      if (i + 1 < n / 16) {
+        pack10(out + 20 * i, c);
+      } else {
+        pack10(tail, c);
+        std::memcpy(out + 20 * i, tail, 20);
+      }
+    }
+    return;
+  }
   alignas(32) std::uint16_t v[n];
   for (unsigned i = 0; i < n / 16; ++i) {
     const __m256i x = reduce_unsigned(load(f + 16 * i));
@@ -237,8 +265,33 @@ void compress_encode_avx2(std::uint8_t* out, const std::int16_t f[n], unsigned d
 
 // Decompress_d(y) = round(q y / 2^d) = floor((y 2^(15-d) q + 2^14) / 2^15):
 // one MULHRS after a shift (y 2^(15-d) < 2^15 fits a signed lane).
+// ByteDecode_10 of 20 bytes -> 16 values in 16-bit lanes: each lane gets the
+// two bytes holding its bits, shifted left by 6 - (10 j mod 8) (a multiply)
+// and right by 6, which leaves exactly its 10 bits.
+inline __m256i unpack10(const std::uint8_t* p) {
+  // Low half: bytes 0-15 (values 0-7 use bytes 0-9); high half: bytes 10-25.
+  const __m256i raw = _mm256_inserti128_si256(
+      _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 10)), 1);
+  const __m256i gather = _mm256_setr_epi8(0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 6, 7, 7, 8, 8, 9,  //
+                                          0, 1, 1, 2, 2, 3, 3, 4, 5, 6, 6, 7, 7, 8, 8, 9);
+  const __m256i shift = _mm256_setr_epi16(64, 16, 4, 1, 64, 16, 4, 1, 64, 16, 4, 1, 64, 16, 4, 1);
+  return _mm256_srli_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(raw, gather), shift), 6);
+}
+
 template <unsigned d>
 void decode_decompress_d(std::int16_t f[n], const std::uint8_t* in) {
+  if constexpr (d == 10) {
+    // The last step would read past the 320 input bytes: it reads a copy.
+    alignas(32) std::uint8_t tail[32] = {};
+    std::memcpy(tail, in + 20 * (n / 16 - 1), 20);
+    const __m256i q_vec = _mm256_set1_epi16(q);
+    for (unsigned i = 0; i < n / 16; ++i) {
+      const __m256i y = unpack10(i + 1 < n / 16 ? in + 20 * i : tail);
+      store(f + 16 * i, _mm256_mulhrs_epi16(_mm256_slli_epi16(y, 15 - d), q_vec));
+    }
+    return;
+  }
   alignas(32) std::uint16_t v[n];
   unpack_bits<d>(v, in);
   const __m256i q_vec = _mm256_set1_epi16(q);
