@@ -58,7 +58,8 @@ struct PolyOps {
   void (*sample_cbd)(std::int16_t f[n], const std::uint8_t* bytes, unsigned eta);
   // One step of SampleNTT's loop (Algorithm 7) over a buffer: parses 3-byte
   // groups of buf[0, length) into coefficients in [0, q), writes accepted ones
-  // to out[0, count_max) and returns how many were written. Branches only on
+  // to out[0, count_max) and returns how many were accepted; entries of
+  // out[count, count_max) may be overwritten with scratch. Branches only on
   // public data (the matrix seed rho).
   std::size_t (*rejection_sample)(std::int16_t* out, std::size_t count_max,
                                   const std::uint8_t* buf, std::size_t length);
