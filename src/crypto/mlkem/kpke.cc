@@ -141,7 +141,7 @@ void kpke_encrypt(const Params& p, std::uint8_t* c, const PolyVec& t_hat, const 
   polyvec_inner_product(v, t_hat, y, k, ops);
   ops.inverse_ntt(v.c.data());
   poly_add(v.c.data(), e2.c.data());
-  message_to_poly(mu.c.data(), m);
+  ops.message_to_poly(mu.c.data(), m);
   poly_add(v.c.data(), mu.c.data());  // |v| < q + eta2 + 1665 < 2^15
   ops.compress_encode(c + p.c1_bytes(), v.c.data(), p.dv);
 

@@ -87,7 +87,7 @@ std::size_t rejection_sample_portable(std::int16_t* out, std::size_t count_max, 
 constexpr PolyOps portable_table{
     "portable",        false,                  ntt_portable,           inverse_ntt_portable,     multiply_ntts_acc_portable,
     compress_encode_portable, decode_decompress_portable, sample_cbd_portable, rejection_sample_portable,
-    byte_encode12,     byte_decode12,          poly_to_message,
+    byte_encode12,     byte_decode12,          poly_to_message,          message_to_poly,
 };
 
 }  // namespace

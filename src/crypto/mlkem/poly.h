@@ -63,10 +63,11 @@ struct PolyOps {
   // public data (the matrix seed rho).
   std::size_t (*rejection_sample)(std::int16_t* out, std::size_t count_max,
                                   const std::uint8_t* buf, std::size_t length);
-  // byte_encode12, byte_decode12 and poly_to_message below, per path.
+  // byte_encode12, byte_decode12, poly_to_message and message_to_poly below, per path.
   void (*byte_encode12)(std::uint8_t out[poly_bytes], const std::int16_t f[n]);
   void (*byte_decode12)(std::int16_t f[n], const std::uint8_t in[poly_bytes]);
   void (*poly_to_message)(std::uint8_t m[sym_bytes], const std::int16_t w[n]);
+  void (*message_to_poly)(std::int16_t f[n], const std::uint8_t m[sym_bytes]);
 };
 
 const PolyOps& portable_ops();

@@ -371,6 +371,20 @@ void poly_to_message_avx2(std::uint8_t m[sym_bytes], const std::int16_t w[n]) {
   }
 }
 
+// Decompress_1(ByteDecode_1(m)): lane j of step i tests bit j of message bits
+// [16 i, 16 i + 16) held in every lane, and the all-ones compare result masks
+// 1665. Registers only: constant time on the secret message.
+void message_to_poly_avx2(std::int16_t f[n], const std::uint8_t m[sym_bytes]) {
+  const __m256i bit = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+                                        static_cast<std::int16_t>(-32768));
+  const __m256i half_q = _mm256_set1_epi16((q + 1) / 2);
+  for (unsigned i = 0; i < n / 16; ++i) {
+    const auto bits = static_cast<std::int16_t>(m[2 * i] | (m[2 * i + 1] << 8));
+    const __m256i set = _mm256_cmpeq_epi16(_mm256_and_si256(_mm256_set1_epi16(bits), bit), bit);
+    store(f + 16 * i, _mm256_and_si256(set, half_q));
+  }
+}
+
 }  // namespace
 
 const PolyOps& avx2_ops() {
@@ -388,6 +402,7 @@ const PolyOps& avx2_ops() {
     t.byte_encode12 = byte_encode12_avx2;
     t.byte_decode12 = byte_decode12_avx2;
     t.poly_to_message = poly_to_message_avx2;
+    t.message_to_poly = message_to_poly_avx2;
     return t;
   }();
   return table;

@@ -171,6 +171,10 @@ TEST(MlKemPolyTest, Avx2MatchesPortableOnRandomInputs) {
       p.poly_to_message(mp, w.c.data());
       v.poly_to_message(mv, w.c.data());
       ASSERT_EQ(0, std::memcmp(mp, mv, sym_bytes)) << "poly_to_message";
+      Poly fp, fv;
+      p.message_to_poly(fp.c.data(), mp);
+      v.message_to_poly(fv.c.data(), mp);
+      ASSERT_EQ(fp.c, fv.c) << "message_to_poly";
     }
     // Rejection sampling, including short outputs and partial buffers.
     std::uint8_t buf[504];
