@@ -95,7 +95,10 @@ constexpr PolyOps portable_table{
 const PolyOps& portable_ops() { return portable_table; }
 
 const PolyOps& select_path() {
-  if (cpu_features().avx2 && gate_enabled(Gate::crypto_avx2)) return avx2_ops();
+  // The AVX2 files are compiled with -mavx2 -mbmi2 -mpopcnt (kestrel_avx2_sources):
+  // all three must be present (every AVX2 CPU in practice has the other two).
+  const CpuFeatures& cpu = cpu_features();
+  if (cpu.avx2 && cpu.bmi2 && cpu.popcnt && gate_enabled(Gate::crypto_avx2)) return avx2_ops();
   return portable_table;
 }
 
