@@ -146,13 +146,16 @@ void sample_noise(Poly* const out[], const unsigned eta[], unsigned count, const
         keccak::Shake256 prf;
         prf.absorb(inputs[t]);
         prf.squeeze_blocks(buf[t], blocks);
+        secure_zero(&prf, sizeof(prf));  // the sponge state determines the noise
       }
     } else {
       keccak::ShakeX4 prf(keccak::shake256_rate);
       prf.absorb_once(inputs);
       prf.squeeze_blocks({buf[0], buf[1], buf[2], buf[3]}, blocks);
+      secure_zero(&prf, sizeof(prf));
     }
     for (unsigned t = 0; t < lanes; ++t) ops.sample_cbd(out[e + t]->c.data(), buf[t], eta[e + t]);
+    secure_zero(seeds, sizeof(seeds));  // sigma or r
     e += lanes;
   }
   secure_zero(buf, sizeof(buf));  // PRF output is the noise itself
