@@ -24,10 +24,12 @@ struct alignas(32) Poly {
   std::array<std::int16_t, n> c;
 };
 
-// Bytes of XOF output SampleNTT starts with: three SHAKE128 blocks give 168
-// candidates per block, 504 in all, enough for 256 accepted coefficients except
-// with probability below 2^-38 (acceptance rate q / 4096 ~ 0.81); more blocks are
-// squeezed when needed (Algorithm 7 loops until 256 are accepted).
+// Blocks of XOF output SampleNTT starts with: three SHAKE128 blocks are 504
+// bytes, 336 candidates, each accepted with probability q / 4096 ~ 0.81; 256
+// acceptances come out of them except with probability ~0.83% (binomial tail),
+// and then more blocks are squeezed (Algorithm 7 loops until 256 are
+// accepted). Four blocks would fail only with probability ~2^-105 but cost a
+// fourth permutation every time; three plus the rare extra is cheaper.
 inline constexpr std::size_t sample_ntt_initial_blocks = 3;
 // PRF output for CBD: 64 * eta bytes (Algorithm 8), rounded up to whole SHAKE256
 // blocks of 136 bytes: at most 192 bytes -> 2 blocks.

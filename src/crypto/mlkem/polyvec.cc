@@ -112,8 +112,9 @@ void generate_matrix_batched(PolyMatrix& a, const std::uint8_t rho[sym_bytes], u
     const unsigned i = e / k, j = e % k;
     Poly& entry = a.row[i].v[j];
     if (ops.rejection_sample(entry.c.data(), n, streams[e], sizeof(streams[e])) < n) {
-      // Three blocks were not enough (probability < 2^-38): sample this entry
-      // again with its own XOF, which squeezes as many blocks as it needs.
+      // Three blocks were not enough (probability ~0.83%, see poly.h): sample
+      // this entry again with its own XOF, which squeezes as many blocks as it
+      // needs. The ACVP vectors exercise this path.
       sample_ntt_one(entry, rho, seeds[e][sym_bytes], seeds[e][sym_bytes + 1], ops);
     }
   }
