@@ -1,102 +1,24 @@
 #include "crypto/keccak.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/assert.h"
 #include "common/cpu.h"
 #include "common/gates.h"
+#include "crypto/ct.h"
+#include "crypto/keccak_rounds.h"
 
 namespace kestrel::crypto::keccak {
 
 namespace detail {
-// keccak_avx2.cc: four permutations at once on interleaved lanes.
+// keccak_avx2.cc: four permutations at once on interleaved lanes; and the
+// scalar permutation compiled with BMI1/BMI2 (ANDN, RORX).
 void permute_x4_avx2(StateX4& state);
+void permute_bmi2(State& state);
 }  // namespace detail
 
 namespace {
-
-constexpr std::uint64_t rotl(std::uint64_t x, unsigned n) {
-  return n == 0 ? x : (x << n) | (x >> (64 - n));
-}
-
-// Round constants RC[i] from the LFSR rc(t) of FIPS 202 Algorithm 5 (iota):
-// bit 2^j - 1 of RC[i] is rc(j + 7i), j in [0, 6].
-constexpr bool rc_bit(unsigned t) {
-  if (t % 255 == 0) return true;
-  std::uint8_t r = 0x01;  // R = 10000000, bit 0 first
-  for (unsigned i = 1; i <= t % 255; ++i) {
-    const bool r8 = r & 0x80;  // the bit shifted out past position 7
-    r = static_cast<std::uint8_t>(r << 1);
-    if (r8) r ^= 0x71;  // R[0] ^= R8, R[4] ^= R8, R[5] ^= R8, R[6] ^= R8
-  }
-  return r & 1;
-}
-
-constexpr std::array<std::uint64_t, 24> make_round_constants() {
-  std::array<std::uint64_t, 24> rc{};
-  for (unsigned i = 0; i < 24; ++i) {
-    for (unsigned j = 0; j <= 6; ++j) {
-      if (rc_bit(j + 7 * i)) rc[i] |= std::uint64_t{1} << ((1u << j) - 1);
-    }
-  }
-  return rc;
-}
-constexpr auto round_constants = make_round_constants();
-static_assert(round_constants[0] == 0x0000000000000001ULL);
-static_assert(round_constants[23] == 0x8000000080008008ULL);
-
-// rho offsets (FIPS 202 Algorithm 2): walking (x, y) from (1, 0), lane t gets
-// (t + 1)(t + 2) / 2 mod 64.
-constexpr std::array<unsigned, 25> make_rho() {
-  std::array<unsigned, 25> r{};
-  unsigned x = 1, y = 0;
-  for (unsigned t = 0; t < 24; ++t) {
-    r[x + 5 * y] = ((t + 1) * (t + 2) / 2) % 64;
-    const unsigned next_y = (2 * x + 3 * y) % 5;
-    x = y;
-    y = next_y;
-  }
-  return r;
-}
-constexpr auto rho = make_rho();
-static_assert(rho[1] == 1 && rho[2] == 62 && rho[24] == 14);
-
-// pi (FIPS 202 Algorithm 3): A'[x, y] = A[(x + 3y) mod 5, x]. Stated as a
-// destination for each source lane: source (x, y) goes to (y, 2x + 3y).
-constexpr std::array<unsigned, 25> make_pi_destination() {
-  std::array<unsigned, 25> d{};
-  for (unsigned x = 0; x < 5; ++x)
-    for (unsigned y = 0; y < 5; ++y) d[x + 5 * y] = y + 5 * ((2 * x + 3 * y) % 5);
-  return d;
-}
-constexpr auto pi_destination = make_pi_destination();
-
-inline void round(std::uint64_t* a, std::uint64_t round_constant) {
-  // theta (Algorithm 1)
-  std::uint64_t c[5];
-#pragma GCC unroll 5
-  for (unsigned x = 0; x < 5; ++x) c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-#pragma GCC unroll 5
-  for (unsigned x = 0; x < 5; ++x) {
-    const std::uint64_t d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
-#pragma GCC unroll 5
-    for (unsigned y = 0; y < 25; y += 5) a[x + y] ^= d;
-  }
-  // rho and pi (Algorithms 2 and 3)
-  std::uint64_t b[25];
-#pragma GCC unroll 25
-  for (unsigned i = 0; i < 25; ++i) b[pi_destination[i]] = rotl(a[i], rho[i]);
-  // chi (Algorithm 4)
-#pragma GCC unroll 5
-  for (unsigned y = 0; y < 25; y += 5) {
-#pragma GCC unroll 5
-    for (unsigned x = 0; x < 5; ++x) {
-      a[x + y] = b[x + y] ^ (~b[(x + 1) % 5 + y] & b[(x + 2) % 5 + y]);
-    }
-  }
-  // iota (Algorithm 6)
-  a[0] ^= round_constant;
-}
 
 std::uint64_t load_le64(const std::uint8_t* p) {
   std::uint64_t v;
@@ -116,8 +38,25 @@ void xor_bytes(State& s, std::size_t offset, const std::uint8_t* data, std::size
 
 }  // namespace
 
+namespace {
+// The BMI2 build of the same round runs on the machines that take the AVX2
+// paths (every AVX2 CPU has BMI2 except a few VIA parts, hence both checks),
+// under the same gate so that turning crypto.avx2 off gives the portable code.
+bool use_avx2_machine_code() {
+  const CpuFeatures& cpu = cpu_features();
+  return cpu.avx2 && cpu.bmi2 && gate_enabled(Gate::crypto_avx2);
+}
+}  // namespace
+
 void permute(State& state) {
-  for (unsigned i = 0; i < 24; ++i) round(state.a.data(), round_constants[i]);
+  if (use_avx2_machine_code()) {
+    detail::permute_bmi2(state);
+    return;
+  }
+  std::uint64_t a[25];
+  for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
+  detail::permute_lanes<std::uint64_t, detail::ScalarOps>(a);
+  for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
 }
 
 void permute_x4_portable(StateX4& state) {
@@ -277,6 +216,104 @@ void ShakeX4::squeeze_blocks(std::array<std::uint8_t*, 4> out, std::size_t block
       for (std::size_t i = 0; i < rate_ / 8; ++i)
         store_le64(out[j] + b * rate_ + 8 * i, state_.lanes[4 * i + j]);
   }
+}
+
+// --- Batches of independent hashes on the 4-way permutation ---------------------
+
+namespace {
+
+// Permutations a job needs: its padded input blocks, then one more per output
+// block after the first (the first is read right after the last absorption).
+std::size_t job_permutations(const XofJob& job) {
+  const std::size_t absorb = job.input.size() / job.rate + 1;
+  const std::size_t squeeze = job.out.empty() ? 1 : (job.out.size() + job.rate - 1) / job.rate;
+  return absorb + squeeze - 1;
+}
+
+}  // namespace
+
+void run_jobs_x4(std::span<const XofJob> jobs) {
+  const std::size_t count = jobs.size();
+  KESTREL_ASSERT(count <= xof_jobs_max);
+  std::array<std::size_t, xof_jobs_max> absorb, permutations, order;
+  for (std::size_t i = 0; i < count; ++i) {
+    KESTREL_ASSERT(jobs[i].rate > 0 && jobs[i].rate < 200 && jobs[i].rate % 8 == 0);
+    absorb[i] = jobs[i].input.size() / jobs[i].rate + 1;
+    permutations[i] = job_permutations(jobs[i]);
+    // Longest job first (insertion sort: at most xof_jobs_max entries, stable).
+    std::size_t k = i;
+    for (; k > 0 && permutations[order[k - 1]] < permutations[i]; --k) order[k] = order[k - 1];
+    order[k] = i;
+  }
+  // Each job to the least loaded lane (LPT scheduling).
+  std::array<std::array<std::size_t, xof_jobs_max>, 4> queue;
+  std::array<std::size_t, 4> queued{}, load{};
+  for (std::size_t i = 0; i < count; ++i) {
+    unsigned lane = 0;
+    for (unsigned j = 1; j < 4; ++j) lane = load[j] < load[lane] ? j : lane;
+    queue[lane][queued[lane]++] = order[i];
+    load[lane] += permutations[order[i]];
+  }
+  const std::size_t total = std::max(std::max(load[0], load[1]), std::max(load[2], load[3]));
+
+  StateX4 state;
+  std::array<std::size_t, 4> current{};  // index into queue[lane]
+  std::array<std::size_t, 4> step{};     // permutations done for the current job
+  for (std::size_t t = 0; t < total; ++t) {
+    for (unsigned j = 0; j < 4; ++j) {
+      if (current[j] >= queued[j]) continue;  // idle lane: permuted, never read
+      const std::size_t id = queue[j][current[j]];
+      const XofJob& job = jobs[id];
+      const std::size_t words = job.rate / 8;
+      if (step[j] == 0) {
+        for (std::size_t i = 0; i < lane_count; ++i) state.lanes[4 * i + j] = 0;  // a fresh sponge
+      }
+      if (step[j] + 1 < absorb[id]) {
+        const std::uint8_t* p = job.input.data() + step[j] * job.rate;
+        for (std::size_t i = 0; i < words; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
+      } else if (step[j] + 1 == absorb[id]) {
+        // Final block: the tail (whole words, then the last partial word), the
+        // domain bits right after it and the final bit of pad10*1 (FIPS 202 B.2).
+        const std::size_t offset = step[j] * job.rate;
+        const std::size_t tail = job.input.size() - offset;
+        const std::uint8_t* p = job.input.data() + offset;
+        std::size_t i = 0;
+        for (; 8 * i + 8 <= tail; ++i) state.lanes[4 * i + j] ^= load_le64(p + 8 * i);
+        std::uint8_t word[8] = {};
+        if (tail > 8 * i) std::memcpy(word, p + 8 * i, tail - 8 * i);
+        word[tail - 8 * i] ^= job.domain;
+        state.lanes[4 * i + j] ^= load_le64(word);
+        state.lanes[4 * (words - 1) + j] ^= std::uint64_t{0x80} << 56;
+      }
+    }
+    permute_x4(state);
+    for (unsigned j = 0; j < 4; ++j) {
+      if (current[j] >= queued[j]) continue;
+      const std::size_t id = queue[j][current[j]];
+      const XofJob& job = jobs[id];
+      ++step[j];
+      if (step[j] >= absorb[id]) {
+        // Output block number step - absorb: whole words straight to the
+        // output, a partial last word through a copy.
+        const std::size_t offset = (step[j] - absorb[id]) * job.rate;
+        const std::size_t take = std::min(job.rate, job.out.size() - std::min(job.out.size(), offset));
+        std::uint8_t* out = job.out.data() + offset;
+        std::size_t i = 0;
+        for (; 8 * i + 8 <= take; ++i) store_le64(out + 8 * i, state.lanes[4 * i + j]);
+        if (8 * i < take) {
+          std::uint8_t word[8];
+          store_le64(word, state.lanes[4 * i + j]);
+          std::memcpy(out + 8 * i, word, take - 8 * i);
+        }
+      }
+      if (step[j] == permutations[id]) {
+        ++current[j];
+        step[j] = 0;
+      }
+    }
+  }
+  for (unsigned j = 0; j < 4; ++j) KESTREL_ASSERT(current[j] == queued[j]);
+  secure_zero(&state, sizeof(state));  // lanes may hold secret-derived sponge states
 }
 
 }  // namespace kestrel::crypto::keccak

@@ -111,4 +111,22 @@ class ShakeX4 {
   std::size_t rate_;
 };
 
+// A batch of independent hashes run on the 4-way permutation: each job is one
+// sponge (SHA3-x or SHAKE) that absorbs `input` with its rate and domain and
+// squeezes out.size() bytes. Jobs are spread over the four lanes (longest
+// first, each to the least loaded lane) and run one after another in their
+// lane, so a lane that finishes a short job starts the next one at the next
+// permutation. ML-KEM uses it to hash H(ek), J(z || c), the matrix XOFs and the
+// PRFs of one operation together: with the AVX2 permute_x4 four lanes cost about
+// 1.6 single permutations.
+struct XofJob {
+  std::span<const std::uint8_t> input;
+  std::span<std::uint8_t> out;
+  std::size_t rate = 0;     // bytes, as the *_rate constants above
+  std::uint8_t domain = 0;  // sha3_domain or shake_domain
+};
+// REQUIRES: jobs.size() <= xof_jobs_max; each rate a multiple of 8 below 200.
+inline constexpr std::size_t xof_jobs_max = 32;  // ML-KEM-1024: 16 matrix XOFs + 2 hashes, with room
+void run_jobs_x4(std::span<const XofJob> jobs);
+
 }  // namespace kestrel::crypto::keccak
