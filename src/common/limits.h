@@ -33,6 +33,15 @@ inline constexpr std::size_t public_key_bytes_max = 2592 + 32 + 64;
 // ML-DSA-87 secret key is 4,896 B; hybrid adds Ed25519's 64 B; spare for framing.
 inline constexpr std::size_t secret_key_bytes_max = 4896 + 64 + 64;
 
+// --- ML-DSA signing ----------------------------------------------------------------
+
+// Bound on the attempts of ML-DSA's rejection loop (FIPS 204 Algorithm 7). The
+// expected attempts are 4.25 / 5.1 / 3.85 (ML-DSA-44/65/87); FIPS 204 Appendix C
+// puts the bound that keeps the failure probability below 2^-256 at 814 for
+// every parameter set. kappa = attempts * l stays below 2^16 (814 * 7 < 65536).
+inline constexpr std::size_t mldsa_sign_attempts_max = 814;
+static_assert(mldsa_sign_attempts_max * 7 < 65536, "kappa is a 16-bit counter in ExpandMask");
+
 // --- Transactions and blocks -------------------------------------------------------
 
 // A client transaction: sender key + signature (at most ~7.5 KB with the largest
