@@ -21,6 +21,8 @@ namespace kestrel {
 
 enum class Gate : std::uint8_t {
   crypto_avx2,  // AVX2 paths for ML-KEM / ML-DSA / Keccak
+  crypto_verify_cache,     // remember successful signature verifications
+  crypto_parallel_verify,  // verify signature batches on a worker pool
   count_,       // not a gate: the number of gates
 };
 
