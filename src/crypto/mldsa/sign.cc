@@ -223,6 +223,9 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
   h(s->seeds, {xi, dimensions});
   std::copy_n(s->seeds.begin(), seed_bytes, s->sk.rho.begin());
   std::copy_n(s->seeds.begin() + seed_bytes + rho_prime_bytes, seed_bytes, s->sk.key.begin());
+  // rho is published in the public key, so ExpandA's rejection sampling on it
+  // may branch (rho' and K stay secret).
+  ct_declassify(s->sk.rho.data(), s->sk.rho.size());
   expand_a(s->a, params, s->sk.rho);
   expand_s(s->sk.s1, s->sk.s2, params,
            std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
