@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <vector>
 
 #include "common/cpu.h"
@@ -159,7 +160,16 @@ void decompose_by_definition(std::int32_t r, std::int32_t gamma2, std::int32_t& 
   }
 }
 
-TEST(MlDsaRoundingTest, DecomposeMatchesDefinitionForEveryInput) {
+class MlDsaRoundingPathTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam() && !cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+    gate_.emplace(Gate::crypto_avx2, GetParam());
+  }
+  std::optional<ScopedGate> gate_;
+};
+
+TEST_P(MlDsaRoundingPathTest, DecomposeMatchesDefinitionForEveryInput) {
   for (const std::int32_t gamma2 : {gamma2_88, gamma2_32}) {
     Poly a, a1, a0, high;
     for (std::int32_t base = 0; base < q; base += n) {
@@ -192,7 +202,7 @@ TEST(MlDsaRoundingTest, Power2RoundMatchesDefinition) {
 }
 
 // Lemma of FIPS 204 section 7.4: UseHint(MakeHint(z, r), r) = HighBits(r + z) for ||z|| <= gamma2.
-TEST(MlDsaRoundingTest, UseHintRecoversHighBits) {
+TEST_P(MlDsaRoundingPathTest, UseHintRecoversHighBits) {
   Prng prng(6);
   for (const std::int32_t gamma2 : {gamma2_88, gamma2_32}) {
     for (int round = 0; round < 200; ++round) {
@@ -209,6 +219,9 @@ TEST(MlDsaRoundingTest, UseHintRecoversHighBits) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Paths, MlDsaRoundingPathTest, ::testing::Bool(),
+                         [](const auto& test_info) { return test_info.param ? "avx2" : "portable"; });
 
 TEST(MlDsaPackingTest, BitPackRoundTrips) {
   Prng prng(7);

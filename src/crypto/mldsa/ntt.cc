@@ -8,36 +8,16 @@ namespace kestrel::crypto::mldsa::detail {
 
 namespace {
 
-constexpr int bit_reverse8(int x) {
-  int r = 0;
-  for (int i = 0; i < 8; ++i) r |= ((x >> i) & 1) << (7 - i);
-  return r;
-}
-
-constexpr std::int64_t power_mod_q(std::int64_t base, int exponent) {
-  std::int64_t r = 1;
-  for (int i = 0; i < exponent; ++i) r = r * base % q;
-  return r;
-}
-
-constexpr std::array<std::int32_t, n> make_zetas() {
-  std::array<std::int32_t, n> table{};
-  for (int i = 0; i < n; ++i) table[i] = to_montgomery(power_mod_q(zeta, bit_reverse8(i)));
-  return table;
-}
-
-constexpr std::array<std::int32_t, n> zeta_table = make_zetas();
+using zeta_table_detail::power_mod_q;
+constexpr const std::array<std::int32_t, n>& zeta_table = zetas;
 // FIPS 204 Appendix B: zetas[1] = zeta^BitRev8(1) = zeta^128 = 4808194 (checked here
 // in standard form so a wrong table cannot compile).
 static_assert(power_mod_q(zeta, 128) == 4808194);
 static_assert(power_mod_q(zeta, 256) == q - 1, "zeta must be a primitive 512th root of unity");
-
 static_assert((8347681LL * 256) % q == 1, "f = 256^-1 mod q (Algorithm 42)");
 static_assert(power_mod_q(2, 64) == 2365951);
 
 }  // namespace
-
-const std::array<std::int32_t, n> zetas = zeta_table;
 
 bool use_avx2() { return cpu_features().avx2 && gate_enabled(Gate::crypto_avx2); }
 

@@ -24,9 +24,33 @@ struct alignas(32) Poly {
   std::array<std::int32_t, n> c{};
 };
 
+namespace zeta_table_detail {
+constexpr int bit_reverse8(int x) {
+  int r = 0;
+  for (int i = 0; i < 8; ++i) r |= ((x >> i) & 1) << (7 - i);
+  return r;
+}
+constexpr std::int64_t power_mod_q(std::int64_t base, int exponent) {
+  std::int64_t r = 1;
+  for (int i = 0; i < exponent; ++i) r = r * base % q;
+  return r;
+}
+// x * 2^32 mod q, centred in (-q/2, q/2].
+constexpr std::int32_t montgomery_form(std::int64_t x) {
+  std::int64_t r = x % q * ((std::int64_t{1} << 32) % q) % q;
+  if (r > q / 2) r -= q;
+  return static_cast<std::int32_t>(r);
+}
+constexpr std::array<std::int32_t, n> make_zetas() {
+  std::array<std::int32_t, n> table{};
+  for (int i = 0; i < n; ++i) table[i] = montgomery_form(power_mod_q(zeta, bit_reverse8(i)));
+  return table;
+}
+}  // namespace zeta_table_detail
+
 // zetas[i] = zeta^BitRev8(i) * 2^32 mod q, centred (FIPS 204 Appendix B lists
 // zeta^BitRev8(i) mod q; we compute the table at compile time from zeta = 1753).
-extern const std::array<std::int32_t, n> zetas;
+inline constexpr std::array<std::int32_t, n> zetas = zeta_table_detail::make_zetas();
 
 // 256^-1 * 2^64 mod q: the final scaling of NTT^-1 (Algorithm 42 multiplies by
 // f = 8347681 = 256^-1 mod q) times 2^32 for "to Montgomery" times 2^32 to cancel

@@ -1,9 +1,18 @@
-// AVX2 path of ntt.h: eight coefficients per 256-bit register. Levels with
-// len >= 8 run fully vectorised (a block's two halves are whole registers);
-// the last three levels (len 4, 2, 1) shuffle within registers would cost more
-// code than they save at this size, so they use the portable butterflies.
+// AVX2 path of ntt.h: eight coefficients per 256-bit register, every level
+// vectorised. Levels with len >= 8 pair whole registers. The last three levels
+// (len 4, 2, 1) work on two registers A = a[16t, 16t+8), B = a[16t+8, 16t+16):
+// a shuffle gathers the lower butterfly inputs in L and the upper ones in H
+// (lane i of L pairs with lane i of H), one vector butterfly runs with a
+// per-lane zeta vector, and the inverse shuffle puts them back:
+//   len 4: L = [A0-3 B0-3], H = [A4-7 B4-7]                (permute2x128)
+//   len 2: L = [A0 A1 B0 B1 A4 A5 B4 B5], H = [A2 A3 B2 B3 A6 A7 B6 B7] (unpack epi64)
+//   len 1: L = [A0 B0 A2 B2 A4 B4 A6 B6], H = [A1 B1 A3 B3 ...]         (shift + blend)
+// The per-lane zeta tables follow that lane order and are computed at compile
+// time from ntt.h's zetas. The arithmetic is the portable path's (same
+// Montgomery products, same order of additions), so outputs are identical.
+//
 // Compiled with -mavx2 (kestrel_avx2_sources); called only through ntt.cc's
-// dispatch. Outputs are bit-identical to the portable path (same arithmetic).
+// dispatch, after the CPU check.
 #include <immintrin.h>
 
 #include "crypto/mldsa/ntt.h"
@@ -21,7 +30,7 @@ inline __m256i montgomery_multiply(__m256i a, __m256i b) {
   // Even lanes (0, 2, 4, 6) and odd lanes shifted down, as 64-bit products.
   const __m256i product_even = _mm256_mul_epi32(a, b);
   const __m256i product_odd = _mm256_mul_epi32(_mm256_srli_epi64(a, 32), _mm256_srli_epi64(b, 32));
-  // t = low32(product) * q^-1 mod 2^32 (sign-extended by mul_epi32's use of the low dword).
+  // t = low32(product) * q^-1 mod 2^32 (mul_epi32 reads the low dword, signed).
   const __m256i t_even = _mm256_mul_epi32(product_even, q_inverse_vector);
   const __m256i t_odd = _mm256_mul_epi32(product_odd, q_inverse_vector);
   // (product - t q) has a zero low dword; its high dword is the result.
@@ -33,6 +42,75 @@ inline __m256i montgomery_multiply(__m256i a, __m256i b) {
 inline __m256i load(const std::int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
 inline void store(std::int32_t* p, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
 
+// Per-lane zetas for the last three forward levels, 16 register pairs each.
+// Level len = 4 uses zetas[32 + block] for 8-element blocks, len = 2
+// zetas[64 + block] for 4-element blocks, len = 1 zetas[128 + block] for pairs.
+struct LaneZetas {
+  alignas(32) std::array<std::int32_t, 16 * 8> len4{};
+  alignas(32) std::array<std::int32_t, 16 * 8> len2{};
+  alignas(32) std::array<std::int32_t, 16 * 8> len1{};
+};
+
+// sign = +1: forward zetas; sign = -1 with mirrored indices: inverse (Algorithm
+// 42 uses -zetas[m] with m counting down from 255).
+constexpr LaneZetas make_lane_zetas(bool inverse) {
+  LaneZetas z{};
+  auto pick = [&](int base, int block) {
+    const int index = inverse ? 2 * base - 1 - block : base + block;
+    return inverse ? -zetas[index] : zetas[index];
+  };
+  for (int t = 0; t < 16; ++t) {
+    for (int i = 0; i < 4; ++i) {
+      z.len4[8 * t + i] = pick(32, 2 * t);
+      z.len4[8 * t + 4 + i] = pick(32, 2 * t + 1);
+    }
+    // Lanes [A-block0 x2, B-block0 x2, A-block1 x2, B-block1 x2]; A's blocks are
+    // 4t, 4t+1 and B's 4t+2, 4t+3.
+    const int len2_blocks[4] = {4 * t, 4 * t + 2, 4 * t + 1, 4 * t + 3};
+    for (int i = 0; i < 4; ++i) {
+      z.len2[8 * t + 2 * i] = pick(64, len2_blocks[i]);
+      z.len2[8 * t + 2 * i + 1] = pick(64, len2_blocks[i]);
+    }
+    // Lanes [A-pair0, B-pair0, A-pair1, B-pair1, ...]; A's pairs are 8t..8t+3,
+    // B's 8t+4..8t+7.
+    for (int i = 0; i < 4; ++i) {
+      z.len1[8 * t + 2 * i] = pick(128, 8 * t + i);
+      z.len1[8 * t + 2 * i + 1] = pick(128, 8 * t + 4 + i);
+    }
+  }
+  return z;
+}
+
+constexpr LaneZetas forward_zetas = make_lane_zetas(false);
+constexpr LaneZetas inverse_zetas = make_lane_zetas(true);
+
+// Gather / scatter for the three small levels (each is its own inverse pair).
+inline void split4(__m256i a, __m256i b, __m256i& l, __m256i& h) {
+  l = _mm256_permute2x128_si256(a, b, 0x20);
+  h = _mm256_permute2x128_si256(a, b, 0x31);
+}
+inline void split2(__m256i a, __m256i b, __m256i& l, __m256i& h) {
+  l = _mm256_unpacklo_epi64(a, b);
+  h = _mm256_unpackhi_epi64(a, b);
+}
+inline void split1(__m256i a, __m256i b, __m256i& l, __m256i& h) {
+  l = _mm256_blend_epi32(a, _mm256_slli_epi64(b, 32), 0xAA);
+  h = _mm256_blend_epi32(_mm256_srli_epi64(a, 32), b, 0xAA);
+}
+
+// Cooley-Tukey: (l, h) -> (l + z h, l - z h).
+inline void forward_butterfly(__m256i& l, __m256i& h, __m256i z) {
+  const __m256i t = montgomery_multiply(z, h);
+  h = _mm256_sub_epi32(l, t);
+  l = _mm256_add_epi32(l, t);
+}
+// Gentleman-Sande: (l, h) -> (l + h, z (l - h)).
+inline void inverse_butterfly(__m256i& l, __m256i& h, __m256i z) {
+  const __m256i difference = _mm256_sub_epi32(l, h);
+  l = _mm256_add_epi32(l, h);
+  h = montgomery_multiply(z, difference);
+}
+
 }  // namespace
 
 void ntt_avx2(Poly& a) {
@@ -41,45 +119,59 @@ void ntt_avx2(Poly& a) {
     for (int start = 0; start < n; start += 2 * len) {
       const __m256i z = _mm256_set1_epi32(zetas[++m]);
       for (int j = start; j < start + len; j += 8) {
-        const __m256i t = montgomery_multiply(z, load(&a.c[j + len]));
-        const __m256i x = load(&a.c[j]);
-        store(&a.c[j + len], _mm256_sub_epi32(x, t));
-        store(&a.c[j], _mm256_add_epi32(x, t));
+        __m256i x = load(&a.c[j]);
+        __m256i y = load(&a.c[j + len]);
+        forward_butterfly(x, y, z);
+        store(&a.c[j], x);
+        store(&a.c[j + len], y);
       }
     }
   }
-  for (int len = 4; len >= 1; len >>= 1) {
-    for (int start = 0; start < n; start += 2 * len) {
-      const std::int64_t z = zetas[++m];
-      for (int j = start; j < start + len; ++j) {
-        const std::int32_t t = montgomery_reduce(z * a.c[j + len]);
-        a.c[j + len] = a.c[j] - t;
-        a.c[j] = a.c[j] + t;
-      }
-    }
+  for (int t = 0; t < 16; ++t) {
+    __m256i x = load(&a.c[16 * t]);
+    __m256i y = load(&a.c[16 * t + 8]);
+    __m256i l, h;
+    split4(x, y, l, h);
+    forward_butterfly(l, h, load(&forward_zetas.len4[8 * t]));
+    split4(l, h, x, y);
+    split2(x, y, l, h);
+    forward_butterfly(l, h, load(&forward_zetas.len2[8 * t]));
+    split2(l, h, x, y);
+    split1(x, y, l, h);
+    forward_butterfly(l, h, load(&forward_zetas.len1[8 * t]));
+    split1(l, h, x, y);
+    store(&a.c[16 * t], x);
+    store(&a.c[16 * t + 8], y);
   }
 }
 
 void inverse_ntt_to_montgomery_avx2(Poly& a) {
-  int m = n;
-  for (int len = 1; len < 8; len <<= 1) {
-    for (int start = 0; start < n; start += 2 * len) {
-      const std::int64_t z = -zetas[--m];
-      for (int j = start; j < start + len; ++j) {
-        const std::int32_t t = a.c[j];
-        a.c[j] = t + a.c[j + len];
-        a.c[j + len] = montgomery_reduce(z * (t - a.c[j + len]));
-      }
-    }
+  for (int t = 0; t < 16; ++t) {
+    __m256i x = load(&a.c[16 * t]);
+    __m256i y = load(&a.c[16 * t + 8]);
+    __m256i l, h;
+    split1(x, y, l, h);
+    inverse_butterfly(l, h, load(&inverse_zetas.len1[8 * t]));
+    split1(l, h, x, y);
+    split2(x, y, l, h);
+    inverse_butterfly(l, h, load(&inverse_zetas.len2[8 * t]));
+    split2(l, h, x, y);
+    split4(x, y, l, h);
+    inverse_butterfly(l, h, load(&inverse_zetas.len4[8 * t]));
+    split4(l, h, x, y);
+    store(&a.c[16 * t], x);
+    store(&a.c[16 * t + 8], y);
   }
+  int m = 32;  // the three small levels used zetas[255] down to zetas[32]
   for (int len = 8; len < n; len <<= 1) {
     for (int start = 0; start < n; start += 2 * len) {
       const __m256i z = _mm256_set1_epi32(-zetas[--m]);
       for (int j = start; j < start + len; j += 8) {
-        const __m256i x = load(&a.c[j]);
-        const __m256i y = load(&a.c[j + len]);
-        store(&a.c[j], _mm256_add_epi32(x, y));
-        store(&a.c[j + len], montgomery_multiply(z, _mm256_sub_epi32(x, y)));
+        __m256i x = load(&a.c[j]);
+        __m256i y = load(&a.c[j + len]);
+        inverse_butterfly(x, y, z);
+        store(&a.c[j], x);
+        store(&a.c[j + len], y);
       }
     }
   }

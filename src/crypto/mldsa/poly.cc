@@ -1,5 +1,8 @@
 #include "crypto/mldsa/poly.h"
 
+#include <bit>
+#include <cstring>
+
 #include "crypto/ct.h"
 #include "crypto/keccak.h"
 #include "crypto/mldsa/reduce.h"
@@ -159,22 +162,37 @@ void poly_power2round(Poly& a1, Poly& a0, const Poly& a) {
   }
 }
 
-void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
+void poly_decompose_portable(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);
   KESTREL_ASSERT(gamma2 == gamma2_32);
   decompose_all<gamma2_32>(a1, a0, a);
 }
 
-void poly_high_bits(Poly& a1, const Poly& a, std::int32_t gamma2) {
+void poly_high_bits_portable(Poly& a1, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return high_bits_all<gamma2_88>(a1, a);
   KESTREL_ASSERT(gamma2 == gamma2_32);
   high_bits_all<gamma2_32>(a1, a);
 }
 
-unsigned poly_make_hint(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2) {
+unsigned poly_make_hint_portable(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return make_hint_all<gamma2_88>(h, r_plus_z, r);
   KESTREL_ASSERT(gamma2 == gamma2_32);
   return make_hint_all<gamma2_32>(h, r_plus_z, r);
+}
+
+void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
+  if (use_avx2()) return poly_decompose_avx2(a1, a0, a, gamma2);
+  poly_decompose_portable(a1, a0, a, gamma2);
+}
+
+void poly_high_bits(Poly& a1, const Poly& a, std::int32_t gamma2) {
+  if (use_avx2()) return poly_high_bits_avx2(a1, a, gamma2);
+  poly_high_bits_portable(a1, a, gamma2);
+}
+
+unsigned poly_make_hint(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2) {
+  if (use_avx2()) return poly_make_hint_avx2(h, r_plus_z, r, gamma2);
+  return poly_make_hint_portable(h, r_plus_z, r, gamma2);
 }
 
 void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
@@ -302,6 +320,11 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
 // --- Bit packing ------------------------------------------------------------------
 
 void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
+  KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
+  if (bits == 4) {  // w1 of ML-DSA-65/87, once per signing attempt: two per byte
+    for (int i = 0; i < n / 2; ++i) out[i] = static_cast<std::uint8_t>(a.c[2 * i] | (a.c[2 * i + 1] << 4));
+    return;
+  }
   std::uint64_t accumulator = 0;
   int held = 0;
   std::size_t o = 0;
@@ -317,19 +340,25 @@ void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
   KESTREL_DEBUG_ASSERT(held == 0 && o == static_cast<std::size_t>(32 * bits));
 }
 
+// Coefficient i occupies bits [i * bits, (i + 1) * bits) of the little-endian
+// stream; for bits <= 24 a 4-byte load at byte (i * bits) / 8 holds all of it.
+// The last coefficients would read past the 32 * bits bytes, so they are
+// assembled byte by byte.
+static_assert(std::endian::native == std::endian::little, "unpack_simple loads little-endian words");
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
-  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
-  std::uint64_t accumulator = 0;
-  int held = 0;
-  std::size_t pos = 0;
+  KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
+  const std::uint32_t mask = (std::uint32_t{1} << bits) - 1;
+  const std::size_t length = 32 * static_cast<std::size_t>(bits);
   for (int i = 0; i < n; ++i) {
-    while (held < bits) {
-      accumulator |= static_cast<std::uint64_t>(in[pos++]) << held;
-      held += 8;
+    const std::size_t offset = static_cast<std::size_t>(i) * static_cast<std::size_t>(bits);
+    const std::size_t byte = offset / 8;
+    std::uint32_t word = 0;
+    if (byte + 4 <= length) {
+      std::memcpy(&word, in + byte, 4);  // little-endian host (x86-64)
+    } else {
+      for (std::size_t j = 0; byte + j < length; ++j) word |= static_cast<std::uint32_t>(in[byte + j]) << (8 * j);
     }
-    a.c[i] = static_cast<std::int32_t>(accumulator & mask);
-    accumulator >>= bits;
-    held -= bits;
+    a.c[i] = static_cast<std::int32_t>((word >> (offset % 8)) & mask);
   }
 }
 

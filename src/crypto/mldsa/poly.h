@@ -46,6 +46,14 @@ void poly_high_bits(Poly& a1, const Poly& a, std::int32_t gamma2);
 // h_i = [HighBits(r_plus_z_i) != HighBits(r_i)] with both in [0, q). Returns the
 // number of 1s. Branch-free.
 unsigned poly_make_hint(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
+// The portable and AVX2 (poly_avx2.cc) forms of the three above; the unsuffixed
+// functions dispatch on use_avx2().
+void poly_decompose_portable(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
+void poly_high_bits_portable(Poly& a1, const Poly& a, std::int32_t gamma2);
+unsigned poly_make_hint_portable(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
+void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
+void poly_high_bits_avx2(Poly& a1, const Poly& a, std::int32_t gamma2);
+unsigned poly_make_hint_avx2(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
 // Algorithm 40 UseHint on public data: a_i in [0, q), h_i in {0, 1}.
 void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
 
