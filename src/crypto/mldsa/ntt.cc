@@ -43,7 +43,7 @@ void ntt_portable(Poly& a) {
 // Montgomery scaling brings every coefficient back below q.
 void inverse_ntt_to_montgomery_portable(Poly& a) {
   int m = n;
-  for (int len = 1; len < n; len <<= 1) {
+  for (int len = 1; len < n / 2; len <<= 1) {
     for (int start = 0; start < n; start += 2 * len) {
       const std::int64_t z = -zeta_table[--m];
       for (int j = start; j < start + len; ++j) {
@@ -53,7 +53,14 @@ void inverse_ntt_to_montgomery_portable(Poly& a) {
       }
     }
   }
-  for (auto& x : a.c) x = montgomery_reduce(static_cast<std::int64_t>(inverse_ntt_factor) * x);
+  // Last level (len = 128, zeta index 1) fused with the scaling by f: the upper
+  // half takes f * (-zetas[1]) in one product instead of two.
+  KESTREL_DEBUG_ASSERT(m == 2);
+  for (int j = 0; j < n / 2; ++j) {
+    const std::int32_t t = a.c[j];
+    a.c[j] = montgomery_reduce(static_cast<std::int64_t>(inverse_ntt_factor) * (t + a.c[j + 128]));
+    a.c[j + 128] = montgomery_reduce(static_cast<std::int64_t>(inverse_ntt_last_factor) * (t - a.c[j + 128]));
+  }
 }
 
 void pointwise_montgomery_portable(Poly& c, const Poly& a, const Poly& b) {

@@ -56,6 +56,14 @@ inline constexpr std::array<std::int32_t, n> zetas = zeta_table_detail::make_zet
 // f = 8347681 = 256^-1 mod q) times 2^32 for "to Montgomery" times 2^32 to cancel
 // the Montgomery reduction that applies it. 2^64 mod q = 2365951 (checked in ntt.cc).
 inline constexpr std::int32_t inverse_ntt_factor = static_cast<std::int32_t>(8347681LL * 2365951LL % q);
+// inverse_ntt_factor * (-zetas[1]) * 2^-32 mod q, centred: the last inverse
+// level's twiddle and the final scaling in one Montgomery product.
+inline constexpr std::int32_t inverse_ntt_last_factor = [] {
+  const std::int64_t r_inverse = 8265825;  // 2^-32 mod q
+  std::int64_t v = static_cast<std::int64_t>(inverse_ntt_factor) * (q - zetas[1]) % q * r_inverse % q;
+  if (v > q / 2) v -= q;
+  return static_cast<std::int32_t>(v);
+}();
 
 // NTT (Algorithm 41). REQUIRES: |a_i| < q. ENSURES: |a_i| < 9q.
 void ntt(Poly& a);

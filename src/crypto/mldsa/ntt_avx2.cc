@@ -163,7 +163,7 @@ void inverse_ntt_to_montgomery_avx2(Poly& a) {
     store(&a.c[16 * t + 8], y);
   }
   int m = 32;  // the three small levels used zetas[255] down to zetas[32]
-  for (int len = 8; len < n; len <<= 1) {
+  for (int len = 8; len < n / 2; len <<= 1) {
     for (int start = 0; start < n; start += 2 * len) {
       const __m256i z = _mm256_set1_epi32(-zetas[--m]);
       for (int j = start; j < start + len; j += 8) {
@@ -175,8 +175,15 @@ void inverse_ntt_to_montgomery_avx2(Poly& a) {
       }
     }
   }
+  // Last level fused with the scaling by f, as in the portable path.
   const __m256i f = _mm256_set1_epi32(inverse_ntt_factor);
-  for (int j = 0; j < n; j += 8) store(&a.c[j], montgomery_multiply(f, load(&a.c[j])));
+  const __m256i f_zeta = _mm256_set1_epi32(inverse_ntt_last_factor);
+  for (int j = 0; j < n / 2; j += 8) {
+    const __m256i x = load(&a.c[j]);
+    const __m256i y = load(&a.c[j + n / 2]);
+    store(&a.c[j], montgomery_multiply(f, _mm256_add_epi32(x, y)));
+    store(&a.c[j + n / 2], montgomery_multiply(f_zeta, _mm256_sub_epi32(x, y)));
+  }
 }
 
 void pointwise_montgomery_avx2(Poly& c, const Poly& a, const Poly& b) {

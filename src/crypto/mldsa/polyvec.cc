@@ -77,17 +77,15 @@ void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t
   };
   int r = 0;
   if (use_avx2()) {
-    for (; r < params.l; r += 4) {
+    // Whole groups of four only: a 4-way permutation costs about as much as
+    // four single ones, so padding a group with unused lanes would cost more
+    // than hashing the one to three remaining polynomials alone.
+    for (; r + 4 <= params.l; r += 4) {
       std::array<std::array<std::uint8_t, 66>, 4> seeds;
-      std::array<Poly*, 4> out{};
-      for (int i = 0; i < 4; ++i) {
-        seeds[i] = seed_for(r + i);  // beyond l: computed and discarded (out = nullptr)
-        if (r + i < params.l) out[i] = &y.p[r + i];
-      }
-      poly_expand_mask_x4(out, seeds, params.gamma1_bits);
+      for (int i = 0; i < 4; ++i) seeds[i] = seed_for(r + i);
+      poly_expand_mask_x4({&y.p[r], &y.p[r + 1], &y.p[r + 2], &y.p[r + 3]}, seeds, params.gamma1_bits);
       secure_zero(seeds.data(), sizeof seeds);
     }
-    return;
   }
   for (; r < params.l; ++r) {
     auto seed = seed_for(r);
