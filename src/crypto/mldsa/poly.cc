@@ -100,18 +100,31 @@ inline std::int32_t coefficient_from_half_byte(std::uint32_t b, int eta, std::ui
 }
 
 // Parses buf as RejBoundedPoly nibbles (low nibble first, Algorithm 31 lines 5-12).
+// First every candidate's coefficient and accept bit are computed branch-free;
+// then the accept bits, and only they, are declassified (FIPS 204 lets the
+// accept/reject decision of a candidate leak: rejected nibbles are independent
+// of the accepted coefficients) in one step, and the public bits drive the copy.
 int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
-  for (std::size_t pos = 0; pos < bytes && count < n; ++pos) {
-    for (int half = 0; half < 2 && count < n; ++half) {
-      std::uint32_t accept = 0;
-      const std::int32_t value =
-          coefficient_from_half_byte((static_cast<std::uint32_t>(buf[pos]) >> (4 * half)) & 15, eta, accept);
-      // FIPS 204 lets the accept/reject decision of a candidate leak: rejected
-      // nibbles are independent of the accepted coefficients.
-      ct_declassify(&accept, sizeof accept);
-      if (accept != 0) a.c[count++] = value;
-    }
+  constexpr std::size_t candidates_max = 2 * 2 * keccak::shake256_rate;
+  KESTREL_ASSERT(2 * bytes <= candidates_max);
+  std::array<std::int32_t, candidates_max> values;
+  std::array<std::uint8_t, candidates_max> accepted;
+  const std::size_t candidates = 2 * bytes;
+  for (std::size_t i = 0; i < candidates; ++i) {
+    std::uint32_t accept = 0;
+    values[i] = coefficient_from_half_byte((static_cast<std::uint32_t>(buf[i / 2]) >> (4 * (i % 2))) & 15, eta,
+                                           accept);
+    accepted[i] = static_cast<std::uint8_t>(accept);
   }
+  ct_declassify(accepted.data(), candidates);
+  // Branch-free compaction (the accept pattern is random, so a branch would
+  // mispredict often): every candidate is written at count, and count only
+  // advances past accepted ones; a rejected value is overwritten later.
+  for (std::size_t i = 0; i < candidates && count < n; ++i) {
+    a.c[count] = values[i];
+    count += accepted[i];
+  }
+  secure_zero(values.data(), sizeof values);
   return count;
 }
 
@@ -319,6 +332,11 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
 
 // --- Bit packing ------------------------------------------------------------------
 
+// The coefficients form one little-endian bit stream, bits each; a 64-bit
+// accumulator moves it in 32-bit words. 256 * bits is a multiple of 32, so the
+// stream is exactly 8 * bits words.
+static_assert(std::endian::native == std::endian::little, "bit packing moves little-endian words");
+
 void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
   if (bits == 4) {  // w1 of ML-DSA-65/87, once per signing attempt: two per byte
@@ -326,39 +344,37 @@ void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
     return;
   }
   std::uint64_t accumulator = 0;
-  int held = 0;
-  std::size_t o = 0;
+  int held = 0;  // < 32 between coefficients, so held + bits < 64
   for (int i = 0; i < n; ++i) {
     accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(a.c[i])) << held;
     held += bits;
-    while (held >= 8) {
-      out[o++] = static_cast<std::uint8_t>(accumulator);
-      accumulator >>= 8;
-      held -= 8;
+    if (held >= 32) {
+      const auto word = static_cast<std::uint32_t>(accumulator);
+      std::memcpy(out, &word, 4);
+      out += 4;
+      accumulator >>= 32;
+      held -= 32;
     }
   }
-  KESTREL_DEBUG_ASSERT(held == 0 && o == static_cast<std::size_t>(32 * bits));
+  KESTREL_DEBUG_ASSERT(held == 0);
 }
 
-// Coefficient i occupies bits [i * bits, (i + 1) * bits) of the little-endian
-// stream; for bits <= 24 a 4-byte load at byte (i * bits) / 8 holds all of it.
-// The last coefficients would read past the 32 * bits bytes, so they are
-// assembled byte by byte.
-static_assert(std::endian::native == std::endian::little, "unpack_simple loads little-endian words");
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
-  const std::uint32_t mask = (std::uint32_t{1} << bits) - 1;
-  const std::size_t length = 32 * static_cast<std::size_t>(bits);
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  std::uint64_t accumulator = 0;
+  int held = 0;
   for (int i = 0; i < n; ++i) {
-    const std::size_t offset = static_cast<std::size_t>(i) * static_cast<std::size_t>(bits);
-    const std::size_t byte = offset / 8;
-    std::uint32_t word = 0;
-    if (byte + 4 <= length) {
-      std::memcpy(&word, in + byte, 4);  // little-endian host (x86-64)
-    } else {
-      for (std::size_t j = 0; byte + j < length; ++j) word |= static_cast<std::uint32_t>(in[byte + j]) << (8 * j);
+    if (held < bits) {
+      std::uint32_t word;
+      std::memcpy(&word, in, 4);
+      in += 4;
+      accumulator |= static_cast<std::uint64_t>(word) << held;
+      held += 32;
     }
-    a.c[i] = static_cast<std::int32_t>((word >> (offset % 8)) & mask);
+    a.c[i] = static_cast<std::int32_t>(accumulator & mask);
+    accumulator >>= bits;
+    held -= bits;
   }
 }
 
