@@ -75,9 +75,9 @@ namespace kestrel::crypto {
 namespace {
 
 // The same contract for every scheme behind the interface.
-class EverySchemeTest : public ::testing::TestWithParam<SignatureScheme> {};
+class SignatureEverySchemeTest : public ::testing::TestWithParam<SignatureScheme> {};
 
-TEST_P(EverySchemeTest, NamesTagsAndSizes) {
+TEST_P(SignatureEverySchemeTest, NamesTagsAndSizes) {
   const SignatureScheme scheme = GetParam();
   EXPECT_EQ(*parse_scheme_name(scheme_name(scheme)), scheme);
   EXPECT_EQ(*scheme_from_tag(static_cast<std::uint8_t>(scheme)), scheme);
@@ -87,7 +87,7 @@ TEST_P(EverySchemeTest, NamesTagsAndSizes) {
   EXPECT_EQ(signer->secret_key().bytes().size(), secret_key_bytes(scheme));
 }
 
-TEST_P(EverySchemeTest, SignVerifyAndTamper) {
+TEST_P(SignatureEverySchemeTest, SignVerifyAndTamper) {
   const SignatureScheme scheme = GetParam();
   auto signer = generate_signer(scheme);
   const Bytes message{'b', 'l', 'o', 'c', 'k', ' ', 4, 2};
@@ -122,7 +122,7 @@ TEST_P(EverySchemeTest, SignVerifyAndTamper) {
   }
 }
 
-TEST_P(EverySchemeTest, SerializationRoundTrips) {
+TEST_P(SignatureEverySchemeTest, SerializationRoundTrips) {
   const SignatureScheme scheme = GetParam();
   auto signer = generate_signer(scheme);
   const Bytes public_encoded = encode_public_key(signer->verifier());
@@ -143,7 +143,7 @@ TEST_P(EverySchemeTest, SerializationRoundTrips) {
   EXPECT_TRUE((*verifier)->verify(message, signature).ok());
 }
 
-TEST_P(EverySchemeTest, MalformedKeysAreRefused) {
+TEST_P(SignatureEverySchemeTest, MalformedKeysAreRefused) {
   const SignatureScheme scheme = GetParam();
   auto signer = generate_signer(scheme);
   const Bytes encoded = encode_public_key(signer->verifier());
@@ -163,7 +163,7 @@ TEST_P(EverySchemeTest, MalformedKeysAreRefused) {
   EXPECT_FALSE(decode_public_key(retagged).ok());
 }
 
-INSTANTIATE_TEST_SUITE_P(Schemes, EverySchemeTest,
+INSTANTIATE_TEST_SUITE_P(Schemes, SignatureEverySchemeTest,
                          ::testing::Values(SignatureScheme::ed25519, SignatureScheme::ml_dsa_65, SignatureScheme::hybrid),
                          [](const auto& test_info) {
                            std::string name = scheme_name(test_info.param);

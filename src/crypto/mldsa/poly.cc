@@ -258,6 +258,7 @@ void poly_rej_bounded(Poly& a, std::span<const std::uint8_t, 66> seed, int eta) 
     count = rej_bounded_fill(a, count, buf.data(), keccak::shake256_rate, eta);
   }
   secure_zero(buf.data(), buf.size());
+  secure_zero(&xof, sizeof xof);  // the sponge state derives from rho' (secret)
 }
 
 void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
@@ -277,6 +278,7 @@ void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std
     }
   }
   secure_zero(buf.data(), sizeof buf);
+  secure_zero(&xof, sizeof xof);
 }
 
 namespace {
@@ -292,6 +294,7 @@ void poly_expand_mask(Poly& y, std::span<const std::uint8_t, 66> seed, int gamma
   xof.squeeze_blocks(buf.data(), mask_blocks);
   unpack_offset(y, buf.data(), gamma1_bits, std::int32_t{1} << (gamma1_bits - 1));
   secure_zero(buf.data(), buf.size());
+  secure_zero(&xof, sizeof xof);  // derived from rho'' (secret)
 }
 
 void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
@@ -304,6 +307,7 @@ void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std
     if (y[i] != nullptr) unpack_offset(*y[i], buf[i].data(), gamma1_bits, std::int32_t{1} << (gamma1_bits - 1));
   }
   secure_zero(buf.data(), sizeof buf);
+  secure_zero(&xof, sizeof xof);
 }
 
 void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau) {

@@ -79,6 +79,7 @@ void h(std::span<std::uint8_t> out, std::initializer_list<ByteSpan> parts) {
   keccak::Shake256 xof;
   for (ByteSpan part : parts) xof.absorb(part);
   xof.squeeze(out);
+  secure_zero(&xof, sizeof xof);  // the state can hold secrets (xi, K, rho'')
 }
 
 // M' pieces (Algorithm 2 line 10 / Algorithm 4 line 23), hashed without copying.
