@@ -95,6 +95,19 @@ void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t
 }
 
 void matrix_multiply(PolyVecK& w, const Matrix& a, const PolyVecL& v, const Params& params) {
+  if (!use_avx2()) {
+    // Portable: sum the 64-bit products of a row and reduce once per
+    // coefficient. |A_i| < q and |v_i| < 9q give |sum| < 7 * 9 q^2 < 2^31 q,
+    // within montgomery_reduce's range; l - 1 reductions saved per coefficient.
+    for (int r = 0; r < params.k; ++r) {
+      for (int i = 0; i < n; ++i) {
+        std::int64_t sum = 0;
+        for (int s = 0; s < params.l; ++s) sum += static_cast<std::int64_t>(a.row[r].p[s].c[i]) * v.p[s].c[i];
+        w.p[r].c[i] = reduce32(montgomery_reduce(sum));
+      }
+    }
+    return;
+  }
   for (int r = 0; r < params.k; ++r) {
     pointwise_montgomery(w.p[r], a.row[r].p[0], v.p[0]);
     for (int s = 1; s < params.l; ++s) pointwise_accumulate_montgomery(w.p[r], a.row[r].p[s], v.p[s]);
