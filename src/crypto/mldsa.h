@@ -38,6 +38,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -47,6 +48,11 @@
 namespace kestrel::crypto::mldsa {
 
 enum class ParameterSet : std::uint8_t { ml_dsa_44, ml_dsa_65, ml_dsa_87 };
+
+namespace detail {
+struct ExpandedPublicKeyData;
+struct ExpandedSecretKeyData;
+}  // namespace detail
 
 const char* parameter_set_name(ParameterSet set);  // "ML-DSA-65" (ACVP spelling)
 std::size_t public_key_bytes(ParameterSet set);    // 1312 / 1952 / 2592
@@ -118,6 +124,53 @@ Status<MlDsaError> verify_mu(ParameterSet set, ByteSpan public_key, ByteSpan mu,
 // mu = H(H(pk, 64) || M', 64) for external-mu signing (Algorithm 7 line 6).
 Status<MlDsaError> compute_mu(ParameterSet set, ByteSpan public_key, ByteSpan message_prime,
                               std::span<std::uint8_t, mu_bytes> mu);
+
+// --- Expanded keys ------------------------------------------------------------------
+// The per-key part of Verify (pkDecode, ExpandA, NTT(t1 * 2^d), tr = H(pk)) and of
+// Sign (skDecode, ExpandA, NTT of s1, s2, t0) depends only on the key, so a
+// party that signs or verifies many messages under one key does it once. The
+// results are the same as the byte-key functions'. Sizes: A-hat is k * l KiB
+// (30 KiB for ML-DSA-65); an expanded ML-DSA-65 public key is ~37 KiB, a secret
+// key ~47 KiB (heap). An expanded secret key is wiped when destroyed.
+// Thread-safe: immutable after construction; share freely.
+class ExpandedPublicKey {
+ public:
+  ExpandedPublicKey(ExpandedPublicKey&&) noexcept;
+  ExpandedPublicKey& operator=(ExpandedPublicKey&&) noexcept;
+  ~ExpandedPublicKey();
+  ParameterSet set() const { return set_; }
+
+ private:
+  friend Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet, ByteSpan);
+  friend Status<MlDsaError> verify(const ExpandedPublicKey&, ByteSpan, ByteSpan, ByteSpan);
+  ExpandedPublicKey(ParameterSet set, std::unique_ptr<detail::ExpandedPublicKeyData> data);
+  ParameterSet set_;
+  std::unique_ptr<detail::ExpandedPublicKeyData> data_;
+};
+
+class ExpandedSecretKey {
+ public:
+  ExpandedSecretKey(ExpandedSecretKey&&) noexcept;
+  ExpandedSecretKey& operator=(ExpandedSecretKey&&) noexcept;
+  ~ExpandedSecretKey();
+  ParameterSet set() const { return set_; }
+
+ private:
+  friend Result<ExpandedSecretKey, MlDsaError> expand_secret_key(ParameterSet, ByteSpan);
+  friend Status<MlDsaError> sign(const ExpandedSecretKey&, ByteSpan, ByteSpan, Randomness, MutableByteSpan);
+  ExpandedSecretKey(ParameterSet set, std::unique_ptr<detail::ExpandedSecretKeyData> data);
+  ParameterSet set_;
+  std::unique_ptr<detail::ExpandedSecretKeyData> data_;
+};
+
+// bad_length for a key of the wrong size. (Every public key of the right size
+// decodes; a secret key is trusted input, see check_secret_key.)
+Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet set, ByteSpan public_key);
+Result<ExpandedSecretKey, MlDsaError> expand_secret_key(ParameterSet set, ByteSpan secret_key);
+// Algorithms 3 and 2 on expanded keys (same results as verify / sign above).
+Status<MlDsaError> verify(const ExpandedPublicKey& key, ByteSpan message, ByteSpan context, ByteSpan signature);
+Status<MlDsaError> sign(const ExpandedSecretKey& key, ByteSpan message, ByteSpan context, Randomness randomness,
+                        MutableByteSpan signature);
 
 // --- Keys ------------------------------------------------------------------------
 // Recomputes the public key from an expanded secret key and checks that the

@@ -119,10 +119,12 @@ class Ed25519Signer final : public Signer {
   std::array<std::uint8_t, ed25519_secret_key_bytes> secret_{};
 };
 
+// Keeps the key expanded (A-hat, NTT(t1 * 2^d), tr: ~37 KiB): a verifier lives
+// as long as a validator's or client's key and checks many signatures, so the
+// per-key half of Verify is done once.
 class MlDsa65Verifier final : public Verifier {
  public:
-  explicit MlDsa65Verifier(ByteSpan key) {
-    KESTREL_ASSERT(key.size() == key_.size());
+  explicit MlDsa65Verifier(ByteSpan key) : expanded_(expand(key)) {
     std::copy(key.begin(), key.end(), key_.begin());
   }
   SignatureScheme scheme() const override { return SignatureScheme::ml_dsa_65; }
@@ -131,18 +133,26 @@ class MlDsa65Verifier final : public Verifier {
     if (signature.size() != ml_dsa_65_signature_bytes) return Err(CryptoError::bad_length);
     // Every other ML-DSA failure (malformed hint, z out of range, wrong
     // challenge) is just an invalid signature to callers.
-    if (!mldsa::verify(ml_dsa_set, key_, message, {}, signature).ok()) return Err(CryptoError::bad_signature);
+    if (!mldsa::verify(expanded_, message, {}, signature).ok()) return Err(CryptoError::bad_signature);
     return {};
   }
 
  private:
+  static mldsa::ExpandedPublicKey expand(ByteSpan key) {
+    KESTREL_ASSERT(key.size() == ml_dsa_65_public_key_bytes);  // make_verifier checked it
+    auto expanded = mldsa::expand_public_key(ml_dsa_set, key);
+    KESTREL_ASSERT(expanded.ok());
+    return std::move(expanded).value();
+  }
+  mldsa::ExpandedPublicKey expanded_;
   std::array<std::uint8_t, ml_dsa_65_public_key_bytes> key_{};
 };
 
 class MlDsa65Signer final : public Signer {
  public:
   // REQUIRES: secret_key passed mldsa::check_secret_key with public_key.
-  MlDsa65Signer(ByteSpan public_key, ByteSpan secret_key) : verifier_(public_key) {
+  MlDsa65Signer(ByteSpan public_key, ByteSpan secret_key)
+      : verifier_(public_key), expanded_(expand(secret_key)) {
     KESTREL_ASSERT(secret_key.size() == secret_.size());
     std::copy(secret_key.begin(), secret_key.end(), secret_.begin());
   }
@@ -153,7 +163,7 @@ class MlDsa65Signer final : public Signer {
     signature.resize(ml_dsa_65_signature_bytes);
     // Hedged (FIPS 204 section 3.4): fresh rnd per signature. The only possible
     // error here is the attempt bound, reached with probability < 2^-256.
-    const auto status = mldsa::sign(ml_dsa_set, secret_, message, {}, mldsa::Randomness::hedged, signature);
+    const auto status = mldsa::sign(expanded_, message, {}, mldsa::Randomness::hedged, signature);
     KESTREL_ASSERT(status.ok());
   }
   SecretBytes secret_key() const override {
@@ -163,7 +173,13 @@ class MlDsa65Signer final : public Signer {
   }
 
  private:
+  static mldsa::ExpandedSecretKey expand(ByteSpan secret_key) {
+    auto expanded = mldsa::expand_secret_key(ml_dsa_set, secret_key);
+    KESTREL_ASSERT(expanded.ok());  // sizes were checked by the callers
+    return std::move(expanded).value();
+  }
   MlDsa65Verifier verifier_;
+  mldsa::ExpandedSecretKey expanded_;  // wiped by its own destructor
   std::array<std::uint8_t, ml_dsa_65_secret_key_bytes> secret_{};
 };
 

@@ -404,6 +404,32 @@ TEST_P(MlDsaSetTest, StrictDecoding) {
   expect(bad, MlDsaError::bad_signature, "z = gamma1 - beta - 1");
 }
 
+// Expanded keys give the same results as the byte-key functions.
+TEST_P(MlDsaSetTest, ExpandedKeysMatchByteKeys) {
+  const Keys keys = make_keys(set(), 14);
+  auto expanded_pk = expand_public_key(set(), keys.pk);
+  auto expanded_sk = expand_secret_key(set(), keys.sk);
+  ASSERT_TRUE(expanded_pk.ok());
+  ASSERT_TRUE(expanded_sk.ok());
+  const Bytes message{'e', 'x', 'p'};
+  const Bytes context{'c'};
+  Bytes from_bytes(signature_bytes(set())), from_expanded(signature_bytes(set()));
+  ASSERT_TRUE(sign(set(), keys.sk, message, context, Randomness::deterministic, from_bytes).ok());
+  ASSERT_TRUE(sign(*expanded_sk, message, context, Randomness::deterministic, from_expanded).ok());
+  EXPECT_EQ(from_bytes, from_expanded);
+  EXPECT_TRUE(verify(*expanded_pk, message, context, from_bytes).ok());
+  Bytes bad = from_bytes;
+  bad[7] ^= 1;
+  EXPECT_EQ(verify(*expanded_pk, message, context, bad).error(), verify(set(), keys.pk, message, context, bad).error());
+  EXPECT_FALSE(verify(*expanded_pk, message, Bytes{}, from_bytes).ok());
+  EXPECT_EQ(verify(*expanded_pk, message, context, Bytes(10)).error(), MlDsaError::bad_length);
+  EXPECT_EQ(expand_public_key(set(), Bytes(10)).error(), MlDsaError::bad_length);
+  EXPECT_EQ(expand_secret_key(set(), Bytes(10)).error(), MlDsaError::bad_length);
+  // Hedged signatures from the expanded key verify under the byte key.
+  ASSERT_TRUE(sign(*expanded_sk, message, context, Randomness::hedged, from_expanded).ok());
+  EXPECT_TRUE(verify(set(), keys.pk, message, context, from_expanded).ok());
+}
+
 TEST_P(MlDsaSetTest, SecretKeyCheck) {
   const Keys keys = make_keys(set(), 13);
   Bytes pk(public_key_bytes(set()));

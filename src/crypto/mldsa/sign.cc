@@ -239,12 +239,8 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
 
 // --- Algorithm 7 ML-DSA.Sign_internal -----------------------------------------------
 
-struct SignScratch {
-  SecretKeyParts sk;
-  Matrix a;
-  PolyVecL s1_hat;
-  PolyVecK s2_hat;
-  PolyVecK t0_hat;
+// The per-attempt state of the rejection loop.
+struct AttemptScratch {
   std::array<std::uint8_t, 64> rho_double_prime;
   PolyVecL y;
   PolyVecL z;
@@ -259,22 +255,76 @@ struct SignScratch {
   std::array<std::uint8_t, 64> c_tilde;
 };
 
-// The rejection loop from mu (Algorithm 7 lines 6-33), writing sigEncode into out.
-Status<MlDsaError> sign_from_mu(const Params& params, ByteSpan secret_key,
-                                std::span<const std::uint8_t, mu_bytes> mu, Seed rnd, MutableByteSpan signature) {
+}  // namespace
+
+// Lines 1-5 of Algorithm 7, done once per key: skDecode, NTT(s1), NTT(s2),
+// NTT(t0), ExpandA(rho). Wiped on destruction.
+struct detail::ExpandedSecretKeyData {
+  const Params* params = nullptr;
+  std::array<std::uint8_t, seed_bytes> rho{};
+  std::array<std::uint8_t, seed_bytes> key{};  // K
+  std::array<std::uint8_t, tr_bytes> tr{};
+  Matrix a;
+  PolyVecL s1_hat;
+  PolyVecK s2_hat;
+  PolyVecK t0_hat;
+  ExpandedSecretKeyData() = default;
+  ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
+  ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
+  ~ExpandedSecretKeyData() { secure_zero(this, sizeof *this); }
+};
+
+// Lines 1, 5 and 6 of Algorithm 8 done once per key: pkDecode, ExpandA(rho),
+// NTT(t1 * 2^d) and tr = H(pk, 64). Public data.
+struct detail::ExpandedPublicKeyData {
+  const Params* params = nullptr;
+  Matrix a;
+  PolyVecK t1_hat;
+  std::array<std::uint8_t, tr_bytes> tr{};
+};
+
+namespace {
+
+// REQUIRES: secret_key.size() == params.secret_key_bytes.
+void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key) {
+  KESTREL_ASSERT(secret_key.size() == params.secret_key_bytes);
+  out.params = &params;
+  Wiped<SecretKeyParts> sk;
+  sk_decode(*sk, params, secret_key);
+  out.rho = sk->rho;
+  out.key = sk->key;
+  out.tr = sk->tr;
+  for (int i = 0; i < params.l; ++i) out.s1_hat.p[i] = sk->s1.p[i];
+  for (int i = 0; i < params.k; ++i) out.s2_hat.p[i] = sk->s2.p[i];
+  for (int i = 0; i < params.k; ++i) out.t0_hat.p[i] = sk->t0.p[i];
+  vec_ntt(out.s1_hat, params.l);
+  vec_ntt(out.s2_hat, params.k);
+  vec_ntt(out.t0_hat, params.k);
+  expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
+}
+
+// REQUIRES: public_key.size() == params.public_key_bytes.
+void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan public_key) {
+  KESTREL_ASSERT(public_key.size() == params.public_key_bytes);
+  out.params = &params;
+  std::array<std::uint8_t, seed_bytes> rho;
+  pk_decode(rho, out.t1_hat, params, public_key);
+  for (int i = 0; i < params.k; ++i) {
+    poly_shift_left_d(out.t1_hat.p[i]);  // t1 * 2^d < 2^23 < q
+    ntt(out.t1_hat.p[i]);
+  }
+  expand_a(out.a, params, rho);
+  h(out.tr, {public_key});  // line 6: tr = H(pk, 64)
+}
+
+// The rejection loop from mu (Algorithm 7 lines 7-33), writing sigEncode into out.
+Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<const std::uint8_t, mu_bytes> mu,
+                                Seed rnd, MutableByteSpan signature) {
+  const Params& params = *key.params;
   KESTREL_ASSERT(signature.size() == params.signature_bytes);
   std::fill(signature.begin(), signature.end(), 0);
-  if (secret_key.size() != params.secret_key_bytes) return Err(MlDsaError::bad_length);
-  Wiped<SignScratch> s;
-  sk_decode(s->sk, params, secret_key);
-  for (int i = 0; i < params.l; ++i) s->s1_hat.p[i] = s->sk.s1.p[i];
-  for (int i = 0; i < params.k; ++i) s->s2_hat.p[i] = s->sk.s2.p[i];
-  for (int i = 0; i < params.k; ++i) s->t0_hat.p[i] = s->sk.t0.p[i];
-  vec_ntt(s->s1_hat, params.l);
-  vec_ntt(s->s2_hat, params.k);
-  vec_ntt(s->t0_hat, params.k);
-  expand_a(s->a, params, s->sk.rho);
-  h(s->rho_double_prime, {s->sk.key, rnd, mu});  // line 7: rho'' = H(K || rnd || mu, 64)
+  Wiped<AttemptScratch> s;
+  h(s->rho_double_prime, {key.key, rnd, mu});  // line 7: rho'' = H(K || rnd || mu, 64)
   const std::span<std::uint8_t> c_tilde(s->c_tilde.data(), params.c_tilde_bytes);
 
   for (std::size_t attempt = 0; attempt < limits::mldsa_sign_attempts_max; ++attempt) {
@@ -283,7 +333,7 @@ Status<MlDsaError> sign_from_mu(const Params& params, ByteSpan secret_key,
     expand_mask(s->y, params, s->rho_double_prime, kappa);
     s->z = s->y;  // z holds NTT(y) for now
     vec_ntt(s->z, params.l);
-    matrix_multiply(s->w, s->a, s->z, params);
+    matrix_multiply(s->w, key.a, s->z, params);
     vec_inverse_ntt(s->w, params.k);
     vec_caddq(s->w, params.k);  // (-q, q) -> [0, q)
     for (int i = 0; i < params.k; ++i) poly_high_bits(s->w1.p[i], s->w.p[i], params.gamma2);
@@ -299,20 +349,20 @@ Status<MlDsaError> sign_from_mu(const Params& params, ByteSpan secret_key,
     ntt(s->c);  // c-hat, |c-hat_i| < 9q
     // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>).
     for (int i = 0; i < params.l; ++i) {
-      pointwise_montgomery(s->z.p[i], s->c, s->s1_hat.p[i]);
+      pointwise_montgomery(s->z.p[i], s->c, key.s1_hat.p[i]);
       inverse_ntt_to_montgomery(s->z.p[i]);
       poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);
       poly_reduce32(s->z.p[i]);  // centred: |z_i| < gamma1 + q, exact when accepted
     }
     for (int i = 0; i < params.k; ++i) {
-      pointwise_montgomery(s->r.p[i], s->c, s->s2_hat.p[i]);
+      pointwise_montgomery(s->r.p[i], s->c, key.s2_hat.p[i]);
       inverse_ntt_to_montgomery(s->r.p[i]);
       poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-q, 2q)
       poly_reduce32(s->r.p[i]);
       poly_caddq(s->r.p[i]);  // [0, q)
       poly_decompose(s->w1.p[i], s->r0.p[i], s->r.p[i], params.gamma2);
     }
-    // Line 23: the first rejection decision, the only secret-derived bit that leaves.
+    // Line 23: the first rejection decision, one bit that may leave.
     std::uint32_t rejected = vec_norm_exceeds(s->z, params.l, params.gamma1 - params.beta) |
                              vec_norm_exceeds(s->r0, params.k, params.gamma2 - params.beta);
     ct_declassify(&rejected, sizeof rejected);
@@ -320,7 +370,7 @@ Status<MlDsaError> sign_from_mu(const Params& params, ByteSpan secret_key,
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
-      pointwise_montgomery(s->ct0.p[i], s->c, s->t0_hat.p[i]);
+      pointwise_montgomery(s->ct0.p[i], s->c, key.t0_hat.p[i]);
       inverse_ntt_to_montgomery(s->ct0.p[i]);
       poly_reduce32(s->ct0.p[i]);
       Poly& r_plus = s->w.p[i];  // w is no longer needed: reuse it for w - cs2 + ct0
@@ -348,6 +398,14 @@ Status<MlDsaError> sign_from_mu(const Params& params, ByteSpan secret_key,
   return Err(MlDsaError::sign_attempts_exhausted);
 }
 
+// Line 6: mu = H(BytesToBits(tr) || M', 64), then the loop.
+Status<MlDsaError> sign_expanded(const ExpandedSecretKeyData& key, const MessagePrime& message, Seed rnd,
+                                 MutableByteSpan signature) {
+  std::array<std::uint8_t, mu_bytes> mu;
+  mu_from(mu, key.tr, message);
+  return sign_from_mu(key, mu, rnd, signature);
+}
+
 Status<MlDsaError> sign_message(const Params& params, ByteSpan secret_key, const MessagePrime& message,
                                 Seed rnd, MutableByteSpan signature) {
   KESTREL_ASSERT(signature.size() == params.signature_bytes);
@@ -355,22 +413,19 @@ Status<MlDsaError> sign_message(const Params& params, ByteSpan secret_key, const
     std::fill(signature.begin(), signature.end(), 0);
     return Err(MlDsaError::bad_length);
   }
-  // Line 6: mu = H(BytesToBits(tr) || M', 64), tr read from the secret key.
-  std::array<std::uint8_t, mu_bytes> mu;
-  mu_from(mu, std::span<const std::uint8_t, tr_bytes>(secret_key.data() + 2 * seed_bytes, tr_bytes), message);
-  return sign_from_mu(params, secret_key, mu, rnd, signature);
+  ExpandedSecretKeyData key;
+  expand_secret(key, params, secret_key);
+  return sign_expanded(key, message, rnd, signature);
 }
 
 // --- Algorithm 8 ML-DSA.Verify_internal ------------------------------------------------
 
 struct VerifyScratch {
-  std::array<std::uint8_t, seed_bytes> rho;
-  PolyVecK t1;
   PolyVecL z;
   PolyVecK hint;
-  Matrix a;
   PolyVecK w;
   Poly c;
+  Poly ct1;
   std::array<std::uint8_t, w1_encoded_bytes_max> w1_encoded;
   std::array<std::uint8_t, 64> c_tilde;
 };
@@ -386,21 +441,21 @@ Status<MlDsaError> decode_signature(VerifyScratch& s, const Params& params, Byte
   return {};
 }
 
-Status<MlDsaError> verify_from_mu(const Params& params, VerifyScratch& s, ByteSpan public_key,
-                                  std::span<const std::uint8_t, mu_bytes> mu, ByteSpan signature) {
-  pk_decode(s.rho, s.t1, params, public_key);
-  expand_a(s.a, params, s.rho);
+// Lines 1-4 and 7-13 given the expanded key and mu.
+Status<MlDsaError> verify_from_mu(const ExpandedPublicKeyData& key, std::span<const std::uint8_t, mu_bytes> mu,
+                                  ByteSpan signature) {
+  const Params& params = *key.params;
+  if (signature.size() != params.signature_bytes) return Err(MlDsaError::bad_length);
+  VerifyScratch s;
+  KESTREL_TRY(decode_signature(s, params, signature));
   poly_sample_in_ball(s.c, signature.first(params.c_tilde_bytes), params.tau);
   ntt(s.c);
   // Line 9: w'Approx = NTT^-1(A-hat o NTT(z) - NTT(c) o NTT(t1 * 2^d)).
   vec_ntt(s.z, params.l);
-  matrix_multiply(s.w, s.a, s.z, params);
+  matrix_multiply(s.w, key.a, s.z, params);
   for (int i = 0; i < params.k; ++i) {
-    Poly& t1 = s.t1.p[i];
-    poly_shift_left_d(t1);  // < 2^23 < q
-    ntt(t1);
-    pointwise_montgomery(t1, s.c, t1);  // |.| < q
-    poly_subtract(s.w.p[i], s.w.p[i], t1);
+    pointwise_montgomery(s.ct1, s.c, key.t1_hat.p[i]);  // |.| < q
+    poly_subtract(s.w.p[i], s.w.p[i], s.ct1);
     poly_reduce32(s.w.p[i]);
     inverse_ntt_to_montgomery(s.w.p[i]);
     poly_caddq(s.w.p[i]);
@@ -415,23 +470,27 @@ Status<MlDsaError> verify_from_mu(const Params& params, VerifyScratch& s, ByteSp
   return {};
 }
 
+Status<MlDsaError> verify_expanded(const ExpandedPublicKeyData& key, const MessagePrime* message,
+                                   ByteSpan external_mu, ByteSpan signature) {
+  if (signature.size() != key.params->signature_bytes) return Err(MlDsaError::bad_length);
+  std::array<std::uint8_t, mu_bytes> mu;
+  if (message != nullptr) {
+    mu_from(mu, key.tr, *message);  // line 7
+  } else {
+    if (external_mu.size() != mu_bytes) return Err(MlDsaError::bad_length);
+    std::copy(external_mu.begin(), external_mu.end(), mu.begin());
+  }
+  return verify_from_mu(key, mu, signature);
+}
+
 Status<MlDsaError> verify_message(const Params& params, ByteSpan public_key, const MessagePrime* message,
                                   ByteSpan external_mu, ByteSpan signature) {
   if (public_key.size() != params.public_key_bytes || signature.size() != params.signature_bytes) {
     return Err(MlDsaError::bad_length);
   }
-  VerifyScratch s;
-  KESTREL_TRY(decode_signature(s, params, signature));
-  std::array<std::uint8_t, mu_bytes> mu;
-  if (message != nullptr) {
-    std::array<std::uint8_t, tr_bytes> tr;
-    h(tr, {public_key});  // line 6: tr = H(pk, 64)
-    mu_from(mu, tr, *message);
-  } else {
-    if (external_mu.size() != mu_bytes) return Err(MlDsaError::bad_length);
-    std::copy(external_mu.begin(), external_mu.end(), mu.begin());
-  }
-  return verify_from_mu(params, s, public_key, mu, signature);
+  ExpandedPublicKeyData key;
+  expand_public(key, params, public_key);
+  return verify_expanded(key, message, external_mu, signature);
 }
 
 // --- Pre-hash (Algorithm 4 lines 10-22) ------------------------------------------
@@ -563,8 +622,13 @@ Status<MlDsaError> sign_mu(ParameterSet set, ByteSpan secret_key, ByteSpan mu, S
     std::fill(signature.begin(), signature.end(), 0);
     return Err(MlDsaError::bad_length);
   }
-  return sign_from_mu(params, secret_key, std::span<const std::uint8_t, mu_bytes>(mu.data(), mu_bytes), rnd,
-                      signature);
+  if (secret_key.size() != params.secret_key_bytes) {
+    std::fill(signature.begin(), signature.end(), 0);
+    return Err(MlDsaError::bad_length);
+  }
+  ExpandedSecretKeyData key;
+  expand_secret(key, params, secret_key);
+  return sign_from_mu(key, std::span<const std::uint8_t, mu_bytes>(mu.data(), mu_bytes), rnd, signature);
 }
 
 Status<MlDsaError> verify(ParameterSet set, ByteSpan public_key, ByteSpan message, ByteSpan context,
@@ -631,6 +695,57 @@ Status<MlDsaError> check_secret_key(ParameterSet set, ByteSpan secret_key, Mutab
     return Err(MlDsaError::bad_secret_key);
   }
   return {};
+}
+
+ExpandedPublicKey::ExpandedPublicKey(ParameterSet set, std::unique_ptr<detail::ExpandedPublicKeyData> data)
+    : set_(set), data_(std::move(data)) {}
+ExpandedPublicKey::ExpandedPublicKey(ExpandedPublicKey&&) noexcept = default;
+ExpandedPublicKey& ExpandedPublicKey::operator=(ExpandedPublicKey&&) noexcept = default;
+ExpandedPublicKey::~ExpandedPublicKey() = default;
+
+ExpandedSecretKey::ExpandedSecretKey(ParameterSet set, std::unique_ptr<detail::ExpandedSecretKeyData> data)
+    : set_(set), data_(std::move(data)) {}
+ExpandedSecretKey::ExpandedSecretKey(ExpandedSecretKey&&) noexcept = default;
+ExpandedSecretKey& ExpandedSecretKey::operator=(ExpandedSecretKey&&) noexcept = default;
+ExpandedSecretKey::~ExpandedSecretKey() = default;  // ExpandedSecretKeyData wipes itself
+
+Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet set, ByteSpan public_key) {
+  const Params& params = params_for(set);
+  if (public_key.size() != params.public_key_bytes) return Err(MlDsaError::bad_length);
+  auto data = std::make_unique<detail::ExpandedPublicKeyData>();
+  expand_public(*data, params, public_key);
+  return ExpandedPublicKey(set, std::move(data));
+}
+
+Result<ExpandedSecretKey, MlDsaError> expand_secret_key(ParameterSet set, ByteSpan secret_key) {
+  const Params& params = params_for(set);
+  if (secret_key.size() != params.secret_key_bytes) return Err(MlDsaError::bad_length);
+  auto data = std::make_unique<detail::ExpandedSecretKeyData>();
+  expand_secret(*data, params, secret_key);
+  return ExpandedSecretKey(set, std::move(data));
+}
+
+Status<MlDsaError> verify(const ExpandedPublicKey& key, ByteSpan message, ByteSpan context, ByteSpan signature) {
+  KESTREL_ASSERT(key.data_ != nullptr);  // not moved from
+  if (context.size() > context_bytes_max) return Err(MlDsaError::bad_context_length);
+  const std::array<std::uint8_t, 2> prefix{0, static_cast<std::uint8_t>(context.size())};
+  const MessagePrime message_prime{{prefix, context, message}, 3};
+  return verify_expanded(*key.data_, &message_prime, {}, signature);
+}
+
+Status<MlDsaError> sign(const ExpandedSecretKey& key, ByteSpan message, ByteSpan context, Randomness randomness,
+                        MutableByteSpan signature) {
+  KESTREL_ASSERT(key.data_ != nullptr);
+  KESTREL_ASSERT(signature.size() == key.data_->params->signature_bytes);
+  if (context.size() > context_bytes_max) {
+    std::fill(signature.begin(), signature.end(), 0);
+    return Err(MlDsaError::bad_context_length);
+  }
+  auto rnd = fresh_rnd(randomness);
+  const std::array<std::uint8_t, 2> prefix{0, static_cast<std::uint8_t>(context.size())};
+  auto result = sign_expanded(*key.data_, MessagePrime{{prefix, context, message}, 3}, rnd, signature);
+  secure_zero(rnd);
+  return result;
 }
 
 }  // namespace kestrel::crypto::mldsa
