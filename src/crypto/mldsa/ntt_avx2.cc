@@ -113,76 +113,99 @@ inline void inverse_butterfly(__m256i& l, __m256i& h, __m256i z) {
 
 }  // namespace
 
+// Pass structure (each pass loads and stores every coefficient once):
+//   forward: levels 128 and 64 on the registers a[o], a[o+64], a[o+128], a[o+192];
+//            then levels 32, 16, 8, 4, 2, 1 on each 64-coefficient block in 8 registers.
+//   inverse: the same in reverse, with level 128 fused with the scaling by f.
+// m follows Algorithm 41/42: level len uses zetas[n / (2 len) + block].
+namespace {
+
+inline void small_levels_forward(__m256i& x, __m256i& y, int t) {
+  __m256i l, h;
+  split4(x, y, l, h);
+  forward_butterfly(l, h, load(&forward_zetas.len4[8 * t]));
+  split4(l, h, x, y);
+  split2(x, y, l, h);
+  forward_butterfly(l, h, load(&forward_zetas.len2[8 * t]));
+  split2(l, h, x, y);
+  split1(x, y, l, h);
+  forward_butterfly(l, h, load(&forward_zetas.len1[8 * t]));
+  split1(l, h, x, y);
+}
+
+inline void small_levels_inverse(__m256i& x, __m256i& y, int t) {
+  __m256i l, h;
+  split1(x, y, l, h);
+  inverse_butterfly(l, h, load(&inverse_zetas.len1[8 * t]));
+  split1(l, h, x, y);
+  split2(x, y, l, h);
+  inverse_butterfly(l, h, load(&inverse_zetas.len2[8 * t]));
+  split2(l, h, x, y);
+  split4(x, y, l, h);
+  inverse_butterfly(l, h, load(&inverse_zetas.len4[8 * t]));
+  split4(l, h, x, y);
+}
+
+inline __m256i broadcast(std::int32_t z) { return _mm256_set1_epi32(z); }
+
+}  // namespace
+
 void ntt_avx2(Poly& a) {
-  int m = 0;
-  for (int len = 128; len >= 8; len >>= 1) {
-    for (int start = 0; start < n; start += 2 * len) {
-      const __m256i z = _mm256_set1_epi32(zetas[++m]);
-      for (int j = start; j < start + len; j += 8) {
-        __m256i x = load(&a.c[j]);
-        __m256i y = load(&a.c[j + len]);
-        forward_butterfly(x, y, z);
-        store(&a.c[j], x);
-        store(&a.c[j + len], y);
-      }
-    }
+  // Levels 128 (zetas[1]) and 64 (zetas[2], zetas[3]).
+  for (int o = 0; o < 64; o += 8) {
+    __m256i r0 = load(&a.c[o]), r1 = load(&a.c[o + 64]), r2 = load(&a.c[o + 128]), r3 = load(&a.c[o + 192]);
+    forward_butterfly(r0, r2, broadcast(zetas[1]));
+    forward_butterfly(r1, r3, broadcast(zetas[1]));
+    forward_butterfly(r0, r1, broadcast(zetas[2]));
+    forward_butterfly(r2, r3, broadcast(zetas[3]));
+    store(&a.c[o], r0);
+    store(&a.c[o + 64], r1);
+    store(&a.c[o + 128], r2);
+    store(&a.c[o + 192], r3);
   }
-  for (int t = 0; t < 16; ++t) {
-    __m256i x = load(&a.c[16 * t]);
-    __m256i y = load(&a.c[16 * t + 8]);
-    __m256i l, h;
-    split4(x, y, l, h);
-    forward_butterfly(l, h, load(&forward_zetas.len4[8 * t]));
-    split4(l, h, x, y);
-    split2(x, y, l, h);
-    forward_butterfly(l, h, load(&forward_zetas.len2[8 * t]));
-    split2(l, h, x, y);
-    split1(x, y, l, h);
-    forward_butterfly(l, h, load(&forward_zetas.len1[8 * t]));
-    split1(l, h, x, y);
-    store(&a.c[16 * t], x);
-    store(&a.c[16 * t + 8], y);
+  // Levels 32 (zetas[4 + b]), 16 (zetas[8 + 2b + i]), 8 (zetas[16 + 4b + i]), then 4, 2, 1.
+  for (int b = 0; b < 4; ++b) {
+    std::int32_t* base = &a.c[64 * b];
+    __m256i r[8];
+    for (int i = 0; i < 8; ++i) r[i] = load(base + 8 * i);
+    for (int i = 0; i < 4; ++i) forward_butterfly(r[i], r[i + 4], broadcast(zetas[4 + b]));
+    forward_butterfly(r[0], r[2], broadcast(zetas[8 + 2 * b]));
+    forward_butterfly(r[1], r[3], broadcast(zetas[8 + 2 * b]));
+    forward_butterfly(r[4], r[6], broadcast(zetas[8 + 2 * b + 1]));
+    forward_butterfly(r[5], r[7], broadcast(zetas[8 + 2 * b + 1]));
+    for (int i = 0; i < 4; ++i) forward_butterfly(r[2 * i], r[2 * i + 1], broadcast(zetas[16 + 4 * b + i]));
+    for (int i = 0; i < 4; ++i) small_levels_forward(r[2 * i], r[2 * i + 1], 4 * b + i);
+    for (int i = 0; i < 8; ++i) store(base + 8 * i, r[i]);
   }
 }
 
 void inverse_ntt_to_montgomery_avx2(Poly& a) {
-  for (int t = 0; t < 16; ++t) {
-    __m256i x = load(&a.c[16 * t]);
-    __m256i y = load(&a.c[16 * t + 8]);
-    __m256i l, h;
-    split1(x, y, l, h);
-    inverse_butterfly(l, h, load(&inverse_zetas.len1[8 * t]));
-    split1(l, h, x, y);
-    split2(x, y, l, h);
-    inverse_butterfly(l, h, load(&inverse_zetas.len2[8 * t]));
-    split2(l, h, x, y);
-    split4(x, y, l, h);
-    inverse_butterfly(l, h, load(&inverse_zetas.len4[8 * t]));
-    split4(l, h, x, y);
-    store(&a.c[16 * t], x);
-    store(&a.c[16 * t + 8], y);
+  // Levels 1, 2, 4, then 8 (-zetas[31 - B]), 16 (-zetas[15 - B]), 32 (-zetas[7 - b]).
+  for (int b = 0; b < 4; ++b) {
+    std::int32_t* base = &a.c[64 * b];
+    __m256i r[8];
+    for (int i = 0; i < 8; ++i) r[i] = load(base + 8 * i);
+    for (int i = 0; i < 4; ++i) small_levels_inverse(r[2 * i], r[2 * i + 1], 4 * b + i);
+    for (int i = 0; i < 4; ++i) inverse_butterfly(r[2 * i], r[2 * i + 1], broadcast(-zetas[31 - (4 * b + i)]));
+    inverse_butterfly(r[0], r[2], broadcast(-zetas[15 - 2 * b]));
+    inverse_butterfly(r[1], r[3], broadcast(-zetas[15 - 2 * b]));
+    inverse_butterfly(r[4], r[6], broadcast(-zetas[15 - (2 * b + 1)]));
+    inverse_butterfly(r[5], r[7], broadcast(-zetas[15 - (2 * b + 1)]));
+    for (int i = 0; i < 4; ++i) inverse_butterfly(r[i], r[i + 4], broadcast(-zetas[7 - b]));
+    for (int i = 0; i < 8; ++i) store(base + 8 * i, r[i]);
   }
-  int m = 32;  // the three small levels used zetas[255] down to zetas[32]
-  for (int len = 8; len < n / 2; len <<= 1) {
-    for (int start = 0; start < n; start += 2 * len) {
-      const __m256i z = _mm256_set1_epi32(-zetas[--m]);
-      for (int j = start; j < start + len; j += 8) {
-        __m256i x = load(&a.c[j]);
-        __m256i y = load(&a.c[j + len]);
-        inverse_butterfly(x, y, z);
-        store(&a.c[j], x);
-        store(&a.c[j + len], y);
-      }
-    }
-  }
-  // Last level fused with the scaling by f, as in the portable path.
-  const __m256i f = _mm256_set1_epi32(inverse_ntt_factor);
-  const __m256i f_zeta = _mm256_set1_epi32(inverse_ntt_last_factor);
-  for (int j = 0; j < n / 2; j += 8) {
-    const __m256i x = load(&a.c[j]);
-    const __m256i y = load(&a.c[j + n / 2]);
-    store(&a.c[j], montgomery_multiply(f, _mm256_add_epi32(x, y)));
-    store(&a.c[j + n / 2], montgomery_multiply(f_zeta, _mm256_sub_epi32(x, y)));
+  // Level 64 (-zetas[3], -zetas[2]), then level 128 fused with the scaling by f
+  // as in the portable path.
+  const __m256i f = broadcast(inverse_ntt_factor);
+  const __m256i f_zeta = broadcast(inverse_ntt_last_factor);
+  for (int o = 0; o < 64; o += 8) {
+    __m256i r0 = load(&a.c[o]), r1 = load(&a.c[o + 64]), r2 = load(&a.c[o + 128]), r3 = load(&a.c[o + 192]);
+    inverse_butterfly(r0, r1, broadcast(-zetas[3]));
+    inverse_butterfly(r2, r3, broadcast(-zetas[2]));
+    store(&a.c[o], montgomery_multiply(f, _mm256_add_epi32(r0, r2)));
+    store(&a.c[o + 128], montgomery_multiply(f_zeta, _mm256_sub_epi32(r0, r2)));
+    store(&a.c[o + 64], montgomery_multiply(f, _mm256_add_epi32(r1, r3)));
+    store(&a.c[o + 192], montgomery_multiply(f_zeta, _mm256_sub_epi32(r1, r3)));
   }
 }
 

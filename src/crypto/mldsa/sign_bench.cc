@@ -143,3 +143,33 @@ BENCHMARK(BM_MlDsaVerifyExpandedKey)->Apply(path_args);
 
 }  // namespace
 }  // namespace kestrel::crypto::mldsa
+
+// The NTT layer alone (one forward and one inverse transform per iteration).
+#include "crypto/mldsa/ntt.h"
+
+namespace kestrel::crypto::mldsa {
+namespace {
+
+void BM_MlDsaNttRoundTrip(benchmark::State& state) {
+  const bool avx2 = state.range(0) != 0;
+  if (avx2 && !cpu_features().avx2) {
+    state.SkipWithError("CPU without AVX2");
+    return;
+  }
+  detail::Poly a;
+  for (int i = 0; i < detail::n; ++i) a.c[i] = i * 7919 % detail::q;
+  for (auto _ : state) {
+    if (avx2) {
+      detail::ntt_avx2(a);
+      detail::inverse_ntt_to_montgomery_avx2(a);
+    } else {
+      detail::ntt_portable(a);
+      detail::inverse_ntt_to_montgomery_portable(a);
+    }
+    benchmark::DoNotOptimize(a);
+  }
+}
+BENCHMARK(BM_MlDsaNttRoundTrip)->ArgName("avx2")->Arg(0)->Arg(1);
+
+}  // namespace
+}  // namespace kestrel::crypto::mldsa
