@@ -107,6 +107,33 @@ TEST(MlDsaArithmeticTest, Avx2PathsEqualPortableOnRandomInputs) {
   }
 }
 
+TEST(MlDsaArithmeticTest, Avx2ElementwiseEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(8);
+  for (int round = 0; round < 200; ++round) {
+    const Poly a = random_poly(prng, 2 * q);
+    const Poly b = random_poly(prng, 2 * q);
+    Poly portable, avx2;
+    const std::int32_t bound = static_cast<std::int32_t>(prng.uniform((q - 1) / 8)) + 1;
+    Poly small = random_poly(prng, round % 2 == 0 ? bound : bound + 1);  // in range or maybe not
+    std::uint32_t exceeds[2];
+    for (int path = 0; path < 2; ++path) {
+      ScopedGate gate(Gate::crypto_avx2, path == 1);
+      Poly& out = path == 1 ? avx2 : portable;
+      poly_add(out, a, b);
+      poly_subtract(out, out, b);
+      poly_reduce32(out);
+      poly_caddq(out);
+      exceeds[path] = poly_norm_exceeds(small, bound);
+    }
+    ASSERT_EQ(portable.c, avx2.c);
+    ASSERT_EQ(exceeds[0], exceeds[1]);
+    std::int32_t largest = 0;
+    for (auto x : small.c) largest = std::max(largest, std::abs(x));
+    ASSERT_EQ(exceeds[0], largest >= bound ? 1u : 0u);
+  }
+}
+
 TEST(MlDsaArithmeticTest, Avx2SamplersEqualPortable) {
   if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
   Prng prng(5);

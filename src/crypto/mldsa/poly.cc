@@ -133,18 +133,22 @@ int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t by
 // --- Arithmetic -------------------------------------------------------------------
 
 void poly_add(Poly& c, const Poly& a, const Poly& b) {
+  if (use_avx2()) return poly_add_avx2(c, a, b);
   for (int i = 0; i < n; ++i) c.c[i] = a.c[i] + b.c[i];
 }
 
 void poly_subtract(Poly& c, const Poly& a, const Poly& b) {
+  if (use_avx2()) return poly_subtract_avx2(c, a, b);
   for (int i = 0; i < n; ++i) c.c[i] = a.c[i] - b.c[i];
 }
 
 void poly_reduce32(Poly& a) {
+  if (use_avx2()) return poly_reduce32_avx2(a);
   for (auto& x : a.c) x = reduce32(x);
 }
 
 void poly_caddq(Poly& a) {
+  if (use_avx2()) return poly_caddq_avx2(a);
   for (auto& x : a.c) x = caddq(x);
 }
 
@@ -154,6 +158,7 @@ void poly_shift_left_d(Poly& a) {
 
 std::uint32_t poly_norm_exceeds(const Poly& a, std::int32_t bound) {
   KESTREL_ASSERT(bound <= (q - 1) / 8);
+  if (use_avx2()) return poly_norm_exceeds_avx2(a, bound);
   // With |a_i| < q - (q - 1) / 8 after reduce32, a representative whose
   // magnitude is >= bound has a centred value of magnitude >= bound too.
   std::uint32_t exceeds = 0;

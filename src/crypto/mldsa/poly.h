@@ -25,12 +25,18 @@ void poly_subtract(Poly& c, const Poly& a, const Poly& b);   // c = a - b, no re
 void poly_reduce32(Poly& a);    // REQUIRES a_i <= 2^31 - 2^22 - 1; ENSURES |a_i| <= 6283008
 void poly_caddq(Poly& a);       // (-q, q) -> [0, q)
 void poly_shift_left_d(Poly& a);  // a * 2^d; REQUIRES a_i < 2^10 (t1), ENSURES < q
+// AVX2 forms of the above (poly_avx2.cc); the unsuffixed functions dispatch.
+void poly_add_avx2(Poly& c, const Poly& a, const Poly& b);
+void poly_subtract_avx2(Poly& c, const Poly& a, const Poly& b);
+void poly_reduce32_avx2(Poly& a);
+void poly_caddq_avx2(Poly& a);
 
 // True (1) when ||a||inf >= bound, for a with |a_i| < q/2 ... or a in (-q, q)
 // centred by the caller. Branch-free over all coefficients: the single result is
 // the rejection decision (FIPS 204 Algorithm 7, lines 23 and 28).
 // REQUIRES: bound <= (q - 1) / 8; a_i in (-q, q) after reduce32 (any sign).
 std::uint32_t poly_norm_exceeds(const Poly& a, std::int32_t bound);
+std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound);
 
 // --- Rounding (section 7.4) -------------------------------------------------------
 

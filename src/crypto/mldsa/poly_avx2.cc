@@ -97,4 +97,42 @@ unsigned poly_make_hint_avx2(Poly& h, const Poly& r_plus_z, const Poly& r, std::
   return make_hint_all<gamma2_32>(h, r_plus_z, r);
 }
 
+// Elementwise arithmetic on eight lanes (same formulas as poly.cc / reduce.h).
+void poly_add_avx2(Poly& c, const Poly& a, const Poly& b) {
+  for (int i = 0; i < n; i += 8) store(&c.c[i], _mm256_add_epi32(load(&a.c[i]), load(&b.c[i])));
+}
+
+void poly_subtract_avx2(Poly& c, const Poly& a, const Poly& b) {
+  for (int i = 0; i < n; i += 8) store(&c.c[i], _mm256_sub_epi32(load(&a.c[i]), load(&b.c[i])));
+}
+
+void poly_reduce32_avx2(Poly& a) {
+  const __m256i half = _mm256_set1_epi32(1 << 22);
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = load(&a.c[i]);
+    const __m256i t = _mm256_srai_epi32(_mm256_add_epi32(x, half), 23);
+    store(&a.c[i], _mm256_sub_epi32(x, _mm256_mullo_epi32(t, q_vector)));
+  }
+}
+
+void poly_caddq_avx2(Poly& a) {
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = load(&a.c[i]);
+    store(&a.c[i], _mm256_add_epi32(x, _mm256_and_si256(_mm256_srai_epi32(x, 31), q_vector)));
+  }
+}
+
+std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound) {
+  const __m256i limit = _mm256_set1_epi32(bound - 1);
+  __m256i exceeds = _mm256_setzero_si256();
+  for (int i = 0; i < n; i += 8) {
+    exceeds = _mm256_or_si256(exceeds, _mm256_cmpgt_epi32(_mm256_abs_epi32(load(&a.c[i])), limit));
+  }
+  // One mask for the whole polynomial, reduced without a branch.
+  const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(exceeds));
+  return (mask | (0u - mask)) >> 31;
+}
+
 }  // namespace kestrel::crypto::mldsa::detail
