@@ -22,6 +22,16 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::low,
      "a context left in a bad state would give wrong ids; both paths run the FIPS 180-4 examples",
      true},
+    {Gate::crypto_verify_cache, "crypto.verify_cache", "crypto",
+     "bounded LRU of successful signature verifications keyed by SHA-256(public key, message, signature)",
+     GateRisk::medium,
+     "a cache bug could accept an unverified signature; only successes are cached, keyed by a collision-resistant hash",
+     true},
+    {Gate::crypto_parallel_verify, "crypto.parallel_verify", "crypto",
+     "verify signature batches (QCs, block transactions) on a fixed worker pool",
+     GateRisk::low,
+     "a threading bug could mix up per-item results; each item's verdict is written only by the thread that checked it",
+     true},
 }};
 
 struct GateStates {

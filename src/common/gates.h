@@ -20,9 +20,11 @@
 namespace kestrel {
 
 enum class Gate : std::uint8_t {
-  crypto_avx2,                // AVX2 paths for ML-KEM / ML-DSA / Keccak
+  crypto_avx2,                  // AVX2 paths for ML-KEM / ML-DSA / Keccak
   common_sha256_reuse_context,  // SHA-256 through a per-thread EVP context
-  count_,       // not a gate: the number of gates
+  crypto_verify_cache,          // remember successful signature verifications
+  crypto_parallel_verify,       // verify signature batches on a worker pool
+  count_,                       // not a gate: the number of gates
 };
 
 enum class GateRisk : std::uint8_t { low, medium, high };

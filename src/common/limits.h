@@ -33,6 +33,35 @@ inline constexpr std::size_t public_key_bytes_max = 2592 + 32 + 64;
 // ML-DSA-87 secret key is 4,896 B; hybrid adds Ed25519's 64 B; spare for framing.
 inline constexpr std::size_t secret_key_bytes_max = 4896 + 64 + 64;
 
+// --- ML-DSA signing ----------------------------------------------------------------
+
+// Bound on the attempts of ML-DSA's rejection loop (FIPS 204 Algorithm 7). The
+// expected attempts are 4.25 / 5.1 / 3.85 (ML-DSA-44/65/87); FIPS 204 Appendix C
+// puts the bound that keeps the failure probability below 2^-256 at 814 for
+// every parameter set. kappa = attempts * l stays below 2^16 (814 * 7 < 65536).
+inline constexpr std::size_t mldsa_sign_attempts_max = 814;
+static_assert(mldsa_sign_attempts_max * 7 < 65536, "kappa is a 16-bit counter in ExpandMask");
+
+// --- Signature verification cache and parallel verifier ------------------------------
+
+// Successful verifications remembered (crypto/verify_cache.h). A transaction is
+// verified at mempool ingress and again when it arrives inside a proposal, a vote
+// may be seen directly and again in a QC; the gap is a few blocks. 16,384 entries
+// cover ~12 full blocks of ML-DSA-65 transactions (~1,300 each) and cost about
+// 16,384 x (32 B key + 12 B links) + a 2x index of 4 B slots, well under 1 MiB.
+inline constexpr std::size_t verify_cache_entries_max = 16 * 1024;
+// Worker threads of the parallel verifier. Verification is CPU-bound: more threads
+// than cores only adds switching; 16 covers the validator machines we target.
+inline constexpr std::size_t parallel_verify_threads_max = 16;
+// Items in one verify_batch call. A batch is one block's transactions or one QC;
+// a 4 MiB payload of the smallest signed transaction (~512 B) is 8,192 items.
+inline constexpr std::size_t verify_batch_items_max = 8 * 1024;
+// Batches waiting for workers. Each batch takes one queue slot per helping worker
+// (at most threads_max); when full, the caller verifies its batch alone
+// (backpressure), so the queue never grows and no call ever blocks on it.
+inline constexpr std::size_t parallel_verify_queue_max = 4 * parallel_verify_threads_max;
+static_assert(verify_cache_entries_max < (1u << 31), "cache slots are 32-bit indices");
+
 // --- Transactions and blocks -------------------------------------------------------
 
 // A client transaction: sender key + signature (at most ~7.5 KB with the largest

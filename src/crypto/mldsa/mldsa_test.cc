@@ -1,0 +1,493 @@
+// ML-DSA unit tests: arithmetic layers against definitions written
+// independently from FIPS 204 (schoolbook products, Decompose by its formula),
+// both code paths against each other, strict decoding, round trips and
+// tampering for every parameter set. Known answers are the ACVP runs
+// (`kestrel kat`, CTest kat_mldsa).
+#include "crypto/mldsa.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <vector>
+
+#include "common/cpu.h"
+#include "common/gates.h"
+#include "common/prng.h"
+#include "crypto/mldsa/polyvec.h"
+#include "crypto/mldsa/reduce.h"
+
+namespace kestrel::crypto::mldsa {
+namespace {
+
+using namespace detail;  // NOLINT
+
+constexpr ParameterSet all_sets[] = {ParameterSet::ml_dsa_44, ParameterSet::ml_dsa_65, ParameterSet::ml_dsa_87};
+
+std::int64_t mod_q(std::int64_t a) { return ((a % q) + q) % q; }
+
+Poly random_poly(Prng& prng, std::int32_t bound) {  // coefficients in (-bound, bound)
+  Poly a;
+  for (auto& x : a.c) x = static_cast<std::int32_t>(prng.uniform(2 * static_cast<std::uint64_t>(bound) - 1)) - bound + 1;
+  return a;
+}
+
+// --- Arithmetic -------------------------------------------------------------------
+
+TEST(MlDsaArithmeticTest, MontgomeryReduceMatchesDefinition) {
+  Prng prng(1);
+  const std::int64_t r_inverse = 8265825;  // 2^-32 mod q: 2^32 * 8265825 = 1 (mod q)
+  ASSERT_EQ(mod_q((std::int64_t{1} << 32) % q * r_inverse), 1);
+  for (int i = 0; i < 100000; ++i) {
+    const std::int64_t a = static_cast<std::int64_t>(prng.uniform(std::uint64_t{1} << 54)) - (std::int64_t{1} << 53);
+    const std::int32_t r = montgomery_reduce(a);
+    EXPECT_LT(std::abs(r), q);
+    EXPECT_EQ(mod_q(r), mod_q(mod_q(a) * r_inverse));
+  }
+}
+
+// NTT-based multiplication must equal the schoolbook product in Z_q[X]/(X^256 + 1).
+void check_ntt_product(bool avx2) {
+  ScopedGate gate(Gate::crypto_avx2, avx2);
+  Prng prng(avx2 ? 3 : 2);
+  for (int round = 0; round < 20; ++round) {
+    const Poly a = random_poly(prng, q);
+    const Poly b = random_poly(prng, q);
+    std::vector<std::int64_t> expected(n, 0);
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < n; ++j) {
+        const std::int64_t product = mod_q(static_cast<std::int64_t>(a.c[i]) * b.c[j]);
+        if (i + j < n) {
+          expected[i + j] = mod_q(expected[i + j] + product);
+        } else {
+          expected[i + j - n] = mod_q(expected[i + j - n] - product);  // X^256 = -1
+        }
+      }
+    }
+    Poly a_hat = a, b_hat = b, c;
+    ntt(a_hat);
+    ntt(b_hat);
+    for (int i = 0; i < n; ++i) ASSERT_LT(std::abs(a_hat.c[i]), 9 * q);
+    pointwise_montgomery(c, a_hat, b_hat);
+    inverse_ntt_to_montgomery(c);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_LT(std::abs(c.c[i]), q);
+      ASSERT_EQ(mod_q(c.c[i]), expected[i]) << "coefficient " << i;
+    }
+  }
+}
+
+TEST(MlDsaArithmeticTest, NttProductMatchesSchoolbookPortable) { check_ntt_product(false); }
+
+TEST(MlDsaArithmeticTest, NttProductMatchesSchoolbookAvx2) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  check_ntt_product(true);
+}
+
+TEST(MlDsaArithmeticTest, Avx2PathsEqualPortableOnRandomInputs) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(4);
+  for (int round = 0; round < 200; ++round) {
+    const Poly a = random_poly(prng, q);
+    const Poly b = random_poly(prng, 9 * q);
+    Poly x = a, y = a;
+    ntt_portable(x);
+    ntt_avx2(y);
+    ASSERT_EQ(x.c, y.c);
+    x = a;
+    y = a;
+    inverse_ntt_to_montgomery_portable(x);
+    inverse_ntt_to_montgomery_avx2(y);
+    ASSERT_EQ(x.c, y.c);
+    pointwise_montgomery_portable(x, a, b);
+    pointwise_montgomery_avx2(y, a, b);
+    ASSERT_EQ(x.c, y.c);
+    pointwise_accumulate_montgomery_portable(x, a, b);
+    pointwise_accumulate_montgomery_avx2(y, a, b);
+    ASSERT_EQ(x.c, y.c);
+  }
+}
+
+TEST(MlDsaArithmeticTest, Avx2ElementwiseEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(8);
+  for (int round = 0; round < 200; ++round) {
+    const Poly a = random_poly(prng, 2 * q);
+    const Poly b = random_poly(prng, 2 * q);
+    Poly portable, avx2;
+    const std::int32_t bound = static_cast<std::int32_t>(prng.uniform((q - 1) / 8)) + 1;
+    Poly small = random_poly(prng, round % 2 == 0 ? bound : bound + 1);  // in range or maybe not
+    std::uint32_t exceeds[2];
+    for (int path = 0; path < 2; ++path) {
+      ScopedGate gate(Gate::crypto_avx2, path == 1);
+      Poly& out = path == 1 ? avx2 : portable;
+      poly_add(out, a, b);
+      poly_subtract(out, out, b);
+      poly_reduce32(out);
+      poly_caddq(out);
+      exceeds[path] = poly_norm_exceeds(small, bound);
+    }
+    ASSERT_EQ(portable.c, avx2.c);
+    ASSERT_EQ(exceeds[0], exceeds[1]);
+    std::int32_t largest = 0;
+    for (auto x : small.c) largest = std::max(largest, std::abs(x));
+    ASSERT_EQ(exceeds[0], largest >= bound ? 1u : 0u);
+  }
+}
+
+TEST(MlDsaArithmeticTest, Avx2SamplersEqualPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(5);
+  for (const auto set : all_sets) {
+    const Params& params = params_for(set);
+    std::array<std::uint8_t, 32> rho;
+    std::array<std::uint8_t, 64> rho_prime;
+    prng.fill(rho);
+    prng.fill(rho_prime);
+    Matrix a_portable, a_avx2;
+    PolyVecL s1_portable, s1_avx2, y_portable, y_avx2;
+    PolyVecK s2_portable, s2_avx2;
+    {
+      ScopedGate gate(Gate::crypto_avx2, false);
+      expand_a(a_portable, params, rho);
+      expand_s(s1_portable, s2_portable, params, rho_prime);
+      expand_mask(y_portable, params, rho_prime, 77);
+    }
+    {
+      ScopedGate gate(Gate::crypto_avx2, true);
+      expand_a(a_avx2, params, rho);
+      expand_s(s1_avx2, s2_avx2, params, rho_prime);
+      expand_mask(y_avx2, params, rho_prime, 77);
+    }
+    for (int r = 0; r < params.k; ++r) {
+      for (int s = 0; s < params.l; ++s) ASSERT_EQ(a_portable.row[r].p[s].c, a_avx2.row[r].p[s].c);
+      ASSERT_EQ(s2_portable.p[r].c, s2_avx2.p[r].c);
+    }
+    for (int s = 0; s < params.l; ++s) {
+      ASSERT_EQ(s1_portable.p[s].c, s1_avx2.p[s].c);
+      ASSERT_EQ(y_portable.p[s].c, y_avx2.p[s].c);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_LE(std::abs(s1_portable.p[s].c[i]), params.eta);
+        ASSERT_GT(y_portable.p[s].c[i], -params.gamma1);
+        ASSERT_LE(y_portable.p[s].c[i], params.gamma1);
+      }
+    }
+  }
+}
+
+// Algorithm 36 by its definition: r0 = r mod+- 2 gamma2, corner case at q - 1.
+void decompose_by_definition(std::int32_t r, std::int32_t gamma2, std::int32_t& r1, std::int32_t& r0) {
+  const std::int32_t alpha = 2 * gamma2;
+  r0 = r % alpha;
+  if (r0 > gamma2) r0 -= alpha;
+  if (r - r0 == q - 1) {
+    r1 = 0;
+    r0 -= 1;
+  } else {
+    r1 = (r - r0) / alpha;
+  }
+}
+
+class MlDsaRoundingPathTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam() && !cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+    gate_.emplace(Gate::crypto_avx2, GetParam());
+  }
+  std::optional<ScopedGate> gate_;
+};
+
+TEST_P(MlDsaRoundingPathTest, DecomposeMatchesDefinitionForEveryInput) {
+  for (const std::int32_t gamma2 : {gamma2_88, gamma2_32}) {
+    Poly a, a1, a0, high;
+    for (std::int32_t base = 0; base < q; base += n) {
+      for (int i = 0; i < n; ++i) a.c[i] = std::min(base + i, q - 1);
+      poly_decompose(a1, a0, a, gamma2);
+      poly_high_bits(high, a, gamma2);
+      for (int i = 0; i < n; ++i) {
+        std::int32_t r1 = 0, r0 = 0;
+        decompose_by_definition(a.c[i], gamma2, r1, r0);
+        ASSERT_EQ(a1.c[i], r1) << "r = " << a.c[i];
+        ASSERT_EQ(a0.c[i], r0) << "r = " << a.c[i];
+        ASSERT_EQ(high.c[i], r1);
+      }
+    }
+  }
+}
+
+TEST(MlDsaRoundingTest, Power2RoundMatchesDefinition) {
+  Poly a, a1, a0;
+  for (std::int32_t base = 0; base < q; base += n) {
+    for (int i = 0; i < n; ++i) a.c[i] = std::min(base + i, q - 1);
+    poly_power2round(a1, a0, a);
+    for (int i = 0; i < n; ++i) {
+      std::int32_t r0 = a.c[i] % (1 << d);
+      if (r0 > (1 << (d - 1))) r0 -= 1 << d;
+      ASSERT_EQ(a0.c[i], r0);
+      ASSERT_EQ(a1.c[i], (a.c[i] - r0) >> d);
+    }
+  }
+}
+
+// Lemma of FIPS 204 section 7.4: UseHint(MakeHint(z, r), r) = HighBits(r + z) for ||z|| <= gamma2.
+TEST_P(MlDsaRoundingPathTest, UseHintRecoversHighBits) {
+  Prng prng(6);
+  for (const std::int32_t gamma2 : {gamma2_88, gamma2_32}) {
+    for (int round = 0; round < 200; ++round) {
+      Poly r, z, r_plus_z, hint, recovered, expected;
+      for (int i = 0; i < n; ++i) {
+        r.c[i] = static_cast<std::int32_t>(prng.uniform(q));
+        z.c[i] = static_cast<std::int32_t>(prng.uniform(2 * gamma2 + 1)) - gamma2;
+        r_plus_z.c[i] = static_cast<std::int32_t>(mod_q(r.c[i] + z.c[i]));
+      }
+      poly_make_hint(hint, r_plus_z, r, gamma2);
+      poly_use_hint(recovered, r, hint, gamma2);
+      poly_high_bits(expected, r_plus_z, gamma2);
+      ASSERT_EQ(recovered.c, expected.c);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, MlDsaRoundingPathTest, ::testing::Bool(),
+                         [](const auto& test_info) { return test_info.param ? "avx2" : "portable"; });
+
+TEST(MlDsaPackingTest, BitPackRoundTrips) {
+  Prng prng(7);
+  for (int bits : {3, 4, 6, 10, 13, 18, 20}) {
+    Poly a, b;
+    for (auto& x : a.c) x = static_cast<std::int32_t>(prng.uniform(std::uint64_t{1} << bits));
+    std::vector<std::uint8_t> packed(32 * bits);
+    pack_simple(packed.data(), a, bits);
+    unpack_simple(b, packed.data(), bits);
+    EXPECT_EQ(a.c, b.c) << bits;
+  }
+}
+
+// --- Sign and verify ------------------------------------------------------------------
+
+struct Keys {
+  Bytes pk, sk;
+};
+
+Keys make_keys(ParameterSet set, std::uint8_t seed_byte) {
+  Keys keys{Bytes(public_key_bytes(set)), Bytes(secret_key_bytes(set))};
+  std::array<std::uint8_t, 32> xi;
+  xi.fill(seed_byte);
+  key_gen_internal(set, xi, keys.pk, keys.sk);
+  return keys;
+}
+
+class MlDsaSetTest : public ::testing::TestWithParam<std::tuple<ParameterSet, bool>> {
+ protected:
+  ParameterSet set() const { return std::get<0>(GetParam()); }
+  void SetUp() override {
+    if (std::get<1>(GetParam()) && !cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+    gate_.emplace(Gate::crypto_avx2, std::get<1>(GetParam()));
+  }
+  std::optional<ScopedGate> gate_;
+};
+
+TEST_P(MlDsaSetTest, RoundTripAllInterfaces) {
+  const Keys keys = make_keys(set(), 9);
+  const Bytes message{'b', 'l', 'o', 'c', 'k'};
+  const Bytes context{'k', 'e', 's', 't', 'r', 'e', 'l'};
+  Bytes signature(signature_bytes(set()));
+  ASSERT_TRUE(sign(set(), keys.sk, message, context, Randomness::hedged, signature).ok());
+  EXPECT_TRUE(verify(set(), keys.pk, message, context, signature).ok());
+
+  ASSERT_TRUE(hash_sign(set(), keys.sk, message, context, PreHash::sha2_512, Randomness::hedged, signature).ok());
+  EXPECT_TRUE(hash_verify(set(), keys.pk, message, context, PreHash::sha2_512, signature).ok());
+  EXPECT_FALSE(hash_verify(set(), keys.pk, message, context, PreHash::sha3_512, signature).ok());
+  EXPECT_FALSE(verify(set(), keys.pk, message, context, signature).ok());  // domain separation
+
+  std::array<std::uint8_t, 32> rnd{};
+  ASSERT_TRUE(sign_internal(set(), keys.sk, message, rnd, signature).ok());
+  EXPECT_TRUE(verify_internal(set(), keys.pk, message, signature).ok());
+  std::array<std::uint8_t, mu_bytes> mu;
+  ASSERT_TRUE(compute_mu(set(), keys.pk, message, mu).ok());
+  EXPECT_TRUE(verify_mu(set(), keys.pk, mu, signature).ok());  // same mu, same signature
+  Bytes from_mu(signature_bytes(set()));
+  ASSERT_TRUE(sign_mu(set(), keys.sk, mu, rnd, from_mu).ok());
+  EXPECT_EQ(from_mu, signature);
+}
+
+TEST_P(MlDsaSetTest, DeterministicIsRepeatableHedgedIsNot) {
+  const Keys keys = make_keys(set(), 10);
+  const Bytes message{1, 2, 3};
+  Bytes a(signature_bytes(set())), b(signature_bytes(set()));
+  ASSERT_TRUE(sign(set(), keys.sk, message, {}, Randomness::deterministic, a).ok());
+  ASSERT_TRUE(sign(set(), keys.sk, message, {}, Randomness::deterministic, b).ok());
+  EXPECT_EQ(a, b);
+  ASSERT_TRUE(sign(set(), keys.sk, message, {}, Randomness::hedged, a).ok());
+  ASSERT_TRUE(sign(set(), keys.sk, message, {}, Randomness::hedged, b).ok());
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(verify(set(), keys.pk, message, {}, a).ok());
+  EXPECT_TRUE(verify(set(), keys.pk, message, {}, b).ok());
+}
+
+// Any flipped bit of message, context, signature or public key must fail. Every
+// bit of message and context; every bit of signature and public key for
+// ML-DSA-44, every 5th for the larger sets (about 10^4 verifications per case
+// keeps the suite within seconds), always including the whole of c~ and the hint.
+TEST_P(MlDsaSetTest, EveryFlippedBitFails) {
+  const Keys keys = make_keys(set(), 11);
+  const Bytes message{'v', 'o', 't', 'e', ' ', 7};
+  const Bytes context{'c', 't', 'x'};
+  Bytes signature(signature_bytes(set()));
+  ASSERT_TRUE(sign(set(), keys.sk, message, context, Randomness::hedged, signature).ok());
+  ASSERT_TRUE(verify(set(), keys.pk, message, context, signature).ok());
+  auto flips = [](const Bytes& bytes, std::size_t stride, auto&& check) {
+    for (std::size_t bit = 0; bit < bytes.size() * 8; bit += stride) {
+      Bytes copy = bytes;
+      copy[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+      check(copy, bit);
+    }
+  };
+  flips(message, 1, [&](const Bytes& m, std::size_t bit) {
+    EXPECT_FALSE(verify(set(), keys.pk, m, context, signature).ok()) << "message bit " << bit;
+  });
+  flips(context, 1, [&](const Bytes& c, std::size_t bit) {
+    EXPECT_FALSE(verify(set(), keys.pk, message, c, signature).ok()) << "context bit " << bit;
+  });
+  const std::size_t stride = set() == ParameterSet::ml_dsa_44 ? 1 : 5;
+  const Params& params = params_for(set());
+  const std::size_t hint_start_bit = (signature.size() - params.omega - params.k) * 8;
+  flips(signature, 1, [&](const Bytes& s, std::size_t bit) {
+    const bool always = bit < params.c_tilde_bytes * 8 || bit >= hint_start_bit;
+    if (!always && bit % stride != 0) return;
+    EXPECT_FALSE(verify(set(), keys.pk, message, context, s).ok()) << "signature bit " << bit;
+  });
+  flips(keys.pk, stride, [&](const Bytes& pk, std::size_t bit) {
+    EXPECT_FALSE(verify(set(), pk, message, context, signature).ok()) << "public key bit " << bit;
+  });
+  // Appending or removing a byte of message or context fails as well.
+  Bytes longer = message;
+  longer.push_back(0);
+  EXPECT_FALSE(verify(set(), keys.pk, longer, context, signature).ok());
+  EXPECT_FALSE(verify(set(), keys.pk, message, Bytes{}, signature).ok());
+}
+
+TEST_P(MlDsaSetTest, StrictDecoding) {
+  const Params& params = params_for(set());
+  const Keys keys = make_keys(set(), 12);
+  const Bytes message{'x'};
+  Bytes signature(signature_bytes(set()));
+  // Find a signature with at least two hints in row 0 (most have several).
+  for (std::uint8_t i = 0;; ++i) {
+    Bytes m{i};
+    ASSERT_TRUE(sign(set(), keys.sk, message, m, Randomness::hedged, signature).ok());
+    if (signature[signature.size() - params.k] >= 2) break;
+  }
+  Bytes context;
+  for (std::uint8_t i = 0;; ++i) {
+    context = Bytes{i};
+    if (verify(set(), keys.pk, message, context, signature).ok()) break;
+  }
+  const std::size_t hint_offset = signature.size() - params.omega - params.k;
+  auto expect = [&](const Bytes& s, MlDsaError error, const char* what) {
+    auto status = verify(set(), keys.pk, message, context, s);
+    ASSERT_FALSE(status.ok()) << what;
+    EXPECT_EQ(status.error(), error) << what;
+  };
+  // Lengths.
+  expect(Bytes(signature.begin(), signature.end() - 1), MlDsaError::bad_length, "short signature");
+  Bytes longer = signature;
+  longer.push_back(0);
+  expect(longer, MlDsaError::bad_length, "long signature");
+  EXPECT_EQ(verify(set(), Bytes(keys.pk.begin(), keys.pk.end() - 1), message, context, signature).error(),
+            MlDsaError::bad_length);
+  EXPECT_EQ(verify(set(), keys.pk, message, Bytes(256, 0), signature).error(), MlDsaError::bad_context_length);
+  // Hints: a row end beyond omega; decreasing row ends; indices out of order in
+  // a row; a repeated index; nonzero padding after the last index.
+  Bytes bad = signature;
+  bad[hint_offset + params.omega] = static_cast<std::uint8_t>(params.omega + 1);
+  expect(bad, MlDsaError::malformed_hint, "row end > omega");
+  bad = signature;
+  const std::uint8_t row0_end = signature[hint_offset + params.omega];
+  bad[hint_offset + params.omega + 1] = static_cast<std::uint8_t>(row0_end - 1);
+  expect(bad, MlDsaError::malformed_hint, "row ends decrease");
+  bad = signature;
+  std::swap(bad[hint_offset], bad[hint_offset + 1]);
+  expect(bad, MlDsaError::malformed_hint, "indices not increasing");
+  bad = signature;
+  bad[hint_offset + 1] = bad[hint_offset];
+  expect(bad, MlDsaError::malformed_hint, "repeated index");
+  const std::uint8_t total = signature[signature.size() - 1];
+  if (total < params.omega) {
+    bad = signature;
+    bad[hint_offset + params.omega - 1] = 1;
+    expect(bad, MlDsaError::malformed_hint, "nonzero padding");
+  }
+  // z: first coefficient set to gamma1 - beta (stored as gamma1 - z = beta).
+  bad = signature;
+  std::uint64_t bits = 0;
+  for (int i = 0; i < 3; ++i) bits |= static_cast<std::uint64_t>(bad[params.c_tilde_bytes + i]) << (8 * i);
+  const std::uint64_t mask = (std::uint64_t{1} << params.gamma1_bits) - 1;
+  bits = (bits & ~mask) | static_cast<std::uint64_t>(params.beta);
+  for (int i = 0; i < 3; ++i) bad[params.c_tilde_bytes + i] = static_cast<std::uint8_t>(bits >> (8 * i));
+  expect(bad, MlDsaError::z_out_of_range, "z = gamma1 - beta");
+  // One below the bound is in range (then it fails only as a wrong signature).
+  bits = (bits & ~mask) | static_cast<std::uint64_t>(params.beta + 1);
+  for (int i = 0; i < 3; ++i) bad[params.c_tilde_bytes + i] = static_cast<std::uint8_t>(bits >> (8 * i));
+  expect(bad, MlDsaError::bad_signature, "z = gamma1 - beta - 1");
+}
+
+// Expanded keys give the same results as the byte-key functions.
+TEST_P(MlDsaSetTest, ExpandedKeysMatchByteKeys) {
+  const Keys keys = make_keys(set(), 14);
+  auto expanded_pk = expand_public_key(set(), keys.pk);
+  auto expanded_sk = expand_secret_key(set(), keys.sk);
+  ASSERT_TRUE(expanded_pk.ok());
+  ASSERT_TRUE(expanded_sk.ok());
+  const Bytes message{'e', 'x', 'p'};
+  const Bytes context{'c'};
+  Bytes from_bytes(signature_bytes(set())), from_expanded(signature_bytes(set()));
+  ASSERT_TRUE(sign(set(), keys.sk, message, context, Randomness::deterministic, from_bytes).ok());
+  ASSERT_TRUE(sign(*expanded_sk, message, context, Randomness::deterministic, from_expanded).ok());
+  EXPECT_EQ(from_bytes, from_expanded);
+  EXPECT_TRUE(verify(*expanded_pk, message, context, from_bytes).ok());
+  Bytes bad = from_bytes;
+  bad[7] ^= 1;
+  EXPECT_EQ(verify(*expanded_pk, message, context, bad).error(), verify(set(), keys.pk, message, context, bad).error());
+  EXPECT_FALSE(verify(*expanded_pk, message, Bytes{}, from_bytes).ok());
+  EXPECT_EQ(verify(*expanded_pk, message, context, Bytes(10)).error(), MlDsaError::bad_length);
+  EXPECT_EQ(expand_public_key(set(), Bytes(10)).error(), MlDsaError::bad_length);
+  EXPECT_EQ(expand_secret_key(set(), Bytes(10)).error(), MlDsaError::bad_length);
+  // Hedged signatures from the expanded key verify under the byte key.
+  ASSERT_TRUE(sign(*expanded_sk, message, context, Randomness::hedged, from_expanded).ok());
+  EXPECT_TRUE(verify(set(), keys.pk, message, context, from_expanded).ok());
+}
+
+TEST_P(MlDsaSetTest, SecretKeyCheck) {
+  const Keys keys = make_keys(set(), 13);
+  Bytes pk(public_key_bytes(set()));
+  ASSERT_TRUE(check_secret_key(set(), keys.sk, pk).ok());
+  EXPECT_EQ(pk, keys.pk);
+  for (std::size_t byte : {std::size_t{0}, std::size_t{40}, std::size_t{100}, std::size_t{130},
+                           keys.sk.size() / 2, keys.sk.size() - 1}) {
+    if (byte >= 32 && byte < 64) continue;  // K is not checkable: any K is a valid key
+    Bytes bad = keys.sk;
+    bad[byte] ^= 0x10;
+    EXPECT_EQ(check_secret_key(set(), bad, pk).error(), MlDsaError::bad_secret_key) << byte;
+  }
+  EXPECT_EQ(check_secret_key(set(), Bytes(10), pk).error(), MlDsaError::bad_length);
+  Bytes signature(signature_bytes(set()));
+  EXPECT_EQ(sign(set(), Bytes(10), Bytes{}, Bytes{}, Randomness::hedged, signature).error(),
+            MlDsaError::bad_length);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllSets, MlDsaSetTest,
+                         ::testing::Combine(::testing::ValuesIn(all_sets), ::testing::Bool()),
+                         [](const auto& test_info) {
+                           std::string name = parameter_set_name(std::get<0>(test_info.param));
+                           name.erase(std::remove(name.begin(), name.end(), '-'), name.end());
+                           return name + (std::get<1>(test_info.param) ? "_avx2" : "_portable");
+                         });
+
+TEST(MlDsaPreHashTest, AcvpNames) {
+  EXPECT_EQ(*parse_pre_hash("SHA2-512/224"), PreHash::sha2_512_224);
+  EXPECT_EQ(*parse_pre_hash("SHAKE-256"), PreHash::shake256);
+  EXPECT_EQ(parse_pre_hash("SHA2-1024").error(), MlDsaError::unknown_hash);
+}
+
+}  // namespace
+}  // namespace kestrel::crypto::mldsa

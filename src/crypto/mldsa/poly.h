@@ -1,0 +1,99 @@
+// Polynomial layer of ML-DSA: rounding (FIPS 204 section 7.4), sampling
+// (section 7.3), bit packing (section 7.1), and the infinity-norm test, on one
+// polynomial of R_q = Z_q[X]/(X^256 + 1).
+//
+// Constant time: everything here that takes secret input is branch-free and
+// indexes memory only by public counters, except where FIPS 204 lets a
+// rejection decision leak (RejBoundedPoly's per-nibble accept, declassified with
+// ct_declassify). SampleInBall, RejNTTPoly and UseHint run on public data.
+//
+// Thread-safe: pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "crypto/mldsa/ntt.h"
+
+namespace kestrel::crypto::mldsa::detail {
+
+// --- Arithmetic ---------------------------------------------------------------
+
+void poly_add(Poly& c, const Poly& a, const Poly& b);        // c = a + b, no reduction
+void poly_subtract(Poly& c, const Poly& a, const Poly& b);   // c = a - b, no reduction
+void poly_reduce32(Poly& a);    // REQUIRES a_i <= 2^31 - 2^22 - 1; ENSURES |a_i| <= 6283008
+void poly_caddq(Poly& a);       // (-q, q) -> [0, q)
+void poly_shift_left_d(Poly& a);  // a * 2^d; REQUIRES a_i < 2^10 (t1), ENSURES < q
+// AVX2 forms of the above (poly_avx2.cc); the unsuffixed functions dispatch.
+void poly_add_avx2(Poly& c, const Poly& a, const Poly& b);
+void poly_subtract_avx2(Poly& c, const Poly& a, const Poly& b);
+void poly_reduce32_avx2(Poly& a);
+void poly_caddq_avx2(Poly& a);
+
+// True (1) when ||a||inf >= bound, for a with |a_i| < q/2 ... or a in (-q, q)
+// centred by the caller. Branch-free over all coefficients: the single result is
+// the rejection decision (FIPS 204 Algorithm 7, lines 23 and 28).
+// REQUIRES: bound <= (q - 1) / 8; a_i in (-q, q) after reduce32 (any sign).
+std::uint32_t poly_norm_exceeds(const Poly& a, std::int32_t bound);
+std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound);
+
+// --- Rounding (section 7.4) -------------------------------------------------------
+
+// Algorithm 35 Power2Round: for a_i in [0, q), a1_i = (a_i - a0_i) / 2^d with
+// a0_i = a_i mod+- 2^d in (-2^12, 2^12]; a1_i in [0, 2^10).
+void poly_power2round(Poly& a1, Poly& a0, const Poly& a);
+// Algorithm 36 Decompose for a_i in [0, q): a1_i in [0, (q-1)/(2 gamma2)),
+// a0_i in [-gamma2, gamma2] with the q-1 corner case of the standard.
+void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
+// Algorithm 37 HighBits only (the a1 output of Decompose).
+void poly_high_bits(Poly& a1, const Poly& a, std::int32_t gamma2);
+// Algorithm 39 MakeHint(z, r) = [HighBits(r) != HighBits(r + z)], given here as
+// h_i = [HighBits(r_plus_z_i) != HighBits(r_i)] with both in [0, q). Returns the
+// number of 1s. Branch-free.
+unsigned poly_make_hint(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
+// The portable and AVX2 (poly_avx2.cc) forms of the three above; the unsuffixed
+// functions dispatch on use_avx2().
+void poly_decompose_portable(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
+void poly_high_bits_portable(Poly& a1, const Poly& a, std::int32_t gamma2);
+unsigned poly_make_hint_portable(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
+void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
+void poly_high_bits_avx2(Poly& a1, const Poly& a, std::int32_t gamma2);
+unsigned poly_make_hint_avx2(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
+// Algorithm 40 UseHint on public data: a_i in [0, q), h_i in {0, 1}.
+void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
+
+// --- Sampling (section 7.3) -------------------------------------------------------
+
+// Algorithm 30 RejNTTPoly(rho || s || r): uniform coefficients in [0, q) from
+// SHAKE128 by rejection (public seed).
+void poly_rej_ntt(Poly& a, std::span<const std::uint8_t, 34> seed);
+// The same for four seeds at once with the 4-way Keccak (AVX2 path of ExpandA).
+void poly_rej_ntt_x4(Poly& a0, Poly& a1, Poly& a2, Poly& a3,
+                     const std::array<std::array<std::uint8_t, 34>, 4>& seeds);
+// Algorithm 31 RejBoundedPoly(rho' || r): coefficients in [-eta, eta] from SHAKE256
+// nibbles by rejection (secret seed; only accept decisions leak).
+void poly_rej_bounded(Poly& a, std::span<const std::uint8_t, 66> seed, int eta);
+void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
+                         int eta);
+// Algorithm 34, one polynomial of ExpandMask: BitUnpack(H(rho'' || kappa + r), gamma1 - 1,
+// gamma1), coefficients in [-gamma1 + 1, gamma1].
+void poly_expand_mask(Poly& y, std::span<const std::uint8_t, 66> seed, int gamma1_bits);
+void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
+                         int gamma1_bits);
+// Algorithm 29 SampleInBall(c~): tau coefficients in {-1, 1}, the rest 0.
+void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau);
+
+// --- Bit packing (section 7.1) -----------------------------------------------------
+
+// Algorithm 16 SimpleBitPack: coefficients in [0, 2^bits) -> 32 * bits bytes.
+void pack_simple(std::uint8_t* out, const Poly& a, int bits);
+// Algorithm 18 SimpleBitUnpack: every bit pattern is valid.
+void unpack_simple(Poly& a, const std::uint8_t* in, int bits);
+// Algorithm 17 BitPack(w, a, b) with a = b - 2^bits + 1 (all uses in FIPS 204):
+// stores b - w_i in [0, 2^bits).
+void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b);
+// Algorithm 19 BitUnpack: w_i = b - x_i for each bits-wide x_i, in [b - 2^bits + 1, b].
+void unpack_offset(Poly& a, const std::uint8_t* in, int bits, std::int32_t b);
+
+}  // namespace kestrel::crypto::mldsa::detail

@@ -1,0 +1,119 @@
+#include "crypto/mldsa/polyvec.h"
+
+#include "crypto/ct.h"
+#include "crypto/mldsa/reduce.h"
+
+namespace kestrel::crypto::mldsa::detail {
+
+void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho) {
+  auto seed_for = [&](int r, int s) {
+    std::array<std::uint8_t, 34> seed;
+    std::copy(rho.begin(), rho.end(), seed.begin());
+    seed[32] = static_cast<std::uint8_t>(s);  // IntegerToBytes(s, 1) then r (Algorithm 32 line 3)
+    seed[33] = static_cast<std::uint8_t>(r);
+    return seed;
+  };
+  const int total = params.k * params.l;
+  int index = 0;
+  if (use_avx2()) {
+    // Four entries per 4-way Keccak call; k * l is a multiple of 4 for 44/65
+    // (16, 30: two left over) and 56 for 87.
+    for (; index + 4 <= total; index += 4) {
+      std::array<std::array<std::uint8_t, 34>, 4> seeds;
+      std::array<Poly*, 4> out;
+      for (int i = 0; i < 4; ++i) {
+        const int r = (index + i) / params.l;
+        const int s = (index + i) % params.l;
+        seeds[i] = seed_for(r, s);
+        out[i] = &a.row[r].p[s];
+      }
+      poly_rej_ntt_x4(*out[0], *out[1], *out[2], *out[3], seeds);
+    }
+  }
+  for (; index < total; ++index) {
+    const int r = index / params.l;
+    const int s = index % params.l;
+    const auto seed = seed_for(r, s);
+    poly_rej_ntt(a.row[r].p[s], seed);
+  }
+}
+
+void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
+              std::span<const std::uint8_t, rho_prime_bytes> rho_prime) {
+  auto seed_for = [&](int r) {
+    std::array<std::uint8_t, 66> seed;
+    std::copy(rho_prime.begin(), rho_prime.end(), seed.begin());
+    seed[64] = static_cast<std::uint8_t>(r);  // IntegerToBytes(r, 2), little-endian
+    seed[65] = static_cast<std::uint8_t>(r >> 8);
+    return seed;
+  };
+  auto target = [&](int r) -> Poly& { return r < params.l ? s1.p[r] : s2.p[r - params.l]; };
+  const int total = params.k + params.l;
+  int r = 0;
+  if (use_avx2()) {
+    for (; r + 4 <= total; r += 4) {
+      std::array<std::array<std::uint8_t, 66>, 4> seeds;
+      for (int i = 0; i < 4; ++i) seeds[i] = seed_for(r + i);
+      poly_rej_bounded_x4({&target(r), &target(r + 1), &target(r + 2), &target(r + 3)}, seeds, params.eta);
+      secure_zero(seeds.data(), sizeof seeds);
+    }
+  }
+  for (; r < total; ++r) {
+    auto seed = seed_for(r);
+    poly_rej_bounded(target(r), seed, params.eta);
+    secure_zero(seed);
+  }
+}
+
+void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t, 64> rho_double_prime,
+                 std::uint16_t kappa) {
+  auto seed_for = [&](int r) {
+    std::array<std::uint8_t, 66> seed;
+    std::copy(rho_double_prime.begin(), rho_double_prime.end(), seed.begin());
+    const auto counter = static_cast<std::uint16_t>(kappa + r);  // IntegerToBytes(kappa + r, 2)
+    seed[64] = static_cast<std::uint8_t>(counter);
+    seed[65] = static_cast<std::uint8_t>(counter >> 8);
+    return seed;
+  };
+  int r = 0;
+  if (use_avx2()) {
+    // Whole groups of four only: a 4-way permutation costs about as much as
+    // four single ones, so padding a group with unused lanes would cost more
+    // than hashing the one to three remaining polynomials alone.
+    for (; r + 4 <= params.l; r += 4) {
+      std::array<std::array<std::uint8_t, 66>, 4> seeds;
+      for (int i = 0; i < 4; ++i) seeds[i] = seed_for(r + i);
+      poly_expand_mask_x4({&y.p[r], &y.p[r + 1], &y.p[r + 2], &y.p[r + 3]}, seeds, params.gamma1_bits);
+      secure_zero(seeds.data(), sizeof seeds);
+    }
+  }
+  for (; r < params.l; ++r) {
+    auto seed = seed_for(r);
+    poly_expand_mask(y.p[r], seed, params.gamma1_bits);
+    secure_zero(seed);
+  }
+}
+
+void matrix_multiply(PolyVecK& w, const Matrix& a, const PolyVecL& v, const Params& params) {
+  if (!use_avx2()) {
+    // Portable: sum the 64-bit products of a row and reduce once per
+    // coefficient. |A_i| < q and |v_i| < 9q give |sum| < 7 * 9 q^2 < 2^31 q,
+    // within montgomery_reduce's range; l - 1 reductions saved per coefficient.
+    for (int r = 0; r < params.k; ++r) {
+      for (int i = 0; i < n; ++i) {
+        std::int64_t sum = 0;
+        for (int s = 0; s < params.l; ++s) sum += static_cast<std::int64_t>(a.row[r].p[s].c[i]) * v.p[s].c[i];
+        w.p[r].c[i] = reduce32(montgomery_reduce(sum));
+      }
+    }
+    return;
+  }
+  for (int r = 0; r < params.k; ++r) {
+    pointwise_montgomery(w.p[r], a.row[r].p[0], v.p[0]);
+    for (int s = 1; s < params.l; ++s) pointwise_accumulate_montgomery(w.p[r], a.row[r].p[s], v.p[s]);
+    // Each product is < q in magnitude, so the sum is < 7q < 2^31 - 2^22: reduce32 is safe.
+    poly_reduce32(w.p[r]);
+  }
+}
+
+}  // namespace kestrel::crypto::mldsa::detail

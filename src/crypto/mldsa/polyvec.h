@@ -1,0 +1,67 @@
+// Vectors and the matrix of ML-DSA (FIPS 204 section 7.3 ExpandA / ExpandS /
+// ExpandMask, and the NTT-domain products of section 7.6), over k x l
+// polynomials sized for the largest parameter set. Every function takes the
+// Params of the set in use and touches only its k or l entries.
+//
+// Thread-safe: pure functions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+
+#include "crypto/mldsa/poly.h"
+
+namespace kestrel::crypto::mldsa::detail {
+
+struct PolyVecL {
+  std::array<Poly, l_max> p;
+};
+struct PolyVecK {
+  std::array<Poly, k_max> p;
+};
+// A-hat: k rows of l polynomials, coefficients in [0, q) (NTT domain).
+struct Matrix {
+  std::array<PolyVecL, k_max> row;
+};
+
+// Algorithm 32 ExpandA(rho): A[r][s] = RejNTTPoly(rho || s || r).
+void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho);
+// Algorithm 33 ExpandS(rho'): s1[r] = RejBoundedPoly(rho' || r) for r < l, s2[r] =
+// RejBoundedPoly(rho' || r + l) for r < k (2-byte little-endian indices); [-eta, eta].
+void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
+              std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
+// Algorithm 34 ExpandMask(rho'', kappa): y[r] from H(rho'' || kappa + r);
+// coefficients in [-gamma1 + 1, gamma1].
+void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t, 64> rho_double_prime,
+                 std::uint16_t kappa);
+
+// w = A-hat o v-hat (Montgomery products, summed then reduce32): |w_i| <= 6283008.
+// REQUIRES: |v-hat_i| < 9q (an NTT output).
+void matrix_multiply(PolyVecK& w, const Matrix& a, const PolyVecL& v, const Params& params);
+
+template <typename Vec>
+void vec_ntt(Vec& v, int count) {
+  for (int i = 0; i < count; ++i) ntt(v.p[i]);
+}
+template <typename Vec>
+void vec_inverse_ntt(Vec& v, int count) {
+  for (int i = 0; i < count; ++i) inverse_ntt_to_montgomery(v.p[i]);
+}
+template <typename Vec>
+void vec_reduce32(Vec& v, int count) {
+  for (int i = 0; i < count; ++i) poly_reduce32(v.p[i]);
+}
+template <typename Vec>
+void vec_caddq(Vec& v, int count) {
+  for (int i = 0; i < count; ++i) poly_caddq(v.p[i]);
+}
+// Branch-free OR of poly_norm_exceeds over the vector (a rejection decision).
+template <typename Vec>
+std::uint32_t vec_norm_exceeds(const Vec& v, int count, std::int32_t bound) {
+  std::uint32_t exceeds = 0;
+  for (int i = 0; i < count; ++i) exceeds |= poly_norm_exceeds(v.p[i], bound);
+  return exceeds;
+}
+
+}  // namespace kestrel::crypto::mldsa::detail
