@@ -43,7 +43,7 @@ int run(const SimOptions& o) {
   }
   auto scheme = sim::parse_scheme(o.scheme);
   if (!scheme) {
-    std::fprintf(stderr, "kestrel sim: --scheme '%s': %s (insecure-fast-mac, ed25519)\n", o.scheme.c_str(),
+    std::fprintf(stderr, "kestrel sim: --scheme '%s': %s (insecure-fast-mac, ed25519, ml-dsa-65)\n", o.scheme.c_str(),
                  sim::describe(scheme.error()));
     return 2;
   }
@@ -129,7 +129,7 @@ void register_sim(CLI::App& app) {
   command->add_option("--seeds", options.seeds, "Number of seeds to run");
   command->add_option("--seed-start", options.seed_start, "First seed");
   command->add_option("--views", options.views, "Run until every honest replica reaches this view");
-  command->add_option("--scheme", options.scheme, "insecure-fast-mac (simulator only) or ed25519");
+  command->add_option("--scheme", options.scheme, "insecure-fast-mac (simulator only), ed25519 or ml-dsa-65");
   command->add_option("--seed", options.seed, "Run exactly this seed");
   command->add_flag("--trace", options.trace, "Print every event (use with --seed)");
   command->callback([] {

@@ -11,6 +11,8 @@
 #include "common/assert.h"
 #include "common/prng.h"
 #include "crypto/classic.h"
+#include "crypto/ct.h"
+#include "crypto/mldsa.h"
 #include "hotstuff2/hotstuff2.h"
 #include "sim/sim.h"
 
@@ -73,6 +75,7 @@ Result<std::uint32_t, SimError> parse_faults(const std::string& list) {
 Result<SimScheme, SimError> parse_scheme(const std::string& name) {
   if (name == "insecure-fast-mac") return SimScheme::insecure_fast_mac;
   if (name == "ed25519") return SimScheme::ed25519;
+  if (name == "ml-dsa-65") return SimScheme::ml_dsa_65;
   return Err(SimError::unknown_scheme);
 }
 
@@ -80,6 +83,7 @@ const char* scheme_name(SimScheme scheme) {
   switch (scheme) {
     case SimScheme::insecure_fast_mac: return "insecure-fast-mac";
     case SimScheme::ed25519: return "ed25519";
+    case SimScheme::ml_dsa_65: return "ml-dsa-65";
   }
   return "unknown";
 }
@@ -99,6 +103,13 @@ class Keys {
       prng.fill(seed);
       if (scheme == SimScheme::ed25519) {
         ed25519_.push_back(crypto::ed25519_keypair_from_seed(seed));
+      } else if (scheme == SimScheme::ml_dsa_65) {
+        constexpr auto set = crypto::mldsa::ParameterSet::ml_dsa_65;
+        Bytes public_key(crypto::mldsa::public_key_bytes(set)), secret_key(crypto::mldsa::secret_key_bytes(set));
+        crypto::mldsa::key_gen_internal(set, seed, public_key, secret_key);
+        mldsa_public_.push_back(std::move(crypto::mldsa::expand_public_key(set, public_key)).value());
+        mldsa_secret_.push_back(std::move(crypto::mldsa::expand_secret_key(set, secret_key)).value());
+        crypto::secure_zero(secret_key);
       } else {
         mac_keys_.push_back(seed);
       }
@@ -106,6 +117,11 @@ class Keys {
   }
 
   Bytes sign(ReplicaId signer, ByteSpan message) const {
+    if (scheme_ == SimScheme::ml_dsa_65) {
+      Bytes sig(crypto::mldsa::signature_bytes(crypto::mldsa::ParameterSet::ml_dsa_65));
+      KESTREL_ASSERT(crypto::mldsa::sign(mldsa_secret_[signer], message, {}, crypto::mldsa::Randomness::deterministic, sig).ok());
+      return sig;
+    }
     if (scheme_ == SimScheme::ed25519) {
       Bytes sig(crypto::ed25519_signature_bytes);
       crypto::ed25519_sign(std::span<std::uint8_t, 64>(sig.data(), 64), message, ed25519_[signer].secret_key);
@@ -115,8 +131,11 @@ class Keys {
   }
 
   bool verify(ReplicaId signer, ByteSpan message, ByteSpan signature) {
-    if (signer >= (scheme_ == SimScheme::ed25519 ? ed25519_.size() : mac_keys_.size())) return false;
-    if (scheme_ != SimScheme::ed25519) {
+    const std::size_t keys = scheme_ == SimScheme::ed25519     ? ed25519_.size()
+                             : scheme_ == SimScheme::ml_dsa_65 ? mldsa_public_.size()
+                                                               : mac_keys_.size();
+    if (signer >= keys) return false;
+    if (scheme_ == SimScheme::insecure_fast_mac) {
       const Bytes expected = mac(signer, message);
       return signature.size() == expected.size() && std::equal(expected.begin(), expected.end(), signature.begin());
     }
@@ -128,7 +147,10 @@ class Keys {
     h.update(signature);
     const Hash32 key = h.finish();
     if (verified_.count(key)) return true;
-    if (!crypto::ed25519_verify(signature, message, ed25519_[signer].public_key)) return false;
+    const bool valid = scheme_ == SimScheme::ed25519
+                           ? crypto::ed25519_verify(signature, message, ed25519_[signer].public_key).ok()
+                           : crypto::mldsa::verify(mldsa_public_[signer], message, {}, signature).ok();
+    if (!valid) return false;
     if (verified_.size() >= 1 << 16) verified_.clear();
     verified_.insert(key);
     return true;
@@ -145,6 +167,8 @@ class Keys {
 
   SimScheme scheme_;
   std::vector<crypto::Ed25519KeyPair> ed25519_;
+  std::vector<crypto::mldsa::ExpandedPublicKey> mldsa_public_;
+  std::vector<crypto::mldsa::ExpandedSecretKey> mldsa_secret_;
   std::vector<std::array<std::uint8_t, 32>> mac_keys_;
   std::set<Hash32> verified_;
 };

@@ -45,8 +45,9 @@ Result<std::uint32_t, SimError> parse_faults(const std::string& list);  // bitma
 // Signature schemes the simulator can run. `insecure_fast_mac` is a keyed hash
 // that only the simulator can construct (it holds every key): it is NOT a
 // signature scheme, and exists so that large sweeps run fast. The real schemes
-// measure real message sizes and costs.
-enum class SimScheme : std::uint8_t { insecure_fast_mac, ed25519 };
+// measure real message sizes and costs; ml-dsa-65 signs deterministically
+// (FIPS 204 rnd = 0) so that a seed still replays byte for byte.
+enum class SimScheme : std::uint8_t { insecure_fast_mac, ed25519, ml_dsa_65 };
 Result<SimScheme, SimError> parse_scheme(const std::string& name);
 const char* scheme_name(SimScheme scheme);
 
