@@ -7,6 +7,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BENCH_DIR := build/bench
 FUZZ_SECONDS ?= 60
+DEMO_BENCH := MlKem(KeyGen|Encaps|Decaps)/set:768/|MlDsa(KeyGen|Sign|Verify)/set:1/|Ed25519|X25519|Sha256/bytes:64/|AeadSeal/1024
 
 all: build
 
@@ -20,11 +21,17 @@ build: deps build/release/build.ninja
 	cmake --build --preset release -j $(JOBS)
 
 demo: build
-	@echo "== make demo: the node is not built yet (issue 8); running Kestrel's crypto and codec"
-	@echo "== micro-benchmarks on this machine (kestrel-microbench, 0.2 s per benchmark)."
-	@build/release/bench/kestrel-microbench --benchmark_min_time=0.2 \
-	  --benchmark_filter='Sha256|Ed25519|X25519|Aead|Codec|MlKem|MlDsa|Keccak'
-	@echo "== kestrel gates:"
+	@echo "== make demo: the node is not built yet (issue 8), so this runs what exists today."
+	@echo "== 1/3 HotStuff-2 on a simulated 4-validator cluster: one Byzantine replica and every"
+	@echo "==     network fault (loss, duplication, reordering, partitions, crashes), 30 seeds:"
+	@build/release/apps/kestrel/kestrel sim --protocol hotstuff2 --nodes 4 --byzantine 1 --faults all \
+	  --seeds 30 --views 200
+	@echo "== 2/3 Post-quantum and classical crypto on this machine (kestrel-microbench, medians"
+	@echo "==     of 3; avx2:0 = portable path, avx2:1 = AVX2 path):"
+	@build/release/bench/kestrel-microbench --benchmark_min_time=0.1 --benchmark_repetitions=3 \
+	  --benchmark_report_aggregates_only=true --benchmark_filter='$(DEMO_BENCH)' 2>/dev/null | \
+	  grep -E 'Benchmark|----|_median'
+	@echo "== 3/3 kestrel gates:"
 	@build/release/apps/kestrel/kestrel gates
 
 test: build
