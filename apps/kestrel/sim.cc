@@ -23,11 +23,12 @@ struct SimOptions {
   std::string scheme = "insecure-fast-mac";
   std::optional<std::uint64_t> seed;
   bool trace = false;
+  bool byzantine_given = false;
 };
 
-std::string replay_command(const SimOptions& o, std::uint64_t seed) {
+std::string replay_command(const SimOptions& o, std::uint32_t byzantine, std::uint64_t seed) {
   return "kestrel sim --protocol " + o.protocol + " --nodes " + std::to_string(o.nodes) + " --byzantine " +
-         std::to_string(o.byzantine) + " --faults " + o.faults + " --views " + std::to_string(o.views) +
+         std::to_string(byzantine) + " --faults " + o.faults + " --views " + std::to_string(o.views) +
          " --scheme " + o.scheme + " --seed " + std::to_string(seed) + " --trace";
 }
 
@@ -51,9 +52,11 @@ int run(const SimOptions& o) {
     std::fprintf(stderr, "kestrel sim: need 1 <= nodes <= 128 and byzantine <= (nodes - 1) / 3\n");
     return 2;
   }
-  // Byzantine behaviours need Byzantine replicas: with --faults all and no
-  // --byzantine given, use f of them.
+  // Byzantine behaviours need Byzantine replicas: when any is asked for and
+  // --byzantine is not given, f replicas are Byzantine.
   std::uint32_t byzantine = o.byzantine;
+  const std::uint32_t network_only = *sim::parse_faults("loss,duplication,reordering,partition,crash");
+  if (!o.byzantine_given && (*faults & ~network_only) != 0) byzantine = (o.nodes - 1) / 3;
   sim::SimConfig config;
   config.n = o.nodes;
   config.byzantine = byzantine;
@@ -81,11 +84,11 @@ int run(const SimOptions& o) {
     if (!r.violations.empty()) {
       ++violations;
       std::printf("SAFETY VIOLATION seed %llu: %s\n  replay: %s\n", static_cast<unsigned long long>(seed),
-                  r.violations.front().c_str(), replay_command(o, seed).c_str());
+                  r.violations.front().c_str(), replay_command(o, byzantine, seed).c_str());
     } else if (!r.liveness_ok) {
       ++liveness_failures;
       std::printf("LIVENESS FAILURE seed %llu: %s\n  replay: %s\n", static_cast<unsigned long long>(seed),
-                  r.liveness_failure.c_str(), replay_command(o, seed).c_str());
+                  r.liveness_failure.c_str(), replay_command(o, byzantine, seed).c_str());
     }
     if (count == 1) {
       std::printf("seed %llu: trace digest %s, %llu events, GST %llu ms\n", static_cast<unsigned long long>(seed),
@@ -132,7 +135,8 @@ void register_sim(CLI::App& app) {
   command->add_option("--scheme", options.scheme, "insecure-fast-mac (simulator only), ed25519 or ml-dsa-65");
   command->add_option("--seed", options.seed, "Run exactly this seed");
   command->add_flag("--trace", options.trace, "Print every event (use with --seed)");
-  command->callback([] {
+  command->callback([command] {
+    options.byzantine_given = command->count("--byzantine") > 0;
     const int status = run(options);
     if (status != 0) throw CLI::RuntimeError(status);
   });
