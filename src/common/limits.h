@@ -98,6 +98,13 @@ static_assert(frame_bytes_max > message_size_max);
 // round trip; a replica further behind asks again (bounded per request by this).
 inline constexpr std::size_t consensus_fetch_blocks_max = 64;
 
+// --- Metrics ------------------------------------------------------------------------
+
+// Metric series (one per name + label set). Labels are bounded by design (peer
+// ids up to validators_max, message types, reasons), so a few thousand covers a
+// 128-validator node; more means a label took an unbounded value, a bug.
+inline constexpr std::size_t metric_series_max = 4096;
+
 // --- Hex --------------------------------------------------------------------------
 
 // Hex strings read from config files, key files and test vectors: the largest is
