@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,9 +13,12 @@
 namespace kestrel::hotstuff2::golden {
 namespace {
 
+// KESTREL_GOLDEN_TRACE_DIR replaces the source tree's testdata directory, to run
+// a trace being written (or a deliberately broken copy) without touching it.
 std::vector<std::string> trace_files() {
   std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(KESTREL_HOTSTUFF2_TESTDATA)) {
+  const char* dir = std::getenv("KESTREL_GOLDEN_TRACE_DIR");
+  for (const auto& entry : std::filesystem::directory_iterator(dir ? dir : KESTREL_HOTSTUFF2_TESTDATA)) {
     if (entry.path().extension() == ".trace") files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());  // directory order is not deterministic
