@@ -47,11 +47,11 @@ std::string join(const std::vector<std::string>& words) {
 std::vector<std::string> split_on(const std::string& s, char separator) {
   std::vector<std::string> parts;
   if (s.empty()) return parts;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t end = s.find(separator, start);
-    parts.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
-    if (end == std::string::npos) break;
+  // Each pass consumes at least one character: at most s.size() + 1 parts.
+  for (std::size_t start = 0; start <= s.size();) {
+    std::size_t end = s.find(separator, start);
+    if (end == std::string::npos) end = s.size();
+    parts.push_back(s.substr(start, end - start));
     start = end + 1;
   }
   return parts;
