@@ -589,7 +589,8 @@ class Runner {
     for (const Record& record : out.persist) {
       if (const auto* s = std::get_if<SafetyRecord>(&record)) {
         lines.push_back("< persist safety voted=" + std::to_string(s->last_voted_view) + " lock=" +
-                        render(s->locked_qc) + " timeout=" + std::to_string(s->last_timeout_view));
+                        render(s->locked_qc) + " timeout=" + std::to_string(s->last_timeout_view) +
+                        (s->last_proposed_view ? " proposed=" + std::to_string(s->last_proposed_view) : std::string()));
       } else if (const auto* b = std::get_if<Block>(&record)) {
         lines.push_back("< persist block " + render_block(*b));
       } else {

@@ -181,7 +181,7 @@ struct Config {
   View view_jump_max = 1000;             // uncertified messages beyond cur_view + this are dropped
   std::size_t blocks_max = 4096;         // block store entries
   std::size_t future_proposals_max = 64; // proposals buffered for views ahead of ours
-  std::size_t vote_views_max = 8;        // views with vote sets in progress
+  std::size_t vote_views_max = 8;        // votes accepted up to this many views ahead
   std::size_t timeout_views_max = 16;    // views with timeout sets in progress
   std::size_t fetches_in_flight_max = 32;
   std::uint32_t fetch_blocks_max = 64;   // blocks per fetch response
@@ -217,7 +217,8 @@ using Input = std::variant<Start, TickInput, Received, PayloadReady>;
 struct SafetyRecord {
   View last_voted_view = 0;      // never vote at or below this again
   QuorumCertificate locked_qc;   // the highest QC seen (HotStuff-2 locks on it)
-  View last_timeout_view = 0;    // views we timed out in (liveness after restart)
+  View last_timeout_view = 0;    // we timed out in this view: no vote in it any more
+  View last_proposed_view = 0;   // never propose twice in a view, across restarts
 };
 
 struct CommitMarker {
@@ -378,7 +379,7 @@ class Replica {
   std::map<View, Proposal> future_proposals_;
   std::map<std::pair<View, BlockId>, VoteSet> votes_;
   std::map<View, TimeoutSet> timeouts_;
-  std::set<BlockId> fetches_in_flight_;
+  std::map<BlockId, View> fetches_in_flight_;  // id -> view of the last request
   std::optional<BlockId> commit_target_;  // highest block the commit rule selected
   Counters counters_;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/assert.h"
+#include "common/limits.h"
 #include "hotstuff2/hotstuff2.h"
 
 namespace kestrel::hotstuff2 {
@@ -46,7 +47,8 @@ Replica::Replica(const Config& config, const RestoredState& restored)
   }
   // Resume in the highest view our record proves we reached (docs "Restart").
   view_ = std::max<View>({1, safety_.locked_qc.view + 1, safety_.last_voted_view,
-                          safety_.last_timeout_view});
+                          safety_.last_timeout_view, safety_.last_proposed_view});
+  proposed_in_view_ = safety_.last_proposed_view >= view_;
 }
 
 Tick Replica::timeout_duration() const {
@@ -234,11 +236,10 @@ void Replica::enter_view(View view, Output& out) {
   propose_wait_expired_ = false;
   propose_wait_deadline_ = 0;
   synced_in_view_.clear();
-  fetches_in_flight_.clear();  // unanswered fetches may be retried in the new view
   view_deadline_ = now_ + timeout_duration();
   // Forget state for views that can no longer matter (bounded maps).
-  while (!votes_.empty() && votes_.begin()->first.first + 1 < view_) votes_.erase(votes_.begin());
-  while (!timeouts_.empty() && timeouts_.begin()->first + 1 < view_) timeouts_.erase(timeouts_.begin());
+  while (!votes_.empty() && votes_.begin()->first.first < view_ - 1) votes_.erase(votes_.begin());
+  while (!timeouts_.empty() && timeouts_.begin()->first < view_ - 1) timeouts_.erase(timeouts_.begin());
   while (!first_proposal_.empty() && first_proposal_.begin()->first < view_) {
     first_proposal_.erase(first_proposal_.begin());
   }
@@ -280,6 +281,10 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   ++counters_.proposals_sent;
   first_proposal_.emplace(view_, id);
   store_block(b, id, out);
+  // Durable before the proposal leaves: one proposal per view, across restarts.
+  // (The leader's own vote below updates this same record in the output.)
+  safety_.last_proposed_view = view_;
+  persist_safety(out);
   out.sends.push_back({std::nullopt, proposal});
   try_vote(b, id, out);
   KESTREL_ASSERT(blocks_.count(id) || blocks_.size() >= config_.blocks_max);
@@ -291,6 +296,13 @@ void Replica::try_propose(Output& out, bool wait_expired) {
 void Replica::try_vote(const Block& b, const BlockId& id, Output& out) {
   if (b.view != view_) return;
   if (b.view <= safety_.last_voted_view) return;  // at most once per view
+  // A replica that timed out in a view no longer votes in it (docs "Vote rule"):
+  // its timeout reported its high QC, and a QC formed after that would not be
+  // reflected in the TC the next leader builds on.
+  if (b.view <= safety_.last_timeout_view) {
+    drop(Drop::vote_rule);
+    return;
+  }
   if (b.justify.view < safety_.locked_qc.view) {
     drop(Drop::vote_rule);
     return;
@@ -365,6 +377,10 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
   if (!inserted && first->second != id) {
     ++counters_.equivocations_seen;  // the vote-once rule makes this harmless
   }
+  if (blocks_.count(id) && b.view <= safety_.last_voted_view) {
+    drop(Drop::duplicate);  // a re-delivered proposal we already voted on
+    return;
+  }
   store_block(b, id, out);
   try_vote(b, id, out);
 }
@@ -395,16 +411,17 @@ void Replica::on_vote(ReplicaId from, const Vote& v, Output& out) {
     drop(Drop::wrong_sender);
     return;
   }
-  if (leader_of(v.view + 1, config_.n) != config_.self) {
-    drop(Drop::not_leader);
+  // Future first, so that v.view + 1 below cannot overflow.
+  if (v.view > view_ + config_.vote_views_max) {
+    drop(Drop::future_view);
     return;
   }
-  if (v.view + 1 < view_ || v.view == 0) {
+  if (v.view == 0 || v.view < view_ - 1) {
     drop(Drop::stale_view);
     return;
   }
-  if (v.view > view_ + config_.view_jump_max) {
-    drop(Drop::future_view);
+  if (leader_of(v.view + 1, config_.n) != config_.self) {
+    drop(Drop::not_leader);
     return;
   }
   // One vote per voter per view: a second one (double vote) is dropped.
@@ -417,9 +434,19 @@ void Replica::on_vote(ReplicaId from, const Vote& v, Output& out) {
   const auto key = std::make_pair(v.view, v.block_id);
   auto it = votes_.find(key);
   if (it == votes_.end()) {
-    if (votes_.size() >= config_.vote_views_max * 4) {
+    // Votes are accepted for views [view_ - 1, view_ + vote_views_max] and one per
+    // voter per view, so at most (vote_views_max + 2) * n sets exist; the cap below
+    // is that structural bound, kept as a check. Were it reached, the sets
+    // furthest in the future give way, so votes sent ahead can never crowd out
+    // the views we are in.
+    if (votes_.size() >= (config_.vote_views_max + 2) * config_.n) {
+      const View furthest = votes_.rbegin()->first.first;
+      if (v.view >= furthest) {
+        drop(Drop::full);
+        return;
+      }
+      votes_.erase(votes_.lower_bound({furthest, BlockId{}}), votes_.end());
       drop(Drop::full);
-      return;
     }
     it = votes_.emplace(key, VoteSet{}).first;
   }
@@ -459,7 +486,11 @@ void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
     drop(Drop::bad_certificate);
     return;
   }
-  if (t.view + 1 < view_) {
+  if (t.view > view_ + config_.timeout_views_max) {
+    drop(Drop::future_view);
+    return;
+  }
+  if (t.view < view_ - 1) {
     // A replica behind us: send it the certificates that end its view (once per
     // peer per view, so a replay cannot make us amplify).
     drop(Drop::stale_view);
@@ -471,12 +502,8 @@ void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
     }
     return;
   }
-  if (t.view > view_ + config_.timeout_views_max) {
-    drop(Drop::future_view);
-    return;
-  }
   if (!process_qc(t.high_qc, from, out)) return;
-  if (t.view + 1 < view_) return;  // the high QC moved us past it
+  if (t.view < view_ - 1) return;  // the high QC moved us past it
   auto& set = timeouts_[t.view];
   if (!set.entries.emplace(t.sender, std::make_pair(t.high_qc.view, t.signature)).second) {
     drop(Drop::duplicate);
@@ -506,15 +533,23 @@ void Replica::on_sync(ReplicaId from, const SyncCertificates& sync, Output& out)
 // --- Fetching and committing -----------------------------------------------------------
 
 void Replica::request_block(const BlockId& id, ReplicaId from, Output& out) {
-  if (blocks_.count(id) || fetches_in_flight_.count(id)) return;
-  if (fetches_in_flight_.size() >= config_.fetches_in_flight_max) {
-    drop(Drop::full);
-    return;
+  if (blocks_.count(id)) return;
+  auto pending = fetches_in_flight_.find(id);
+  if (pending != fetches_in_flight_.end() && pending->second == view_) return;  // asked in this view already
+  if (pending == fetches_in_flight_.end() && fetches_in_flight_.size() >= config_.fetches_in_flight_max) {
+    // Make room by forgetting the request asked in the oldest view.
+    auto oldest = std::min_element(fetches_in_flight_.begin(), fetches_in_flight_.end(),
+                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (oldest->second == view_) {
+      drop(Drop::full);
+      return;
+    }
+    fetches_in_flight_.erase(oldest);
   }
   ReplicaId target = from;
   if (target == config_.self || target >= config_.n) target = (config_.self + 1) % config_.n;
   if (target == config_.self) return;  // a one-replica cluster has nobody to ask
-  fetches_in_flight_.insert(id);
+  fetches_in_flight_[id] = view_;
   out.sends.push_back({target, FetchRequest{id, config_.fetch_blocks_max}});
   ++counters_.fetches_sent;
 }
@@ -527,9 +562,17 @@ void Replica::on_fetch_request(ReplicaId from, const FetchRequest& request, Outp
   }
   FetchResponse response;
   const std::uint32_t count = std::min(request.count_max, config_.fetch_blocks_max);
+  // Stay under message_size_max: a block is at most its payload, its QC and a
+  // header; the first block always fits (static_assert in limits.h).
+  std::size_t bytes = 0;
   while (it != blocks_.end() && response.blocks.size() < count && it->first != genesis_id_) {
-    response.blocks.push_back(it->second);
-    it = blocks_.find(it->second.parent);
+    const Block& b = it->second;
+    const std::size_t block_bytes = limits::block_header_bytes_max + b.payload.size() +
+                                    b.justify.signatures.size() * (limits::signature_bytes_max + 2 * limits::varint_bytes_max);
+    if (!response.blocks.empty() && bytes + block_bytes > limits::message_size_max / 2) break;
+    bytes += block_bytes;
+    response.blocks.push_back(b);
+    it = blocks_.find(b.parent);
   }
   out.sends.push_back({from, std::move(response)});
 }
