@@ -57,6 +57,7 @@ std::size_t index_of(Gate gate) {
 const char* describe(GateError error) {
   switch (error) {
     case GateError::unknown_gate: return "unknown gate name";
+    case GateError::bad_setting: return "gate setting must be name=on or name=off";
   }
   return "unknown gate error";
 }
@@ -79,6 +80,53 @@ Result<Gate, GateError> find_gate(std::string_view name) {
     if (info.name == name) return info.gate;
   }
   return Err(GateError::unknown_gate);
+}
+
+Result<GateSetting, GateError> parse_gate_setting(std::string_view setting) {
+  const auto equals = setting.find('=');
+  if (equals == std::string_view::npos) return Err(GateError::bad_setting);
+  auto gate = find_gate(setting.substr(0, equals));
+  if (!gate) return Err(gate.error());
+  const std::string_view value = setting.substr(equals + 1);
+  if (value == "on" || value == "true" || value == "1") return GateSetting{*gate, true};
+  if (value == "off" || value == "false" || value == "0") return GateSetting{*gate, false};
+  return Err(GateError::bad_setting);
+}
+
+namespace {
+// Gate strings are compile-time literals without quotes or backslashes (checked
+// in gates_test), so they need no escaping beyond this guard.
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    KESTREL_ASSERT(c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20);
+    out += c;
+  }
+  out += '"';
+}
+}  // namespace
+
+std::string gates_json() {
+  std::string out = "[";
+  for (const auto& info : gate_table) {
+    if (out.size() > 1) out += ",";
+    out += "{\"name\":";
+    append_json_string(out, info.name);
+    out += ",\"enabled\":";
+    out += gate_enabled(info.gate) ? "true" : "false";
+    out += ",\"default\":";
+    out += info.default_enabled ? "true" : "false";
+    out += ",\"subsystem\":";
+    append_json_string(out, info.subsystem);
+    out += ",\"risk\":";
+    append_json_string(out, describe(info.risk));
+    out += ",\"risk_note\":";
+    append_json_string(out, info.risk_note);
+    out += ",\"description\":";
+    append_json_string(out, info.description);
+    out += "}";
+  }
+  return out + "]";
 }
 
 bool gate_enabled(Gate gate) {

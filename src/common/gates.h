@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "common/result.h"
@@ -39,13 +40,27 @@ struct GateInfo {
   bool default_enabled;
 };
 
-enum class GateError : std::uint8_t { unknown_gate };
+enum class GateError : std::uint8_t {
+  unknown_gate,  // no gate has that name
+  bad_setting,   // not `name=on|off|true|false|1|0`
+};
 const char* describe(GateError error);
 
 std::span<const GateInfo> all_gates();
 const GateInfo& gate_info(Gate gate);
 Result<Gate, GateError> find_gate(std::string_view name);
 const char* describe(GateRisk risk);
+
+// Parses `name=on|off` (also true/false, 1/0), as given to `--gate` on the
+// command line; unknown names are errors, never ignored.
+struct GateSetting {
+  Gate gate;
+  bool enabled;
+};
+Result<GateSetting, GateError> parse_gate_setting(std::string_view setting);
+// Every gate with its state, default, subsystem, risk and description as a JSON
+// array (what `/gates` serves). Deterministic: in enum order.
+std::string gates_json();
 
 bool gate_enabled(Gate gate);
 void set_gate(Gate gate, bool enabled);

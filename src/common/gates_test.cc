@@ -27,6 +27,34 @@ TEST(GatesTest, FindByNameAndUnknownIsError) {
   EXPECT_EQ(find_gate("").error(), GateError::unknown_gate);
 }
 
+TEST(GatesTest, ParseSettings) {
+  auto off = parse_gate_setting("crypto.avx2=off");
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->gate, Gate::crypto_avx2);
+  EXPECT_FALSE(off->enabled);
+  EXPECT_TRUE(parse_gate_setting("crypto.avx2=on")->enabled);
+  EXPECT_TRUE(parse_gate_setting("crypto.avx2=1")->enabled);
+  EXPECT_FALSE(parse_gate_setting("crypto.avx2=false")->enabled);
+  EXPECT_EQ(parse_gate_setting("crypto.avx2").error(), GateError::bad_setting);
+  EXPECT_EQ(parse_gate_setting("crypto.avx2=maybe").error(), GateError::bad_setting);
+  EXPECT_EQ(parse_gate_setting("crypto.avx3=on").error(), GateError::unknown_gate);
+}
+
+TEST(GatesTest, JsonListsEveryGateWithItsState) {
+  reset_gates();
+  ScopedGate off(Gate::crypto_avx2, false);
+  const std::string json = gates_json();
+  EXPECT_EQ(json.front(), '[');
+  EXPECT_EQ(json.back(), ']');
+  for (const auto& info : all_gates()) {
+    EXPECT_NE(json.find("\"name\":\"" + std::string(info.name) + "\""), std::string::npos) << info.name;
+    for (std::string_view text : {info.name, info.subsystem, info.description, info.risk_note}) {
+      EXPECT_EQ(text.find_first_of("\"\\\n"), std::string_view::npos) << text;
+    }
+  }
+  EXPECT_NE(json.find("\"name\":\"crypto.avx2\",\"enabled\":false,\"default\":true"), std::string::npos) << json;
+}
+
 TEST(GatesTest, SetResetAndScoped) {
   reset_gates();
   const bool initial = gate_enabled(Gate::crypto_avx2);
