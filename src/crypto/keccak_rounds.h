@@ -6,6 +6,8 @@
 // Lanes are named locals, not arrays, so GCC keeps them in registers as far as
 // the register file allows; theta's d is folded into rho and pi, and chi runs
 // on one output plane (five lanes) at a time.
+//
+// Thread-safe: constants and pure functions.
 #pragma once
 
 #include <array>
