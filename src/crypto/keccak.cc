@@ -55,7 +55,7 @@ void permute(State& state) {
   }
   std::uint64_t a[25];
   for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
-  detail::permute_lanes<std::uint64_t, detail::ScalarOps>(a);
+  detail::permute_lanes_complemented<std::uint64_t, detail::ScalarOps>(a);
   for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
 }
 
