@@ -53,10 +53,7 @@ void permute(State& state) {
     detail::permute_bmi2(state);
     return;
   }
-  std::uint64_t a[25];
-  for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
-  detail::permute_lanes_complemented<std::uint64_t, detail::ScalarOps>(a);
-  for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
+  detail::permute_lanes_complemented<std::uint64_t, detail::ScalarOps>(state.a.data());
 }
 
 void permute_x4_portable(StateX4& state) {

@@ -60,17 +60,11 @@ struct Avx2Ops {
 }  // namespace
 
 void permute_x4_avx2(StateX4& state) {
-  __m256i a[25];
-  for (int i = 0; i < 25; ++i) a[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(&state.lanes[4 * i]));
-  permute_lanes<__m256i, Avx2Ops>(a);
-  for (int i = 0; i < 25; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(&state.lanes[4 * i]), a[i]);
+  // Lane i of the four states is one aligned 256-bit word (StateX4 is
+  // alignas(32)); __m256i may alias any type.
+  permute_lanes<__m256i, Avx2Ops>(reinterpret_cast<__m256i*>(state.lanes.data()));
 }
 
-void permute_bmi2(State& state) {
-  std::uint64_t a[25];
-  for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
-  permute_lanes<std::uint64_t, Bmi2Ops>(a);
-  for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
-}
+void permute_bmi2(State& state) { permute_lanes<std::uint64_t, Bmi2Ops>(state.a.data()); }
 
 }  // namespace kestrel::crypto::keccak::detail
