@@ -16,6 +16,8 @@ namespace detail {
 // scalar permutation compiled with BMI1/BMI2 (ANDN, RORX).
 void permute_x4_avx2(StateX4& state);
 void permute_bmi2(State& state);
+// Stores words [0, words) of state j to out[j] for each j with out[j] != null.
+void store_words_x4_avx2(const StateX4& state, std::size_t words, std::uint8_t* const out[4]);
 }  // namespace detail
 
 namespace {
@@ -53,10 +55,7 @@ void permute(State& state) {
     detail::permute_bmi2(state);
     return;
   }
-  std::uint64_t a[25];
-  for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
-  detail::permute_lanes<std::uint64_t, detail::ScalarOps>(a);
-  for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
+  detail::permute_lanes_complemented<std::uint64_t, detail::ScalarOps>(state.a.data());
 }
 
 void permute_x4_portable(StateX4& state) {
@@ -287,26 +286,46 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
       }
     }
     permute_x4(state);
+    // Outputs of this step. Lanes emitting a whole block at the same rate are
+    // stored together with one transpose on AVX2 machines (matrix XOFs often
+    // run in step); the rest word by word.
+    std::uint8_t* block_out[4] = {nullptr, nullptr, nullptr, nullptr};
+    std::size_t block_rate = 0;
+    unsigned blocks_together = 0;
+    std::array<std::size_t, 4> take{};
+    std::array<std::uint8_t*, 4> out{};
     for (unsigned j = 0; j < 4; ++j) {
       if (current[j] >= queued[j]) continue;
       const std::size_t id = queue[j][current[j]];
       const XofJob& job = jobs[id];
       ++step[j];
-      if (step[j] >= absorb[id]) {
-        // Output block number step - absorb: whole words straight to the
-        // output, a partial last word through a copy.
-        const std::size_t offset = (step[j] - absorb[id]) * job.rate;
-        const std::size_t take = std::min(job.rate, job.out.size() - std::min(job.out.size(), offset));
-        std::uint8_t* out = job.out.data() + offset;
-        std::size_t i = 0;
-        for (; 8 * i + 8 <= take; ++i) store_le64(out + 8 * i, state.lanes[4 * i + j]);
-        if (8 * i < take) {
-          std::uint8_t word[8];
-          store_le64(word, state.lanes[4 * i + j]);
-          std::memcpy(out + 8 * i, word, take - 8 * i);
-        }
+      if (step[j] < absorb[id]) continue;
+      // Output block number step - absorb.
+      const std::size_t offset = (step[j] - absorb[id]) * job.rate;
+      take[j] = std::min(job.rate, job.out.size() - std::min(job.out.size(), offset));
+      out[j] = job.out.data() + offset;
+      if (take[j] == job.rate && (blocks_together == 0 || job.rate == block_rate)) {
+        block_out[j] = out[j];
+        block_rate = job.rate;
+        ++blocks_together;
       }
-      if (step[j] == permutations[id]) {
+    }
+    if (blocks_together >= 2 && use_avx2_machine_code()) {
+      detail::store_words_x4_avx2(state, block_rate / 8, block_out);
+      for (unsigned j = 0; j < 4; ++j) {
+        if (block_out[j] != nullptr) take[j] = 0;  // done
+      }
+    }
+    for (unsigned j = 0; j < 4; ++j) {
+      if (current[j] >= queued[j]) continue;
+      std::size_t i = 0;
+      for (; 8 * i + 8 <= take[j]; ++i) store_le64(out[j] + 8 * i, state.lanes[4 * i + j]);
+      if (8 * i < take[j]) {
+        std::uint8_t word[8];
+        store_le64(word, state.lanes[4 * i + j]);
+        std::memcpy(out[j] + 8 * i, word, take[j] - 8 * i);
+      }
+      if (step[j] == permutations[queue[j][current[j]]]) {
         ++current[j];
         step[j] = 0;
       }

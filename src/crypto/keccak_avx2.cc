@@ -3,7 +3,9 @@
 //  - permute_x4_avx2: four interleaved states, one 256-bit register per lane
 //    index; rotations by 8 and 56 are byte shuffles (one instruction, not three);
 //  - permute_bmi2: the scalar permutation compiled for BMI1/BMI2, where chi's
-//    ~a & b is one ANDN and rotations are non-destructive RORX.
+//    ~a & b is one ANDN and rotations are non-destructive RORX;
+//  - store_words_x4_avx2: the output side of run_jobs_x4, a 4 x 4 transpose of
+//    64-bit words instead of strided scalar copies.
 // Both instantiate the round of keccak_rounds.h, shared with the portable path,
 // and are checked against it on random states in keccak_test.cc.
 #include <immintrin.h>
@@ -60,17 +62,34 @@ struct Avx2Ops {
 }  // namespace
 
 void permute_x4_avx2(StateX4& state) {
-  __m256i a[25];
-  for (int i = 0; i < 25; ++i) a[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(&state.lanes[4 * i]));
-  permute_lanes<__m256i, Avx2Ops>(a);
-  for (int i = 0; i < 25; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(&state.lanes[4 * i]), a[i]);
+  // Lane i of the four states is one aligned 256-bit word (StateX4 is
+  // alignas(32)); __m256i may alias any type.
+  permute_lanes<__m256i, Avx2Ops>(reinterpret_cast<__m256i*>(state.lanes.data()));
 }
 
-void permute_bmi2(State& state) {
-  std::uint64_t a[25];
-  for (unsigned i = 0; i < 25; ++i) a[i] = state.a[i];
-  permute_lanes<std::uint64_t, Bmi2Ops>(a);
-  for (unsigned i = 0; i < 25; ++i) state.a[i] = a[i];
+void permute_bmi2(State& state) { permute_lanes<std::uint64_t, Bmi2Ops>(state.a.data()); }
+
+void store_words_x4_avx2(const StateX4& state, std::size_t words, std::uint8_t* const out[4]) {
+  const auto* v = reinterpret_cast<const __m256i*>(state.lanes.data());
+  std::size_t w = 0;
+  // 4 x 4 transposes of 64-bit words: registers hold word w of the four
+  // states; after the transpose each holds four consecutive words of one state.
+  for (; w + 4 <= words; w += 4) {
+    const __m256i r0 = _mm256_load_si256(v + w), r1 = _mm256_load_si256(v + w + 1);
+    const __m256i r2 = _mm256_load_si256(v + w + 2), r3 = _mm256_load_si256(v + w + 3);
+    const __m256i t0 = _mm256_unpacklo_epi64(r0, r1), t1 = _mm256_unpackhi_epi64(r0, r1);
+    const __m256i t2 = _mm256_unpacklo_epi64(r2, r3), t3 = _mm256_unpackhi_epi64(r2, r3);
+    const __m256i o[4] = {_mm256_permute2x128_si256(t0, t2, 0x20), _mm256_permute2x128_si256(t1, t3, 0x20),
+                          _mm256_permute2x128_si256(t0, t2, 0x31), _mm256_permute2x128_si256(t1, t3, 0x31)};
+    for (unsigned j = 0; j < 4; ++j) {
+      if (out[j] != nullptr) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[j] + 8 * w), o[j]);
+    }
+  }
+  for (; w < words; ++w) {
+    for (unsigned j = 0; j < 4; ++j) {
+      if (out[j] != nullptr) __builtin_memcpy(out[j] + 8 * w, &state.lanes[4 * w + j], 8);
+    }
+  }
 }
 
 }  // namespace kestrel::crypto::keccak::detail

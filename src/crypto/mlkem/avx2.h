@@ -2,7 +2,9 @@
 // avx2_ops() (poly.h). Each has exactly the contract of the portable function
 // of the same name without _avx2 and, except where noted, gives bit-identical
 // results (the reductions are the same; the tests check this).
-// REQUIRES for all: cpu_features().avx2.
+// REQUIRES for all: cpu_features().avx2 (and bmi2, popcnt: the files are built
+// with -mavx2 -mbmi2 -mpopcnt; select_path() checks all three).
+// Thread-safe: pure functions over caller-owned data.
 #pragma once
 
 #include <cstddef>

@@ -9,6 +9,7 @@
 #include "common/cpu.h"
 #include "common/gates.h"
 #include "common/prng.h"
+#include "crypto/ct.h"
 #include "crypto/keccak.h"
 
 namespace kestrel::crypto::mlkem {
@@ -150,6 +151,23 @@ TEST_P(MlKemTest, MalformedInputsAreRefused) {
   Buffer dk_z = dk;
   dk_z.back() ^= 1;
   EXPECT_TRUE(check_decapsulation_key(set, dk_z));
+}
+
+// ct_equal decides implicit rejection: every differing byte, at every offset
+// of the word-wise loop and its tail, must count.
+TEST(MlKemCtTest, CtEqualSeesEveryByte) {
+  Prng prng(9);
+  for (std::size_t length : {0u, 1u, 7u, 8u, 9u, 15u, 16u, 17u, 33u, 768u, 1088u, 1568u}) {
+    Buffer a(length);
+    prng.fill(a);
+    const Buffer b = a;
+    ASSERT_EQ(ct_equal(a, b), 1) << length;
+    for (std::size_t i = 0; i < length; ++i) {
+      Buffer c = a;
+      c[i] ^= static_cast<std::uint8_t>(1u << (i % 8));
+      ASSERT_EQ(ct_equal(a, c), 0) << length << " " << i;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -52,19 +52,8 @@ static_assert(make_gammas()[0] == centered(std::int64_t{17} << 16));
 
 namespace {
 
-// montgomery_reduce(a * b) spelled as high and low halves of 16 x 16-bit
-// products, the same integer (the low halves of a b and t q cancel exactly):
-// in this form GCC vectorizes the butterfly loops below with the baseline
-// instruction set (PMULHW / PMULLW), which is what keeps the portable path fast.
-inline std::int16_t fqmul_split(std::int16_t a, std::int16_t b) {
-  const std::int16_t hi = static_cast<std::int16_t>((static_cast<std::int32_t>(a) * b) >> 16);
-  const std::int16_t lo = static_cast<std::int16_t>(static_cast<std::int32_t>(a) * b);
-  const std::int16_t t = static_cast<std::int16_t>(lo * q_inverse);
-  return static_cast<std::int16_t>(hi - static_cast<std::int16_t>((static_cast<std::int32_t>(t) * q) >> 16));
-}
-
 // One layer of Algorithm 9 with distance len (compile-time, so the inner loop
-// has a fixed trip count). z_index is Algorithm 9's i.
+// has a fixed trip count and, with fqmul_halves, is vectorized by GCC). z_index is Algorithm 9's i.
 template <unsigned len>
 inline void ntt_layer(std::int16_t f[n], unsigned& z_index) {
   for (unsigned start = 0; start < n; start += 2 * len) {
@@ -72,7 +61,7 @@ inline void ntt_layer(std::int16_t f[n], unsigned& z_index) {
     std::int16_t* lo = f + start;
     std::int16_t* hi = f + start + len;
     for (unsigned j = 0; j < len; ++j) {
-      const std::int16_t t = fqmul_split(z, hi[j]);
+      const std::int16_t t = fqmul_halves(z, hi[j]);
       hi[j] = static_cast<std::int16_t>(lo[j] - t);
       lo[j] = static_cast<std::int16_t>(lo[j] + t);
     }
@@ -89,7 +78,7 @@ inline void inverse_ntt_layer(std::int16_t f[n], unsigned& z_index) {
     for (unsigned j = 0; j < len; ++j) {
       const std::int16_t t = lo[j];
       lo[j] = barrett_reduce(static_cast<std::int16_t>(t + hi[j]));
-      hi[j] = fqmul_split(z, static_cast<std::int16_t>(hi[j] - t));
+      hi[j] = fqmul_halves(z, static_cast<std::int16_t>(hi[j] - t));
     }
   }
 }
@@ -123,7 +112,7 @@ void inverse_ntt_portable(std::int16_t f[n]) {
   inverse_ntt_layer<64>(f, i);
   inverse_ntt_layer<128>(f, i);
   KESTREL_DEBUG_ASSERT(i == 0);
-  for (unsigned j = 0; j < n; ++j) f[j] = fqmul_split(f[j], inverse_ntt_scale);
+  for (unsigned j = 0; j < n; ++j) f[j] = fqmul_halves(f[j], inverse_ntt_scale);
 }
 
 void multiply_ntts_acc_portable(std::int16_t h[n], const std::int16_t* const f[],

@@ -7,6 +7,8 @@
 // Internal linkage on purpose (anonymous namespace in a header): each
 // translation unit gets its own copy, compiled with that unit's flags, so the
 // linker can never hand the portable path a copy built with -mavx2.
+//
+// Thread-safe: pure functions.
 #pragma once
 
 #include <cstdint>
