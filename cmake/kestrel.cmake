@@ -37,7 +37,8 @@ function(kestrel_module_benches lib)
 endfunction()
 
 # AVX2 sources: compiled with -mavx2 (and friends) only for those files; callers
-# dispatch at run time (common/cpu.h), so the binary stays portable.
+# dispatch at run time on cpu_features().avx2 (which requires all four
+# extensions), so the binary stays portable.
 function(kestrel_avx2_sources)
-  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "-mavx2;-mbmi2;-mpopcnt")
+  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "-mavx2;-mbmi;-mbmi2;-mpopcnt")
 endfunction()

@@ -11,9 +11,10 @@ namespace {
 CpuFeatures detect() {
   CpuFeatures f;
   __builtin_cpu_init();
-  f.avx2 = __builtin_cpu_supports("avx2");
   f.bmi2 = __builtin_cpu_supports("bmi2");
   f.popcnt = __builtin_cpu_supports("popcnt");
+  const bool bmi1 = __builtin_cpu_supports("bmi");
+  f.avx2 = __builtin_cpu_supports("avx2") && bmi1 && f.bmi2 && f.popcnt;
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) f.sha_ni = (ebx >> 29) & 1;
   return f;

@@ -8,6 +8,9 @@
 namespace kestrel {
 
 struct CpuFeatures {
+  // True only when every extension our AVX2 files are compiled with is present
+  // (AVX2 with OS-saved YMM state, BMI1, BMI2, POPCNT: kestrel_avx2_sources), so
+  // `avx2` alone decides whether an AVX2 code path may run.
   bool avx2 = false;
   bool bmi2 = false;
   bool popcnt = false;

@@ -77,6 +77,10 @@ void permute_x4(StateX4& state) {
 
 // --- Sponge ------------------------------------------------------------------------
 
+Sponge::~Sponge() { secure_zero(&state_, sizeof state_); }
+
+ShakeX4::~ShakeX4() { secure_zero(&state_, sizeof state_); }
+
 Sponge::Sponge(std::size_t rate_bytes, std::uint8_t domain) : rate_(rate_bytes), domain_(domain) {
   KESTREL_ASSERT(rate_bytes > 0 && rate_bytes < 200 && rate_bytes % 8 == 0);
 }

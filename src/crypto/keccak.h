@@ -55,10 +55,14 @@ inline constexpr std::uint8_t shake_domain = 0x1f;
 
 // A sponge (FIPS 202 Algorithm 8) with incremental absorb and squeeze.
 // absorb() any number of times, then squeeze() any number of times; the first
-// squeeze pads. REQUIRES: no absorb after the first squeeze.
+// squeeze pads. REQUIRES: no absorb after the first squeeze. The state is zeroed
+// on destruction: a sponge that absorbed a secret leaves nothing behind.
 class Sponge {
  public:
   Sponge(std::size_t rate_bytes, std::uint8_t domain);
+  ~Sponge();
+  Sponge(const Sponge&) = default;
+  Sponge& operator=(const Sponge&) = default;
 
   void absorb(std::span<const std::uint8_t> data);
   void squeeze(std::span<std::uint8_t> out);
@@ -100,6 +104,9 @@ void shake256(std::span<std::uint8_t> out, std::span<const std::uint8_t> in);
 class ShakeX4 {
  public:
   explicit ShakeX4(std::size_t rate_bytes) : rate_(rate_bytes) {}
+  ~ShakeX4();  // zeroes the four states
+  ShakeX4(const ShakeX4&) = default;
+  ShakeX4& operator=(const ShakeX4&) = default;
   // Absorbs four equal-length inputs and pads. REQUIRES: called once, before squeezing.
   void absorb_once(std::array<std::span<const std::uint8_t>, 4> inputs);
   // Squeezes `blocks` whole blocks into each of out[0..3] (rate * blocks bytes each).
