@@ -2,13 +2,32 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "commands.h"
+#include "common/gates.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Kestrel: a post-quantum Byzantine-fault-tolerant consensus engine"};
   app.set_version_flag("--version", "kestrel 0.1.0");
   app.require_subcommand(1);
+  // Optimization gates for this run (DESIGN.md "Performance framework"); unknown
+  // names and values are errors, never ignored.
+  app.add_option_function<std::vector<std::string>>(
+         "--gate",
+         [](const std::vector<std::string>& settings) {
+           for (const auto& text : settings) {
+             auto setting = kestrel::parse_gate_setting(text);
+             if (!setting) {
+               throw CLI::ValidationError("--gate " + text, kestrel::describe(setting.error()));
+             }
+             kestrel::set_gate(setting->gate, setting->enabled);
+           }
+         },
+         "Set an optimization gate for this run: NAME=on|off (repeatable; see `kestrel gates`)")
+      ->type_name("NAME=on|off")
+      ->trigger_on_parse();
   kestrel::app::register_gates(app);
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);

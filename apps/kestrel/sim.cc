@@ -65,6 +65,10 @@ int run(const SimOptions& o) {
   config.scheme = *scheme;
   const std::uint64_t first = o.seed ? *o.seed : o.seed_start;
   const std::uint64_t count = o.seed ? 1 : o.seeds;
+  if (count > UINT64_MAX - first) {
+    std::fprintf(stderr, "kestrel sim: --seed-start + --seeds overflows\n");
+    return 2;
+  }
   config.trace = o.trace;
   config.trace_sink = [](const std::string& line) { std::printf("%s\n", line.c_str()); };
 
@@ -128,7 +132,7 @@ void register_sim(CLI::App& app) {
   command->add_option("--byzantine", options.byzantine, "Byzantine replicas (<= f)");
   command->add_option("--faults", options.faults,
                       "all, none, or a list of: loss,duplication,reordering,partition,crash,equivocation,"
-                      "double-vote,withhold,subset,bad-view,forged-cert,bad-signature,garbage,fork");
+                      "double-vote,withhold,subset,bad-view,forged-cert,bad-signature,garbage,fork,flood");
   command->add_option("--seeds", options.seeds, "Number of seeds to run");
   command->add_option("--seed-start", options.seed_start, "First seed");
   command->add_option("--views", options.views, "Run until every honest replica reaches this view");

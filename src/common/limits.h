@@ -84,9 +84,16 @@ inline constexpr std::size_t block_header_bytes_max = 256;
 // Largest single application message. A proposal (header + payload + justify QC)
 // is the largest thing a validator ever sends; 8 MiB leaves headroom over it.
 inline constexpr std::size_t message_size_max = 8 * 1024 * 1024;
-static_assert(message_size_max >=
-                  block_header_bytes_max + block_payload_bytes_max + quorum_certificate_bytes_max,
-              "a full proposal must fit in one message");
+// A timeout certificate: view, bitmap, and per signer a high-QC view and a
+// signature, each length-prefixed.
+inline constexpr std::size_t timeout_certificate_bytes_max =
+    64 + validators_max / 8 + validators_max * (signature_bytes_max + 3 * varint_bytes_max);
+// The largest proposal: header, payload, justify QC, optional TC, the proposer's
+// signature and the message tag.
+inline constexpr std::size_t proposal_bytes_max = block_header_bytes_max + block_payload_bytes_max +
+                                                  quorum_certificate_bytes_max + timeout_certificate_bytes_max +
+                                                  signature_bytes_max + 16;
+static_assert(message_size_max >= proposal_bytes_max, "a full proposal must fit in one message");
 // One encrypted frame carries one or more messages; it must carry the largest
 // message plus the frame header and AEAD tag (16 B) with spare room.
 inline constexpr std::size_t frame_bytes_max = message_size_max + 1024;

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <span>
 
+#include "common/assert.h"
+
 // Valgrind's client requests, when its headers are installed: they cost a few
 // no-op instructions outside valgrind and let the constant-time test mark
 // secrets (ct_poison) and values that are public by design (ct_declassify).
@@ -41,6 +43,7 @@ inline std::uint32_t ct_mask_nonzero_u32(std::uint32_t x) {
 // True (as 1) when the two ranges are equal; time depends only on the length.
 // REQUIRES: a.size() == b.size() (lengths are public).
 inline std::uint8_t ct_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+  KESTREL_ASSERT(a.size() == b.size());  // lengths are public: checked first
   // Eight bytes per step (ML-KEM decapsulation compares whole ciphertexts, up
   // to 1568 bytes, on every call), then the tail byte by byte.
   std::uint64_t diff = 0;
@@ -60,6 +63,7 @@ inline std::uint8_t ct_equal(std::span<const std::uint8_t> a, std::span<const st
 // REQUIRES: out, a, b have equal sizes.
 inline void ct_select(std::span<std::uint8_t> out, std::span<const std::uint8_t> a,
                       std::span<const std::uint8_t> b, std::uint8_t condition) {
+  KESTREL_ASSERT(a.size() == out.size() && b.size() == out.size());
   const std::uint8_t mask = static_cast<std::uint8_t>(-static_cast<std::int8_t>(ct_barrier(condition) & 1));
   for (std::size_t i = 0; i < out.size(); ++i) {
     out[i] = static_cast<std::uint8_t>(b[i] ^ (mask & (a[i] ^ b[i])));

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/gates.h"
@@ -36,6 +40,55 @@ Batch make_batch(std::size_t count) {
     batch.items.push_back({&batch.signers[i % batch.signers.size()]->verifier(), batch.messages[i], batch.signatures[i]});
   }
   return batch;
+}
+
+// Records which threads verify; with `rendezvous`, the first call waits (up to
+// 2 s) until a second thread is verifying too, so a pool that never hands work
+// to a worker fails instead of passing by luck.
+class ThreadRecordingVerifier final : public Verifier {
+ public:
+  explicit ThreadRecordingVerifier(bool rendezvous) : rendezvous_(rendezvous) {}
+  SignatureScheme scheme() const override { return SignatureScheme::ed25519; }
+  ByteSpan public_key() const override { return {}; }
+  Status<CryptoError> verify(ByteSpan, ByteSpan) const override {
+    std::unique_lock lock(mutex_);
+    threads_.insert(std::this_thread::get_id());
+    changed_.notify_all();
+    if (rendezvous_ && threads_.size() < 2) {
+      changed_.wait_for(lock, std::chrono::seconds(2), [&] { return threads_.size() >= 2; });
+    }
+    return {};
+  }
+  std::set<std::thread::id> threads() const {
+    std::lock_guard lock(mutex_);
+    return threads_;
+  }
+
+ private:
+  bool rendezvous_;
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  mutable std::set<std::thread::id> threads_;
+};
+
+TEST(ParallelVerifyGateTest, GateOnUsesWorkersGateOffUsesOnlyTheCaller) {
+  for (bool parallel : {true, false}) {
+    ScopedGate gate(Gate::crypto_parallel_verify, parallel);
+    ThreadRecordingVerifier recorder(/*rendezvous=*/parallel);
+    const Bytes message{1}, signature{2};
+    std::vector<VerifyItem> items(64, VerifyItem{&recorder, message, signature});
+    std::vector<std::uint8_t> valid(items.size(), 0);
+    ParallelVerifier verifier(2);
+    ASSERT_TRUE(verifier.verify_batch(items, valid).ok());
+    EXPECT_EQ(valid, std::vector<std::uint8_t>(items.size(), 1));
+    const auto threads = recorder.threads();
+    if (parallel) {
+      EXPECT_GE(threads.size(), 2u) << "gate on: a worker must take part";
+    } else {
+      ASSERT_EQ(threads.size(), 1u) << "gate off: the caller verifies alone";
+      EXPECT_EQ(*threads.begin(), std::this_thread::get_id());
+    }
+  }
 }
 
 class ParallelVerifyTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {

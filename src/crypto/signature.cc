@@ -77,6 +77,15 @@ static_assert(ed25519_secret_key_bytes + ml_dsa_65_secret_key_bytes <= limits::s
 
 SecretBytes::~SecretBytes() { secure_zero(bytes_); }
 
+SecretBytes& SecretBytes::operator=(SecretBytes&& other) noexcept {
+  if (this != &other) {
+    secure_zero(bytes_);
+    bytes_ = std::move(other.bytes_);
+    other.bytes_.clear();
+  }
+  return *this;
+}
+
 namespace {
 
 class Ed25519Verifier final : public Verifier {

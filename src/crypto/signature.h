@@ -52,10 +52,13 @@ class SecretBytes {
   SecretBytes() = default;
   explicit SecretBytes(std::size_t size) : bytes_(size) {}
   ~SecretBytes();
-  SecretBytes(SecretBytes&&) = default;
-  SecretBytes& operator=(SecretBytes&&) = default;
+  SecretBytes(SecretBytes&&) = default;  // the moved-from vector is left empty
+  // Zeroes the secret it held before taking the other's.
+  SecretBytes& operator=(SecretBytes&& other) noexcept;
   SecretBytes(const SecretBytes&) = delete;
   SecretBytes& operator=(const SecretBytes&) = delete;
+  // Mutable access for filling the buffer. REQUIRES: no growth beyond the
+  // capacity reserved up front (a reallocation would leave an unzeroed copy).
   Bytes& bytes() { return bytes_; }
   const Bytes& bytes() const { return bytes_; }
 

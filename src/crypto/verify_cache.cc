@@ -1,16 +1,42 @@
 #include "crypto/verify_cache.h"
 
+#include <sodium.h>
+
 #include <bit>
 
 #include "common/gates.h"
+#include "crypto/classic.h"
+#include "crypto/random.h"
 
 namespace kestrel::crypto {
 
 namespace {
 
-std::size_t index_size_for(std::size_t capacity) { return std::bit_ceil(2 * capacity); }
+std::size_t checked_index_size(std::size_t capacity) {
+  KESTREL_ASSERT(capacity > 0 && capacity <= limits::verify_cache_entries_max);
+  return std::bit_ceil(2 * capacity);
+}
 
-std::size_t home_slot(const Hash32& key, std::size_t mask) { return Hash32Hasher{}(key) & mask; }
+// The probe start is SipHash-2-4 (libsodium crypto_shorthash) of the key under a
+// per-process random secret: the cache keys are hashes of attacker-chosen inputs,
+// and without the secret a client could grind inputs into one long probe run that
+// every lookup (under the one mutex) would scan.
+const std::array<std::uint8_t, crypto_shorthash_KEYBYTES>& probe_secret() {
+  static const auto secret = [] {
+    std::array<std::uint8_t, crypto_shorthash_KEYBYTES> s{};
+    random_bytes(s);
+    return s;
+  }();
+  return secret;
+}
+
+std::size_t home_slot(const Hash32& key, std::size_t mask) {
+  std::array<std::uint8_t, crypto_shorthash_BYTES> out;
+  crypto_shorthash(out.data(), key.bytes.data(), key.bytes.size(), probe_secret().data());
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) v |= static_cast<std::uint64_t>(out[i]) << (8 * i);
+  return static_cast<std::size_t>(v) & mask;
+}
 
 void update_with_length(Sha256& hasher, ByteSpan data) {
   std::array<std::uint8_t, 8> length;
@@ -22,9 +48,10 @@ void update_with_length(Sha256& hasher, ByteSpan data) {
 }  // namespace
 
 VerifyCache::VerifyCache(std::size_t capacity)
-    : capacity_(capacity), index_mask_(index_size_for(capacity) - 1), entries_(capacity),
-      index_(index_size_for(capacity), none) {
-  KESTREL_ASSERT(capacity > 0 && capacity <= limits::verify_cache_entries_max);
+    : capacity_(capacity), index_mask_(checked_index_size(capacity) - 1), entries_(capacity),
+      index_(index_mask_ + 1, none) {
+  sodium_init_once();
+  (void)probe_secret();
 }
 
 Hash32 VerifyCache::key_of(const Verifier& verifier, ByteSpan message, ByteSpan signature) {

@@ -18,7 +18,8 @@
 //      otherwise).
 //   2. Signing. Messages in Output::sends carry an empty signature for the
 //      Proposal, Vote and Timeout the replica itself authors; the driver signs
-//      them with the replica's Signer (sign_outgoing) before sending. Messages
+//      them with the replica's Signer before sending (the simulator's `sign`,
+//      the node's send path). Messages
 //      to self are delivered back as Inputs by the driver.
 //   3. Persist before send. Every Record in Output::persist must be durable
 //      (synced) before ANY message in the same Output leaves. This is what
@@ -177,16 +178,38 @@ struct Config {
   // knows (HotStuff-2's non-responsive wait; section "Pacemaker" of the docs).
   Tick propose_wait_ticks = 100;
 
-  // Bounds (Byzantine input cannot grow state past them).
-  View view_jump_max = 1000;             // uncertified messages beyond cur_view + this are dropped
-  std::size_t blocks_max = 4096;         // block store entries
-  std::size_t future_proposals_max = 64; // proposals buffered for views ahead of ours
+  // Bounds (Byzantine input cannot grow state past them). The constructor
+  // asserts them against limits.h (they are configuration, not peer input).
+  //
+  // Uncertified proposals beyond view + this are dropped: a replica never needs
+  // to buffer a proposal further ahead than the views one timeout back-off can
+  // skip; certificates (verified) may move it any distance.
+  View view_jump_max = 1000;
+  // Blocks held in memory: the committed tail kept for fetches, the uncommitted
+  // certified chain, and one proposal per view. Forks and uncertified blocks are
+  // evicted first when it is full (store_block).
+  std::size_t blocks_max = 4096;
+  // Payload bytes held in memory: 256 MiB is ~64 full 4 MiB blocks; a long
+  // uncommitted chain of full blocks means the cluster is not committing anyway.
+  std::size_t stored_payload_bytes_max = 256u * 1024 * 1024;
+  // Committed blocks kept below the committed head to serve fetches: at 10
+  // blocks/s, 1,024 blocks is ~100 s of history. A replica further behind needs
+  // state sync (the node's catch-up), not block fetch; counted as too_far_behind.
+  Height keep_committed_blocks = 1024;
+  // Proposals buffered for views ahead of ours (or waiting for a parent); when
+  // full, the furthest in the future gives way to a nearer one.
+  std::size_t future_proposals_max = 64;
   std::size_t vote_views_max = 8;        // votes accepted up to this many views ahead
-  std::size_t timeout_views_max = 16;    // views with timeout sets in progress
+  std::size_t timeout_views_max = 16;    // timeouts kept up to this many views ahead
+  // Distinct blocks being fetched at once: a gap of a few views plus the commit
+  // walk's next ancestor; each response may bring fetch_blocks_max blocks.
   std::size_t fetches_in_flight_max = 32;
-  std::uint32_t fetch_blocks_max = 64;   // blocks per fetch response
-  std::size_t commit_walk_max = 4096;    // ancestors walked per commit
-  std::size_t payload_bytes_max = 4 * 1024 * 1024;
+  std::uint32_t fetch_blocks_max = 64;   // blocks per fetch response (<= limits::consensus_fetch_blocks_max)
+  // Fetch requests answered per peer per view: an honest laggard needs one or
+  // two per view; more is amplification (40-byte request, up to 4 MiB answer).
+  std::uint32_t fetch_responses_per_peer_per_view = 4;
+  std::size_t commit_walk_max = 4096;    // ancestors walked per commit (<= blocks_max is enough)
+  std::size_t payload_bytes_max = 4 * 1024 * 1024;  // <= limits::block_payload_bytes_max
 
   std::uint32_t f() const { return (n - 1) / 3; }
   std::uint32_t quorum() const { return n - f(); }
@@ -277,6 +300,10 @@ enum class Drop : std::uint8_t {
   unknown_block,       // fetch request for a block we do not have
   bad_fetch_response,  // blocks not chained from the request
   wrong_sender,        // vote/timeout whose signer is not the authenticated sender
+  local_input,         // a driver input out of range (oversized payload)
+  bad_view,            // a message for view 0
+  too_far_behind,      // a fetch for a block pruned below keep_committed_blocks
+  fetch_budget,        // fetch requests beyond the per-peer per-view budget
   count_,
 };
 const char* describe(Drop drop);
@@ -327,7 +354,7 @@ class Replica {
 
   void on_start(Tick now, Output& out);
   void on_tick(Tick now, Output& out);
-  void on_message(ReplicaId from, const Message& message, Tick now, Output& out);
+  void on_message(ReplicaId from, const Message& message, Output& out);
   void on_proposal(ReplicaId from, const Proposal& proposal, Output& out);
   void on_vote(ReplicaId from, const Vote& vote, Output& out);
   void on_timeout(ReplicaId from, const Timeout& timeout, Output& out);
@@ -342,7 +369,7 @@ class Replica {
   // (and counts) when the QC is malformed.
   bool process_qc(const QuorumCertificate& qc, ReplicaId from, Output& out);
   bool process_tc(const TimeoutCertificate& tc, Output& out);
-  void store_block(const Block& block, const BlockId& id, Output& out);
+  bool store_block(const Block& block, const BlockId& id, Output& out);
   void enter_view(View view, Output& out);
   void try_vote(const Block& block, const BlockId& id, Output& out);
   void try_propose(Output& out, bool wait_expired);
@@ -352,6 +379,7 @@ class Replica {
   void persist_safety(Output& out);
   void arm_timer(Output& out);
   void prune();
+  bool make_room(std::size_t payload_bytes);
   void drain_buffered(Output& out);
   void apply_commit_rule(const QuorumCertificate& qc);
   Tick timeout_duration() const;
@@ -371,7 +399,9 @@ class Replica {
   bool proposed_in_view_ = false;
   bool propose_wait_expired_ = false;
   std::set<ReplicaId> synced_in_view_;  // peers we sent catch-up certificates this view
-  std::map<View, BlockId> first_proposal_;  // first proposal seen per view (equivocation count)
+  std::map<View, BlockId> first_proposal_;  // first proposal stored per view (later ones are not stored)
+  std::map<ReplicaId, std::uint32_t> fetches_served_in_view_;
+  std::size_t stored_payload_bytes_ = 0;
   bool started_ = false;
   std::optional<TimeoutCertificate> last_tc_;
   Bytes pending_payload_;

@@ -21,6 +21,10 @@ const char* describe(Drop drop) {
     case Drop::unknown_block: return "unknown_block";
     case Drop::bad_fetch_response: return "bad_fetch_response";
     case Drop::wrong_sender: return "wrong_sender";
+    case Drop::local_input: return "local_input";
+    case Drop::bad_view: return "bad_view";
+    case Drop::too_far_behind: return "too_far_behind";
+    case Drop::fetch_budget: return "fetch_budget";
     case Drop::count_: break;
   }
   return "unknown";
@@ -36,19 +40,37 @@ Replica::Replica(const Config& config, const RestoredState& restored)
   KESTREL_ASSERT(config_.n >= 1 && config_.n <= 128);
   KESTREL_ASSERT(config_.self < config_.n);
   KESTREL_ASSERT(config_.view_timeout_ticks > 0 && config_.view_timeout_ticks <= config_.view_timeout_ticks_max);
+  // Configuration must agree with the wire limits, or our own messages would
+  // trip the encoder's assertions or be refused by peers' decoders.
+  KESTREL_ASSERT(config_.fetch_blocks_max >= 1 && config_.fetch_blocks_max <= limits::consensus_fetch_blocks_max);
+  KESTREL_ASSERT(config_.payload_bytes_max <= limits::block_payload_bytes_max);
+  KESTREL_ASSERT(config_.blocks_max >= 16 && config_.commit_walk_max >= 1);
+  KESTREL_ASSERT(config_.stored_payload_bytes_max >= config_.payload_bytes_max);
   blocks_.emplace(genesis_id_, genesis_);
   safety_.locked_qc = genesis_qc(genesis_);
   committed_ = {0, genesis_id_};
   if (restored.safety) safety_ = *restored.safety;
   if (restored.commit) committed_ = *restored.commit;
-  for (const Block& b : restored.blocks) {
+  // Our own storage (trusted). Keep the newest blocks when there are more than
+  // fit: highest first, so the committed head, the lock and the recent chain stay.
+  std::vector<const Block*> newest;
+  for (const Block& block : restored.blocks) newest.push_back(&block);
+  std::stable_sort(newest.begin(), newest.end(),
+                   [](const Block* a, const Block* b) { return a->height > b->height; });
+  for (const Block* block : newest) {
     if (blocks_.size() >= config_.blocks_max) break;
-    blocks_.emplace(b.id(), b);  // our own storage: trusted
+    if (stored_payload_bytes_ + block->payload.size() > config_.stored_payload_bytes_max) break;
+    if (blocks_.emplace(block->id(), *block).second) stored_payload_bytes_ += block->payload.size();
   }
   // Resume in the highest view our record proves we reached (docs "Restart").
   view_ = std::max<View>({1, safety_.locked_qc.view + 1, safety_.last_voted_view,
                           safety_.last_timeout_view, safety_.last_proposed_view});
   proposed_in_view_ = safety_.last_proposed_view >= view_;
+  // The proposals we stored for the views ahead are each view's first proposal:
+  // a leader's other block for such a view stays an equivocation after restart.
+  for (const auto& [id, block] : blocks_) {
+    if (block.view >= view_) first_proposal_.emplace(block.view, id);
+  }
 }
 
 Tick Replica::timeout_duration() const {
@@ -76,11 +98,11 @@ void Replica::step(const Input& input, Output& out) {
             drop(Drop::wrong_sender);
             return;
           }
-          on_message(in.from, in.message, in.now, out);
+          on_message(in.from, in.message, out);
         } else {
           static_assert(std::is_same_v<T, PayloadReady>);
           if (in.payload.size() > config_.payload_bytes_max) {
-            drop(Drop::full);
+            drop(Drop::local_input);
             return;
           }
           pending_payload_ = in.payload;
@@ -121,7 +143,7 @@ void Replica::arm_timer(Output& out) {
   out.wake_at_tick = wake;
 }
 
-void Replica::on_message(ReplicaId from, const Message& message, Tick /*now*/, Output& out) {
+void Replica::on_message(ReplicaId from, const Message& message, Output& out) {
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -194,7 +216,12 @@ void Replica::apply_commit_rule(const QuorumCertificate& qc) {
   auto g = blocks_.find(target);
   if (g == blocks_.end()) return;  // fetched before the walk (try_commit asks)
   if (g->second.height <= committed_.height) return;
-  if (!commit_target_ || blocks_.at(*commit_target_).height < g->second.height) commit_target_ = target;
+  if (commit_target_) {
+    auto current = blocks_.find(*commit_target_);
+    KESTREL_ASSERT(current != blocks_.end());  // targets are chosen among stored blocks and not pruned
+    if (current->second.height >= g->second.height) return;
+  }
+  commit_target_ = target;
 }
 
 bool Replica::process_qc(const QuorumCertificate& qc, ReplicaId from, Output& out) {
@@ -209,7 +236,10 @@ bool Replica::process_qc(const QuorumCertificate& qc, ReplicaId from, Output& ou
     persist_safety(out);
   }
   if (!blocks_.count(qc.block_id)) {
-    request_block(qc.block_id, from, out);
+    // Fetch only what we now lock on: old certificates (which anyone may replay)
+    // must not crowd out fetches that matter. The commit walk and proposals ask
+    // for the other blocks they need.
+    if (qc.view >= safety_.locked_qc.view) request_block(qc.block_id, from, out);
   } else {
     apply_commit_rule(qc);
     try_commit(out);
@@ -236,6 +266,7 @@ void Replica::enter_view(View view, Output& out) {
   propose_wait_expired_ = false;
   propose_wait_deadline_ = 0;
   synced_in_view_.clear();
+  fetches_served_in_view_.clear();
   view_deadline_ = now_ + timeout_duration();
   // Forget state for views that can no longer matter (bounded maps).
   while (!votes_.empty() && votes_.begin()->first.first < view_ - 1) votes_.erase(votes_.begin());
@@ -276,11 +307,11 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   pending_payload_.clear();
   if (!responsive && last_tc_ && last_tc_->view + 1 == view_) proposal.tc = last_tc_;
   const BlockId id = b.id();
+  if (!store_block(b, id, out)) return;  // counted; the view times out
   proposed_in_view_ = true;
   out.proposed = true;
   ++counters_.proposals_sent;
   first_proposal_.emplace(view_, id);
-  store_block(b, id, out);
   // Durable before the proposal leaves: one proposal per view, across restarts.
   // (The leader's own vote below updates this same record in the output.)
   safety_.last_proposed_view = view_;
@@ -319,20 +350,57 @@ void Replica::try_vote(const Block& b, const BlockId& id, Output& out) {
   ++counters_.votes_sent;
 }
 
-void Replica::store_block(const Block& b, const BlockId& id, Output& out) {
-  if (blocks_.count(id)) return;
-  if (blocks_.size() >= config_.blocks_max) {
-    prune();
-    if (blocks_.size() >= config_.blocks_max) {
-      drop(Drop::full);
-      return;
-    }
+// Stores a block and persists it. Returns false (counted) when it cannot be
+// kept even after evicting forks and uncertified blocks.
+bool Replica::store_block(const Block& block, const BlockId& id, Output& out) {
+  if (blocks_.count(id)) return true;
+  if (!make_room(block.payload.size())) {
+    drop(Drop::full);
+    return false;
   }
-  blocks_.emplace(id, b);
-  out.persist.emplace_back(b);
+  blocks_.emplace(id, block);
+  stored_payload_bytes_ += block.payload.size();
+  out.persist.emplace_back(block);
   fetches_in_flight_.erase(id);
   // A block that arrives after the QC naming it may complete a commit rule.
   if (safety_.locked_qc.block_id == id) apply_commit_rule(safety_.locked_qc);
+  KESTREL_DEBUG_ASSERT(blocks_.size() <= config_.blocks_max);
+  return true;
+}
+
+// Frees room for one block of `payload_bytes`: first what prune() drops, then
+// blocks above the committed head that are not on the chain from the lock down
+// (forks and uncertified proposals), oldest view first. The committed tail, the
+// locked chain and genesis are never evicted here.
+bool Replica::make_room(std::size_t payload_bytes) {
+  auto fits = [&] {
+    return blocks_.size() < config_.blocks_max &&
+           stored_payload_bytes_ + payload_bytes <= config_.stored_payload_bytes_max;
+  };
+  if (fits()) return true;
+  prune();
+  if (fits()) return true;
+  std::set<BlockId> keep{genesis_id_, committed_.block_id};
+  BlockId cursor = safety_.locked_qc.block_id;
+  for (std::size_t steps = 0; steps < config_.commit_walk_max; ++steps) {
+    auto it = blocks_.find(cursor);
+    if (it == blocks_.end() || it->second.height <= committed_.height) break;
+    keep.insert(cursor);
+    cursor = it->second.parent;
+  }
+  std::vector<std::pair<View, BlockId>> evictable;
+  for (const auto& [id, block] : blocks_) {
+    if (block.height > committed_.height && !keep.count(id)) evictable.emplace_back(block.view, id);
+  }
+  std::sort(evictable.begin(), evictable.end());
+  for (const auto& [view, id] : evictable) {
+    if (fits()) break;
+    auto it = blocks_.find(id);
+    stored_payload_bytes_ -= it->second.payload.size();
+    if (commit_target_ && *commit_target_ == id) commit_target_.reset();
+    blocks_.erase(it);
+  }
+  return fits();
 }
 
 void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
@@ -357,13 +425,29 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
     return;
   }
   const BlockId id = b.id();
+  // One proposal per view is kept (paper section 4: an honest leader sends one).
+  // A second one is equivocation: counted, not stored, never voted for; it is
+  // fetched later only if a QC names it. This bounds what a Byzantine leader can
+  // make us store to one block per view it leads.
+  auto first = first_proposal_.find(b.view);
+  if (first != first_proposal_.end() && first->second != id) {
+    ++counters_.equivocations_seen;
+    return;
+  }
   auto parent = blocks_.find(b.parent);
   if (b.view > view_ || parent == blocks_.end()) {
     // Ahead of us, or its parent is missing: buffer (bounded) and retry later.
     if (parent == blocks_.end()) request_block(b.parent, from, out);
-    if (future_proposals_.count(b.view) == 0 && future_proposals_.size() >= config_.future_proposals_max) {
+    if (!future_proposals_.count(b.view) && future_proposals_.size() >= config_.future_proposals_max) {
+      // Full: the proposal furthest ahead gives way to a nearer one, so proposals
+      // sent far ahead cannot crowd out the views we are about to enter.
+      auto furthest = std::prev(future_proposals_.end());
+      if (furthest->first <= b.view) {
+        drop(Drop::full);
+        return;
+      }
+      future_proposals_.erase(furthest);
       drop(Drop::full);
-      return;
     }
     future_proposals_.emplace(b.view, p);
     return;
@@ -373,15 +457,19 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
     drop(Drop::bad_block);
     return;
   }
-  auto [first, inserted] = first_proposal_.emplace(b.view, id);
-  if (!inserted && first->second != id) {
-    ++counters_.equivocations_seen;  // the vote-once rule makes this harmless
-  }
-  if (blocks_.count(id) && b.view <= safety_.last_voted_view) {
-    drop(Drop::duplicate);  // a re-delivered proposal we already voted on
+  if (blocks_.count(id)) {
+    // Known already (re-delivered, restored after a restart, or fetched): it is
+    // this view's proposal; vote if we have not.
+    first_proposal_.emplace(b.view, id);
+    if (b.view <= safety_.last_voted_view) {
+      drop(Drop::duplicate);
+      return;
+    }
+    try_vote(b, id, out);
     return;
   }
-  store_block(b, id, out);
+  if (!store_block(b, id, out)) return;  // never vote for a block we could not keep
+  first_proposal_.emplace(b.view, id);
   try_vote(b, id, out);
 }
 
@@ -483,7 +571,7 @@ void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
     return;
   }
   if (t.view == 0) {
-    drop(Drop::bad_certificate);
+    drop(Drop::bad_view);
     return;
   }
   if (t.view > view_ + config_.timeout_views_max) {
@@ -555,11 +643,18 @@ void Replica::request_block(const BlockId& id, ReplicaId from, Output& out) {
 }
 
 void Replica::on_fetch_request(ReplicaId from, const FetchRequest& request, Output& out) {
+  auto& served = fetches_served_in_view_[from];
+  if (served >= config_.fetch_responses_per_peer_per_view) {
+    drop(Drop::fetch_budget);
+    return;
+  }
   auto it = blocks_.find(request.block_id);
   if (it == blocks_.end()) {
+    // Pruned history or a block we never had: the asker needs state sync.
     drop(Drop::unknown_block);
     return;
   }
+  ++served;
   FetchResponse response;
   const std::uint32_t count = std::min(request.count_max, config_.fetch_blocks_max);
   // Stay under message_size_max: a block is at most its payload, its QC and a
@@ -606,11 +701,17 @@ void Replica::on_fetch_response(ReplicaId from, const FetchResponse& response, O
       }
     }
   }
+  const Block& oldest = response.blocks.back();
+  if (auto parent = blocks_.find(oldest.parent); parent != blocks_.end()) {
+    if (parent->second.height + 1 != oldest.height || parent->second.view != oldest.justify.view) {
+      drop(Drop::bad_fetch_response);
+      return;
+    }
+  }
   // Store oldest first, so each block's justify finds its parent for the commit rule.
   for (std::size_t i = response.blocks.size(); i-- > 0;) {
-    store_block(response.blocks[i], ids[i], out);
+    if (!store_block(response.blocks[i], ids[i], out)) break;
   }
-  const Block& oldest = response.blocks.back();
   if (!blocks_.count(oldest.parent)) request_block(oldest.parent, from, out);
   for (std::size_t i = response.blocks.size(); i-- > 0;) {
     apply_commit_rule(response.blocks[i].justify);
@@ -625,7 +726,12 @@ void Replica::try_commit(Output& out) {
   std::vector<const Block*> chain;
   std::vector<BlockId> chain_ids;
   BlockId cursor = *commit_target_;
+  bool reached = false;
   for (std::size_t steps = 0; steps < config_.commit_walk_max; ++steps) {
+    if (cursor == committed_.block_id) {
+      reached = true;
+      break;
+    }
     auto it = blocks_.find(cursor);
     if (it == blocks_.end()) {
       request_block(cursor, leader_of(view_, config_.n), out);
@@ -633,21 +739,22 @@ void Replica::try_commit(Output& out) {
     }
     const Block& b = it->second;
     if (b.height <= committed_.height) {
-      if (b.height != committed_.height || cursor != committed_.block_id) {
-        ++counters_.safety_alarms;  // conflicts with our committed chain
-        commit_target_.reset();
-        return;
-      }
-      break;
+      ++counters_.safety_alarms;  // conflicts with our committed chain
+      commit_target_.reset();
+      return;
     }
     chain.push_back(&b);
     chain_ids.push_back(cursor);
     cursor = b.parent;
   }
-  if (chain.empty() || chain.back()->height != committed_.height + 1) return;
+  if (!reached || chain.empty()) return;  // gap wider than commit_walk_max: the node's catch-up closes it
   for (std::size_t i = chain.size(); i-- > 0;) {
     const Block& b = *chain[i];
-    KESTREL_ASSERT(b.height == committed_.height + 1);
+    if (b.height != committed_.height + 1) {
+      ++counters_.safety_alarms;  // heights not contiguous: only possible beyond f faults
+      commit_target_.reset();
+      return;
+    }
     out.commits.push_back({b.height, b.view, chain_ids[i], b.parent, b.payload});
     committed_ = {b.height, chain_ids[i]};
     ++counters_.commits;
@@ -657,16 +764,18 @@ void Replica::try_commit(Output& out) {
   prune();
 }
 
-// Bounded memory: drop committed blocks far below the head and forks that can
-// never commit (at or below the committed height but not on the chain).
+// Bounded memory: drop committed blocks more than keep_committed_blocks below the
+// head and forks that can never commit (at or below the committed height but not
+// the committed block).
 void Replica::prune() {
-  constexpr Height keep_committed = 256;  // serves fetches from replicas a little behind
   for (auto it = blocks_.begin(); it != blocks_.end();) {
     const Block& b = it->second;
     const bool is_genesis = it->first == genesis_id_;
-    const bool too_old = b.height + keep_committed < committed_.height;
+    const bool too_old = b.height + config_.keep_committed_blocks < committed_.height;
     const bool dead_fork = b.height == committed_.height && it->first != committed_.block_id;
-    if (!is_genesis && (too_old || dead_fork) && it->first != safety_.locked_qc.block_id) {
+    const bool pinned = it->first == safety_.locked_qc.block_id || (commit_target_ && it->first == *commit_target_);
+    if (!is_genesis && !pinned && (too_old || dead_fork)) {
+      stored_payload_bytes_ -= b.payload.size();
       it = blocks_.erase(it);
     } else {
       ++it;

@@ -1,6 +1,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
 #include <cinttypes>
@@ -131,6 +132,7 @@ Result<Registry::Family*, MetricsError> Registry::family(std::string_view name, 
 }
 
 Result<Counter*, MetricsError> Registry::counter(std::string_view name, std::string_view help, Labels labels) {
+  std::sort(labels.begin(), labels.end());  // one series per label set, whatever the order given
   std::lock_guard lock(mutex_);
   auto f = family(name, help, Kind::counter, labels);
   if (!f) return Err(f.error());
@@ -148,6 +150,7 @@ Result<Counter*, MetricsError> Registry::counter(std::string_view name, std::str
 
 Result<Gauge*, MetricsError> Registry::gauge(std::string_view name, std::string_view help, Labels labels,
                                              double unit_scale) {
+  std::sort(labels.begin(), labels.end());
   std::lock_guard lock(mutex_);
   auto f = family(name, help, Kind::gauge, labels);
   if (!f) return Err(f.error());
@@ -165,6 +168,7 @@ Result<Gauge*, MetricsError> Registry::gauge(std::string_view name, std::string_
 
 Result<Histogram*, MetricsError> Registry::histogram(std::string_view name, std::string_view help,
                                                      double unit_scale, Labels labels) {
+  std::sort(labels.begin(), labels.end());
   std::lock_guard lock(mutex_);
   auto f = family(name, help, Kind::histogram, labels);
   if (!f) return Err(f.error());
@@ -206,10 +210,15 @@ std::string Registry::prometheus_text() const {
       for (std::size_t i = 0; i < Histogram::bucket_count; ++i) {
         if (h->bucket_value(i)) highest = i;
       }
+      // Buckets are read once each; +Inf and _count use their sum, so a scrape
+      // racing with observe() is still monotonic.
       std::uint64_t cumulative = 0;
+      std::uint64_t total = 0;
+      for (std::size_t i = 0; i < Histogram::bucket_count; ++i) total += h->bucket_value(i);
       const std::size_t per_octave = std::size_t{1} << Histogram::sub_buckets_log2;
       for (std::size_t i = 0; i < Histogram::bucket_count - 1; ++i) {
         cumulative += h->bucket_value(i);
+        cumulative = std::min(cumulative, total);
         const bool octave_end = i == 0 || (i % per_octave) == 0;
         if (!octave_end) continue;
         const double le = static_cast<double>(Histogram::bucket_upper(i)) * h->unit_scale();
@@ -217,10 +226,10 @@ std::string Registry::prometheus_text() const {
                std::to_string(cumulative) + "\n";
         if (i >= highest) break;
       }
-      out += name + "_bucket" + render_labels(labels, "le=\"+Inf\"") + " " + std::to_string(h->count()) + "\n";
+      out += name + "_bucket" + render_labels(labels, "le=\"+Inf\"") + " " + std::to_string(total) + "\n";
       out += name + "_sum" + render_labels(labels) + " " +
              format_double(static_cast<double>(h->sum()) * h->unit_scale()) + "\n";
-      out += name + "_count" + render_labels(labels) + " " + std::to_string(h->count()) + "\n";
+      out += name + "_count" + render_labels(labels) + " " + std::to_string(total) + "\n";
     }
   }
   return out;
@@ -236,15 +245,16 @@ void update_process_metrics(Registry& registry) {
   getrusage(RUSAGE_SELF, &usage);
   const double cpu_seconds = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
                              static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-  Gauge* cpu = registry.gauge("kestrel_process_cpu_seconds", "CPU time used, user + system", {}, 1e-3).value();
-  Gauge* rss = registry.gauge("kestrel_process_resident_memory_bytes", "Resident set size").value();
-  Gauge* peak = registry.gauge("kestrel_process_peak_resident_memory_bytes", "Peak resident set size").value();
-  cpu->set(static_cast<std::int64_t>(cpu_seconds * 1000.0));
-  peak->set(static_cast<std::int64_t>(usage.ru_maxrss) * 1024);
+  auto cpu = registry.gauge("kestrel_process_cpu_seconds", "CPU time used, user + system", {}, 1e-3);
+  auto rss = registry.gauge("kestrel_process_resident_memory_bytes", "Resident set size");
+  auto peak = registry.gauge("kestrel_process_peak_resident_memory_bytes", "Peak resident set size");
+  if (!cpu || !rss || !peak) return;  // a full registry is an operating condition: skip this refresh
+  (*cpu)->set(static_cast<std::int64_t>(cpu_seconds * 1000.0));
+  (*peak)->set(static_cast<std::int64_t>(usage.ru_maxrss) * 1024);
   std::ifstream statm("/proc/self/statm");
   std::uint64_t size_pages = 0, resident_pages = 0;
   if (statm >> size_pages >> resident_pages) {
-    rss->set(static_cast<std::int64_t>(resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE))));
+    (*rss)->set(static_cast<std::int64_t>(resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE))));
   }
 }
 

@@ -69,6 +69,10 @@ TEST(RegistryTest, SameNameAndLabelsGiveTheSameSeries) {
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
   EXPECT_EQ(r.series(), 2u);
+  // Label order does not make a new series.
+  Counter* d = *r.counter("kestrel_msgs_total", "m", {{"peer", "1"}, {"type", "vote"}});
+  Counter* e = *r.counter("kestrel_msgs_total", "m", {{"type", "vote"}, {"peer", "1"}});
+  EXPECT_EQ(d, e);
 }
 
 TEST(RegistryTest, SeriesAreBounded) {

@@ -36,6 +36,7 @@ const char* fault_name(Fault fault) {
     case Fault::bad_signature: return "bad-signature";
     case Fault::garbage: return "garbage";
     case Fault::fork: return "fork";
+    case Fault::flood: return "flood";
     case Fault::count_: break;
   }
   return "unknown";
@@ -266,7 +267,12 @@ class Simulation {
       step(r, hs::PayloadReady{next_payload(r)});
       step(r, hs::Start{0});
     }
-    const Tick time_cap = gst_ + config_.views * config_.view_timeout_ms * 2 + 20000;
+    // Saturating: a huge --views must not wrap the cap around to a small number.
+    const Tick per_view = config_.view_timeout_ms * 2;
+    const Tick views_budget = config_.views > (UINT64_MAX / 4) / std::max<Tick>(per_view, 1)
+                                  ? UINT64_MAX / 4
+                                  : config_.views * per_view;
+    const Tick time_cap = gst_ + views_budget + 20000;
     std::optional<Tick> target_reached;
     std::uint64_t height_at_target = 0;
     while (!queue_.empty()) {
@@ -307,7 +313,8 @@ class Simulation {
     for (const auto& node : nodes_) {
       if (!node.core) continue;
       for (auto d : node.core->counters().dropped) result_.dropped_by_cores += d;
-      if (!node.byzantine && node.core->counters().safety_alarms > 0) {
+      if ((!node.byzantine || config_.audit_byzantine) && node.core->counters().safety_alarms > 0 &&
+          result_.violations.empty()) {
         result_.violations.push_back("a replica's commit walk met a conflicting committed block");
       }
     }
@@ -436,7 +443,7 @@ class Simulation {
     ++node.incarnation;
     trace("crash " + std::to_string(r));
     const Tick downtime = 100 + prng_.uniform(1500);
-    schedule({std::max(now_ + downtime, now_ < gst_ ? now_ : 0), 0, EventKind::restart, r, r, 0, {}});
+    schedule({now_ + downtime, 0, EventKind::restart, r, r, 0, {}});
   }
 
   std::string summary(const hs::Message& m) const {
@@ -561,8 +568,12 @@ class Simulation {
       crash(r);
       return;
     }
-    if (!node.byzantine) {
+    if (audited(r)) {
       for (const auto& c : out_.commits) check_commit(r, c);
+      if (node.core->counters().safety_alarms > 0 && result_.violations.empty()) {
+        result_.violations.push_back("replica " + std::to_string(r) +
+                                     "'s commit walk met a block conflicting with its committed chain");
+      }
     }
     for (auto& send : out_.sends) dispatch(r, send);
     if (out_.proposed) step_payload(r);
@@ -577,6 +588,8 @@ class Simulation {
   }
 
   // The next batch arrives as its own input, like a mempool handing one over.
+  bool audited(ReplicaId r) const { return !nodes_[r].byzantine || config_.audit_byzantine; }
+
   void step_payload(ReplicaId r) {
     schedule({now_, 0, EventKind::payload, r, r, nodes_[r].incarnation, {}});
   }
@@ -724,21 +737,35 @@ class Simulation {
       }
     }
     if (is_proposal && !send.to && act(Fault::equivocation)) {
-      hs::Proposal other = std::get<hs::Proposal>(m);
-      other.block.payload.push_back(0xee);
-      other.signature = keys_.sign(r, hs::proposal_signing_bytes(7, other.block.id()));
+      // Two to six different proposals for the view, each replica getting several
+      // of them in a random order (receivers keep one per view).
+      const auto versions = 2 + prng_.uniform(5);
+      std::vector<hs::Message> proposals{m};
+      for (std::uint64_t k = 1; k < versions; ++k) {
+        hs::Proposal other = std::get<hs::Proposal>(m);
+        other.block.payload.push_back(static_cast<std::uint8_t>(0xe0 + k));
+        other.signature = keys_.sign(r, hs::proposal_signing_bytes(7, other.block.id()));
+        proposals.emplace_back(std::move(other));
+      }
       for (ReplicaId to = 0; to < config_.n; ++to) {
         if (to == r) continue;
-        send_to(r, to, prng_.chance(1, 2) ? m : hs::Message(other));
+        for (std::uint64_t k = 0; k < versions; ++k) {
+          if (k == 0 || prng_.chance(1, 2)) send_to(r, to, proposals[prng_.uniform(versions)]);
+        }
       }
       return;
     }
+    if (auto* v = std::get_if<hs::Vote>(&m); v && config_.audit_byzantine) check_vote(r, *v);
     if (auto* v = std::get_if<hs::Vote>(&m); v && act(Fault::double_vote)) {
       hs::Vote second = *v;
       prng_.fill(second.block_id.bytes);
       second.signature = keys_.sign(r, hs::vote_signing_bytes(7, second.view, second.block_id));
+      if (config_.audit_byzantine) check_vote(r, second);
       for (ReplicaId to = 0; to < config_.n; ++to) send_to(r, to, second);
     }
+    // Rarer than the other behaviours: each flood is dozens of messages, and
+    // every seed still sees many of them.
+    if (has(Fault::flood) && prng_.chance(1, 20)) send_flood(r);
     if (act(Fault::bad_view)) {
       if (auto* v = std::get_if<hs::Vote>(&m)) {
         hs::Vote moved = *v;
@@ -810,6 +837,33 @@ class Simulation {
     fork.tc = honest.tc;
     fork.signature = keys_.sign(r, hs::proposal_signing_bytes(7, fork.block.id()));
     return fork;
+  }
+
+  // Fetch requests for known and random ids, and replays of old certificates:
+  // receivers must answer within a per-peer budget and not let old QCs crowd out
+  // the fetches they need.
+  void send_flood(ReplicaId r) {
+    Node& node = nodes_[r];
+    for (int i = 0; i < 6; ++i) {
+      hs::FetchRequest request;
+      if (!node.seen_heights.empty() && prng_.chance(1, 2)) {
+        auto it = node.seen_heights.begin();
+        std::advance(it, static_cast<long>(prng_.uniform(node.seen_heights.size())));
+        request.block_id = it->first;
+      } else {
+        prng_.fill(request.block_id.bytes);
+      }
+      request.count_max = 64;
+      send_to(r, static_cast<ReplicaId>(prng_.uniform(config_.n)), request);
+    }
+    int replays = 0;
+    for (const auto& [view, qc] : node.seen_qcs) {
+      if (replays == 6 || !prng_.chance(1, 4)) continue;
+      ++replays;
+      hs::SyncCertificates sync;
+      sync.qc = qc;
+      send_to(r, std::nullopt, sync);
+    }
   }
 
   void send_forged_certificates(ReplicaId r, const hs::Message& basis) {

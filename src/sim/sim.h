@@ -34,6 +34,7 @@ enum class Fault : std::uint8_t {
   bad_signature,  // Byzantine replica corrupts signatures
   garbage,        // Byzantine replica sends random bytes
   fork,           // Byzantine leader proposes on an older QC, forking below the lock
+  flood,          // Byzantine replica floods fetch requests and replays old certificates
   count_,
 };
 const char* fault_name(Fault fault);
@@ -62,6 +63,10 @@ struct SimConfig {
   std::uint64_t jitter_ms = 5;     // uniform extra delay, always
   std::uint64_t view_timeout_ms = 200;
   bool trace = false;              // print every event
+  // Test hook: apply the honest-replica checkers to the Byzantine replicas too.
+  // A Byzantine replica that double-votes then MUST be reported, which shows the
+  // checkers can fail (sim_test.cc). Never set by `kestrel sim`.
+  bool audit_byzantine = false;
   std::function<void(const std::string&)> trace_sink;  // where trace lines go
 };
 

@@ -64,6 +64,22 @@ TEST(SimTest, MlDsaSignaturesWork) {
   EXPECT_EQ(r.trace_digest, again.trace_digest);
 }
 
+// The checkers can fail: audited as if honest, a double-voting Byzantine replica
+// is reported (and the same run without auditing is clean).
+TEST(SimTest, CheckersReportMisbehaviourWhenAudited) {
+  SimConfig c;
+  c.n = 4;
+  c.byzantine = 1;
+  c.views = 100;
+  c.faults = *parse_faults("double-vote");
+  c.seed = 9;
+  EXPECT_TRUE(run_hotstuff2(c).violations.empty());
+  c.audit_byzantine = true;
+  const SimResult audited = run_hotstuff2(c);
+  ASSERT_FALSE(audited.violations.empty());
+  EXPECT_NE(audited.violations.front().find("voted twice"), std::string::npos) << audited.violations.front();
+}
+
 TEST(SimTest, FaultParsing) {
   EXPECT_EQ(*parse_faults("none"), 0u);
   EXPECT_EQ(*parse_faults("loss,crash"),
