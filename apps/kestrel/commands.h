@@ -11,5 +11,6 @@ namespace kestrel::app {
 void register_gates(CLI::App& app);
 void register_kat(CLI::App& app);
 void register_sim(CLI::App& app);
+void register_keys(CLI::App& app);  // keygen, init
 
 }  // namespace kestrel::app

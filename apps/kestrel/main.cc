@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   kestrel::app::register_gates(app);
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);
+  kestrel::app::register_keys(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

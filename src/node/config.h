@@ -1,0 +1,98 @@
+// Validator configuration: what `kestrel init` writes and `kestrel node` reads
+// (docs/configuration.md lists every key with its default).
+//
+// Loading is strict: an unknown key, a value of the wrong type or out of range,
+// a validator set that does not contain this node, or a key file that does not
+// decode fails at start with the file, the key and the reason. Nothing is
+// silently defaulted except keys documented as optional.
+//
+// Thread-safety: plain data; load once at start.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/gates.h"
+#include "common/result.h"
+#include "crypto/signature.h"
+
+namespace kestrel::node {
+
+struct Endpoint {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;
+};
+
+struct ValidatorEntry {
+  std::uint32_t id = 0;
+  Endpoint address;   // validator-to-validator listener
+  Bytes public_key;   // tagged encoding (crypto::encode_public_key)
+};
+
+struct GenesisAccount {
+  Bytes public_key;       // tagged encoding
+  std::uint64_t balance = 0;
+};
+
+struct NodeConfig {
+  std::string path;  // where it was loaded from (for messages)
+
+  // [cluster]
+  std::uint64_t chain_id = 1;
+  crypto::SignatureScheme scheme = crypto::default_signature_scheme;
+  std::vector<ValidatorEntry> validators;  // ids 0..n-1, in order
+  std::vector<GenesisAccount> genesis;
+
+  // [node]
+  std::uint32_t id = 0;
+  std::string key_file = "validator.key";  // relative paths are relative to the config file
+  std::string data_dir = "data";
+  std::string log_level = "info";
+
+  // [network] (listen address of this validator is validators[id].address)
+  // [client]
+  Endpoint client_listen;
+  std::uint32_t client_in_flight_max = 1024;
+  // [admin]
+  Endpoint admin_listen;
+
+  // [consensus]
+  std::uint64_t view_timeout_ms = 1000;
+  std::uint64_t view_timeout_max_ms = 16000;
+  std::uint64_t propose_wait_ms = 50;
+  std::uint32_t batch_transactions_max = 2000;
+  std::uint32_t batch_bytes_max = 4 * 1024 * 1024;
+
+  // [storage]
+  std::uint64_t keep_committed_blocks = 1024;
+
+  // [gates]
+  std::vector<GateSetting> gates;
+};
+
+struct ConfigError {
+  std::string file;
+  std::string key;     // dotted path, e.g. "consensus.view_timeout_ms"; empty for file-level errors
+  std::string reason;
+  std::string message() const;  // "FILE: KEY: REASON"
+};
+
+Result<NodeConfig, ConfigError> load_config(const std::string& path);
+// Renders a config as TOML that load_config reads back to an equal config.
+std::string render_config(const NodeConfig& config);
+// The directory of the config file, against which relative paths resolve.
+std::string resolve_path(const NodeConfig& config, const std::string& relative);
+
+// Key files: one line of lower-case hex of the tagged encoding. Secret key files
+// are written with mode 0600 and refused when group- or world-readable.
+enum class KeyFileError : std::uint8_t { unreadable, permissions, malformed, write_failed };
+const char* describe(KeyFileError error);
+Status<KeyFileError> write_secret_key_file(const std::string& path, const crypto::Signer& signer);
+Status<KeyFileError> write_public_key_file(const std::string& path, const crypto::Verifier& verifier);
+Result<std::unique_ptr<crypto::Signer>, KeyFileError> read_secret_key_file(const std::string& path);
+
+}  // namespace kestrel::node
