@@ -143,6 +143,9 @@ inline constexpr std::size_t storage_value_bytes_max =
     block_header_bytes_max + block_payload_bytes_max + quorum_certificate_bytes_max;
 // Committed blocks kept in full when pruning (config may choose fewer, >= 1).
 inline constexpr std::size_t storage_keep_blocks_max = 1000 * 1000;
+// Blocks pruned by one append: 1 in steady state; more only after keep_blocks was
+// lowered, and then the backlog is worked off 64 at a time so no append stalls.
+inline constexpr std::size_t storage_prune_blocks_per_append_max = 64;
 
 // Mempool: 50,000 transactions or 256 MiB (about 40 full blocks of ML-DSA-65
 // transfers), whichever first.
