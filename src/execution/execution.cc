@@ -269,7 +269,21 @@ void Ledger::hash_account(Sha256& h, const AccountId& id, const State& state) {
   }
 }
 
-ReceiptStatus Ledger::apply(const Transaction& tx, std::vector<AccountId>& touched) {
+Bytes account_state_key(const AccountId& id) {
+  Bytes key{'a'};
+  key.insert(key.end(), id.bytes.begin(), id.bytes.end());
+  return key;
+}
+
+Bytes kv_state_key(const AccountId& id, ByteSpan k) {
+  Bytes key{'k'};
+  key.insert(key.end(), id.bytes.begin(), id.bytes.end());
+  key.insert(key.end(), k.begin(), k.end());
+  return key;
+}
+
+ReceiptStatus Ledger::apply(const Transaction& tx, std::vector<AccountId>& touched,
+                            std::vector<Bytes>& put_keys) {
   if (tx.chain_id != chain_id_) return ReceiptStatus::rejected_wrong_chain;
   const AccountId sender = sender_of(tx);
   auto sender_it = accounts_.find(sender);
@@ -304,6 +318,7 @@ ReceiptStatus Ledger::apply(const Transaction& tx, std::vector<AccountId>& touch
   }
   entry->second.value = p.value;
   entry->second.value_hash = sha256(p.value);
+  put_keys.push_back(kv_state_key(sender, p.key));
   return ReceiptStatus::success;
 }
 
@@ -317,8 +332,9 @@ Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
   result.receipts.reserve(txs.size());
   std::vector<AccountId> touched;
   touched.reserve(2 * txs.size());
+  std::vector<Bytes> put_keys;
   for (std::size_t i = 0; i < txs.size(); ++i) {
-    const auto status = apply(txs[i], touched);
+    const auto status = apply(txs[i], touched, put_keys);
     result.receipts.push_back(Receipt{ids[i], status, height, static_cast<std::uint32_t>(i)});
   }
   std::sort(touched.begin(), touched.end());
@@ -337,6 +353,24 @@ Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
   digest_ = h.finish();
   height_ = height;
   result.state_digest = digest_;
+  // State writes: touched accounts, then put keys (each once, final value).
+  std::sort(put_keys.begin(), put_keys.end());
+  put_keys.erase(std::unique(put_keys.begin(), put_keys.end()), put_keys.end());
+  result.state_writes.reserve(touched.size() + put_keys.size());
+  for (const auto& id : touched) {
+    const auto& account = accounts_.at(id).account;
+    Bytes value;
+    Writer w(value);
+    w.u64(account.balance);
+    w.u64(account.nonce);
+    result.state_writes.push_back({account_state_key(id), std::move(value)});
+  }
+  for (auto& key : put_keys) {
+    AccountId id;
+    std::copy(key.begin() + 1, key.begin() + 1 + Hash32::size, id.bytes.begin());
+    const Bytes k(key.begin() + 1 + Hash32::size, key.end());
+    result.state_writes.push_back({std::move(key), accounts_.at(id).keys.at(k).value});
+  }
   KESTREL_ASSERT(result.receipts.size() == txs.size());
   return result;
 }

@@ -130,9 +130,23 @@ struct Receipt {
 Bytes encode_receipt(const Receipt& receipt);
 Result<Receipt, TransactionError> decode_receipt(ByteSpan encoded);
 
+// One changed entry of the ledger state, for the store's state column family:
+//   account: key 'a' || account id (32 B)         value u64 balance || u64 nonce (LE)
+//   put:     key 'k' || account id (32 B) || key  value the put value
+struct StateWrite {
+  Bytes key;
+  Bytes value;
+  bool operator==(const StateWrite&) const = default;
+};
+Bytes account_state_key(const AccountId& id);
+Bytes kv_state_key(const AccountId& id, ByteSpan key);
+
 struct BlockResult {
   std::vector<Receipt> receipts;
   Hash32 state_digest;
+  // Every account the block touched and every key it put, in key order: what the
+  // node writes to storage (in the same write batch as the block's receipts).
+  std::vector<StateWrite> state_writes;
 };
 
 enum class LedgerError : std::uint8_t {
@@ -178,7 +192,7 @@ class Ledger {
     std::map<Bytes, Entry> keys;  // ordered: the digest walks it
   };
   Ledger(std::uint32_t chain_id) : chain_id_(chain_id) {}
-  ReceiptStatus apply(const Transaction& tx, std::vector<AccountId>& touched);
+  ReceiptStatus apply(const Transaction& tx, std::vector<AccountId>& touched, std::vector<Bytes>& put_keys);
   static void hash_account(Sha256& h, const AccountId& id, const State& state);
 
   std::uint32_t chain_id_;

@@ -245,6 +245,29 @@ TEST(LedgerTest, DigestIsDeterministicAndSensitive) {
   EXPECT_NE(l4.execute_block(1, other, ids_of(other))->state_digest, r1->state_digest);
 }
 
+TEST(LedgerTest, StateWritesCoverEveryChange) {
+  Party a, b;
+  auto ledger = make_ledger({{a.id, 100}});
+  std::vector<Transaction> txs{transfer(a, 0, b.id, 30), make_signed(*a.signer, chain, 1, Put{Bytes{7}, Bytes{1}}),
+                               make_signed(*a.signer, chain, 2, Put{Bytes{7}, Bytes{2}}),
+                               transfer(b, 5, a.id, 1)};  // wrong nonce: no effect, no write
+  auto r = ledger.execute_block(1, txs, ids_of(txs));
+  ASSERT_TRUE(r.ok());
+  auto account_value = [](std::uint64_t balance, std::uint64_t nonce) {
+    Bytes v;
+    Writer w(v);
+    w.u64(balance);
+    w.u64(nonce);
+    return v;
+  };
+  std::vector<StateWrite> expected{{account_state_key(a.id), account_value(70, 3)},
+                                   {account_state_key(b.id), account_value(30, 0)},
+                                   {kv_state_key(a.id, Bytes{7}), Bytes{2}}};
+  std::sort(expected.begin(), expected.begin() + 2,
+            [](const StateWrite& x, const StateWrite& y) { return x.key < y.key; });
+  EXPECT_EQ(r->state_writes, expected);
+}
+
 // A golden digest pins the digest definition (docs/transactions.md) across machines,
 // compilers and refactors; recorded once from this code. The
 // inputs are fixed bytes (no random keys).
