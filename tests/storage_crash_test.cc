@@ -13,7 +13,9 @@
 //      and receipts with the expected content (the committed prefix is intact);
 //   4. the safety record's view >= the last acknowledged view and >= the view seen
 //      at the previous reopen (never backwards);
-//   5. committed height never decreases across reopens.
+//   5. committed height never decreases across reopens;
+//   6. the state written with each block (its height) equals the committed height:
+//      a block and its state changes are one atomic write.
 // Rounds alternate the gate storage.write_batching on and off. Bounded: 50 kills
 // (12 under sanitizers), each child lives at most ~60 ms, K = 64 so pruning runs.
 //
@@ -74,6 +76,12 @@ Bytes safety_bytes(std::uint64_t view) {
   for (int i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(view >> (8 * i));
   return b;
 }
+Bytes height_state(std::uint64_t h) {
+  Bytes b(8);
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(h >> (8 * i));
+  return b;
+}
+
 std::uint64_t view_of(const Bytes& record) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v |= std::uint64_t{record[i]} << (8 * i);
@@ -108,7 +116,10 @@ void say(int fd, char tag, std::uint64_t value) {
   Prng prng(seed);
   for (std::uint64_t step = 0; step < 1'000'000; ++step) {  // killed long before the end
     const std::uint64_t h = store.committed_height() + 1;
-    if (!store.append_block(h, block_id(h), block_bytes(h), cert_bytes(h), receipt_bytes(h))) _exit(4);
+    // The block's state change (the height it was written at) goes in the same batch.
+    const auto hk = height_state(h);
+    const storage::StateWrite state[] = {{as_bytes("height"), hk}};
+    if (!store.append_block(h, block_id(h), block_bytes(h), cert_bytes(h), receipt_bytes(h), state)) _exit(4);
     if (prng.chance(1, 4)) {
       if (!store.flush()) _exit(5);
       say(fd, 'D', store.durable_height());
@@ -223,6 +234,10 @@ int main(int argc, char** argv) {
       if (!cert || *cert != cert_bytes(h)) return fail("certificate at height", h, height, round);
       auto receipts = store.receipts(h);
       if (!receipts || *receipts != receipt_bytes(h)) return fail("receipts at height", h, height, round);
+    }
+    auto state = store.state(as_bytes("height"));
+    if (!state || (height > 0 && (!state->has_value() || **state != height_state(height)))) {
+      return fail("state written with the last block differs from the committed height", height, 0, round);
     }
     auto record = store.safety_record();
     if (!record) return fail("safety record unreadable", 0, 0, round);

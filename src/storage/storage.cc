@@ -356,12 +356,18 @@ Result<std::optional<Bytes>, StorageError> Store::safety_record() {
 }
 
 Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id, ByteSpan block,
-                                         ByteSpan certificate, ByteSpan receipts_bytes) {
+                                         ByteSpan certificate, ByteSpan receipts_bytes,
+                                         std::span<const StateWrite> state_writes) {
   if (height != committed_height_ + 1) return Err(StorageError::height_not_next);
   if (block.size() > limits::storage_value_bytes_max ||
       certificate.size() > limits::storage_value_bytes_max ||
       receipts_bytes.size() > limits::storage_value_bytes_max) {
     return Err(StorageError::too_large);
+  }
+  for (const auto& w : state_writes) {
+    if (w.key.size() > limits::storage_value_bytes_max || w.value.size() > limits::storage_value_bytes_max) {
+      return Err(StorageError::too_large);
+    }
   }
   Impl& d = *impl_;
   const bool batching = gate_enabled(Gate::storage_write_batching);
@@ -373,6 +379,7 @@ Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id,
   (void)b.Put(d.handles[cf_certificates], slice(id.span()), slice(certificate));
   (void)b.Put(d.handles[cf_receipts], slice(hk), slice(receipts_bytes));
   (void)b.Put(d.handles[cf_meta], slice(key_committed), slice(u64_le(height)));
+  for (const auto& w : state_writes) (void)b.Put(d.handles[cf_state], slice(w.key), slice(w.value));
   committed_height_ = height;
   // Pruning: keep the last keep_blocks heights (bounded work per append).
   std::uint64_t first_kept = first_kept_height_;

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "common/bytes.h"
@@ -71,6 +72,12 @@ struct Options {
   bool verify_checksums_on_open = true;
 };
 
+// A state change written with a block (execution::BlockResult::state_writes).
+struct StateWrite {
+  ByteSpan key;
+  ByteSpan value;
+};
+
 struct Counters {
   std::uint64_t synced_writes = 0;   // RocksDB writes with sync = true
   std::uint64_t block_cache_hits = 0;
@@ -94,9 +101,12 @@ class Store {
   Result<std::optional<Bytes>, StorageError> safety_record();
 
   // --- Committed blocks --------------------------------------------------------------
-  // REQUIRES (checked, error): height == committed_height() + 1.
+  // Appends the block, its certificate, its receipts and the state changes its
+  // execution made, all in ONE write batch: after a crash either all of them are
+  // there or none. REQUIRES (checked, error): height == committed_height() + 1.
   [[nodiscard]] Status<StorageError> append_block(std::uint64_t height, const Hash32& id, ByteSpan block,
-                                                  ByteSpan certificate, ByteSpan receipts);
+                                                  ByteSpan certificate, ByteSpan receipts,
+                                                  std::span<const StateWrite> state_writes = {});
   // Makes every pending write durable with one synced write (no-op when none).
   [[nodiscard]] Status<StorageError> flush();
 

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "common/gates.h"
+#include "common/limits.h"
 #include "common/prng.h"
 
 namespace kestrel::storage {
@@ -152,6 +153,26 @@ TEST_P(StoreGates, StateReadWriteDelete) {
   store = open_ok(options_for(dir));
   EXPECT_EQ(**store->state(as_bytes("z")), Bytes({'1'}));
   EXPECT_FALSE(store->state(as_bytes("k"))->has_value());
+}
+
+TEST_P(StoreGates, StateWritesGoWithTheBlock) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    const Bytes v1{1}, v2{2};
+    const StateWrite writes[] = {{as_bytes("a"), v1}, {as_bytes("b"), v2}};
+    ASSERT_TRUE(store->append_block(1, block_id(1), block_bytes(1), cert_bytes(1), receipt_bytes(1), writes).ok());
+    EXPECT_EQ(**store->state(as_bytes("b")), v2);  // visible before the flush
+    const Bytes huge(limits::storage_value_bytes_max + 1, 0);
+    const StateWrite too_big[] = {{as_bytes("c"), huge}};
+    EXPECT_EQ(store->append_block(2, block_id(2), {}, {}, {}, too_big).error(), StorageError::too_large);
+    EXPECT_EQ(store->committed_height(), 1u);  // refused whole
+    ASSERT_TRUE(store->flush().ok());
+  }
+  auto store = open_ok(options_for(dir));
+  EXPECT_EQ(**store->state(as_bytes("a")), Bytes{1});
+  EXPECT_FALSE(store->state(as_bytes("c"))->has_value());
 }
 
 TEST_P(StoreGates, PruningKeepsLastKAndBoundsTheCache) {
