@@ -30,6 +30,17 @@ const char* describe(AdmitError error) {
   return "unknown admission error";
 }
 
+const char* describe(ProposalError error) {
+  switch (error) {
+    case ProposalError::too_many_transactions: return "proposal: too many transactions";
+    case ProposalError::too_large: return "proposal: payload too large";
+    case ProposalError::bad_encoding: return "proposal: malformed transaction";
+    case ProposalError::wrong_chain: return "proposal: transaction of another chain";
+    case ProposalError::bad_signature: return "proposal: bad transaction signature";
+  }
+  return "proposal: unknown error";
+}
+
 Mempool::Mempool(const Config& config, crypto::ParallelVerifier& verifier, NonceLookup next_nonce)
     : config_(config), verifier_(verifier), next_nonce_(std::move(next_nonce)) {
   KESTREL_ASSERT(config_.transactions_max >= 1 && config_.transactions_max <= limits::mempool_transactions_max);
@@ -155,6 +166,43 @@ std::vector<Result<TransactionId, AdmitError>> Mempool::admit(std::span<const By
   KESTREL_ASSERT(count_ <= config_.transactions_max && bytes_ <= config_.bytes_max);
   KESTREL_ASSERT(by_id_.size() == count_);
   return results;
+}
+
+Result<std::vector<Transaction>, ProposalError> Mempool::verify_proposal(std::span<const ByteSpan> encoded) {
+  if (encoded.size() > limits::block_transactions_max) return Err(ProposalError::too_many_transactions);
+  std::size_t total = 0;
+  for (const auto& e : encoded) total += e.size();
+  if (total > limits::block_payload_bytes_max) return Err(ProposalError::too_large);
+  std::vector<Transaction> txs;
+  txs.reserve(encoded.size());
+  for (const auto& e : encoded) {
+    auto tx = execution::decode_transaction(e);
+    if (!tx) return Err(ProposalError::bad_encoding);
+    if (tx->chain_id != config_.chain_id) return Err(ProposalError::wrong_chain);
+    txs.push_back(std::move(tx).value());
+  }
+  // Verify in chunks of one verifier batch; verifiers and signing bytes live for
+  // the chunk.
+  for (std::size_t at = 0; at < txs.size(); at += limits::verify_batch_items_max) {
+    const std::size_t n = std::min(limits::verify_batch_items_max, txs.size() - at);
+    std::vector<std::shared_ptr<const crypto::Verifier>> verifiers;
+    std::vector<Bytes> signing;
+    std::vector<crypto::VerifyItem> items;
+    verifiers.reserve(n);
+    signing.reserve(n);
+    items.reserve(n);
+    for (std::size_t i = at; i < at + n; ++i) {
+      verifiers.push_back(verifier_for(txs[i], execution::sender_of(txs[i])));
+      if (!verifiers.back()) return Err(ProposalError::bad_signature);
+      signing.push_back(execution::signing_bytes(txs[i]));
+      items.push_back({verifiers.back().get(), signing.back(), txs[i].signature});
+    }
+    std::vector<std::uint8_t> valid(n, 0);
+    const auto verified = verifier_.verify_batch(items, valid);
+    KESTREL_ASSERT(verified.ok());  // n <= verify_batch_items_max
+    if (std::find(valid.begin(), valid.end(), 0) != valid.end()) return Err(ProposalError::bad_signature);
+  }
+  return txs;
 }
 
 Batch Mempool::next_batch(std::size_t count_max, std::size_t bytes_max,

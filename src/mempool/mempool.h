@@ -63,6 +63,16 @@ enum class AdmitError : std::uint8_t {
 };
 const char* describe(AdmitError error);
 
+// Why a proposal's transactions are refused (the driver then does not vote).
+enum class ProposalError : std::uint8_t {
+  too_many_transactions,  // more than limits::block_transactions_max
+  too_large,              // more than limits::block_payload_bytes_max in total
+  bad_encoding,           // a transaction does not decode
+  wrong_chain,            // a transaction of another cluster
+  bad_signature,          // a signature does not verify
+};
+const char* describe(ProposalError error);
+
 struct Config {
   std::uint32_t chain_id = 0;
   std::size_t transactions_max = limits::mempool_transactions_max;
@@ -96,6 +106,13 @@ class Mempool {
   // no sender is always first.
   Batch next_batch(std::size_t count_max, std::size_t bytes_max,
                    std::span<const execution::TransactionId> in_flight = {});
+
+  // Checks the transactions of a proposal before the driver votes: strict
+  // decoding, chain id, and every signature in parallel batches through the verify
+  // cache, so a transaction this replica admitted costs a cache hit. Nonces are
+  // not checked here (the ledger gives a wrong nonce an inert receipt). Returns the
+  // decoded transactions, or the first reason the proposal is refused.
+  Result<std::vector<execution::Transaction>, ProposalError> verify_proposal(std::span<const ByteSpan> encoded);
 
   // After the ledger executed a committed block: re-reads the next nonce of every
   // sender in `committed` and drops that sender's transactions below it.

@@ -227,6 +227,34 @@ TEST(MempoolTest, FailedExecutionConsumesNonceAndClearsPool) {
   EXPECT_EQ(f.pool.size(), 1u);
 }
 
+TEST(MempoolTest, VerifyProposalUsesTheCacheAndRefusesBadTransactions) {
+  Fixture f(config_with());
+  Client a(SignatureScheme::ml_dsa_65), b;
+  std::vector<Bytes> txs{a.tx(0), a.tx(1), b.tx(0)};
+  std::vector<ByteSpan> in(txs.begin(), txs.end());
+  for (const auto& r : f.pool.admit(in)) ASSERT_TRUE(r.ok());
+  const auto hits = f.cache.hits();
+  auto checked = f.pool.verify_proposal(in);
+  ASSERT_TRUE(checked.ok());
+  EXPECT_EQ(checked->size(), 3u);
+  EXPECT_EQ((*checked)[2], *execution::decode_transaction(txs[2]));
+  if (gate_enabled(Gate::crypto_verify_cache)) {
+    EXPECT_EQ(f.cache.hits(), hits + 3);  // admitted before: every check is a cache hit
+  }
+  auto bad = txs;
+  bad[1][bad[1].size() - 7] ^= 1;
+  std::vector<ByteSpan> bad_in(bad.begin(), bad.end());
+  EXPECT_EQ(f.pool.verify_proposal(bad_in).error(), ProposalError::bad_signature);
+  bad = txs;
+  bad[0].pop_back();
+  bad_in.assign(bad.begin(), bad.end());
+  EXPECT_EQ(f.pool.verify_proposal(bad_in).error(), ProposalError::bad_encoding);
+  const Bytes other = a.tx(2, 1, chain + 1);
+  const ByteSpan other_in[] = {other};
+  EXPECT_EQ(f.pool.verify_proposal(other_in).error(), ProposalError::wrong_chain);
+  EXPECT_TRUE(f.pool.verify_proposal({}).ok());
+}
+
 // Both sides of crypto.parallel_verify and crypto.verify_cache, 1 and 2 threads,
 // ML-DSA-65: the same verdicts, and the cache is hit only with its gate on.
 class MempoolGates : public ::testing::TestWithParam<std::tuple<bool, bool, std::size_t>> {};

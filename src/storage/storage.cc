@@ -483,7 +483,10 @@ Status<StorageError> Store::put_state(ByteSpan key, ByteSpan value) {
 Status<StorageError> Store::delete_state(ByteSpan key) {
   Impl& d = *impl_;
   (void)d.pending.Delete(d.handles[cf_state], slice(key));
-  if (!gate_enabled(Gate::storage_write_batching)) return flush();
+  if (!gate_enabled(Gate::storage_write_batching) ||
+      d.pending.GetWriteBatch()->GetDataSize() >= limits::storage_pending_bytes_max) {
+    return flush();
+  }
   return {};
 }
 
