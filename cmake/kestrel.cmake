@@ -4,7 +4,9 @@
 # our own targets only, never to GoogleTest/Benchmark.
 function(kestrel_options target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wshadow
-    -Wnon-virtual-dtor -Wcast-align -Wunused -Wpedantic)
+    -Wnon-virtual-dtor -Wcast-align -Wunused -Wpedantic
+    # GCC's loop pragmas (`#pragma GCC ivdep`) are hints clang does not know.
+    $<$<CXX_COMPILER_ID:Clang>:-Wno-unknown-pragmas>)
 endfunction()
 
 # Object lists gathered across modules for the single test and bench binaries.

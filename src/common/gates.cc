@@ -32,6 +32,20 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::low,
      "a threading bug could mix up per-item results; each item's verdict is written only by the thread that checked it",
      true},
+    {Gate::storage_write_batching, "storage.write_batching", "storage",
+     "collect block appends and state writes in one pending batch, written with one synced write "
+     "on flush, on the safety record, or when the batch is full; off: every write is synced alone",
+     GateRisk::medium,
+     "a crash loses the pending batch; it was never acknowledged as durable (flush not returned), "
+     "and the crash test checks that nothing acknowledged is lost",
+     true},
+    {Gate::storage_block_cache, "storage.block_cache", "storage",
+     "bounded LRU of committed blocks by height (entries and bytes bounded in limits.h), "
+     "filled on append and on read",
+     GateRisk::low,
+     "a stale entry would serve a pruned or replaced block; entries are dropped when pruned and "
+     "heights are append-only",
+     true},
 }};
 
 struct GateStates {

@@ -25,6 +25,8 @@ enum class Gate : std::uint8_t {
   common_sha256_reuse_context,  // SHA-256 through a per-thread EVP context
   crypto_verify_cache,          // remember successful signature verifications
   crypto_parallel_verify,       // verify signature batches on a worker pool
+  storage_write_batching,       // group commit of non-safety writes (one synced write)
+  storage_block_cache,          // bounded LRU of blocks read from or written to the store
   count_,                       // not a gate: the number of gates
 };
 

@@ -118,4 +118,61 @@ inline constexpr std::size_t metric_series_max = 4096;
 // an ACVP message (8 KiB) or key; 1 MiB of hex is far above any legitimate input.
 inline constexpr std::size_t hex_chars_max = 1024 * 1024;
 
+// --- Execution, storage and mempool (issue 7) -------------------------------------
+
+// A put key names a slot in one account's key-value space; 64 B fits a hash or a
+// short path and keeps the per-account index small.
+inline constexpr std::size_t ledger_key_bytes_max = 64;
+// A put value: 8 KiB, so that the largest put (hybrid key and signature ~5.5 KB
+// plus key and value) still fits in transaction_bytes_max.
+inline constexpr std::size_t ledger_value_bytes_max = 8 * 1024;
+static_assert(public_key_bytes_max + signature_bytes_max + ledger_key_bytes_max +
+                      ledger_value_bytes_max + 64 <=
+                  transaction_bytes_max,
+              "the largest put must fit in one transaction");
+// Keys one account may hold: bounds the state an account can grow (1,024 x ~8 KiB
+// = 8 MiB at most) and the work of hashing one touched account into the digest.
+inline constexpr std::size_t ledger_account_keys_max = 1024;
+// Genesis allocations read from the cluster config.
+inline constexpr std::size_t genesis_accounts_max = 100 * 1000;
+// Transactions in one block: a full payload of the smallest transaction (Ed25519,
+// ~150 B) rounded down to a 128-byte unit.
+inline constexpr std::size_t block_transactions_max = block_payload_bytes_max / 128;
+static_assert(block_transactions_max <= verify_batch_items_max * 4);
+
+// Storage: writes waiting in the group-commit batch (storage.write_batching) before
+// they are flushed with one synced write. 64 blocks or 32 MiB, whichever first:
+// enough to amortise one fsync (~ms) over many appends, small enough that a crash
+// loses at most what was never acknowledged as durable.
+inline constexpr std::size_t storage_pending_writes_max = 64;
+inline constexpr std::size_t storage_pending_bytes_max = 32 * 1024 * 1024;
+// Decoded blocks kept in memory (storage.block_cache): 256 blocks, at most 64 MiB.
+// Catch-up fetches read the last few dozen blocks (consensus_fetch_blocks_max).
+inline constexpr std::size_t storage_block_cache_entries_max = 256;
+inline constexpr std::size_t storage_block_cache_bytes_max = 64 * 1024 * 1024;
+static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
+// A stored value (block, certificate, safety record, receipts, state): a block is a
+// header plus a payload; anything larger in the store is corruption.
+inline constexpr std::size_t storage_value_bytes_max =
+    block_header_bytes_max + block_payload_bytes_max + quorum_certificate_bytes_max;
+// Committed blocks kept in full when pruning (config may choose fewer, >= 1).
+inline constexpr std::size_t storage_keep_blocks_max = 1000 * 1000;
+// Blocks pruned by one append: 1 in steady state; more only after keep_blocks was
+// lowered, and then the backlog is worked off 64 at a time so no append stalls.
+inline constexpr std::size_t storage_prune_blocks_per_append_max = 64;
+
+// Mempool: 50,000 transactions or 256 MiB (about 40 full blocks of ML-DSA-65
+// transfers), whichever first.
+inline constexpr std::size_t mempool_transactions_max = 50 * 1000;
+inline constexpr std::size_t mempool_bytes_max = 256 * 1024 * 1024;
+// A sender may hold at most 1/16 of the pool (by count): no single client fills it.
+inline constexpr std::size_t mempool_sender_share_divisor = 16;
+// A transaction's nonce may run at most 64 ahead of the sender's next nonce: enough
+// to pipeline a few blocks of one client's work, refuses nonces that can never run.
+inline constexpr std::uint64_t mempool_nonce_gap_max = 64;
+// Expanded ML-DSA verifiers kept by sender (each ~37 KiB): 1,024 x 37 KiB = 37 MiB.
+inline constexpr std::size_t mempool_verifiers_max = 1024;
+// Transactions in one admission call (one parallel verify batch).
+inline constexpr std::size_t mempool_admit_batch_max = verify_batch_items_max;
+
 }  // namespace kestrel::limits

@@ -1,0 +1,204 @@
+// Execution: client transactions (format, canonical encoding, ids) and the
+// deterministic ledger that applies committed blocks of them (docs/transactions.md).
+//
+// Who drives it: the node (later) and tests/benchmarks. The mempool decodes and
+// pre-checks transactions with this header; the node executes each committed
+// block with Ledger::execute_block and persists the receipts and state digest.
+//
+// Signatures: decode_transaction checks the format only (sizes, tags, exact key
+// and signature lengths for the scheme); signatures are verified by the caller
+// (mempool admission, or the driver for a proposal's transactions) through
+// crypto/parallel_verify.h before execution. The ledger does not verify.
+//
+// Thread-safety: Transaction values are plain data. A Ledger is used by one
+// thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <variant>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/codec.h"
+#include "common/hash.h"
+#include "common/result.h"
+#include "crypto/signature.h"
+
+namespace kestrel::execution {
+
+using AccountId = Hash32;  // SHA-256 of the tagged public key encoding
+using TransactionId = Hash32;
+
+// --- Transactions ------------------------------------------------------------------
+
+enum class PayloadKind : std::uint8_t { transfer = 0x01, put = 0x02 };
+
+struct Transfer {
+  AccountId to;
+  std::uint64_t amount = 0;  // > 0 (decoding refuses 0)
+  bool operator==(const Transfer&) const = default;
+};
+
+struct Put {
+  Bytes key;    // 1..limits::ledger_key_bytes_max bytes
+  Bytes value;  // 0..limits::ledger_value_bytes_max bytes
+  bool operator==(const Put&) const = default;
+};
+
+struct Transaction {
+  std::uint32_t chain_id = 0;
+  crypto::SignatureScheme scheme = crypto::default_signature_scheme;
+  Bytes sender_public_key;  // the scheme's raw public key, exact length
+  std::uint64_t nonce = 0;
+  std::variant<Transfer, Put> payload;
+  Bytes signature;  // exact signature_bytes(scheme)
+  bool operator==(const Transaction&) const = default;
+};
+
+enum class TransactionError : std::uint8_t {
+  truncated,         // input ended inside a field
+  too_large,         // encoding longer than limits::transaction_bytes_max
+  bad_field_length,  // a key, signature, put key or value of the wrong size
+  unknown_scheme,    // scheme tag Kestrel does not know
+  unknown_payload,   // payload kind tag Kestrel does not know
+  zero_amount,       // a transfer of 0 (refused: it could only create empty accounts)
+  non_canonical,     // a varint with redundant bytes, or another non-canonical field
+  trailing_bytes,    // bytes after the signature
+};
+const char* describe(TransactionError error);
+
+// The canonical encoding of everything before the signature: what is signed.
+Bytes signing_bytes(const Transaction& tx);
+// The full canonical encoding (signing bytes then the length-prefixed signature).
+// REQUIRES: the fields are within their bounds (a programmer error otherwise).
+Bytes encode_transaction(const Transaction& tx);
+// Strict: every input yields a transaction or a specific error; encode(decode(b)) == b.
+Result<Transaction, TransactionError> decode_transaction(ByteSpan encoded);
+// SHA-256 of the canonical encoding.
+TransactionId transaction_id(ByteSpan encoded);
+// SHA-256 of the tagged public key encoding (tag || varint length || key), the
+// same bytes crypto::encode_public_key produces.
+AccountId account_id(crypto::SignatureScheme scheme, ByteSpan public_key);
+inline AccountId sender_of(const Transaction& tx) {
+  return account_id(tx.scheme, tx.sender_public_key);
+}
+// Builds and signs a transaction (tests, benchmarks, the submit client).
+Transaction make_signed(const crypto::Signer& signer, std::uint32_t chain_id, std::uint64_t nonce,
+                        std::variant<Transfer, Put> payload);
+
+// --- Ledger ------------------------------------------------------------------------
+
+struct Account {
+  std::uint64_t balance = 0;
+  std::uint64_t nonce = 0;  // the nonce the account's next transaction must carry
+  bool operator==(const Account&) const = default;
+};
+
+struct GenesisAllocation {
+  AccountId account;
+  std::uint64_t balance = 0;
+};
+
+// Why a transaction was refused before it could enter a block (mempool, proposal checks).
+enum class PrecheckError : std::uint8_t {
+  wrong_chain,  // chain id differs from the ledger's
+  stale_nonce,  // nonce below the account's next nonce (already used)
+  future_nonce, // nonce above the account's next nonce
+};
+const char* describe(PrecheckError error);
+
+enum class ReceiptStatus : std::uint8_t {
+  success = 0,
+  insufficient_balance = 1,  // failed: nonce consumed, no other effect
+  balance_overflow = 2,      // failed: recipient balance would exceed 2^64 - 1; nonce consumed
+  key_space_full = 3,        // failed: account holds ledger_account_keys_max keys; nonce consumed
+  rejected_wrong_chain = 4,  // refused inside a block (Byzantine proposer): no effect at all
+  rejected_bad_nonce = 5,    // refused inside a block (Byzantine proposer): no effect at all
+};
+const char* describe(ReceiptStatus status);
+
+struct Receipt {
+  TransactionId id;
+  ReceiptStatus status = ReceiptStatus::success;
+  std::uint64_t height = 0;
+  std::uint32_t index = 0;  // position in the block
+  bool operator==(const Receipt&) const = default;
+};
+Bytes encode_receipt(const Receipt& receipt);
+Result<Receipt, TransactionError> decode_receipt(ByteSpan encoded);
+
+// One changed entry of the ledger state, for the store's state column family:
+//   account: key 'a' || account id (32 B)         value u64 balance || u64 nonce (LE)
+//   put:     key 'k' || account id (32 B) || key  value the put value
+struct StateWrite {
+  Bytes key;
+  Bytes value;
+  bool operator==(const StateWrite&) const = default;
+};
+Bytes account_state_key(const AccountId& id);
+Bytes kv_state_key(const AccountId& id, ByteSpan key);
+
+struct BlockResult {
+  std::vector<Receipt> receipts;
+  Hash32 state_digest;
+  // Every account the block touched and every key it put, in key order: what the
+  // node writes to storage (in the same write batch as the block's receipts).
+  std::vector<StateWrite> state_writes;
+};
+
+enum class LedgerError : std::uint8_t {
+  height_not_next,     // execute_block at a height other than last + 1
+  too_many_transactions,
+  genesis_duplicate,   // the same account twice in genesis
+  genesis_too_large,   // more than limits::genesis_accounts_max allocations
+};
+const char* describe(LedgerError error);
+
+class Ledger {
+ public:
+  static Result<Ledger, LedgerError> create(std::uint32_t chain_id,
+                                            std::span<const GenesisAllocation> genesis);
+
+  std::uint32_t chain_id() const { return chain_id_; }
+  // Last executed height (0 = genesis only).
+  std::uint64_t height() const { return height_; }
+  // Digest after the last executed block (the genesis digest at height 0).
+  const Hash32& state_digest() const { return digest_; }
+
+  Account account(const AccountId& id) const;  // zero account when absent
+  std::optional<Bytes> get(const AccountId& id, ByteSpan key) const;
+  std::size_t account_count() const { return accounts_.size(); }
+
+  // Admission rule: chain id and exact next nonce.
+  Status<PrecheckError> precheck(const Transaction& tx) const;
+
+  // Executes one block of transactions in order at height() + 1. Deterministic:
+  // equal ledgers and equal inputs give equal receipts and digests everywhere.
+  // REQUIRES (contract, not checked): signatures were verified by the caller.
+  Result<BlockResult, LedgerError> execute_block(std::uint64_t height,
+                                                 std::span<const Transaction> txs,
+                                                 std::span<const TransactionId> ids);
+
+ private:
+  struct Entry {
+    Bytes value;
+    Hash32 value_hash;
+  };
+  struct State {
+    Account account;
+    std::map<Bytes, Entry> keys;  // ordered: the digest walks it
+  };
+  Ledger(std::uint32_t chain_id) : chain_id_(chain_id) {}
+  ReceiptStatus apply(const Transaction& tx, std::vector<AccountId>& touched, std::vector<Bytes>& put_keys);
+  static void hash_account(Sha256& h, const AccountId& id, const State& state);
+
+  std::uint32_t chain_id_;
+  std::uint64_t height_ = 0;
+  Hash32 digest_;
+  std::map<AccountId, State> accounts_;  // ordered: determinism of the digest
+};
+
+}  // namespace kestrel::execution

@@ -1,0 +1,503 @@
+#include "storage/storage.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <list>
+#include <unordered_map>
+
+#include "common/assert.h"
+#include "common/gates.h"
+#include "common/limits.h"
+
+namespace kestrel::storage {
+
+namespace {
+
+// Column families, in the order of their handles.
+enum Family : std::size_t {
+  cf_meta, cf_blocks, cf_certificates, cf_safety, cf_heights, cf_receipts, cf_state, family_count
+};
+constexpr std::array<const char*, family_count> family_names{
+    "default", "blocks", "certificates", "safety", "heights", "receipts", "state"};
+
+constexpr std::string_view magic = "kestrel-store";
+constexpr std::uint32_t format_version_current = 1;
+constexpr std::string_view key_magic = "magic";
+constexpr std::string_view key_version = "format_version";
+constexpr std::string_view key_cluster = "cluster_id";
+constexpr std::string_view key_committed = "committed_height";
+constexpr std::string_view key_first_kept = "first_kept_height";
+constexpr std::string_view key_safety = "safety_record";
+
+rocksdb::Slice slice(ByteSpan b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+ByteSpan span_of(const std::string& s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+
+// Heights big-endian so RocksDB's byte order is height order.
+std::array<std::uint8_t, 8> height_key(std::uint64_t h) {
+  std::array<std::uint8_t, 8> k{};
+  for (int i = 0; i < 8; ++i) k[i] = static_cast<std::uint8_t>(h >> (56 - 8 * i));
+  return k;
+}
+std::array<std::uint8_t, 8> u64_le(std::uint64_t v) {
+  std::array<std::uint8_t, 8> k{};
+  for (int i = 0; i < 8; ++i) k[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  return k;
+}
+std::optional<std::uint64_t> parse_u64_le(const std::string& s) {
+  if (s.size() != 8) return std::nullopt;
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(s[i])} << (8 * i);
+  return v;
+}
+
+StorageError from_status(const rocksdb::Status& s) {
+  if (s.IsCorruption()) return StorageError::corrupt;
+  if (s.IsNotFound()) return StorageError::not_found;
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) return StorageError::locked;
+  return StorageError::io_error;
+}
+
+void set_detail(std::string* detail, std::string text) {
+  if (detail != nullptr) *detail = std::move(text);
+}
+
+// Bounded LRU of blocks by height (gate storage.block_cache).
+class BlockCache {
+ public:
+  std::shared_ptr<const Bytes> find(std::uint64_t height) {
+    const auto it = index_.find(height);
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);
+    return it->second->second;
+  }
+  void insert(std::uint64_t height, std::shared_ptr<const Bytes> block) {
+    erase(height);
+    if (block->size() > limits::storage_block_cache_bytes_max) return;
+    bytes_ += block->size();
+    order_.emplace_front(height, std::move(block));
+    index_.emplace(height, order_.begin());
+    while (order_.size() > limits::storage_block_cache_entries_max ||
+           bytes_ > limits::storage_block_cache_bytes_max) {
+      erase(order_.back().first);
+    }
+    KESTREL_ASSERT(order_.size() == index_.size());
+  }
+  void erase(std::uint64_t height) {
+    const auto it = index_.find(height);
+    if (it == index_.end()) return;
+    bytes_ -= it->second->second->size();
+    order_.erase(it->second);
+    index_.erase(it);
+  }
+  void clear() {
+    order_.clear();
+    index_.clear();
+    bytes_ = 0;
+  }
+  std::size_t size() const { return order_.size(); }
+
+ private:
+  using Entry = std::pair<std::uint64_t, std::shared_ptr<const Bytes>>;
+  std::list<Entry> order_;  // most recent first
+  std::unordered_map<std::uint64_t, std::list<Entry>::iterator> index_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace
+
+const char* describe(StorageError error) {
+  switch (error) {
+    case StorageError::io_error: return "storage: I/O error";
+    case StorageError::locked: return "storage: the store is open in another process";
+    case StorageError::not_a_store: return "storage: the directory is not a Kestrel store";
+    case StorageError::missing: return "storage: no store at this path";
+    case StorageError::wrong_cluster: return "storage: the store belongs to another cluster";
+    case StorageError::format_version: return "storage: the store has another format version";
+    case StorageError::corrupt: return "storage: the store is corrupt";
+    case StorageError::not_found: return "storage: not found";
+    case StorageError::pruned: return "storage: height pruned";
+    case StorageError::height_not_next: return "storage: height is not committed height + 1";
+    case StorageError::too_large: return "storage: value larger than storage_value_bytes_max";
+    case StorageError::invalid_options: return "storage: invalid options";
+  }
+  return "storage: unknown error";
+}
+
+struct Store::Impl {
+  Options options;
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::WriteBatchWithIndex pending{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
+  std::size_t pending_appends = 0;
+  BlockCache cache;
+
+  ~Impl() {
+    if (db == nullptr) return;
+    // Pending writes were never acknowledged as durable; they are written (not
+    // synced) so a clean close loses nothing, and memtables go to SST files so the
+    // next open replays no log.
+    if (pending.GetWriteBatch()->Count() > 0) (void)db->Write(rocksdb::WriteOptions(), pending.GetWriteBatch());
+    (void)db->Flush(rocksdb::FlushOptions(), handles);
+    for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+    (void)db->Close();
+    delete db;
+  }
+
+  // A point read that sees pending writes. Values above the bound are corruption.
+  Result<std::optional<std::string>, StorageError> get(Family family, rocksdb::Slice key) {
+    rocksdb::ReadOptions read;
+    read.verify_checksums = true;
+    std::string value;
+    rocksdb::Status s;
+    if (pending.GetWriteBatch()->Count() > 0) {
+      s = pending.GetFromBatchAndDB(db, read, handles[family], key, &value);
+    } else {
+      s = db->Get(read, handles[family], key, &value);
+    }
+    if (s.IsNotFound()) return std::optional<std::string>{};
+    if (!s.ok()) return Err(from_status(s));
+    if (value.size() > limits::storage_value_bytes_max) return Err(StorageError::corrupt);
+    return std::optional<std::string>{std::move(value)};
+  }
+
+  Status<StorageError> write_synced(rocksdb::WriteBatch* batch) {
+    rocksdb::WriteOptions write;
+    write.sync = true;
+    const auto s = db->Write(write, batch);
+    if (!s.ok()) return Err(from_status(s));
+    return {};
+  }
+};
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options, std::string* detail) {
+  namespace fs = std::filesystem;
+  if (options.keep_blocks < 1 || options.keep_blocks > limits::storage_keep_blocks_max) {
+    set_detail(detail, "keep_blocks must be in [1, storage_keep_blocks_max]");
+    return Err(StorageError::invalid_options);
+  }
+  std::error_code ec;
+  const bool exists = fs::exists(fs::path(options.path) / "CURRENT", ec);
+  if (!exists) {
+    if (!options.create_if_missing) {
+      set_detail(detail, "no store at " + options.path);
+      return Err(StorageError::missing);
+    }
+    if (fs::exists(options.path, ec) && !fs::is_empty(options.path, ec)) {
+      set_detail(detail, options.path + " is not empty and holds no RocksDB database");
+      return Err(StorageError::not_a_store);
+    }
+  }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = !exists;
+  db_options.create_missing_column_families = !exists;
+  db_options.paranoid_checks = true;
+  // A torn last log record (a crash mid-write) is dropped: it was never acknowledged.
+  // Corruption anywhere else in the log refuses the open.
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // Bounded memory and files (docs/storage.md "Bounds").
+  db_options.max_open_files = 512;
+  db_options.max_total_wal_size = 64 << 20;
+  db_options.keep_log_file_num = 4;
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.write_buffer_size = 16 << 20;
+  cf_options.max_write_buffer_number = 2;
+
+  if (exists) {
+    std::vector<std::string> names;
+    const auto s = rocksdb::DB::ListColumnFamilies(db_options, options.path, &names);
+    if (!s.ok()) {
+      set_detail(detail, "cannot list column families: " + s.ToString());
+      return Err(from_status(s));
+    }
+    std::sort(names.begin(), names.end());
+    std::vector<std::string> ours(family_names.begin(), family_names.end());
+    std::sort(ours.begin(), ours.end());
+    if (names != ours) {
+      set_detail(detail, options.path + " has other column families than a Kestrel store");
+      return Err(StorageError::not_a_store);
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : family_names) descriptors.emplace_back(name, cf_options);
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  {
+    const auto s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &impl->db);
+    if (!s.ok()) {
+      set_detail(detail, "RocksDB refused to open " + options.path + ": " + s.ToString());
+      return Err(from_status(s));
+    }
+  }
+  KESTREL_ASSERT(impl->handles.size() == family_count);
+  std::unique_ptr<Store> store(new Store(std::move(impl)));
+  Impl& d = *store->impl_;
+
+  if (!exists) {
+    rocksdb::WriteBatch batch;
+    (void)batch.Put(d.handles[cf_meta], slice(key_magic), slice(magic));
+    (void)batch.Put(d.handles[cf_meta], slice(key_version), slice(u64_le(format_version_current)));
+    (void)batch.Put(d.handles[cf_meta], slice(key_cluster), slice(options.cluster_id.span()));
+    (void)batch.Put(d.handles[cf_meta], slice(key_committed), slice(u64_le(0)));
+    (void)batch.Put(d.handles[cf_meta], slice(key_first_kept), slice(u64_le(1)));
+    auto written = d.write_synced(&batch);
+    if (!written) {
+      set_detail(detail, "cannot write the store's metadata");
+      return Err(written.error());
+    }
+    store->counters_.synced_writes++;
+    return store;
+  }
+
+  auto read_meta = [&](std::string_view key) { return d.get(cf_meta, slice(key)); };
+  auto magic_value = read_meta(key_magic);
+  if (!magic_value) {
+    set_detail(detail, "cannot read the store's metadata");
+    return Err(magic_value.error());
+  }
+  if (!magic_value->has_value() || **magic_value != magic) {
+    set_detail(detail, options.path + " has no Kestrel store header");
+    return Err(StorageError::not_a_store);
+  }
+  auto version = read_meta(key_version);
+  if (!version || !version->has_value() || !parse_u64_le(**version)) {
+    set_detail(detail, "format version record missing or malformed");
+    return Err(StorageError::corrupt);
+  }
+  if (*parse_u64_le(**version) != format_version_current) {
+    set_detail(detail, "store format version " + std::to_string(*parse_u64_le(**version)) +
+                           ", this build reads " + std::to_string(format_version_current));
+    return Err(StorageError::format_version);
+  }
+  auto cluster = read_meta(key_cluster);
+  if (!cluster || !cluster->has_value() || (*cluster)->size() != Hash32::size) {
+    set_detail(detail, "cluster id record missing or malformed");
+    return Err(StorageError::corrupt);
+  }
+  if (!std::equal((*cluster)->begin(), (*cluster)->end(), options.cluster_id.bytes.begin(),
+                  [](char a, std::uint8_t b) { return static_cast<std::uint8_t>(a) == b; })) {
+    set_detail(detail, "store belongs to cluster " + to_hex(span_of(**cluster)) +
+                           ", the config names cluster " + options.cluster_id.hex());
+    return Err(StorageError::wrong_cluster);
+  }
+  auto committed = read_meta(key_committed);
+  auto first_kept = read_meta(key_first_kept);
+  if (!committed || !committed->has_value() || !parse_u64_le(**committed) || !first_kept ||
+      !first_kept->has_value() || !parse_u64_le(**first_kept)) {
+    set_detail(detail, "height records missing or malformed");
+    return Err(StorageError::corrupt);
+  }
+  store->committed_height_ = *parse_u64_le(**committed);
+  store->durable_height_ = store->committed_height_;
+  store->first_kept_height_ = *parse_u64_le(**first_kept);
+  if (store->first_kept_height_ < 1 || store->first_kept_height_ > store->committed_height_ + 1) {
+    set_detail(detail, "first kept height " + std::to_string(store->first_kept_height_) +
+                           " is inconsistent with committed height " +
+                           std::to_string(store->committed_height_));
+    return Err(StorageError::corrupt);
+  }
+  if (options.verify_checksums_on_open) {
+    const auto s = d.db->VerifyChecksum();
+    if (!s.ok()) {
+      set_detail(detail, "checksum verification failed: " + s.ToString());
+      return Err(from_status(s) == StorageError::io_error ? StorageError::io_error : StorageError::corrupt);
+    }
+  }
+  // The committed-height index must reach its recorded end and its blocks must exist.
+  for (std::uint64_t h : {store->first_kept_height_, store->committed_height_}) {
+    if (h == 0 || h > store->committed_height_) continue;
+    auto id = store->block_id_at(h);
+    auto block = id ? store->block(*id) : Result<Bytes, StorageError>(Err(id.error()));
+    auto cert = id ? store->certificate(*id) : Result<Bytes, StorageError>(Err(id.error()));
+    if (!block || !cert) {
+      set_detail(detail, "committed block at height " + std::to_string(h) + " is missing or unreadable");
+      return Err(StorageError::corrupt);
+    }
+  }
+  return store;
+}
+
+Status<StorageError> Store::flush() {
+  Impl& d = *impl_;
+  if (d.pending.GetWriteBatch()->Count() == 0) return {};
+  KESTREL_TRY(d.write_synced(d.pending.GetWriteBatch()));
+  counters_.synced_writes++;
+  d.pending.Clear();
+  d.pending_appends = 0;
+  durable_height_ = committed_height_;
+  return {};
+}
+
+Status<StorageError> Store::write_safety_record(ByteSpan record) {
+  if (record.size() > limits::storage_value_bytes_max) return Err(StorageError::too_large);
+  Impl& d = *impl_;
+  // Pending writes and the record go down in one synced write: everything before the
+  // record is at least as durable as the record.
+  (void)d.pending.Put(d.handles[cf_safety], slice(key_safety), slice(record));
+  return flush();
+}
+
+Result<std::optional<Bytes>, StorageError> Store::safety_record() {
+  auto v = impl_->get(cf_safety, slice(key_safety));
+  if (!v) return Err(v.error());
+  if (!v->has_value()) return std::optional<Bytes>{};
+  const auto s = span_of(**v);
+  return std::optional<Bytes>{Bytes(s.begin(), s.end())};
+}
+
+Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id, ByteSpan block,
+                                         ByteSpan certificate, ByteSpan receipts_bytes,
+                                         std::span<const StateWrite> state_writes) {
+  if (height != committed_height_ + 1) return Err(StorageError::height_not_next);
+  if (block.size() > limits::storage_value_bytes_max ||
+      certificate.size() > limits::storage_value_bytes_max ||
+      receipts_bytes.size() > limits::storage_value_bytes_max) {
+    return Err(StorageError::too_large);
+  }
+  for (const auto& w : state_writes) {
+    if (w.key.size() > limits::storage_value_bytes_max || w.value.size() > limits::storage_value_bytes_max) {
+      return Err(StorageError::too_large);
+    }
+  }
+  Impl& d = *impl_;
+  const bool batching = gate_enabled(Gate::storage_write_batching);
+  if (!batching) KESTREL_TRY(flush());  // the gate was turned off with writes pending
+  auto& b = d.pending;
+  const auto hk = height_key(height);
+  (void)b.Put(d.handles[cf_heights], slice(hk), slice(id.span()));
+  (void)b.Put(d.handles[cf_blocks], slice(id.span()), slice(block));
+  (void)b.Put(d.handles[cf_certificates], slice(id.span()), slice(certificate));
+  (void)b.Put(d.handles[cf_receipts], slice(hk), slice(receipts_bytes));
+  (void)b.Put(d.handles[cf_meta], slice(key_committed), slice(u64_le(height)));
+  for (const auto& w : state_writes) (void)b.Put(d.handles[cf_state], slice(w.key), slice(w.value));
+  committed_height_ = height;
+  // Pruning: keep the last keep_blocks heights (bounded work per append).
+  std::uint64_t first_kept = first_kept_height_;
+  for (std::size_t i = 0; i < limits::storage_prune_blocks_per_append_max &&
+                          height >= d.options.keep_blocks && first_kept <= height - d.options.keep_blocks;
+       ++i, ++first_kept) {
+    const auto pk = height_key(first_kept);
+    auto old = d.get(cf_heights, slice(pk));
+    if (!old) return Err(old.error());
+    if (old->has_value()) {
+      (void)b.Delete(d.handles[cf_blocks], slice(**old));
+      (void)b.Delete(d.handles[cf_certificates], slice(**old));
+    }
+    (void)b.Delete(d.handles[cf_heights], slice(pk));
+    (void)b.Delete(d.handles[cf_receipts], slice(pk));
+    d.cache.erase(first_kept);
+    counters_.pruned_blocks++;
+  }
+  if (first_kept != first_kept_height_) {
+    (void)b.Put(d.handles[cf_meta], slice(key_first_kept), slice(u64_le(first_kept)));
+    first_kept_height_ = first_kept;
+  }
+  if (gate_enabled(Gate::storage_block_cache)) {
+    d.cache.insert(height, std::make_shared<const Bytes>(block.begin(), block.end()));
+  }
+  d.pending_appends++;
+  if (!batching || d.pending_appends >= limits::storage_pending_writes_max ||
+      b.GetWriteBatch()->GetDataSize() >= limits::storage_pending_bytes_max) {
+    return flush();
+  }
+  return {};
+}
+
+Result<Hash32, StorageError> Store::block_id_at(std::uint64_t height) {
+  if (height == 0 || height > committed_height_) return Err(StorageError::not_found);
+  if (height < first_kept_height_) return Err(StorageError::pruned);
+  auto v = impl_->get(cf_heights, slice(height_key(height)));
+  if (!v) return Err(v.error());
+  // The index must hold every kept height: a hole is corruption, not absence.
+  if (!v->has_value() || (*v)->size() != Hash32::size) return Err(StorageError::corrupt);
+  Hash32 id;
+  std::copy((*v)->begin(), (*v)->end(), id.bytes.begin());
+  return id;
+}
+
+Result<std::shared_ptr<const Bytes>, StorageError> Store::block_at(std::uint64_t height) {
+  const bool use_cache = gate_enabled(Gate::storage_block_cache);
+  if (!use_cache && impl_->cache.size() > 0) impl_->cache.clear();
+  if (use_cache) {
+    if (auto hit = impl_->cache.find(height)) {
+      counters_.block_cache_hits++;
+      return hit;
+    }
+    counters_.block_cache_misses++;
+  }
+  auto id = block_id_at(height);
+  if (!id) return Err(id.error());
+  auto bytes = block(*id);
+  if (!bytes) return Err(bytes.error() == StorageError::not_found ? StorageError::corrupt : bytes.error());
+  auto shared = std::make_shared<const Bytes>(std::move(bytes).value());
+  if (use_cache) impl_->cache.insert(height, shared);
+  return std::shared_ptr<const Bytes>(shared);
+}
+
+namespace {
+Result<Bytes, StorageError> to_bytes(Result<std::optional<std::string>, StorageError> v) {
+  if (!v) return Err(v.error());
+  if (!v->has_value()) return Err(StorageError::not_found);
+  const auto s = span_of(**v);
+  return Bytes(s.begin(), s.end());
+}
+}  // namespace
+
+Result<Bytes, StorageError> Store::block(const Hash32& id) {
+  return to_bytes(impl_->get(cf_blocks, slice(id.span())));
+}
+
+Result<Bytes, StorageError> Store::certificate(const Hash32& id) {
+  return to_bytes(impl_->get(cf_certificates, slice(id.span())));
+}
+
+Result<Bytes, StorageError> Store::receipts(std::uint64_t height) {
+  if (height == 0 || height > committed_height_) return Err(StorageError::not_found);
+  if (height < first_kept_height_) return Err(StorageError::pruned);
+  return to_bytes(impl_->get(cf_receipts, slice(height_key(height))));
+}
+
+Status<StorageError> Store::put_state(ByteSpan key, ByteSpan value) {
+  if (key.size() > limits::storage_value_bytes_max || value.size() > limits::storage_value_bytes_max) {
+    return Err(StorageError::too_large);
+  }
+  Impl& d = *impl_;
+  (void)d.pending.Put(d.handles[cf_state], slice(key), slice(value));
+  if (!gate_enabled(Gate::storage_write_batching) ||
+      d.pending.GetWriteBatch()->GetDataSize() >= limits::storage_pending_bytes_max) {
+    return flush();
+  }
+  return {};
+}
+
+Status<StorageError> Store::delete_state(ByteSpan key) {
+  Impl& d = *impl_;
+  (void)d.pending.Delete(d.handles[cf_state], slice(key));
+  if (!gate_enabled(Gate::storage_write_batching) ||
+      d.pending.GetWriteBatch()->GetDataSize() >= limits::storage_pending_bytes_max) {
+    return flush();
+  }
+  return {};
+}
+
+Result<std::optional<Bytes>, StorageError> Store::state(ByteSpan key) {
+  auto v = impl_->get(cf_state, slice(key));
+  if (!v) return Err(v.error());
+  if (!v->has_value()) return std::optional<Bytes>{};
+  const auto s = span_of(**v);
+  return std::optional<Bytes>{Bytes(s.begin(), s.end())};
+}
+
+std::size_t Store::block_cache_size() const { return impl_->cache.size(); }
+
+}  // namespace kestrel::storage

@@ -1,0 +1,325 @@
+#include "storage/storage.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/gates.h"
+#include "common/limits.h"
+#include "common/prng.h"
+
+namespace kestrel::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+Hash32 cluster_a() { return sha256(as_bytes("cluster a")); }
+
+Bytes block_bytes(std::uint64_t height) {
+  Prng prng(height);
+  Bytes b(100 + height % 300);
+  prng.fill(b);
+  return b;
+}
+Hash32 block_id(std::uint64_t height) { return sha256(block_bytes(height)); }
+Bytes cert_bytes(std::uint64_t height) { return Bytes(50, static_cast<std::uint8_t>(height)); }
+Bytes receipt_bytes(std::uint64_t height) { return Bytes(3, static_cast<std::uint8_t>(height + 1)); }
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("kestrel-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::remove_all(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+Options options_for(const TempDir& dir, std::uint64_t keep = 10000) {
+  Options o;
+  o.path = dir.path();
+  o.cluster_id = cluster_a();
+  o.keep_blocks = keep;
+  return o;
+}
+
+std::unique_ptr<Store> open_ok(const Options& o) {
+  std::string detail;
+  auto s = Store::open(o, &detail);
+  EXPECT_TRUE(s.ok()) << detail;
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
+void append(Store& store, std::uint64_t height) {
+  ASSERT_TRUE(store.append_block(height, block_id(height), block_bytes(height), cert_bytes(height),
+                                 receipt_bytes(height))
+                  .ok());
+}
+
+void expect_block(Store& store, std::uint64_t height) {
+  auto id = store.block_id_at(height);
+  ASSERT_TRUE(id.ok()) << height << ": " << describe(id.error());
+  EXPECT_EQ(*id, block_id(height));
+  auto b = store.block_at(height);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(**b, block_bytes(height));
+  EXPECT_EQ(*store.block(*id), block_bytes(height));
+  EXPECT_EQ(*store.certificate(*id), cert_bytes(height));
+  EXPECT_EQ(*store.receipts(height), receipt_bytes(height));
+}
+
+// Both sides of both gates.
+class StoreGates : public ::testing::TestWithParam<std::tuple<bool, bool>> {
+ protected:
+  void SetUp() override {
+    batching_ = std::make_unique<ScopedGate>(Gate::storage_write_batching, std::get<0>(GetParam()));
+    cache_ = std::make_unique<ScopedGate>(Gate::storage_block_cache, std::get<1>(GetParam()));
+  }
+  std::unique_ptr<ScopedGate> batching_, cache_;
+};
+
+TEST_P(StoreGates, AppendReadReopen) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->committed_height(), 0u);
+    for (std::uint64_t h = 1; h <= 100; ++h) append(*store, h);
+    EXPECT_EQ(store->committed_height(), 100u);
+    for (std::uint64_t h = 1; h <= 100; ++h) expect_block(*store, h);  // read-your-writes
+    ASSERT_TRUE(store->flush().ok());
+    EXPECT_EQ(store->durable_height(), 100u);
+    EXPECT_EQ(store->append_block(5, block_id(5), {}, {}, {}).error(), StorageError::height_not_next);
+    EXPECT_EQ(store->append_block(102, block_id(5), {}, {}, {}).error(), StorageError::height_not_next);
+    EXPECT_EQ(store->block_at(101).error(), StorageError::not_found);
+    EXPECT_EQ(store->block_at(0).error(), StorageError::not_found);
+    // Block reads hit the cache only with the gate on.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->block_at(50).ok());
+    if (gate_enabled(Gate::storage_block_cache)) {
+      EXPECT_GE(store->counters().block_cache_hits, 3u);
+    } else {
+      EXPECT_EQ(store->counters().block_cache_hits, 0u);
+      EXPECT_EQ(store->block_cache_size(), 0u);
+    }
+    // Synced writes: one per append with batching off; a couple with it on.
+    if (gate_enabled(Gate::storage_write_batching)) {
+      EXPECT_LE(store->counters().synced_writes, 4u);
+    } else {
+      EXPECT_GE(store->counters().synced_writes, 100u);
+    }
+  }
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->committed_height(), 100u);
+  for (std::uint64_t h = 1; h <= 100; ++h) expect_block(*store, h);
+}
+
+TEST_P(StoreGates, SafetyRecordIsSyncedWithPendingWrites) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->safety_record()->has_value());
+  append(*store, 1);
+  const auto before = store->counters().synced_writes;
+  ASSERT_TRUE(store->write_safety_record(Bytes{1, 2, 3}).ok());
+  EXPECT_EQ(store->counters().synced_writes, before + 1);  // exactly one synced write
+  EXPECT_EQ(store->durable_height(), 1u);                  // the pending append went with it
+  EXPECT_EQ(**store->safety_record(), (Bytes{1, 2, 3}));
+  ASSERT_TRUE(store->write_safety_record(Bytes{4}).ok());
+  store.reset();
+  store = open_ok(options_for(dir));
+  EXPECT_EQ(**store->safety_record(), (Bytes{4}));
+}
+
+TEST_P(StoreGates, StateReadWriteDelete) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->put_state(as_bytes("k"), as_bytes("v1")).ok());
+  EXPECT_EQ(**store->state(as_bytes("k")), Bytes({'v', '1'}));
+  ASSERT_TRUE(store->put_state(as_bytes("k"), as_bytes("v2")).ok());
+  EXPECT_EQ(**store->state(as_bytes("k")), Bytes({'v', '2'}));
+  ASSERT_TRUE(store->delete_state(as_bytes("k")).ok());
+  EXPECT_FALSE(store->state(as_bytes("k"))->has_value());
+  ASSERT_TRUE(store->put_state(as_bytes("z"), as_bytes("1")).ok());
+  ASSERT_TRUE(store->flush().ok());
+  store.reset();
+  store = open_ok(options_for(dir));
+  EXPECT_EQ(**store->state(as_bytes("z")), Bytes({'1'}));
+  EXPECT_FALSE(store->state(as_bytes("k"))->has_value());
+}
+
+TEST_P(StoreGates, StateWritesGoWithTheBlock) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    const Bytes v1{1}, v2{2};
+    const StateWrite writes[] = {{as_bytes("a"), v1}, {as_bytes("b"), v2}};
+    ASSERT_TRUE(store->append_block(1, block_id(1), block_bytes(1), cert_bytes(1), receipt_bytes(1), writes).ok());
+    EXPECT_EQ(**store->state(as_bytes("b")), v2);  // visible before the flush
+    const Bytes huge(limits::storage_value_bytes_max + 1, 0);
+    const StateWrite too_big[] = {{as_bytes("c"), huge}};
+    EXPECT_EQ(store->append_block(2, block_id(2), {}, {}, {}, too_big).error(), StorageError::too_large);
+    EXPECT_EQ(store->committed_height(), 1u);  // refused whole
+    ASSERT_TRUE(store->flush().ok());
+  }
+  auto store = open_ok(options_for(dir));
+  EXPECT_EQ(**store->state(as_bytes("a")), Bytes{1});
+  EXPECT_FALSE(store->state(as_bytes("c"))->has_value());
+}
+
+TEST_P(StoreGates, PruningKeepsLastKAndBoundsTheCache) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir, 20));
+    ASSERT_TRUE(store);
+    for (std::uint64_t h = 1; h <= 1000; ++h) append(*store, h);
+    EXPECT_EQ(store->first_kept_height(), 981u);
+    EXPECT_EQ(store->counters().pruned_blocks, 980u);
+    EXPECT_EQ(store->block_at(980).error(), StorageError::pruned);
+    EXPECT_EQ(store->receipts(1).error(), StorageError::pruned);
+    EXPECT_EQ(store->block(block_id(980)).error(), StorageError::not_found);  // gone by id too
+    for (std::uint64_t h = 981; h <= 1000; ++h) expect_block(*store, h);
+    EXPECT_LE(store->block_cache_size(), 20u);  // pruned heights left the cache
+  }
+  auto store = open_ok(options_for(dir, 20));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->first_kept_height(), 981u);
+  for (std::uint64_t h = 981; h <= 1000; ++h) expect_block(*store, h);
+  EXPECT_EQ(store->block(block_id(500)).error(), StorageError::not_found);
+}
+
+INSTANTIATE_TEST_SUITE_P(Gates, StoreGates,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& param_info) {
+                           return std::string(std::get<0>(param_info.param) ? "batching" : "nobatching") +
+                                  (std::get<1>(param_info.param) ? "_cache" : "_nocache");
+                         });
+
+std::uint64_t directory_bytes(const std::string& path) {
+  std::uint64_t total = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(path)) {
+    if (entry.is_regular_file()) total += entry.file_size();
+  }
+  return total;
+}
+
+// Endless-load proxy: 256 MiB of blocks through a store that keeps 16 of them.
+// The directory must stay far below what was written: pruned blocks are deleted
+// (a put and its delete in one memtable never reach an SST) and the log is
+// bounded by max_total_wal_size (64 MiB).
+TEST(StoreSoakTest, DiskStaysBoundedUnderPruning) {
+  TempDir dir;
+  auto o = options_for(dir, 16);
+  auto store = open_ok(o);
+  ASSERT_TRUE(store);
+  Prng prng(5);
+  Bytes block(64 * 1024);
+  prng.fill(block);
+  const std::uint64_t blocks = 4096;  // 256 MiB
+  std::uint64_t peak = 0;
+  for (std::uint64_t h = 1; h <= blocks; ++h) {
+    block[0] = static_cast<std::uint8_t>(h);
+    ASSERT_TRUE(store->append_block(h, sha256(block), block, {}, {}).ok());
+    if (h % 512 == 0) {
+      ASSERT_TRUE(store->flush().ok());
+      peak = std::max(peak, directory_bytes(dir.path()));
+    }
+  }
+  EXPECT_EQ(store->first_kept_height(), blocks - 15);
+  std::printf("soak: wrote %llu MiB, directory peak %llu MiB\n",
+              static_cast<unsigned long long>(blocks * block.size() >> 20),
+              static_cast<unsigned long long>(peak >> 20));
+  // Log (64 MiB) + two 16 MiB write buffers' worth of flushed tables + K blocks,
+  // rounded up: 128 MiB, half of what was written (and independent of it).
+  EXPECT_LT(peak, std::uint64_t{128} << 20);
+}
+
+TEST(StoreOpenTest, RefusesAnotherCluster) {
+  TempDir dir;
+  { ASSERT_TRUE(open_ok(options_for(dir))); }
+  auto o = options_for(dir);
+  o.cluster_id = sha256(as_bytes("cluster b"));
+  std::string detail;
+  auto s = Store::open(o, &detail);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error(), StorageError::wrong_cluster);
+  EXPECT_NE(detail.find(cluster_a().hex()), std::string::npos) << detail;
+}
+
+TEST(StoreOpenTest, RefusesMissingAndForeignDirectories) {
+  TempDir dir;
+  auto o = options_for(dir);
+  o.create_if_missing = false;
+  EXPECT_EQ(Store::open(o).error(), StorageError::missing);
+  fs::create_directories(dir.path());
+  std::ofstream(dir.path() + "/notes.txt") << "not a database";
+  EXPECT_EQ(Store::open(options_for(dir)).error(), StorageError::not_a_store);
+  o.keep_blocks = 0;
+  EXPECT_EQ(Store::open(o).error(), StorageError::invalid_options);
+}
+
+TEST(StoreOpenTest, RefusesSecondOpenWhileLocked) {
+  TempDir dir;
+  auto first = open_ok(options_for(dir));
+  ASSERT_TRUE(first);
+  auto second = Store::open(options_for(dir));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error(), StorageError::locked);
+}
+
+TEST(StoreOpenTest, RefusesCorruptTable) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir));
+    for (std::uint64_t h = 1; h <= 50; ++h) append(*store, h);
+    ASSERT_TRUE(store->flush().ok());
+  }  // closing flushes memtables to .sst files
+  std::size_t corrupted = 0;
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    if (entry.path().extension() != ".sst") continue;
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    const auto size = fs::file_size(entry.path());
+    for (std::uint64_t at = 0; at < size / 2; at += 97) {  // the data blocks, not the footer
+      f.seekg(static_cast<std::streamoff>(at));
+      char c = 0;
+      f.read(&c, 1);
+      f.seekp(static_cast<std::streamoff>(at));
+      c = static_cast<char>(c ^ 0x5a);
+      f.write(&c, 1);
+    }
+    ++corrupted;
+  }
+  ASSERT_GT(corrupted, 0u);
+  std::string detail;
+  auto s = Store::open(options_for(dir), &detail);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error(), StorageError::corrupt) << describe(s.error()) << ": " << detail;
+  EXPECT_FALSE(detail.empty());
+}
+
+TEST(StoreOpenTest, ReopenWithLargerKeepLeavesPrunedHeightsPruned) {
+  // Pruned heights stay pruned (and are not reported missing) when K grows.
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir, 2));
+    for (std::uint64_t h = 1; h <= 3; ++h) append(*store, h);
+    ASSERT_TRUE(store->flush().ok());
+  }
+  // Reopen with a larger keep: fine (pruned heights stay pruned, first_kept = 2).
+  auto store = open_ok(options_for(dir, 100));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->first_kept_height(), 2u);
+  EXPECT_EQ(store->block_at(1).error(), StorageError::pruned);
+  expect_block(*store, 3);
+}
+
+}  // namespace
+}  // namespace kestrel::storage
