@@ -61,12 +61,14 @@ asan-test: deps build/asan/build.ninja
 fuzz:
 	@scripts/setup-deps --fuzz
 	cmake --preset fuzz >/dev/null
-	cmake --build --preset fuzz -j $(JOBS) --target codec_fuzz hotstuff2_messages_fuzz
-	@mkdir -p build/fuzz/corpus/codec build/fuzz/corpus/hotstuff2_messages
+	cmake --build --preset fuzz -j $(JOBS) --target codec_fuzz hotstuff2_messages_fuzz transaction_fuzz
+	@mkdir -p build/fuzz/corpus/codec build/fuzz/corpus/hotstuff2_messages build/fuzz/corpus/transaction
 	build/fuzz/src/common/codec_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  build/fuzz/corpus/codec src/common/fuzz_corpus/codec
 	build/fuzz/src/hotstuff2/hotstuff2_messages_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	  build/fuzz/corpus/hotstuff2_messages src/hotstuff2/fuzz_corpus/messages
+	build/fuzz/src/execution/transaction_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16500 \
+	  build/fuzz/corpus/transaction src/execution/fuzz_corpus/transaction
 
 clean:
 	rm -rf build
