@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -249,6 +250,71 @@ TEST_P(MlDsaRoundingPathTest, UseHintRecoversHighBits) {
 
 INSTANTIATE_TEST_SUITE_P(Paths, MlDsaRoundingPathTest, ::testing::Bool(),
                          [](const auto& test_info) { return test_info.param ? "avx2" : "portable"; });
+
+// The AVX2 candidate parsers against the portable ones on random buffers, from
+// every start count near the end (where the vector step hands over to the
+// scalar tail), with bytes biased so both accept and reject occur often.
+TEST(MlDsaArithmeticTest, Avx2RejectionParsersEqualPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(9);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<std::uint8_t> buf(5 * 168);
+    prng.fill(buf);
+    // Make some RejNTTPoly candidates land just above and below q.
+    for (std::size_t pos = 0; pos + 3 <= buf.size(); pos += 3 * (1 + prng.uniform(5))) {
+      const auto value = static_cast<std::uint32_t>(q - 2 + prng.uniform(4)) | (prng.uniform(2) << 23);
+      buf[pos] = static_cast<std::uint8_t>(value);
+      buf[pos + 1] = static_cast<std::uint8_t>(value >> 8);
+      buf[pos + 2] = static_cast<std::uint8_t>(value >> 16);
+    }
+    for (std::size_t bytes : {std::size_t{840}, std::size_t{168}, std::size_t{3 * prng.uniform(280)}}) {
+      for (int start : {0, 1, 200, 241, 248, 249, 255}) {
+        Poly portable, avx2;
+        portable.c.fill(-7);
+        avx2.c.fill(-7);
+        const int count_portable = rej_ntt_fill_portable(portable, start, buf.data(), bytes);
+        const int count_avx2 = rej_ntt_fill_avx2(avx2, start, buf.data(), bytes);
+        ASSERT_EQ(count_portable, count_avx2);
+        ASSERT_TRUE(std::equal(portable.c.begin() + start, portable.c.begin() + count_portable, avx2.c.begin() + start));
+      }
+    }
+    for (int eta : {2, 4}) {
+      for (std::size_t bytes : {std::size_t{272}, std::size_t{136}, std::size_t{4 * prng.uniform(69)}}) {
+        for (int start : {0, 3, 200, 247, 248, 252, 255}) {
+          Poly portable, avx2;
+          portable.c.fill(-7);
+          avx2.c.fill(-7);
+          const int count_portable = rej_bounded_fill_portable(portable, start, buf.data(), bytes, eta);
+          const int count_avx2 = rej_bounded_fill_avx2(avx2, start, buf.data(), bytes, eta);
+          ASSERT_EQ(count_portable, count_avx2);
+          ASSERT_TRUE(
+              std::equal(portable.c.begin() + start, portable.c.begin() + count_portable, avx2.c.begin() + start));
+        }
+      }
+    }
+  }
+}
+
+// SimpleBitPack against its definition (bit j of coefficient i is bit i * bits + j
+// of the little-endian stream), for the fixed widths and a generic one.
+TEST(MlDsaPackingTest, BitPackMatchesDefinition) {
+  Prng prng(8);
+  for (int bits : {3, 4, 5, 6, 10, 13, 18, 20}) {
+    Poly a, b;
+    for (auto& x : a.c) x = static_cast<std::int32_t>(prng.uniform(std::uint64_t{1} << bits));
+    std::vector<std::uint8_t> packed(32 * bits, 0xee), expected(32 * bits, 0);
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < bits; ++j) {
+        const int bit = i * bits + j;
+        expected[bit / 8] |= static_cast<std::uint8_t>(((a.c[i] >> j) & 1) << (bit % 8));
+      }
+    }
+    pack_simple(packed.data(), a, bits);
+    EXPECT_EQ(packed, expected) << bits;
+    unpack_simple(b, expected.data(), bits);
+    EXPECT_EQ(a.c, b.c) << bits;
+  }
+}
 
 TEST(MlDsaPackingTest, BitPackRoundTrips) {
   Prng prng(7);

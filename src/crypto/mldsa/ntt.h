@@ -20,8 +20,11 @@
 
 namespace kestrel::crypto::mldsa::detail {
 
+// Not zero-initialised: the vectors and matrices below are sized for the
+// largest parameter set (tens of KiB), and every producer writes all n
+// coefficients before they are read, so clearing them first only cost time.
 struct alignas(32) Poly {
-  std::array<std::int32_t, n> c{};
+  std::array<std::int32_t, n> c;
 };
 
 namespace zeta_table_detail {

@@ -73,13 +73,22 @@ inline std::int32_t coefficient_from_three_bytes(const std::uint8_t* p) {
   return z < static_cast<std::uint32_t>(q) ? static_cast<std::int32_t>(z) : -1;
 }
 
+}  // namespace
+
 // Parses buf[0, bytes) as RejNTTPoly candidates into a from position count.
-int rej_ntt_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+int rej_ntt_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
   for (std::size_t pos = 0; pos + 3 <= bytes && count < n; pos += 3) {
     const std::int32_t value = coefficient_from_three_bytes(buf + pos);
     if (value >= 0) a.c[count++] = value;
   }
   return count;
+}
+
+namespace {
+
+int rej_ntt_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+  if (use_avx2()) return rej_ntt_fill_avx2(a, count, buf, bytes);
+  return rej_ntt_fill_portable(a, count, buf, bytes);
 }
 
 // Five SHAKE128 blocks (840 bytes, 280 candidates) give 256 accepted
@@ -104,7 +113,9 @@ inline std::int32_t coefficient_from_half_byte(std::uint32_t b, int eta, std::ui
 // then the accept bits, and only they, are declassified (FIPS 204 lets the
 // accept/reject decision of a candidate leak: rejected nibbles are independent
 // of the accepted coefficients) in one step, and the public bits drive the copy.
-int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+}  // namespace
+
+int rej_bounded_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
   constexpr std::size_t candidates_max = 2 * 2 * keccak::shake256_rate;
   KESTREL_ASSERT(2 * bytes <= candidates_max);
   std::array<std::int32_t, candidates_max> values;
@@ -126,6 +137,13 @@ int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t by
   }
   secure_zero(values.data(), sizeof values);
   return count;
+}
+
+namespace {
+
+int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+  if (use_avx2()) return rej_bounded_fill_avx2(a, count, buf, bytes, eta);
+  return rej_bounded_fill_portable(a, count, buf, bytes, eta);
 }
 
 }  // namespace
@@ -346,11 +364,61 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
 // stream is exactly 8 * bits words.
 static_assert(std::endian::native == std::endian::little, "bit packing moves little-endian words");
 
+namespace {
+
+// Fixed-width forms for the widths FIPS 204 uses (t1 10, t0 13, eta 3/4, z 18/20,
+// w1 4/6): each group of 8 coefficients is exactly Bits bytes, and with Bits a
+// compile-time constant every shift, mask and byte index below is a constant,
+// so the loops over j and b unroll into straight-line code.
+template <int Bits>
+void pack_fixed(std::uint8_t* out, const Poly& a) {
+  for (int g = 0; g < n / 8; ++g, out += Bits) {
+    std::uint64_t accumulator = 0;
+    int held = 0;  // bits in accumulator, < 8 after each flush
+    int written = 0;
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(a.c[8 * g + j])) << held;
+      held += Bits;
+#pragma GCC unroll 4
+      for (; held >= 8; held -= 8, accumulator >>= 8) out[written++] = static_cast<std::uint8_t>(accumulator);
+    }
+  }
+}
+
+template <int Bits>
+void unpack_fixed(Poly& a, const std::uint8_t* in) {
+  constexpr std::uint32_t mask = (std::uint32_t{1} << Bits) - 1;
+  // Every coefficient but the last group's is read with one 4-byte load (the
+  // bytes after it belong to the next group); the last group goes through a
+  // padded copy so nothing past the input is read.
+  auto group = [&](int g, const std::uint8_t* p) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      std::uint32_t v;
+      std::memcpy(&v, p + j * Bits / 8, 4);
+      a.c[8 * g + j] = static_cast<std::int32_t>((v >> (j * Bits % 8)) & mask);
+    }
+  };
+  for (int g = 0; g < n / 8 - 1; ++g, in += Bits) group(g, in);
+  std::uint8_t last[Bits + 4] = {};
+  std::memcpy(last, in, Bits);
+  group(n / 8 - 1, last);
+}
+
+}  // namespace
+
 void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
-  if (bits == 4) {  // w1 of ML-DSA-65/87, once per signing attempt: two per byte
-    for (int i = 0; i < n / 2; ++i) out[i] = static_cast<std::uint8_t>(a.c[2 * i] | (a.c[2 * i + 1] << 4));
-    return;
+  switch (bits) {
+    case 3: return pack_fixed<3>(out, a);
+    case 4: return pack_fixed<4>(out, a);
+    case 6: return pack_fixed<6>(out, a);
+    case 10: return pack_fixed<10>(out, a);
+    case 13: return pack_fixed<13>(out, a);
+    case 18: return pack_fixed<18>(out, a);
+    case 20: return pack_fixed<20>(out, a);
+    default: break;
   }
   std::uint64_t accumulator = 0;
   int held = 0;  // < 32 between coefficients, so held + bits < 64
@@ -370,6 +438,16 @@ void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
 
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
+  switch (bits) {
+    case 3: return unpack_fixed<3>(a, in);
+    case 4: return unpack_fixed<4>(a, in);
+    case 6: return unpack_fixed<6>(a, in);
+    case 10: return unpack_fixed<10>(a, in);
+    case 13: return unpack_fixed<13>(a, in);
+    case 18: return unpack_fixed<18>(a, in);
+    case 20: return unpack_fixed<20>(a, in);
+    default: break;
+  }
   const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
   std::uint64_t accumulator = 0;
   int held = 0;

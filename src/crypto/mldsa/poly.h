@@ -76,6 +76,16 @@ void poly_rej_ntt_x4(Poly& a0, Poly& a1, Poly& a2, Poly& a3,
 void poly_rej_bounded(Poly& a, std::span<const std::uint8_t, 66> seed, int eta);
 void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
                          int eta);
+// The candidate parsers of the two samplers on eight candidates per step
+// (poly_avx2.cc): append the accepted coefficients parsed from buf[0, bytes) to
+// a from position count, stop at n, return the new count. Identical results to
+// the portable parsers. rej_bounded_fill_avx2: bytes a multiple of 4, at most
+// two SHAKE256 blocks; it declassifies only the accept bits, like the portable one.
+int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
+int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
+// The portable parsers (poly.cc), exposed for the tests.
+int rej_ntt_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
+int rej_bounded_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
 // Algorithm 34, one polynomial of ExpandMask: BitUnpack(H(rho'' || kappa + r), gamma1 - 1,
 // gamma1), coefficients in [-gamma1 + 1, gamma1].
 void poly_expand_mask(Poly& y, std::span<const std::uint8_t, 66> seed, int gamma1_bits);

@@ -13,6 +13,10 @@
 // MlDsaRoundingTest on both paths.
 #include <immintrin.h>
 
+#include <cstring>
+
+#include "common/assert.h"
+#include "crypto/ct.h"
 #include "crypto/mldsa/poly.h"
 
 namespace kestrel::crypto::mldsa::detail {
@@ -133,6 +137,114 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound) {
   // One mask for the whole polynomial, reduced without a branch.
   const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(exceeds));
   return (mask | (0u - mask)) >> 31;
+}
+
+// --- Rejection samplers (FIPS 204 Algorithms 30 and 31, section 7.3) ---------------
+//
+// Both parse eight candidates at a time: compute the eight values and an 8-bit
+// accept mask, then move the accepted values to the front of the register with
+// one permutevar8x32 whose index vector is looked up by the mask, and store
+// them at the current count. The full-register store writes up to seven lanes
+// past the accepted ones, so the vector step runs only while count <= n - 8;
+// the last few coefficients go one at a time.
+
+namespace {
+
+// compress_indices[m] lists the set bits of m in increasing order (8 one-byte
+// lane indices, the unused tail 0), computed at compile time.
+constexpr std::array<std::uint64_t, 256> make_compress_indices() {
+  std::array<std::uint64_t, 256> table{};
+  for (unsigned m = 0; m < 256; ++m) {
+    unsigned slot = 0;
+    for (unsigned lane = 0; lane < 8; ++lane) {
+      if ((m >> lane) & 1) table[m] |= static_cast<std::uint64_t>(lane) << (8 * slot++);
+    }
+  }
+  return table;
+}
+constexpr std::array<std::uint64_t, 256> compress_indices = make_compress_indices();
+
+// Stores the lanes of values selected by mask (public) contiguously at out.
+// REQUIRES: out has room for 8 int32 values.
+inline int compress_store(std::int32_t* out, __m256i values, unsigned mask) {
+  const __m256i index =
+      _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(compress_indices[mask])));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permutevar8x32_epi32(values, index));
+  return __builtin_popcount(mask);
+}
+
+}  // namespace
+
+int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+  // Candidate i (Algorithm 14 CoeffFromThreeBytes) is bytes 3i..3i+2, top bit
+  // cleared. permute4x64 puts bytes 0-15 in the low half and 8-23 in the high
+  // half, so each 128-bit shuffle reaches its four 3-byte groups.
+  const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,  //
+                                          4, 5, 6, -1, 7, 8, 9, -1, 10, 11, 12, -1, 13, 14, 15, -1);
+  const __m256i low23 = _mm256_set1_epi32(0x7fffff);
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  std::size_t pos = 0;
+  // The 32-byte load reads 8 bytes past the 24 it parses: stay inside buf.
+  for (; pos + 32 <= bytes && count <= n - 8; pos += 24) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + pos));
+    x = _mm256_permute4x64_epi64(x, 0x94);  // qwords 0, 1, 1, 2
+    x = _mm256_and_si256(_mm256_shuffle_epi8(x, spread), low23);
+    const auto accept = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(q_vector, x))));
+    count += compress_store(&a.c[static_cast<std::size_t>(count)], x, accept);  // public data (rho)
+  }
+  for (; pos + 3 <= bytes && count < n; pos += 3) {
+    const std::uint32_t z = static_cast<std::uint32_t>(buf[pos]) | (static_cast<std::uint32_t>(buf[pos + 1]) << 8) |
+                            (static_cast<std::uint32_t>(buf[pos + 2] & 0x7f) << 16);
+    a.c[static_cast<std::size_t>(count)] = static_cast<std::int32_t>(z);
+    count += z < static_cast<std::uint32_t>(q) ? 1 : 0;
+  }
+  return count;
+}
+
+int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+  // Pass 1, branch-free on secret nibbles: 8 candidates per 4 input bytes
+  // (low nibble first, Algorithm 31 lines 5-12), values and accept masks.
+  constexpr std::size_t bytes_max = 2 * 136;  // two SHAKE256 blocks
+  KESTREL_ASSERT(bytes % 4 == 0 && bytes <= bytes_max);
+  const std::size_t groups = bytes / 4;
+  alignas(32) std::array<std::int32_t, 2 * bytes_max> values;
+  std::array<std::uint8_t, bytes_max / 4> accepted;
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i nibble = _mm256_set1_epi32(15);
+  for (std::size_t g = 0; g < groups; ++g) {
+    std::uint32_t word;
+    std::memcpy(&word, buf + 4 * g, 4);
+    const __m256i b = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<std::int32_t>(word)), shifts), nibble);
+    __m256i value, accept;
+    if (eta == 2) {  // eta is public. Algorithm 15: b < 15, 2 - (b mod 5)
+      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(15), b);
+      const __m256i quotient = _mm256_srli_epi32(_mm256_mullo_epi32(b, _mm256_set1_epi32(205)), 10);
+      const __m256i mod5 = _mm256_sub_epi32(b, _mm256_mullo_epi32(quotient, _mm256_set1_epi32(5)));
+      value = _mm256_sub_epi32(_mm256_set1_epi32(2), mod5);
+    } else {  // b < 9, 4 - b
+      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(9), b);
+      value = _mm256_sub_epi32(_mm256_set1_epi32(4), b);
+    }
+    store(&values[8 * g], value);
+    accepted[g] = static_cast<std::uint8_t>(_mm256_movemask_ps(_mm256_castsi256_ps(accept)));
+  }
+  // FIPS 204 lets each candidate's accept bit leak (rejected nibbles are
+  // independent of the accepted coefficients): declassify them, all at once.
+  ct_declassify(accepted.data(), groups);
+  // Pass 2: compaction driven by the public masks.
+  for (std::size_t g = 0; g < groups && count < n; ++g) {
+    const unsigned mask = accepted[g];
+    if (count <= n - 8) {
+      count += compress_store(&a.c[static_cast<std::size_t>(count)], load(&values[8 * g]), mask);
+    } else {
+      for (unsigned lane = 0; lane < 8 && count < n; ++lane) {
+        a.c[static_cast<std::size_t>(count)] = values[8 * g + lane];
+        count += static_cast<int>((mask >> lane) & 1);
+      }
+    }
+  }
+  secure_zero(values.data(), sizeof values);
+  return count;
 }
 
 }  // namespace kestrel::crypto::mldsa::detail

@@ -16,16 +16,20 @@ void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, see
   const int total = params.k * params.l;
   int index = 0;
   if (use_avx2()) {
-    // Four entries per 4-way Keccak call; k * l is a multiple of 4 for 44/65
-    // (16, 30: two left over) and 56 for 87.
-    for (; index + 4 <= total; index += 4) {
+    // Four entries per 4-way Keccak call (k * l = 16, 30, 56). A last partial
+    // group fills its spare lanes with a copy of its first seed into a dummy
+    // polynomial: one 4-way permutation costs less than two single ones
+    // (keccak.h), so ML-DSA-65's two leftover entries are cheaper this way.
+    Poly dummy;
+    for (; index < total; index += 4) {
       std::array<std::array<std::uint8_t, 34>, 4> seeds;
       std::array<Poly*, 4> out;
       for (int i = 0; i < 4; ++i) {
-        const int r = (index + i) / params.l;
-        const int s = (index + i) % params.l;
+        const int entry = index + i < total ? index + i : index;
+        const int r = entry / params.l;
+        const int s = entry % params.l;
         seeds[i] = seed_for(r, s);
-        out[i] = &a.row[r].p[s];
+        out[i] = index + i < total ? &a.row[r].p[s] : &dummy;
       }
       poly_rej_ntt_x4(*out[0], *out[1], *out[2], *out[3], seeds);
     }
@@ -51,12 +55,20 @@ void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
   const int total = params.k + params.l;
   int r = 0;
   if (use_avx2()) {
-    for (; r + 4 <= total; r += 4) {
+    // k + l = 8, 11, 15: a last partial group runs with dummy lanes (seeds
+    // repeated, outputs discarded), cheaper than single SHAKE256 calls.
+    Poly dummy;
+    for (; r < total; r += 4) {
       std::array<std::array<std::uint8_t, 66>, 4> seeds;
-      for (int i = 0; i < 4; ++i) seeds[i] = seed_for(r + i);
-      poly_rej_bounded_x4({&target(r), &target(r + 1), &target(r + 2), &target(r + 3)}, seeds, params.eta);
+      std::array<Poly*, 4> out;
+      for (int i = 0; i < 4; ++i) {
+        seeds[i] = seed_for(r + i < total ? r + i : r);
+        out[i] = r + i < total ? &target(r + i) : &dummy;
+      }
+      poly_rej_bounded_x4(out, seeds, params.eta);
       secure_zero(seeds.data(), sizeof seeds);
     }
+    secure_zero(&dummy, sizeof dummy);
   }
   for (; r < total; ++r) {
     auto seed = seed_for(r);

@@ -63,13 +63,36 @@ namespace {
 
 // Zeroes a value holding secrets when it goes out of scope (FIPS 204 section
 // 3.6.3: intermediate values must be destroyed).
+// value is default-initialised (not zeroed): every field is written before use.
 template <typename T>
 struct Wiped {
-  T value{};
+  T value;
   Wiped() = default;
   Wiped(const Wiped&) = delete;
   Wiped& operator=(const Wiped&) = delete;
   ~Wiped() { secure_zero(&value, sizeof value); }
+  T& operator*() { return value; }
+  T* operator->() { return &value; }
+};
+
+// Wipes the first count polynomials of v: the ones the parameter set in use
+// touched (the vectors are sized for ML-DSA-87; wiping all of them cost more
+// than the arithmetic of a small set).
+template <typename Vec>
+void wipe_polys(Vec& v, int count) {
+  secure_zero(v.p.data(), sizeof(Poly) * static_cast<std::size_t>(count));
+}
+
+// A scratch struct whose wipe(params) zeroes its secret parts on scope exit
+// (section 3.6.3); public parts (A-hat, rho, t1) are left alone.
+template <typename T>
+struct WipedParts {
+  T value;
+  const Params& params;
+  explicit WipedParts(const Params& p) : params(p) {}
+  WipedParts(const WipedParts&) = delete;
+  WipedParts& operator=(const WipedParts&) = delete;
+  ~WipedParts() { value.wipe(params); }
   T& operator*() { return value; }
   T* operator->() { return &value; }
 };
@@ -118,6 +141,12 @@ struct SecretKeyParts {
   PolyVecL s1;
   PolyVecK s2;
   PolyVecK t0;
+  void wipe(const Params& params) {
+    secure_zero(key);
+    wipe_polys(s1, params.l);
+    wipe_polys(s2, params.k);
+    wipe_polys(t0, params.k);
+  }
 };
 
 std::size_t eta_poly_bytes(const Params& params) { return 32 * static_cast<std::size_t>(params.eta_bits); }
@@ -200,6 +229,12 @@ struct KeyGenScratch {
   PolyVecL s1_hat;
   PolyVecK t;
   PolyVecK t1;
+  void wipe(const Params& params) {
+    secure_zero(seeds);
+    sk.wipe(params);
+    wipe_polys(s1_hat, params.l);
+    wipe_polys(t, params.k);
+  }
 };
 
 // Computes t = NTT^-1(A-hat o NTT(s1)) + s2 in [0, q) (Algorithm 6 line 5).
@@ -217,7 +252,7 @@ void compute_t(PolyVecK& t, PolyVecL& s1_hat, const Matrix& a, const SecretKeyPa
 
 void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByteSpan sk) {
   KESTREL_ASSERT(pk.size() == params.public_key_bytes && sk.size() == params.secret_key_bytes);
-  Wiped<KeyGenScratch> s;
+  WipedParts<KeyGenScratch> s(params);
   // Line 1: (rho, rho', K) = H(xi || IntegerToBytes(k, 1) || IntegerToBytes(l, 1), 128).
   const std::array<std::uint8_t, 2> dimensions{static_cast<std::uint8_t>(params.k),
                                                static_cast<std::uint8_t>(params.l)};
@@ -253,6 +288,12 @@ struct AttemptScratch {
   Poly c;
   std::array<std::uint8_t, w1_encoded_bytes_max> w1_encoded;
   std::array<std::uint8_t, 64> c_tilde;
+  void wipe(const Params& params) {
+    secure_zero(rho_double_prime);
+    for (PolyVecL* v : {&y, &z}) wipe_polys(*v, params.l);
+    for (PolyVecK* v : {&w, &w1, &r, &r0, &ct0, &hint}) wipe_polys(*v, params.k);
+    secure_zero(w1_encoded);
+  }
 };
 
 }  // namespace
@@ -271,7 +312,16 @@ struct detail::ExpandedSecretKeyData {
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
-  ~ExpandedSecretKeyData() { secure_zero(this, sizeof *this); }
+  // Only the secret parts are wiped (A-hat, rho and tr are public), and only
+  // the polynomials the parameter set uses.
+  ~ExpandedSecretKeyData() {
+    secure_zero(key);
+    const int l = params != nullptr ? params->l : l_max;
+    const int k = params != nullptr ? params->k : k_max;
+    wipe_polys(s1_hat, l);
+    wipe_polys(s2_hat, k);
+    wipe_polys(t0_hat, k);
+  }
 };
 
 // Lines 1, 5 and 6 of Algorithm 8 done once per key: pkDecode, ExpandA(rho),
@@ -289,7 +339,7 @@ namespace {
 void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key) {
   KESTREL_ASSERT(secret_key.size() == params.secret_key_bytes);
   out.params = &params;
-  Wiped<SecretKeyParts> sk;
+  WipedParts<SecretKeyParts> sk(params);
   sk_decode(*sk, params, secret_key);
   out.rho = sk->rho;
   out.key = sk->key;
@@ -323,7 +373,7 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
   const Params& params = *key.params;
   KESTREL_ASSERT(signature.size() == params.signature_bytes);
   std::fill(signature.begin(), signature.end(), 0);
-  Wiped<AttemptScratch> s;
+  WipedParts<AttemptScratch> s(params);
   h(s->rho_double_prime, {key.key, rnd, mu});  // line 7: rho'' = H(K || rnd || mu, 64)
   const std::span<std::uint8_t> c_tilde(s->c_tilde.data(), params.c_tilde_bytes);
 
@@ -671,7 +721,7 @@ Status<MlDsaError> check_secret_key(ParameterSet set, ByteSpan secret_key, Mutab
   const Params& params = params_for(set);
   KESTREL_ASSERT(public_key.size() == params.public_key_bytes);
   if (secret_key.size() != params.secret_key_bytes) return Err(MlDsaError::bad_length);
-  Wiped<KeyGenScratch> s;
+  WipedParts<KeyGenScratch> s(params);
   sk_decode(s->sk, params, secret_key);
   // s1, s2 in [-eta, eta] (a key file is not trusted to be well formed). The
   // answer is public (accept or refuse the file); the loop itself is branch-free.
@@ -712,7 +762,7 @@ ExpandedSecretKey::~ExpandedSecretKey() = default;  // ExpandedSecretKeyData wip
 Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet set, ByteSpan public_key) {
   const Params& params = params_for(set);
   if (public_key.size() != params.public_key_bytes) return Err(MlDsaError::bad_length);
-  auto data = std::make_unique<detail::ExpandedPublicKeyData>();
+  auto data = std::make_unique_for_overwrite<detail::ExpandedPublicKeyData>();
   expand_public(*data, params, public_key);
   return ExpandedPublicKey(set, std::move(data));
 }
@@ -720,7 +770,7 @@ Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet set, ByteSp
 Result<ExpandedSecretKey, MlDsaError> expand_secret_key(ParameterSet set, ByteSpan secret_key) {
   const Params& params = params_for(set);
   if (secret_key.size() != params.secret_key_bytes) return Err(MlDsaError::bad_length);
-  auto data = std::make_unique<detail::ExpandedSecretKeyData>();
+  auto data = std::make_unique_for_overwrite<detail::ExpandedSecretKeyData>();
   expand_secret(*data, params, secret_key);
   return ExpandedSecretKey(set, std::move(data));
 }
