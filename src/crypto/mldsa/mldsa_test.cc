@@ -295,6 +295,77 @@ TEST(MlDsaArithmeticTest, Avx2RejectionParsersEqualPortable) {
   }
 }
 
+// UseHint: AVX2 against portable for random a in [0, q) (with the corners
+// around multiples of 2 gamma2 and q - 1) and random hints.
+TEST(MlDsaArithmeticTest, Avx2UseHintEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(12);
+  for (const std::int32_t gamma2 : {gamma2_88, gamma2_32}) {
+    for (int round = 0; round < 300; ++round) {
+      Poly a, h, portable, avx2;
+      for (int i = 0; i < n; ++i) {
+        const auto corner = static_cast<std::int32_t>(prng.uniform((q - 1) / (2 * gamma2) + 1)) * 2 * gamma2 +
+                            static_cast<std::int32_t>(prng.uniform(5)) - 2;
+        a.c[i] = prng.uniform(2) != 0 ? static_cast<std::int32_t>(prng.uniform(q)) : std::clamp(corner, 0, q - 1);
+        h.c[i] = static_cast<std::int32_t>(prng.uniform(2));
+      }
+      poly_use_hint_portable(portable, a, h, gamma2);
+      poly_use_hint_avx2(avx2, a, h, gamma2);
+      ASSERT_EQ(portable.c, avx2.c);
+    }
+  }
+}
+
+// SampleInBall given its first block from outside (verification) equals the
+// self-contained one, including when the block runs out (large tau).
+TEST(MlDsaSamplingTest, SampleInBallWithFirstBlockEqualsStandalone) {
+  Prng prng(10);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::array<std::uint8_t, 64> c_tilde;
+    prng.fill(c_tilde);
+    for (int tau : {39, 49, 60, 120, 200}) {
+      std::array<std::uint8_t, 136> block;
+      keccak::shake256(block, c_tilde);
+      Poly standalone, given;
+      poly_sample_in_ball(standalone, c_tilde, tau);
+      poly_sample_in_ball(given, c_tilde, tau, block.data());
+      ASSERT_EQ(standalone.c, given.c) << tau;
+    }
+  }
+}
+
+// ExpandA with extra jobs: the matrix is unchanged and the jobs' outputs equal
+// one-shot SHAKE on both paths.
+TEST(MlDsaSamplingTest, ExpandAWithExtraJobs) {
+  Prng prng(11);
+  for (bool avx2 : {false, true}) {
+    if (avx2 && !cpu_features().avx2) continue;
+    ScopedGate gate(Gate::crypto_avx2, avx2);
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      std::array<std::uint8_t, 32> rho;
+      prng.fill(rho);
+      std::vector<std::uint8_t> long_input(params.public_key_bytes), short_input(48);
+      prng.fill(long_input);
+      prng.fill(short_input);
+      std::array<std::uint8_t, 64> out_long, expected_long;
+      std::array<std::uint8_t, 136> out_short, expected_short;
+      const std::array<keccak::XofJob, 2> jobs{{{long_input, out_long, keccak::shake256_rate, keccak::shake_domain},
+                                                {short_input, out_short, keccak::shake256_rate, keccak::shake_domain}}};
+      Matrix plain, with_jobs;
+      expand_a(plain, params, rho);
+      expand_a(with_jobs, params, rho, jobs);
+      for (int r = 0; r < params.k; ++r) {
+        for (int s = 0; s < params.l; ++s) ASSERT_EQ(plain.row[r].p[s].c, with_jobs.row[r].p[s].c);
+      }
+      keccak::shake256(expected_long, long_input);
+      keccak::shake256(expected_short, short_input);
+      EXPECT_EQ(out_long, expected_long);
+      EXPECT_EQ(out_short, expected_short);
+    }
+  }
+}
+
 // SimpleBitPack against its definition (bit j of coefficient i is bit i * bits + j
 // of the little-endian stream), for the fixed widths and a generic one.
 TEST(MlDsaPackingTest, BitPackMatchesDefinition) {

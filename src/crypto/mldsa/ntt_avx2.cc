@@ -179,34 +179,59 @@ inline void small_levels_inverse(__m256i& x, __m256i& y, int t) {
   split4(l, h, x, y);
 }
 
-inline Twiddle broadcast(std::int32_t z) { return twiddle(z); }
+// z and z * q^-1 mod 2^32 for every zetas[i] and for -zetas[i] (the inverse
+// levels), computed at compile time so a broadcast twiddle is two loads
+// instead of a multiply and a negation at run time.
+struct TwiddleTable {
+  std::array<std::int32_t, n> z{}, z_q_inverse{}, minus_z{}, minus_z_q_inverse{};
+};
+constexpr TwiddleTable twiddle_table = [] {
+  TwiddleTable t{};
+  for (int i = 0; i < n; ++i) {
+    t.z[i] = zetas[i];
+    t.z_q_inverse[i] = static_cast<std::int32_t>(static_cast<std::uint32_t>(zetas[i]) * q_inverse);
+    t.minus_z[i] = -zetas[i];
+    t.minus_z_q_inverse[i] = static_cast<std::int32_t>(static_cast<std::uint32_t>(-zetas[i]) * q_inverse);
+  }
+  return t;
+}();
+inline Twiddle forward_twiddle(int i) {
+  return {_mm256_set1_epi32(twiddle_table.z[i]), _mm256_set1_epi32(twiddle_table.z_q_inverse[i])};
+}
+inline Twiddle inverse_twiddle(int i) {
+  return {_mm256_set1_epi32(twiddle_table.minus_z[i]), _mm256_set1_epi32(twiddle_table.minus_z_q_inverse[i])};
+}
 
 }  // namespace
 
+// The loops below have constant trip counts; unrolling them lets the register
+// arrays live in registers and the twiddle indices become constants.
 void ntt_avx2(Poly& a) {
   // Levels 128 (zetas[1]) and 64 (zetas[2], zetas[3]).
+#pragma GCC unroll 8
   for (int o = 0; o < 64; o += 8) {
     __m256i r0 = load(&a.c[o]), r1 = load(&a.c[o + 64]), r2 = load(&a.c[o + 128]), r3 = load(&a.c[o + 192]);
-    forward_butterfly(r0, r2, broadcast(zetas[1]));
-    forward_butterfly(r1, r3, broadcast(zetas[1]));
-    forward_butterfly(r0, r1, broadcast(zetas[2]));
-    forward_butterfly(r2, r3, broadcast(zetas[3]));
+    forward_butterfly(r0, r2, forward_twiddle(1));
+    forward_butterfly(r1, r3, forward_twiddle(1));
+    forward_butterfly(r0, r1, forward_twiddle(2));
+    forward_butterfly(r2, r3, forward_twiddle(3));
     store(&a.c[o], r0);
     store(&a.c[o + 64], r1);
     store(&a.c[o + 128], r2);
     store(&a.c[o + 192], r3);
   }
   // Levels 32 (zetas[4 + b]), 16 (zetas[8 + 2b + i]), 8 (zetas[16 + 4b + i]), then 4, 2, 1.
+#pragma GCC unroll 4
   for (int b = 0; b < 4; ++b) {
     std::int32_t* base = &a.c[64 * b];
     __m256i r[8];
     for (int i = 0; i < 8; ++i) r[i] = load(base + 8 * i);
-    for (int i = 0; i < 4; ++i) forward_butterfly(r[i], r[i + 4], broadcast(zetas[4 + b]));
-    forward_butterfly(r[0], r[2], broadcast(zetas[8 + 2 * b]));
-    forward_butterfly(r[1], r[3], broadcast(zetas[8 + 2 * b]));
-    forward_butterfly(r[4], r[6], broadcast(zetas[8 + 2 * b + 1]));
-    forward_butterfly(r[5], r[7], broadcast(zetas[8 + 2 * b + 1]));
-    for (int i = 0; i < 4; ++i) forward_butterfly(r[2 * i], r[2 * i + 1], broadcast(zetas[16 + 4 * b + i]));
+    for (int i = 0; i < 4; ++i) forward_butterfly(r[i], r[i + 4], forward_twiddle(4 + b));
+    forward_butterfly(r[0], r[2], forward_twiddle(8 + 2 * b));
+    forward_butterfly(r[1], r[3], forward_twiddle(8 + 2 * b));
+    forward_butterfly(r[4], r[6], forward_twiddle(8 + 2 * b + 1));
+    forward_butterfly(r[5], r[7], forward_twiddle(8 + 2 * b + 1));
+    for (int i = 0; i < 4; ++i) forward_butterfly(r[2 * i], r[2 * i + 1], forward_twiddle(16 + 4 * b + i));
     for (int i = 0; i < 4; ++i) small_levels_forward(r[2 * i], r[2 * i + 1], 4 * b + i);
     for (int i = 0; i < 8; ++i) store(base + 8 * i, r[i]);
   }
@@ -214,27 +239,29 @@ void ntt_avx2(Poly& a) {
 
 void inverse_ntt_to_montgomery_avx2(Poly& a) {
   // Levels 1, 2, 4, then 8 (-zetas[31 - B]), 16 (-zetas[15 - B]), 32 (-zetas[7 - b]).
+#pragma GCC unroll 4
   for (int b = 0; b < 4; ++b) {
     std::int32_t* base = &a.c[64 * b];
     __m256i r[8];
     for (int i = 0; i < 8; ++i) r[i] = load(base + 8 * i);
     for (int i = 0; i < 4; ++i) small_levels_inverse(r[2 * i], r[2 * i + 1], 4 * b + i);
-    for (int i = 0; i < 4; ++i) inverse_butterfly(r[2 * i], r[2 * i + 1], broadcast(-zetas[31 - (4 * b + i)]));
-    inverse_butterfly(r[0], r[2], broadcast(-zetas[15 - 2 * b]));
-    inverse_butterfly(r[1], r[3], broadcast(-zetas[15 - 2 * b]));
-    inverse_butterfly(r[4], r[6], broadcast(-zetas[15 - (2 * b + 1)]));
-    inverse_butterfly(r[5], r[7], broadcast(-zetas[15 - (2 * b + 1)]));
-    for (int i = 0; i < 4; ++i) inverse_butterfly(r[i], r[i + 4], broadcast(-zetas[7 - b]));
+    for (int i = 0; i < 4; ++i) inverse_butterfly(r[2 * i], r[2 * i + 1], inverse_twiddle(31 - (4 * b + i)));
+    inverse_butterfly(r[0], r[2], inverse_twiddle(15 - 2 * b));
+    inverse_butterfly(r[1], r[3], inverse_twiddle(15 - 2 * b));
+    inverse_butterfly(r[4], r[6], inverse_twiddle(15 - (2 * b + 1)));
+    inverse_butterfly(r[5], r[7], inverse_twiddle(15 - (2 * b + 1)));
+    for (int i = 0; i < 4; ++i) inverse_butterfly(r[i], r[i + 4], inverse_twiddle(7 - b));
     for (int i = 0; i < 8; ++i) store(base + 8 * i, r[i]);
   }
   // Level 64 (-zetas[3], -zetas[2]), then level 128 fused with the scaling by f
   // as in the portable path.
   const Twiddle f = twiddle(inverse_ntt_factor);
   const Twiddle f_zeta = twiddle(inverse_ntt_last_factor);
+#pragma GCC unroll 8
   for (int o = 0; o < 64; o += 8) {
     __m256i r0 = load(&a.c[o]), r1 = load(&a.c[o + 64]), r2 = load(&a.c[o + 128]), r3 = load(&a.c[o + 192]);
-    inverse_butterfly(r0, r1, broadcast(-zetas[3]));
-    inverse_butterfly(r2, r3, broadcast(-zetas[2]));
+    inverse_butterfly(r0, r1, inverse_twiddle(3));
+    inverse_butterfly(r2, r3, inverse_twiddle(2));
     store(&a.c[o], montgomery_multiply(_mm256_add_epi32(r0, r2), f));
     store(&a.c[o + 128], montgomery_multiply(_mm256_sub_epi32(r0, r2), f_zeta));
     store(&a.c[o + 64], montgomery_multiply(_mm256_add_epi32(r1, r3), f));

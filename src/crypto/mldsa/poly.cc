@@ -232,6 +232,11 @@ unsigned poly_make_hint(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32
 }
 
 void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
+  if (use_avx2()) return poly_use_hint_avx2(a1, a, h, gamma2);
+  poly_use_hint_portable(a1, a, h, gamma2);
+}
+
+void poly_use_hint_portable(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return use_hint_all<gamma2_88>(a1, a, h);
   KESTREL_ASSERT(gamma2 == gamma2_32);
   use_hint_all<gamma2_32>(a1, a, h);
@@ -333,11 +338,16 @@ void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std
   secure_zero(&xof, sizeof xof);
 }
 
-void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau) {
+void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau, const std::uint8_t* first_block) {
   keccak::Shake256 xof;
   xof.absorb(c_tilde);
   std::array<std::uint8_t, keccak::shake256_rate> buf;
-  xof.squeeze_blocks(buf.data(), 1);
+  if (first_block != nullptr) {
+    std::memcpy(buf.data(), first_block, buf.size());
+  } else {
+    xof.squeeze_blocks(buf.data(), 1);
+  }
+  bool first_block_squeezed = first_block == nullptr;  // by xof itself
   std::uint64_t signs = 0;  // Algorithm 29 lines 3-4: the first 8 bytes give the signs
   for (int i = 0; i < 8; ++i) signs |= static_cast<std::uint64_t>(buf[i]) << (8 * i);
   std::size_t pos = 8;
@@ -346,6 +356,10 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
     int j = 0;
     do {  // lines 7-10: rejection on public bytes (c~ is public)
       if (pos == buf.size()) {
+        if (!first_block_squeezed) {  // skip the block the caller gave
+          xof.squeeze_blocks(buf.data(), 1);
+          first_block_squeezed = true;
+        }
         xof.squeeze_blocks(buf.data(), 1);
         pos = 0;
       }

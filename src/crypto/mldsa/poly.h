@@ -60,8 +60,11 @@ unsigned poly_make_hint_portable(Poly& h, const Poly& r_plus_z, const Poly& r, s
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
 void poly_high_bits_avx2(Poly& a1, const Poly& a, std::int32_t gamma2);
 unsigned poly_make_hint_avx2(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
-// Algorithm 40 UseHint on public data: a_i in [0, q), h_i in {0, 1}.
+// Algorithm 40 UseHint on public data: a_i in [0, q), h_i in {0, 1}; the
+// unsuffixed function dispatches to the portable or AVX2 (poly_avx2.cc) form.
 void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
+void poly_use_hint_portable(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
+void poly_use_hint_avx2(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
 
 // --- Sampling (section 7.3) -------------------------------------------------------
 
@@ -92,7 +95,10 @@ void poly_expand_mask(Poly& y, std::span<const std::uint8_t, 66> seed, int gamma
 void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
                          int gamma1_bits);
 // Algorithm 29 SampleInBall(c~): tau coefficients in {-1, 1}, the rest 0.
-void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau);
+// first_block, when given, is the first SHAKE256 block of H(c~) computed by the
+// caller (136 bytes); further blocks, rarely needed, come from a fresh sponge.
+void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau,
+                         const std::uint8_t* first_block = nullptr);
 
 // --- Bit packing (section 7.1) -----------------------------------------------------
 

@@ -84,7 +84,34 @@ unsigned make_hint_all(Poly& h, const Poly& r_plus_z, const Poly& r) {
   return total;
 }
 
+// Algorithm 40 UseHint on public data, branch-free anyway: where h = 1, r1
+// moves one step up (r0 > 0) or down (r0 <= 0) modulo m = (q - 1) / (2 gamma2).
+template <std::int32_t Gamma2>
+void use_hint_all(Poly& a1, const Poly& a, const Poly& h) {
+  constexpr std::int32_t m = (q - 1) / (2 * Gamma2);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i m_vector = _mm256_set1_epi32(m);
+  for (int i = 0; i < n; i += 8) {
+    __m256i r0;
+    const __m256i r1 = decompose8<Gamma2>(load(&a.c[i]), r0);
+    const __m256i hint = _mm256_cmpgt_epi32(load(&h.c[i]), zero);  // h_i in {0, 1}
+    // delta = +1 where r0 > 0, -1 elsewhere, 0 where no hint.
+    const __m256i up = _mm256_cmpgt_epi32(r0, zero);
+    const __m256i delta = _mm256_and_si256(hint, _mm256_or_si256(_mm256_and_si256(up, one), _mm256_andnot_si256(up, _mm256_set1_epi32(-1))));
+    __m256i moved = _mm256_add_epi32(r1, delta);                                       // in [-1, m]
+    moved = _mm256_andnot_si256(_mm256_cmpeq_epi32(moved, m_vector), moved);           // m -> 0
+    moved = _mm256_add_epi32(moved, _mm256_and_si256(_mm256_cmpgt_epi32(zero, moved), m_vector));  // -1 -> m - 1
+    store(&a1.c[i], moved);
+  }
+}
+
 }  // namespace
+
+void poly_use_hint_avx2(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
+  if (gamma2 == gamma2_88) return use_hint_all<gamma2_88>(a1, a, h);
+  use_hint_all<gamma2_32>(a1, a, h);
+}
 
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);

@@ -1,11 +1,30 @@
 #include "crypto/mldsa/polyvec.h"
 
+#include <algorithm>
+
 #include "crypto/ct.h"
 #include "crypto/mldsa/reduce.h"
 
 namespace kestrel::crypto::mldsa::detail {
 
-void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho) {
+namespace {
+
+// The first squeeze of RejNTTPoly (poly.cc): five SHAKE128 blocks, 280 candidates.
+constexpr std::size_t rej_ntt_bytes = 5 * keccak::shake128_rate;
+
+void run_jobs_one_by_one(std::span<const keccak::XofJob> jobs) {
+  for (const keccak::XofJob& job : jobs) {
+    keccak::Sponge xof(job.rate, job.domain);
+    xof.absorb(job.input);
+    xof.squeeze(job.out);
+  }
+}
+
+}  // namespace
+
+void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho,
+              std::span<const keccak::XofJob> extra_jobs) {
+  KESTREL_ASSERT(extra_jobs.size() <= 4);
   auto seed_for = [&](int r, int s) {
     std::array<std::uint8_t, 34> seed;
     std::copy(rho.begin(), rho.end(), seed.begin());
@@ -14,31 +33,40 @@ void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, see
     return seed;
   };
   const int total = params.k * params.l;
-  int index = 0;
-  if (use_avx2()) {
-    // Four entries per 4-way Keccak call (k * l = 16, 30, 56). A last partial
-    // group fills its spare lanes with a copy of its first seed into a dummy
-    // polynomial: one 4-way permutation costs less than two single ones
-    // (keccak.h), so ML-DSA-65's two leftover entries are cheaper this way.
-    Poly dummy;
-    for (; index < total; index += 4) {
-      std::array<std::array<std::uint8_t, 34>, 4> seeds;
-      std::array<Poly*, 4> out;
-      for (int i = 0; i < 4; ++i) {
-        const int entry = index + i < total ? index + i : index;
-        const int r = entry / params.l;
-        const int s = entry % params.l;
-        seeds[i] = seed_for(r, s);
-        out[i] = index + i < total ? &a.row[r].p[s] : &dummy;
-      }
-      poly_rej_ntt_x4(*out[0], *out[1], *out[2], *out[3], seeds);
+  if (!use_avx2()) {
+    for (int index = 0; index < total; ++index) {
+      const int r = index / params.l;
+      const int s = index % params.l;
+      poly_rej_ntt(a.row[r].p[s], seed_for(r, s));
     }
+    run_jobs_one_by_one(extra_jobs);
+    return;
   }
-  for (; index < total; ++index) {
-    const int r = index / params.l;
-    const int s = index % params.l;
-    const auto seed = seed_for(r, s);
-    poly_rej_ntt(a.row[r].p[s], seed);
+  // AVX2: every matrix XOF squeezes RejNTTPoly's first five blocks as one job of
+  // run_jobs_x4, which keeps all four lanes busy across entries (and the extra
+  // jobs) instead of padding the last group of four. k * l = 16, 30 or 56: at
+  // most two batches of xof_jobs_max.
+  std::array<std::array<std::uint8_t, 34>, keccak::xof_jobs_max> seeds;
+  alignas(32) std::array<std::array<std::uint8_t, rej_ntt_bytes>, keccak::xof_jobs_max> buf;
+  std::array<keccak::XofJob, keccak::xof_jobs_max> jobs;
+  for (int first = 0; first < total;) {
+    const std::size_t extra = first == 0 ? extra_jobs.size() : 0;
+    const int count = std::min(total - first, static_cast<int>(keccak::xof_jobs_max - extra));
+    for (int i = 0; i < count; ++i) {
+      const int r = (first + i) / params.l;
+      const int s = (first + i) % params.l;
+      seeds[i] = seed_for(r, s);
+      jobs[i] = {seeds[i], buf[i], keccak::shake128_rate, keccak::shake_domain};
+    }
+    for (std::size_t j = 0; j < extra; ++j) jobs[count + j] = extra_jobs[j];
+    keccak::run_jobs_x4(std::span<const keccak::XofJob>(jobs.data(), count + extra));
+    for (int i = 0; i < count; ++i) {
+      Poly& out = a.row[(first + i) / params.l].p[(first + i) % params.l];
+      // Five blocks fall short with probability ~2^-75: then the streaming
+      // sampler recomputes this entry with as many blocks as it needs.
+      if (rej_ntt_fill_avx2(out, 0, buf[i].data(), rej_ntt_bytes) < n) poly_rej_ntt(out, seeds[i]);
+    }
+    first += count;
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 
+#include "crypto/keccak.h"
 #include "crypto/mldsa/poly.h"
 
 namespace kestrel::crypto::mldsa::detail {
@@ -26,7 +27,12 @@ struct Matrix {
 };
 
 // Algorithm 32 ExpandA(rho): A[r][s] = RejNTTPoly(rho || s || r).
-void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho);
+// extra_jobs (at most 4, public inputs) are hashed too: on the AVX2 path they
+// share the 4-way Keccak with the k * l matrix XOFs (verification hashes
+// tr = H(pk) and SampleInBall's first block this way, filling lanes the matrix
+// leaves idle), on the portable path one after another.
+void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho,
+              std::span<const keccak::XofJob> extra_jobs = {});
 // Algorithm 33 ExpandS(rho'): s1[r] = RejBoundedPoly(rho' || r) for r < l, s2[r] =
 // RejBoundedPoly(rho' || r + l) for r < k (2-byte little-endian indices); [-eta, eta].
 void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,

@@ -353,8 +353,12 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
 
-// REQUIRES: public_key.size() == params.public_key_bytes.
-void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan public_key) {
+// REQUIRES: public_key.size() == params.public_key_bytes. With ball_block,
+// also squeezes the first SHAKE256 block of SampleInBall(c_tilde) into it
+// (Algorithm 29 line 2; verification knows c~ from the signature up front), so
+// that hash shares the 4-way Keccak with ExpandA and H(pk).
+void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan public_key, ByteSpan c_tilde = {},
+                   std::uint8_t* ball_block = nullptr) {
   KESTREL_ASSERT(public_key.size() == params.public_key_bytes);
   out.params = &params;
   std::array<std::uint8_t, seed_bytes> rho;
@@ -363,8 +367,14 @@ void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan pu
     poly_shift_left_d(out.t1_hat.p[i]);  // t1 * 2^d < 2^23 < q
     ntt(out.t1_hat.p[i]);
   }
-  expand_a(out.a, params, rho);
-  h(out.tr, {public_key});  // line 6: tr = H(pk, 64)
+  // Line 6: tr = H(pk, 64), hashed alongside ExpandA(rho).
+  std::array<keccak::XofJob, 2> jobs{};
+  std::size_t job_count = 0;
+  jobs[job_count++] = {public_key, out.tr, keccak::shake256_rate, keccak::shake_domain};
+  if (ball_block != nullptr) {
+    jobs[job_count++] = {c_tilde, {ball_block, keccak::shake256_rate}, keccak::shake256_rate, keccak::shake_domain};
+  }
+  expand_a(out.a, params, rho, std::span<const keccak::XofJob>(jobs.data(), job_count));
 }
 
 // The rejection loop from mu (Algorithm 7 lines 7-33), writing sigEncode into out.
@@ -492,13 +502,14 @@ Status<MlDsaError> decode_signature(VerifyScratch& s, const Params& params, Byte
 }
 
 // Lines 1-4 and 7-13 given the expanded key and mu.
+// ball_block: SampleInBall's first block when expand_public computed it.
 Status<MlDsaError> verify_from_mu(const ExpandedPublicKeyData& key, std::span<const std::uint8_t, mu_bytes> mu,
-                                  ByteSpan signature) {
+                                  ByteSpan signature, const std::uint8_t* ball_block) {
   const Params& params = *key.params;
   if (signature.size() != params.signature_bytes) return Err(MlDsaError::bad_length);
   VerifyScratch s;
   KESTREL_TRY(decode_signature(s, params, signature));
-  poly_sample_in_ball(s.c, signature.first(params.c_tilde_bytes), params.tau);
+  poly_sample_in_ball(s.c, signature.first(params.c_tilde_bytes), params.tau, ball_block);
   ntt(s.c);
   // Line 9: w'Approx = NTT^-1(A-hat o NTT(z) - NTT(c) o NTT(t1 * 2^d)).
   vec_ntt(s.z, params.l);
@@ -521,7 +532,8 @@ Status<MlDsaError> verify_from_mu(const ExpandedPublicKeyData& key, std::span<co
 }
 
 Status<MlDsaError> verify_expanded(const ExpandedPublicKeyData& key, const MessagePrime* message,
-                                   ByteSpan external_mu, ByteSpan signature) {
+                                   ByteSpan external_mu, ByteSpan signature,
+                                   const std::uint8_t* ball_block = nullptr) {
   if (signature.size() != key.params->signature_bytes) return Err(MlDsaError::bad_length);
   std::array<std::uint8_t, mu_bytes> mu;
   if (message != nullptr) {
@@ -530,7 +542,7 @@ Status<MlDsaError> verify_expanded(const ExpandedPublicKeyData& key, const Messa
     if (external_mu.size() != mu_bytes) return Err(MlDsaError::bad_length);
     std::copy(external_mu.begin(), external_mu.end(), mu.begin());
   }
-  return verify_from_mu(key, mu, signature);
+  return verify_from_mu(key, mu, signature, ball_block);
 }
 
 Status<MlDsaError> verify_message(const Params& params, ByteSpan public_key, const MessagePrime* message,
@@ -539,8 +551,9 @@ Status<MlDsaError> verify_message(const Params& params, ByteSpan public_key, con
     return Err(MlDsaError::bad_length);
   }
   ExpandedPublicKeyData key;
-  expand_public(key, params, public_key);
-  return verify_expanded(key, message, external_mu, signature);
+  std::array<std::uint8_t, keccak::shake256_rate> ball_block;
+  expand_public(key, params, public_key, signature.first(params.c_tilde_bytes), ball_block.data());
+  return verify_expanded(key, message, external_mu, signature, ball_block.data());
 }
 
 // --- Pre-hash (Algorithm 4 lines 10-22) ------------------------------------------
