@@ -316,6 +316,29 @@ TEST(MlDsaArithmeticTest, Avx2UseHintEqualsPortable) {
   }
 }
 
+// The ExpandMask stream hands out expand_mask(y, kappa = i * l) for call i, on
+// both paths and for every l.
+TEST(MlDsaSamplingTest, MaskStreamEqualsExpandMask) {
+  Prng prng(13);
+  for (bool avx2 : {false, true}) {
+    if (avx2 && !cpu_features().avx2) continue;
+    ScopedGate gate(Gate::crypto_avx2, avx2);
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      std::array<std::uint8_t, 64> rho_double_prime;
+      prng.fill(rho_double_prime);
+      MaskStream stream;
+      for (int attempt = 0; attempt < 9; ++attempt) {
+        PolyVecL streamed, expected;
+        expand_mask_next(streamed, stream, params, rho_double_prime);
+        expand_mask(expected, params, rho_double_prime, static_cast<std::uint16_t>(attempt * params.l));
+        for (int r = 0; r < params.l; ++r) ASSERT_EQ(streamed.p[r].c, expected.p[r].c) << attempt << " " << r;
+      }
+      stream.wipe();
+    }
+  }
+}
+
 // SampleInBall given its first block from outside (verification) equals the
 // self-contained one, including when the block runs out (large tau).
 TEST(MlDsaSamplingTest, SampleInBallWithFirstBlockEqualsStandalone) {

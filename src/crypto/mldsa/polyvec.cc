@@ -134,6 +134,35 @@ void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t
   }
 }
 
+void MaskStream::wipe() { secure_zero(pending.data(), sizeof pending); }
+
+void expand_mask_next(PolyVecL& y, MaskStream& stream, const Params& params,
+                      std::span<const std::uint8_t, 64> rho_double_prime) {
+  if (!use_avx2()) {
+    // One SHAKE256 per polynomial either way: no reason to run ahead.
+    expand_mask(y, params, rho_double_prime, stream.next_counter);
+    stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + params.l);
+    return;
+  }
+  for (int r = 0; r < params.l; ++r) {
+    if (stream.first == 4) {
+      std::array<std::array<std::uint8_t, 66>, 4> seeds;
+      for (int i = 0; i < 4; ++i) {
+        std::copy(rho_double_prime.begin(), rho_double_prime.end(), seeds[i].begin());
+        const auto counter = static_cast<std::uint16_t>(stream.next_counter + i);  // IntegerToBytes(kappa + r, 2)
+        seeds[i][64] = static_cast<std::uint8_t>(counter);
+        seeds[i][65] = static_cast<std::uint8_t>(counter >> 8);
+      }
+      poly_expand_mask_x4({&stream.pending[0], &stream.pending[1], &stream.pending[2], &stream.pending[3]}, seeds,
+                          params.gamma1_bits);
+      secure_zero(seeds.data(), sizeof seeds);
+      stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + 4);
+      stream.first = 0;
+    }
+    y.p[r] = stream.pending[stream.first++];
+  }
+}
+
 void matrix_multiply(PolyVecK& w, const Matrix& a, const PolyVecL& v, const Params& params) {
   if (!use_avx2()) {
     // Portable: sum the 64-bit products of a row and reduce once per

@@ -288,7 +288,9 @@ struct AttemptScratch {
   Poly c;
   std::array<std::uint8_t, w1_encoded_bytes_max> w1_encoded;
   std::array<std::uint8_t, 64> c_tilde;
+  MaskStream mask;  // ExpandMask counters kappa + r, consecutive over the attempts
   void wipe(const Params& params) {
+    mask.wipe();
     secure_zero(rho_double_prime);
     for (PolyVecL* v : {&y, &z}) wipe_polys(*v, params.l);
     for (PolyVecK* v : {&w, &w1, &r, &r0, &ct0, &hint}) wipe_polys(*v, params.k);
@@ -388,9 +390,8 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
   const std::span<std::uint8_t> c_tilde(s->c_tilde.data(), params.c_tilde_bytes);
 
   for (std::size_t attempt = 0; attempt < limits::mldsa_sign_attempts_max; ++attempt) {
-    const auto kappa = static_cast<std::uint16_t>(attempt * static_cast<std::size_t>(params.l));
     // Lines 11-13: y, w = NTT^-1(A-hat o NTT(y)), w1 = HighBits(w).
-    expand_mask(s->y, params, s->rho_double_prime, kappa);
+    expand_mask_next(s->y, s->mask, params, s->rho_double_prime);  // kappa = attempt * l
     s->z = s->y;  // z holds NTT(y) for now
     vec_ntt(s->z, params.l);
     matrix_multiply(s->w, key.a, s->z, params);
