@@ -316,6 +316,40 @@ TEST(MlDsaArithmeticTest, Avx2UseHintEqualsPortable) {
   }
 }
 
+// The exact sparse product c * s (AVX2) against the NTT product, for challenges
+// from SampleInBall and s over skDecode's whole range [-11, 4] / [-5, 2].
+TEST(MlDsaArithmeticTest, Avx2SparseChallengeProductEqualsNttProduct) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(14);
+  for (int trial = 0; trial < 100; ++trial) {
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      std::array<std::uint8_t, 64> c_tilde;
+      prng.fill(c_tilde);
+      Poly c, s, c_hat, s_hat, expected, product;
+      poly_sample_in_ball(c, std::span<const std::uint8_t>(c_tilde.data(), params.c_tilde_bytes), params.tau);
+      const std::int32_t low = params.eta - (1 << params.eta_bits) + 1;
+      for (auto& x : s.c) x = low + static_cast<std::int32_t>(prng.uniform(static_cast<std::uint64_t>(params.eta - low + 1)));
+      c_hat = c;
+      s_hat = s;
+      ntt_portable(c_hat);
+      ntt_portable(s_hat);
+      pointwise_montgomery_portable(expected, c_hat, s_hat);
+      inverse_ntt_to_montgomery_portable(expected);
+      SparseChallenge sparse;
+      sparse_challenge_from(sparse, c);
+      ASSERT_EQ(sparse.plus_count + sparse.minus_count, params.tau);
+      SmallPolyExtension ext;
+      small_poly_extend(ext, s);
+      poly_sparse_multiply_avx2(product, sparse, ext);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_LE(std::abs(product.c[i]), params.tau * 11);
+        ASSERT_EQ(freeze(product.c[i]), freeze(expected.c[i])) << i;
+      }
+    }
+  }
+}
+
 // The ExpandMask stream hands out expand_mask(y, kappa = i * l) for call i, on
 // both paths and for every l.
 TEST(MlDsaSamplingTest, MaskStreamEqualsExpandMask) {

@@ -371,6 +371,24 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
   }
 }
 
+// --- Sparse challenge products ----------------------------------------------------
+
+void sparse_challenge_from(SparseChallenge& out, const Poly& c) {
+  out.plus_count = 0;
+  out.minus_count = 0;
+  for (int i = 0; i < n; ++i) {  // c is public
+    if (c.c[i] == 1) out.plus[out.plus_count++] = static_cast<std::uint8_t>(i);
+    if (c.c[i] == -1) out.minus[out.minus_count++] = static_cast<std::uint8_t>(i);
+  }
+}
+
+void small_poly_extend(SmallPolyExtension& ext, const Poly& s) {
+  for (int i = 0; i < n; ++i) {
+    ext.v[i] = static_cast<std::int16_t>(-s.c[i]);
+    ext.v[n + i] = static_cast<std::int16_t>(s.c[i]);
+  }
+}
+
 // --- Bit packing ------------------------------------------------------------------
 
 // The coefficients form one little-endian bit stream, bits each; a 64-bit

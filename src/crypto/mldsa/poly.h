@@ -10,6 +10,7 @@
 // Thread-safe: pure functions.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -99,6 +100,29 @@ void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std
 // caller (136 bytes); further blocks, rarely needed, come from a fresh sponge.
 void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau,
                          const std::uint8_t* first_block = nullptr);
+
+// --- Sparse challenge products (AVX2 path of Algorithm 7 lines 18-20) ----------------
+
+// The challenge c = SampleInBall(c~) as the lists of its +1 and -1 positions
+// (public: c~ is declassified per attempt).
+struct SparseChallenge {
+  std::array<std::uint8_t, n> plus, minus;
+  int plus_count = 0;
+  int minus_count = 0;
+};
+void sparse_challenge_from(SparseChallenge& out, const Poly& c);  // REQUIRES c_i in {-1, 0, 1}
+// A small polynomial s (|s_i| <= 2^15 / tau, e.g. s1, s2 with |s_i| <= 11 after
+// skDecode) as int16 in negacyclic extended form: ext[i] = -s_i, ext[n + i] = s_i,
+// so X^j * s is the n values starting at ext[n - j].
+struct alignas(32) SmallPolyExtension {
+  std::array<std::int16_t, 2 * n> v;
+};
+void small_poly_extend(SmallPolyExtension& ext, const Poly& s);
+// out = c * s in Z[X]/(X^n + 1), exact (|out_i| <= tau * max |s_i| < 2^15): a sum
+// of tau rotations of s read at public offsets, 16 coefficients per register.
+// Replaces NTT^-1(c-hat o s-hat) (one inverse NTT per polynomial) where the
+// exact product is wanted anyway. poly_avx2.cc; REQUIRES cpu_features().avx2.
+void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
 
 // --- Bit packing (section 7.1) -----------------------------------------------------
 

@@ -166,6 +166,39 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound) {
   return (mask | (0u - mask)) >> 31;
 }
 
+// --- Sparse challenge products ----------------------------------------------------
+
+void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
+  // Coefficient i of X^j * s is ext[n - j + i]. Two halves of 128 coefficients
+  // keep the eight int16 accumulators in registers.
+  for (int half = 0; half < 2; ++half) {
+    __m256i acc[8];  // unrolled loops below keep these in registers
+#pragma GCC unroll 8
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const std::int16_t* base = ext.v.data() + n + 128 * half;
+    for (int t = 0; t < c.plus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+      // Opaque to the optimiser: otherwise GCC hoists base + 16 v into eight
+      // registers and pays a subtraction per load instead of p + 32 v addressing.
+      asm("" : "+r"(p));
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_add_epi16(acc[v], _mm256_loadu_si256(p + v));
+    }
+    for (int t = 0; t < c.minus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t]);
+      asm("" : "+r"(p));
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_sub_epi16(acc[v], _mm256_loadu_si256(p + v));
+    }
+    std::int32_t* o = out.c.data() + 128 * half;
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) {
+      store(o + 16 * v, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc[v])));
+      store(o + 16 * v + 8, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc[v], 1)));
+    }
+  }
+}
+
 // --- Rejection samplers (FIPS 204 Algorithms 30 and 31, section 7.3) ---------------
 //
 // Both parse eight candidates at a time: compute the eight values and an 8-bit

@@ -286,6 +286,7 @@ struct AttemptScratch {
   PolyVecK ct0;
   PolyVecK hint;
   Poly c;
+  SparseChallenge c_sparse;  // public, like c
   std::array<std::uint8_t, w1_encoded_bytes_max> w1_encoded;
   std::array<std::uint8_t, 64> c_tilde;
   MaskStream mask;  // ExpandMask counters kappa + r, consecutive over the attempts
@@ -311,6 +312,10 @@ struct detail::ExpandedSecretKeyData {
   PolyVecL s1_hat;
   PolyVecK s2_hat;
   PolyVecK t0_hat;
+  // s1 and s2 as int16 negacyclic extensions for the AVX2 path's exact
+  // products c * s1, c * s2 (poly_sparse_multiply_avx2).
+  std::array<SmallPolyExtension, l_max> s1_ext;
+  std::array<SmallPolyExtension, k_max> s2_ext;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
@@ -323,6 +328,8 @@ struct detail::ExpandedSecretKeyData {
     wipe_polys(s1_hat, l);
     wipe_polys(s2_hat, k);
     wipe_polys(t0_hat, k);
+    secure_zero(s1_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(l));
+    secure_zero(s2_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
   }
 };
 
@@ -349,6 +356,8 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   for (int i = 0; i < params.l; ++i) out.s1_hat.p[i] = sk->s1.p[i];
   for (int i = 0; i < params.k; ++i) out.s2_hat.p[i] = sk->s2.p[i];
   for (int i = 0; i < params.k; ++i) out.t0_hat.p[i] = sk->t0.p[i];
+  for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
+  for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
   vec_ntt(out.s1_hat, params.l);
   vec_ntt(out.s2_hat, params.k);
   vec_ntt(out.t0_hat, params.k);
@@ -407,17 +416,34 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // then runs on public data.
     ct_declassify(c_tilde.data(), c_tilde.size());
     poly_sample_in_ball(s->c, c_tilde, params.tau);
-    ntt(s->c);  // c-hat, |c-hat_i| < 9q
     // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>).
-    for (int i = 0; i < params.l; ++i) {
-      pointwise_montgomery(s->z.p[i], s->c, key.s1_hat.p[i]);
-      inverse_ntt_to_montgomery(s->z.p[i]);
-      poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);
-      poly_reduce32(s->z.p[i]);  // centred: |z_i| < gamma1 + q, exact when accepted
+    const bool sparse = use_avx2();
+    if (sparse) {
+      // AVX2: c s1 and c s2 exactly, as tau rotations of the int16 s1, s2
+      // (|c s_i| <= tau * 11 for any skDecode output): about half the work
+      // of a pointwise product and an NTT^-1 each. NTT(c) waits for line 25,
+      // which most attempts do not reach.
+      sparse_challenge_from(s->c_sparse, s->c);
+      for (int i = 0; i < params.l; ++i) {
+        poly_sparse_multiply_avx2(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+        poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);  // exact: |z_i| <= gamma1 + 660
+      }
+    } else {
+      ntt(s->c);  // c-hat, |c-hat_i| < 9q
+      for (int i = 0; i < params.l; ++i) {
+        pointwise_montgomery(s->z.p[i], s->c, key.s1_hat.p[i]);
+        inverse_ntt_to_montgomery(s->z.p[i]);
+        poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);
+        poly_reduce32(s->z.p[i]);  // |z_i| < gamma1 + q, exact (reduce32 is the identity near 0)
+      }
     }
     for (int i = 0; i < params.k; ++i) {
-      pointwise_montgomery(s->r.p[i], s->c, key.s2_hat.p[i]);
-      inverse_ntt_to_montgomery(s->r.p[i]);
+      if (sparse) {
+        poly_sparse_multiply_avx2(s->r.p[i], s->c_sparse, key.s2_ext[i]);  // exact, |.| <= 660
+      } else {
+        pointwise_montgomery(s->r.p[i], s->c, key.s2_hat.p[i]);
+        inverse_ntt_to_montgomery(s->r.p[i]);
+      }
       poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-q, 2q)
       poly_reduce32(s->r.p[i]);
       poly_caddq(s->r.p[i]);  // [0, q)
@@ -429,6 +455,7 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     ct_declassify(&rejected, sizeof rejected);
     if (rejected != 0) continue;
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
+    if (sparse) ntt(s->c);  // c-hat, |c-hat_i| < 9q
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
       pointwise_montgomery(s->ct0.p[i], s->c, key.t0_hat.p[i]);
