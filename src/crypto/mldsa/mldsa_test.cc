@@ -108,6 +108,42 @@ TEST(MlDsaArithmeticTest, Avx2PathsEqualPortableOnRandomInputs) {
   }
 }
 
+// A-hat o v on both paths (lazy 64-bit sums on AVX2) for every (k, l), random
+// and extreme inputs (A-hat in [0, q), v-hat in (-9q, 9q)).
+TEST(MlDsaArithmeticTest, Avx2MatrixMultiplyEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(15);
+  for (int round = 0; round < 20; ++round) {
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      Matrix a;
+      PolyVecL v;
+      for (int r = 0; r < params.k; ++r) {
+        for (int s = 0; s < params.l; ++s) {
+          for (auto& x : a.row[r].p[s].c) {
+            x = round == 0 ? q - 1 : static_cast<std::int32_t>(prng.uniform(q));
+          }
+        }
+      }
+      for (int s = 0; s < params.l; ++s) {
+        v.p[s] = random_poly(prng, 9 * q);
+        if (round == 0) v.p[s].c.fill(9 * q - 1);
+        if (round == 1) v.p[s].c.fill(-(9 * q - 1));
+      }
+      PolyVecK portable, avx2;
+      {
+        ScopedGate gate(Gate::crypto_avx2, false);
+        matrix_multiply(portable, a, v, params);
+      }
+      {
+        ScopedGate gate(Gate::crypto_avx2, true);
+        matrix_multiply(avx2, a, v, params);
+      }
+      for (int r = 0; r < params.k; ++r) ASSERT_EQ(portable.p[r].c, avx2.p[r].c) << round << " " << r;
+    }
+  }
+}
+
 TEST(MlDsaArithmeticTest, Avx2ElementwiseEqualsPortable) {
   if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
   Prng prng(8);

@@ -78,6 +78,13 @@ void pointwise_montgomery(Poly& c, const Poly& a, const Poly& b);
 // c += a o b * 2^-32. REQUIRES as above and no overflow: |c_i| < 2^31 - q.
 void pointwise_accumulate_montgomery(Poly& c, const Poly& a, const Poly& b);
 
+// w = reduce32(sum_{s < count} a[s] o b[s] * 2^-32): the inner product of one
+// row of A-hat with a vector, with the 64-bit products summed and reduced once
+// per coefficient (lazy reduction), the same values as the portable
+// matrix_multiply. REQUIRES: |a_i| < q, |b_i| < 9q, count <= 7 (|sum| < 2^31 q).
+// ENSURES: |w_i| <= 6283008. AVX2 only (ntt_avx2.cc).
+void inner_product_montgomery_avx2(Poly& w, const Poly* a, const Poly* b, int count);
+
 // Portable implementations, always available (tests compare the two paths).
 void ntt_portable(Poly& a);
 void inverse_ntt_to_montgomery_portable(Poly& a);

@@ -279,4 +279,30 @@ void pointwise_accumulate_montgomery_avx2(Poly& c, const Poly& a, const Poly& b)
   }
 }
 
+void inner_product_montgomery_avx2(Poly& w, const Poly* a, const Poly* b, int count) {
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  const __m256i q_inverse_vector = _mm256_set1_epi32(static_cast<std::int32_t>(q_inverse));
+  for (int j = 0; j < n; j += 8) {
+    // Even lanes and odd lanes (shifted down) as 64-bit sums of products:
+    // |sum| < 7 * 9 q^2 < 2^31 q, the Montgomery reduction's input bound.
+    __m256i sum_even = _mm256_setzero_si256();
+    __m256i sum_odd = _mm256_setzero_si256();
+    for (int s = 0; s < count; ++s) {
+      const __m256i x = load(&a[s].c[j]);
+      const __m256i y = load(&b[s].c[j]);
+      sum_even = _mm256_add_epi64(sum_even, _mm256_mul_epi32(x, y));
+      sum_odd = _mm256_add_epi64(sum_odd, _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(y, 32)));
+    }
+    // montgomery_reduce on each sum: t = low32(sum) q^-1, (sum - t q) / 2^32.
+    const __m256i t_even = _mm256_mul_epi32(sum_even, q_inverse_vector);
+    const __m256i t_odd = _mm256_mul_epi32(sum_odd, q_inverse_vector);
+    const __m256i r_even = _mm256_sub_epi64(sum_even, _mm256_mul_epi32(t_even, q_vector));
+    const __m256i r_odd = _mm256_sub_epi64(sum_odd, _mm256_mul_epi32(t_odd, q_vector));
+    const __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(r_even, 32), r_odd, 0xAA);
+    // reduce32: r - round(r / 2^23) q.
+    const __m256i t = _mm256_srai_epi32(_mm256_add_epi32(r, _mm256_set1_epi32(1 << 22)), 23);
+    store(&w.c[j], _mm256_sub_epi32(r, _mm256_mullo_epi32(t, q_vector)));
+  }
+}
+
 }  // namespace kestrel::crypto::mldsa::detail
