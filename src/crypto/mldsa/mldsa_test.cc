@@ -480,6 +480,36 @@ TEST(MlDsaPackingTest, BitPackMatchesDefinition) {
   }
 }
 
+// The AVX2 unpackers against the portable ones on random bytes (every bit
+// pattern is valid), with and without the offset b - x, reading from the end
+// of an exactly sized buffer (the tail groups must not read past it).
+TEST(MlDsaPackingTest, Avx2UnpackEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(16);
+  for (int round = 0; round < 50; ++round) {
+    for (int bits : {3, 4, 10, 13, 18, 20}) {
+      std::vector<std::uint8_t> packed(32 * bits);
+      prng.fill(packed);
+      const std::int32_t b = static_cast<std::int32_t>(prng.uniform(1 << 20));
+      Poly portable, avx2;
+      {
+        ScopedGate gate(Gate::crypto_avx2, false);
+        unpack_simple(portable, packed.data(), bits);
+      }
+      ASSERT_TRUE(unpack_avx2(avx2, packed.data(), bits, 0, false));
+      ASSERT_EQ(portable.c, avx2.c) << bits;
+      {
+        ScopedGate gate(Gate::crypto_avx2, false);
+        unpack_offset(portable, packed.data(), bits, b);
+      }
+      ASSERT_TRUE(unpack_avx2(avx2, packed.data(), bits, b, true));
+      ASSERT_EQ(portable.c, avx2.c) << bits;
+    }
+  }
+  Poly unused;
+  EXPECT_FALSE(unpack_avx2(unused, nullptr, 6, 0, false));
+}
+
 TEST(MlDsaPackingTest, BitPackRoundTrips) {
   Prng prng(7);
   for (int bits : {3, 4, 6, 10, 13, 18, 20}) {

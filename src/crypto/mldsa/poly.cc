@@ -470,6 +470,7 @@ void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
 
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
+  if (use_avx2() && unpack_avx2(a, in, bits, 0, false)) return;
   switch (bits) {
     case 3: return unpack_fixed<3>(a, in);
     case 4: return unpack_fixed<4>(a, in);
@@ -505,6 +506,7 @@ void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b) {
 }
 
 void unpack_offset(Poly& a, const std::uint8_t* in, int bits, std::int32_t b) {
+  if (use_avx2() && unpack_avx2(a, in, bits, b, true)) return;
   unpack_simple(a, in, bits);
   for (auto& x : a.c) x = b - x;
 }

@@ -130,6 +130,10 @@ void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallP
 void pack_simple(std::uint8_t* out, const Poly& a, int bits);
 // Algorithm 18 SimpleBitUnpack: every bit pattern is valid.
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits);
+// AVX2 forms of SimpleBitUnpack (offset false) and BitUnpack (offset true: b - x)
+// for the widths FIPS 204 uses (3, 4, 10, 13, 18, 20 bits); false for any other
+// width (nothing written). Reads only the 32 * bits input bytes. poly_avx2.cc.
+bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset);
 // Algorithm 17 BitPack(w, a, b) with a = b - 2^bits + 1 (all uses in FIPS 204):
 // stores b - w_i in [0, 2^bits).
 void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b);

@@ -166,6 +166,84 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound) {
   return (mask | (0u - mask)) >> 31;
 }
 
+// --- Bit unpacking (Algorithms 18 and 19) -------------------------------------------
+//
+// Eight Bits-wide coefficients are exactly Bits bytes. One 32-byte load covers
+// a group; a permute4x64 gives each 128-bit half the bytes its four
+// coefficients start in (bytes 0-15 for both halves when Bits < 16, bytes 0-15
+// and 8-23 otherwise), a byte shuffle gathers the three bytes holding each
+// coefficient into its 32-bit lane, and a per-lane shift and mask finish it.
+// The tables are computed at compile time from Bits.
+
+namespace {
+
+template <int Bits>
+struct UnpackTables {
+  static constexpr int high_base = Bits >= 16 ? 8 : 0;  // first byte of the high half
+  std::array<std::int8_t, 32> shuffle{};
+  std::array<std::int32_t, 8> shift{};
+  constexpr UnpackTables() {
+    for (int j = 0; j < 8; ++j) {
+      const int start = j * Bits / 8;
+      const int base = j < 4 ? 0 : high_base;
+      for (int b = 0; b < 4; ++b) {
+        shuffle[4 * j + b] = static_cast<std::int8_t>(b < 3 ? start - base + b : -1);  // -1: zero byte
+      }
+      shift[j] = j * Bits % 8;
+    }
+  }
+  // Each coefficient's bits lie in the three bytes gathered for it, inside its
+  // 16-byte half.
+  constexpr bool valid() const {
+    for (int j = 0; j < 8; ++j) {
+      if (shift[j] + Bits > 24 || shuffle[4 * j] < 0 || shuffle[4 * j + 2] > 15) return false;
+    }
+    return true;
+  }
+};
+
+template <int Bits>
+void unpack_fixed_avx2(Poly& a, const std::uint8_t* in, std::int32_t b, bool offset) {
+  static constexpr UnpackTables<Bits> tables{};
+  static_assert(tables.valid());
+  const __m256i shuffle = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuffle.data()));
+  const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shift.data()));
+  const __m256i mask = _mm256_set1_epi32((1 << Bits) - 1);
+  const __m256i b_vector = _mm256_set1_epi32(b);
+  int g = 0;
+  // The load reads 32 - Bits bytes past the group: vector groups stay inside
+  // the 32 * Bits input bytes, the last few go through a padded copy.
+  for (; g * Bits + 32 <= 32 * Bits; ++g) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + g * Bits));
+    x = _mm256_permute4x64_epi64(x, UnpackTables<Bits>::high_base == 8 ? 0x94 : 0x44);
+    x = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(x, shuffle), shift), mask);
+    store(&a.c[8 * g], offset ? _mm256_sub_epi32(b_vector, x) : x);
+  }
+  for (; g < 32; ++g) {
+    alignas(32) std::array<std::uint8_t, 32> padded{};
+    std::memcpy(padded.data(), in + g * Bits, Bits);
+    __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(padded.data()));
+    x = _mm256_permute4x64_epi64(x, UnpackTables<Bits>::high_base == 8 ? 0x94 : 0x44);
+    x = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(x, shuffle), shift), mask);
+    store(&a.c[8 * g], offset ? _mm256_sub_epi32(b_vector, x) : x);
+    secure_zero(padded.data(), padded.size());  // may hold key bytes (skDecode)
+  }
+}
+
+}  // namespace
+
+bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset) {
+  switch (bits) {
+    case 3: unpack_fixed_avx2<3>(a, in, b, offset); return true;
+    case 4: unpack_fixed_avx2<4>(a, in, b, offset); return true;
+    case 10: unpack_fixed_avx2<10>(a, in, b, offset); return true;
+    case 13: unpack_fixed_avx2<13>(a, in, b, offset); return true;
+    case 18: unpack_fixed_avx2<18>(a, in, b, offset); return true;
+    case 20: unpack_fixed_avx2<20>(a, in, b, offset); return true;
+    default: return false;
+  }
+}
+
 // --- Sparse challenge products ----------------------------------------------------
 
 void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
