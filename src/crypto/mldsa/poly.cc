@@ -404,16 +404,22 @@ namespace {
 // so the loops over j and b unroll into straight-line code.
 template <int Bits>
 void pack_fixed(std::uint8_t* out, const Poly& a) {
-  for (int g = 0; g < n / 8; ++g, out += Bits) {
+  // 32 coefficients are 4 * Bits bytes, a whole number of 32-bit words: with
+  // the loop unrolled, when a word is full is known at compile time.
+  for (int g = 0; g < n / 32; ++g) {
     std::uint64_t accumulator = 0;
-    int held = 0;  // bits in accumulator, < 8 after each flush
-    int written = 0;
-#pragma GCC unroll 8
-    for (int j = 0; j < 8; ++j) {
-      accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(a.c[8 * g + j])) << held;
+    int held = 0;  // < 32 between coefficients
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; ++j) {
+      accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(a.c[32 * g + j])) << held;
       held += Bits;
-#pragma GCC unroll 4
-      for (; held >= 8; held -= 8, accumulator >>= 8) out[written++] = static_cast<std::uint8_t>(accumulator);
+      if (held >= 32) {
+        const auto word = static_cast<std::uint32_t>(accumulator);
+        std::memcpy(out, &word, 4);
+        out += 4;
+        accumulator >>= 32;
+        held -= 32;
+      }
     }
   }
 }
