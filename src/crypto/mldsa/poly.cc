@@ -191,6 +191,7 @@ std::uint32_t poly_norm_exceeds(const Poly& a, std::int32_t bound) {
 // --- Rounding ---------------------------------------------------------------------
 
 void poly_power2round(Poly& a1, Poly& a0, const Poly& a) {
+  if (use_avx2()) return poly_power2round_avx2(a1, a0, a);
   for (int i = 0; i < n; ++i) {
     KESTREL_DEBUG_ASSERT(a.c[i] >= 0 && a.c[i] < q);
     a1.c[i] = (a.c[i] + (1 << (d - 1)) - 1) >> d;

@@ -44,6 +44,7 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound);
 // Algorithm 35 Power2Round: for a_i in [0, q), a1_i = (a_i - a0_i) / 2^d with
 // a0_i = a_i mod+- 2^d in (-2^12, 2^12]; a1_i in [0, 2^10).
 void poly_power2round(Poly& a1, Poly& a0, const Poly& a);
+void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a);  // poly_avx2.cc; the above dispatches
 // Algorithm 36 Decompose for a_i in [0, q): a1_i in [0, (q-1)/(2 gamma2)),
 // a0_i in [-gamma2, gamma2] with the q-1 corner case of the standard.
 void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);

@@ -113,6 +113,18 @@ void poly_use_hint_avx2(Poly& a1, const Poly& a, const Poly& h, std::int32_t gam
   use_hint_all<gamma2_32>(a1, a, h);
 }
 
+// Algorithm 35 Power2Round, the portable formula on eight lanes: a in [0, q),
+// a1 = (a + 2^(d-1) - 1) >> d in [0, 2^10), a0 = a - a1 2^d in (-2^12, 2^12].
+void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a) {
+  const __m256i half = _mm256_set1_epi32((1 << (d - 1)) - 1);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = load(&a.c[i]);
+    const __m256i high = _mm256_srai_epi32(_mm256_add_epi32(x, half), d);
+    store(&a1.c[i], high);
+    store(&a0.c[i], _mm256_sub_epi32(x, _mm256_slli_epi32(high, d)));
+  }
+}
+
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);
   decompose_all<gamma2_32>(a1, a0, a);
