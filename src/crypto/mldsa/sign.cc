@@ -316,6 +316,10 @@ struct detail::ExpandedSecretKeyData {
   // products c * s1, c * s2 (poly_sparse_multiply_avx2).
   std::array<SmallPolyExtension, l_max> s1_ext;
   std::array<SmallPolyExtension, k_max> s2_ext;
+  // False when expand_secret skipped NTT(s1), NTT(s2) for a one-off signature on
+  // the AVX2 path (which uses s1_ext, s2_ext instead); signing then takes the
+  // AVX2 path whatever the gate says by then (the CPU has AVX2: it was chosen).
+  bool s_hat_ready = true;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
@@ -345,7 +349,9 @@ struct detail::ExpandedPublicKeyData {
 namespace {
 
 // REQUIRES: secret_key.size() == params.secret_key_bytes.
-void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key) {
+// one_signature: the key signs once, now (byte-key API): on the AVX2 path the
+// NTTs of s1 and s2 (k + l of them) are skipped, as that path never reads them.
+void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key, bool one_signature = false) {
   KESTREL_ASSERT(secret_key.size() == params.secret_key_bytes);
   out.params = &params;
   WipedParts<SecretKeyParts> sk(params);
@@ -358,8 +364,11 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   for (int i = 0; i < params.k; ++i) out.t0_hat.p[i] = sk->t0.p[i];
   for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
   for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
-  vec_ntt(out.s1_hat, params.l);
-  vec_ntt(out.s2_hat, params.k);
+  out.s_hat_ready = !(one_signature && use_avx2());
+  if (out.s_hat_ready) {
+    vec_ntt(out.s1_hat, params.l);
+    vec_ntt(out.s2_hat, params.k);
+  }
   vec_ntt(out.t0_hat, params.k);
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
@@ -417,7 +426,7 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     ct_declassify(c_tilde.data(), c_tilde.size());
     poly_sample_in_ball(s->c, c_tilde, params.tau);
     // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>).
-    const bool sparse = use_avx2();
+    const bool sparse = key.s_hat_ready ? use_avx2() : true;
     if (sparse) {
       // AVX2: c s1 and c s2 exactly, as tau rotations of the int16 s1, s2
       // (|c s_i| <= tau * 11 for any skDecode output): about half the work
@@ -502,7 +511,7 @@ Status<MlDsaError> sign_message(const Params& params, ByteSpan secret_key, const
     return Err(MlDsaError::bad_length);
   }
   ExpandedSecretKeyData key;
-  expand_secret(key, params, secret_key);
+  expand_secret(key, params, secret_key, /*one_signature=*/true);
   return sign_expanded(key, message, rnd, signature);
 }
 
@@ -718,7 +727,7 @@ Status<MlDsaError> sign_mu(ParameterSet set, ByteSpan secret_key, ByteSpan mu, S
     return Err(MlDsaError::bad_length);
   }
   ExpandedSecretKeyData key;
-  expand_secret(key, params, secret_key);
+  expand_secret(key, params, secret_key, /*one_signature=*/true);
   return sign_from_mu(key, std::span<const std::uint8_t, mu_bytes>(mu.data(), mu_bytes), rnd, signature);
 }
 
