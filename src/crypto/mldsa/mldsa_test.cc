@@ -382,6 +382,20 @@ TEST(MlDsaArithmeticTest, Avx2SparseChallengeProductEqualsNttProduct) {
         ASSERT_LE(std::abs(product.c[i]), params.tau * 11);
         ASSERT_EQ(freeze(product.c[i]), freeze(expected.c[i])) << i;
       }
+      // c * t0 with t0 in (-2^12, 2^12] (int32 form).
+      Poly t0, t0_hat, expected_t0, product_t0;
+      for (auto& x : t0.c) x = static_cast<std::int32_t>(prng.uniform(1 << d)) - (1 << (d - 1)) + 1;
+      t0_hat = t0;
+      ntt_portable(t0_hat);
+      pointwise_montgomery_portable(expected_t0, c_hat, t0_hat);
+      inverse_ntt_to_montgomery_portable(expected_t0);
+      PolyExtension ext32;
+      poly_extend(ext32, t0);
+      poly_sparse_multiply32_avx2(product_t0, sparse, ext32);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_LE(std::abs(product_t0.c[i]), params.tau << (d - 1));
+        ASSERT_EQ(freeze(product_t0.c[i]), freeze(expected_t0.c[i])) << i;
+      }
     }
   }
 }

@@ -390,6 +390,13 @@ void small_poly_extend(SmallPolyExtension& ext, const Poly& s) {
   }
 }
 
+void poly_extend(PolyExtension& ext, const Poly& s) {
+  for (int i = 0; i < n; ++i) {
+    ext.v[i] = -s.c[i];
+    ext.v[n + i] = s.c[i];
+  }
+}
+
 // --- Bit packing ------------------------------------------------------------------
 
 // The coefficients form one little-endian bit stream, bits each; a 64-bit

@@ -124,6 +124,13 @@ void small_poly_extend(SmallPolyExtension& ext, const Poly& s);
 // Replaces NTT^-1(c-hat o s-hat) (one inverse NTT per polynomial) where the
 // exact product is wanted anyway. poly_avx2.cc; REQUIRES cpu_features().avx2.
 void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+// The same for t0 (|t0_i| <= 2^12, |c t0|_i <= tau 2^12 needs 32 bits): int32
+// extension, eight coefficients per register.
+struct alignas(32) PolyExtension {
+  std::array<std::int32_t, 2 * n> v;
+};
+void poly_extend(PolyExtension& ext, const Poly& s);
+void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
 
 // --- Bit packing (section 7.1) -----------------------------------------------------
 

@@ -289,6 +289,30 @@ void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallP
   }
 }
 
+void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
+  // Four quarters of 64 coefficients, eight int32 accumulators each.
+  for (int quarter = 0; quarter < 4; ++quarter) {
+    __m256i acc[8];
+#pragma GCC unroll 8
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const std::int32_t* base = ext.v.data() + n + 64 * quarter;
+    for (int t = 0; t < c.plus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+      asm("" : "+r"(p));  // as in poly_sparse_multiply_avx2
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_add_epi32(acc[v], _mm256_loadu_si256(p + v));
+    }
+    for (int t = 0; t < c.minus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t]);
+      asm("" : "+r"(p));
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_sub_epi32(acc[v], _mm256_loadu_si256(p + v));
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) store(out.c.data() + 64 * quarter + 8 * v, acc[v]);
+  }
+}
+
 // --- Rejection samplers (FIPS 204 Algorithms 30 and 31, section 7.3) ---------------
 //
 // Both parse eight candidates at a time: compute the eight values and an 8-bit

@@ -316,8 +316,9 @@ struct detail::ExpandedSecretKeyData {
   // products c * s1, c * s2 (poly_sparse_multiply_avx2).
   std::array<SmallPolyExtension, l_max> s1_ext;
   std::array<SmallPolyExtension, k_max> s2_ext;
+  std::array<PolyExtension, k_max> t0_ext;  // for the exact c * t0
   // False when expand_secret skipped NTT(s1), NTT(s2) for a one-off signature on
-  // the AVX2 path (which uses s1_ext, s2_ext instead); signing then takes the
+  // the AVX2 path (which uses s1_ext, s2_ext, t0_ext instead); signing then takes the
   // AVX2 path whatever the gate says by then (the CPU has AVX2: it was chosen).
   bool s_hat_ready = true;
   ExpandedSecretKeyData() = default;
@@ -334,6 +335,7 @@ struct detail::ExpandedSecretKeyData {
     wipe_polys(t0_hat, k);
     secure_zero(s1_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(l));
     secure_zero(s2_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
+    secure_zero(t0_ext.data(), sizeof(PolyExtension) * static_cast<std::size_t>(k));
   }
 };
 
@@ -350,7 +352,7 @@ namespace {
 
 // REQUIRES: secret_key.size() == params.secret_key_bytes.
 // one_signature: the key signs once, now (byte-key API): on the AVX2 path the
-// NTTs of s1 and s2 (k + l of them) are skipped, as that path never reads them.
+// NTTs of s1, s2 and t0 (l + 2k of them) are skipped, as that path never reads them.
 void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key, bool one_signature = false) {
   KESTREL_ASSERT(secret_key.size() == params.secret_key_bytes);
   out.params = &params;
@@ -364,12 +366,13 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   for (int i = 0; i < params.k; ++i) out.t0_hat.p[i] = sk->t0.p[i];
   for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
   for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
+  for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
   out.s_hat_ready = !(one_signature && use_avx2());
   if (out.s_hat_ready) {
     vec_ntt(out.s1_hat, params.l);
     vec_ntt(out.s2_hat, params.k);
+    vec_ntt(out.t0_hat, params.k);
   }
-  vec_ntt(out.t0_hat, params.k);
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
 
@@ -430,8 +433,8 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     if (sparse) {
       // AVX2: c s1 and c s2 exactly, as tau rotations of the int16 s1, s2
       // (|c s_i| <= tau * 11 for any skDecode output): about half the work
-      // of a pointwise product and an NTT^-1 each. NTT(c) waits for line 25,
-      // which most attempts do not reach.
+      // of a pointwise product and an NTT^-1 each; c t0 likewise at line 25
+      // (int32, |t0_i| <= 2^12). No NTT(c) on this path.
       sparse_challenge_from(s->c_sparse, s->c);
       for (int i = 0; i < params.l; ++i) {
         poly_sparse_multiply_avx2(s->z.p[i], s->c_sparse, key.s1_ext[i]);
@@ -464,12 +467,15 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     ct_declassify(&rejected, sizeof rejected);
     if (rejected != 0) continue;
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
-    if (sparse) ntt(s->c);  // c-hat, |c-hat_i| < 9q
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
-      pointwise_montgomery(s->ct0.p[i], s->c, key.t0_hat.p[i]);
-      inverse_ntt_to_montgomery(s->ct0.p[i]);
-      poly_reduce32(s->ct0.p[i]);
+      if (sparse) {
+        poly_sparse_multiply32_avx2(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);  // exact, |.| <= tau 2^12
+      } else {
+        pointwise_montgomery(s->ct0.p[i], s->c, key.t0_hat.p[i]);
+        inverse_ntt_to_montgomery(s->ct0.p[i]);
+        poly_reduce32(s->ct0.p[i]);  // exact (reduce32 is the identity near 0)
+      }
       Poly& r_plus = s->w.p[i];  // w is no longer needed: reuse it for w - cs2 + ct0
       poly_add(r_plus, s->r.p[i], s->ct0.p[i]);
       poly_reduce32(r_plus);
