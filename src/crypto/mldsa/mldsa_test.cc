@@ -352,9 +352,9 @@ TEST(MlDsaArithmeticTest, Avx2UseHintEqualsPortable) {
   }
 }
 
-// The exact sparse product c * s (AVX2) against the NTT product, for challenges
+// The exact sparse products c * s (AVX2 and portable) against the NTT product, for challenges
 // from SampleInBall and s over skDecode's whole range [-11, 4] / [-5, 2].
-TEST(MlDsaArithmeticTest, Avx2SparseChallengeProductEqualsNttProduct) {
+TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
   if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
   Prng prng(14);
   for (int trial = 0; trial < 100; ++trial) {
@@ -378,6 +378,9 @@ TEST(MlDsaArithmeticTest, Avx2SparseChallengeProductEqualsNttProduct) {
       SmallPolyExtension ext;
       small_poly_extend(ext, s);
       poly_sparse_multiply_avx2(product, sparse, ext);
+      Poly product_portable;
+      poly_sparse_multiply_portable(product_portable, sparse, ext);
+      ASSERT_EQ(product.c, product_portable.c);
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product.c[i]), params.tau * 11);
         ASSERT_EQ(freeze(product.c[i]), freeze(expected.c[i])) << i;
@@ -392,6 +395,9 @@ TEST(MlDsaArithmeticTest, Avx2SparseChallengeProductEqualsNttProduct) {
       PolyExtension ext32;
       poly_extend(ext32, t0);
       poly_sparse_multiply32_avx2(product_t0, sparse, ext32);
+      Poly product_t0_portable;
+      poly_sparse_multiply32_portable(product_t0_portable, sparse, ext32);
+      ASSERT_EQ(product_t0.c, product_t0_portable.c);
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product_t0.c[i]), params.tau << (d - 1));
         ASSERT_EQ(freeze(product_t0.c[i]), freeze(expected_t0.c[i])) << i;

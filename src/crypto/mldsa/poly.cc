@@ -390,6 +390,47 @@ void small_poly_extend(SmallPolyExtension& ext, const Poly& s) {
   }
 }
 
+// Portable forms: plain loops over whole polynomials, which the compiler turns
+// into SIMD adds on the baseline instruction set (constant trip count, a local
+// accumulator nothing else can alias).
+void poly_sparse_multiply_portable(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
+  std::array<std::int16_t, n> acc{};
+  for (int t = 0; t < c.plus_count; ++t) {
+    const std::int16_t* p = ext.v.data() + n - c.plus[t];  // public offset
+    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::int16_t>(acc[i] + p[i]);
+  }
+  for (int t = 0; t < c.minus_count; ++t) {
+    const std::int16_t* p = ext.v.data() + n - c.minus[t];
+    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::int16_t>(acc[i] - p[i]);
+  }
+  for (int i = 0; i < n; ++i) out.c[i] = acc[i];
+  secure_zero(acc.data(), sizeof acc);
+}
+
+void poly_sparse_multiply32_portable(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
+  std::array<std::int32_t, n> acc{};
+  for (int t = 0; t < c.plus_count; ++t) {
+    const std::int32_t* p = ext.v.data() + n - c.plus[t];
+    for (int i = 0; i < n; ++i) acc[i] += p[i];
+  }
+  for (int t = 0; t < c.minus_count; ++t) {
+    const std::int32_t* p = ext.v.data() + n - c.minus[t];
+    for (int i = 0; i < n; ++i) acc[i] -= p[i];
+  }
+  out.c = acc;
+  secure_zero(acc.data(), sizeof acc);
+}
+
+void poly_sparse_multiply(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
+  if (use_avx2()) return poly_sparse_multiply_avx2(out, c, ext);
+  poly_sparse_multiply_portable(out, c, ext);
+}
+
+void poly_sparse_multiply32(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
+  if (use_avx2()) return poly_sparse_multiply32_avx2(out, c, ext);
+  poly_sparse_multiply32_portable(out, c, ext);
+}
+
 void poly_extend(PolyExtension& ext, const Poly& s) {
   for (int i = 0; i < n; ++i) {
     ext.v[i] = -s.c[i];

@@ -131,6 +131,11 @@ struct alignas(32) PolyExtension {
 };
 void poly_extend(PolyExtension& ext, const Poly& s);
 void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
+// Portable forms (poly.cc) and the dispatching functions.
+void poly_sparse_multiply_portable(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+void poly_sparse_multiply32_portable(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
+void poly_sparse_multiply(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+void poly_sparse_multiply32(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
 
 // --- Bit packing (section 7.1) -----------------------------------------------------
 

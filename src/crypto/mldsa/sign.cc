@@ -301,26 +301,20 @@ struct AttemptScratch {
 
 }  // namespace
 
-// Lines 1-5 of Algorithm 7, done once per key: skDecode, NTT(s1), NTT(s2),
-// NTT(t0), ExpandA(rho). Wiped on destruction.
+// Lines 1-5 of Algorithm 7, done once per key: skDecode, ExpandA(rho), and s1,
+// s2, t0 in the form the exact challenge products read (instead of NTT(s1),
+// NTT(s2), NTT(t0)). Secret parts wiped on destruction.
 struct detail::ExpandedSecretKeyData {
   const Params* params = nullptr;
   std::array<std::uint8_t, seed_bytes> rho{};
   std::array<std::uint8_t, seed_bytes> key{};  // K
   std::array<std::uint8_t, tr_bytes> tr{};
   Matrix a;
-  PolyVecL s1_hat;
-  PolyVecK s2_hat;
-  PolyVecK t0_hat;
-  // s1 and s2 as int16 negacyclic extensions for the AVX2 path's exact
-  // products c * s1, c * s2 (poly_sparse_multiply_avx2).
+  // s1, s2 (int16) and t0 (int32) as negacyclic extensions for the exact
+  // products c * s1, c * s2, c * t0 (poly_sparse_multiply*).
   std::array<SmallPolyExtension, l_max> s1_ext;
   std::array<SmallPolyExtension, k_max> s2_ext;
-  std::array<PolyExtension, k_max> t0_ext;  // for the exact c * t0
-  // False when expand_secret skipped NTT(s1), NTT(s2) for a one-off signature on
-  // the AVX2 path (which uses s1_ext, s2_ext, t0_ext instead); signing then takes the
-  // AVX2 path whatever the gate says by then (the CPU has AVX2: it was chosen).
-  bool s_hat_ready = true;
+  std::array<PolyExtension, k_max> t0_ext;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
@@ -330,9 +324,6 @@ struct detail::ExpandedSecretKeyData {
     secure_zero(key);
     const int l = params != nullptr ? params->l : l_max;
     const int k = params != nullptr ? params->k : k_max;
-    wipe_polys(s1_hat, l);
-    wipe_polys(s2_hat, k);
-    wipe_polys(t0_hat, k);
     secure_zero(s1_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(l));
     secure_zero(s2_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
     secure_zero(t0_ext.data(), sizeof(PolyExtension) * static_cast<std::size_t>(k));
@@ -351,9 +342,7 @@ struct detail::ExpandedPublicKeyData {
 namespace {
 
 // REQUIRES: secret_key.size() == params.secret_key_bytes.
-// one_signature: the key signs once, now (byte-key API): on the AVX2 path the
-// NTTs of s1, s2 and t0 (l + 2k of them) are skipped, as that path never reads them.
-void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key, bool one_signature = false) {
+void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key) {
   KESTREL_ASSERT(secret_key.size() == params.secret_key_bytes);
   out.params = &params;
   WipedParts<SecretKeyParts> sk(params);
@@ -361,18 +350,9 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   out.rho = sk->rho;
   out.key = sk->key;
   out.tr = sk->tr;
-  for (int i = 0; i < params.l; ++i) out.s1_hat.p[i] = sk->s1.p[i];
-  for (int i = 0; i < params.k; ++i) out.s2_hat.p[i] = sk->s2.p[i];
-  for (int i = 0; i < params.k; ++i) out.t0_hat.p[i] = sk->t0.p[i];
   for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
   for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
   for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
-  out.s_hat_ready = !(one_signature && use_avx2());
-  if (out.s_hat_ready) {
-    vec_ntt(out.s1_hat, params.l);
-    vec_ntt(out.s2_hat, params.k);
-    vec_ntt(out.t0_hat, params.k);
-  }
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
 
@@ -428,35 +408,19 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // then runs on public data.
     ct_declassify(c_tilde.data(), c_tilde.size());
     poly_sample_in_ball(s->c, c_tilde, params.tau);
-    // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>).
-    const bool sparse = key.s_hat_ready ? use_avx2() : true;
-    if (sparse) {
-      // AVX2: c s1 and c s2 exactly, as tau rotations of the int16 s1, s2
-      // (|c s_i| <= tau * 11 for any skDecode output): about half the work
-      // of a pointwise product and an NTT^-1 each; c t0 likewise at line 25
-      // (int32, |t0_i| <= 2^12). No NTT(c) on this path.
-      sparse_challenge_from(s->c_sparse, s->c);
-      for (int i = 0; i < params.l; ++i) {
-        poly_sparse_multiply_avx2(s->z.p[i], s->c_sparse, key.s1_ext[i]);
-        poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);  // exact: |z_i| <= gamma1 + 660
-      }
-    } else {
-      ntt(s->c);  // c-hat, |c-hat_i| < 9q
-      for (int i = 0; i < params.l; ++i) {
-        pointwise_montgomery(s->z.p[i], s->c, key.s1_hat.p[i]);
-        inverse_ntt_to_montgomery(s->z.p[i]);
-        poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);
-        poly_reduce32(s->z.p[i]);  // |z_i| < gamma1 + q, exact (reduce32 is the identity near 0)
-      }
+    // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>). The products
+    // are computed exactly, as tau signed rotations of s1, s2 (int16:
+    // |c s_i| <= tau * 11 for any skDecode output) read at c's public
+    // positions: cheaper than NTT(c), a pointwise product and an NTT^-1 per
+    // polynomial, and exact values need no reduction afterwards.
+    sparse_challenge_from(s->c_sparse, s->c);
+    for (int i = 0; i < params.l; ++i) {
+      poly_sparse_multiply(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+      poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);  // exact: |z_i| <= gamma1 + 660
     }
     for (int i = 0; i < params.k; ++i) {
-      if (sparse) {
-        poly_sparse_multiply_avx2(s->r.p[i], s->c_sparse, key.s2_ext[i]);  // exact, |.| <= 660
-      } else {
-        pointwise_montgomery(s->r.p[i], s->c, key.s2_hat.p[i]);
-        inverse_ntt_to_montgomery(s->r.p[i]);
-      }
-      poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-q, 2q)
+      poly_sparse_multiply(s->r.p[i], s->c_sparse, key.s2_ext[i]);  // exact, |.| <= 660
+      poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-660, q + 660)
       poly_reduce32(s->r.p[i]);
       poly_caddq(s->r.p[i]);  // [0, q)
       poly_decompose(s->w1.p[i], s->r0.p[i], s->r.p[i], params.gamma2);
@@ -469,13 +433,7 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
-      if (sparse) {
-        poly_sparse_multiply32_avx2(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);  // exact, |.| <= tau 2^12
-      } else {
-        pointwise_montgomery(s->ct0.p[i], s->c, key.t0_hat.p[i]);
-        inverse_ntt_to_montgomery(s->ct0.p[i]);
-        poly_reduce32(s->ct0.p[i]);  // exact (reduce32 is the identity near 0)
-      }
+      poly_sparse_multiply32(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);  // exact, |.| <= tau 2^12
       Poly& r_plus = s->w.p[i];  // w is no longer needed: reuse it for w - cs2 + ct0
       poly_add(r_plus, s->r.p[i], s->ct0.p[i]);
       poly_reduce32(r_plus);
@@ -517,7 +475,7 @@ Status<MlDsaError> sign_message(const Params& params, ByteSpan secret_key, const
     return Err(MlDsaError::bad_length);
   }
   ExpandedSecretKeyData key;
-  expand_secret(key, params, secret_key, /*one_signature=*/true);
+  expand_secret(key, params, secret_key);
   return sign_expanded(key, message, rnd, signature);
 }
 
@@ -733,7 +691,7 @@ Status<MlDsaError> sign_mu(ParameterSet set, ByteSpan secret_key, ByteSpan mu, S
     return Err(MlDsaError::bad_length);
   }
   ExpandedSecretKeyData key;
-  expand_secret(key, params, secret_key, /*one_signature=*/true);
+  expand_secret(key, params, secret_key);
   return sign_from_mu(key, std::span<const std::uint8_t, mu_bytes>(mu.data(), mu_bytes), rnd, signature);
 }
 
