@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -104,6 +105,42 @@ TEST(MlDsaArithmeticTest, Avx2PathsEqualPortableOnRandomInputs) {
     pointwise_accumulate_montgomery_portable(x, a, b);
     pointwise_accumulate_montgomery_avx2(y, a, b);
     ASSERT_EQ(x.c, y.c);
+  }
+}
+
+// A-hat o v on both paths (lazy 64-bit sums on AVX2) for every (k, l), random
+// and extreme inputs (A-hat in [0, q), v-hat in (-9q, 9q)).
+TEST(MlDsaArithmeticTest, Avx2MatrixMultiplyEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(15);
+  for (int round = 0; round < 20; ++round) {
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      Matrix a;
+      PolyVecL v;
+      for (int r = 0; r < params.k; ++r) {
+        for (int s = 0; s < params.l; ++s) {
+          for (auto& x : a.row[r].p[s].c) {
+            x = round == 0 ? q - 1 : static_cast<std::int32_t>(prng.uniform(q));
+          }
+        }
+      }
+      for (int s = 0; s < params.l; ++s) {
+        v.p[s] = random_poly(prng, 9 * q);
+        if (round == 0) v.p[s].c.fill(9 * q - 1);
+        if (round == 1) v.p[s].c.fill(-(9 * q - 1));
+      }
+      PolyVecK portable, avx2;
+      {
+        ScopedGate gate(Gate::crypto_avx2, false);
+        matrix_multiply(portable, a, v, params);
+      }
+      {
+        ScopedGate gate(Gate::crypto_avx2, true);
+        matrix_multiply(avx2, a, v, params);
+      }
+      for (int r = 0; r < params.k; ++r) ASSERT_EQ(portable.p[r].c, avx2.p[r].c) << round << " " << r;
+    }
   }
 }
 
@@ -214,7 +251,7 @@ TEST_P(MlDsaRoundingPathTest, DecomposeMatchesDefinitionForEveryInput) {
   }
 }
 
-TEST(MlDsaRoundingTest, Power2RoundMatchesDefinition) {
+TEST_P(MlDsaRoundingPathTest, Power2RoundMatchesDefinition) {
   Poly a, a1, a0;
   for (std::int32_t base = 0; base < q; base += n) {
     for (int i = 0; i < n; ++i) a.c[i] = std::min(base + i, q - 1);
@@ -249,6 +286,249 @@ TEST_P(MlDsaRoundingPathTest, UseHintRecoversHighBits) {
 
 INSTANTIATE_TEST_SUITE_P(Paths, MlDsaRoundingPathTest, ::testing::Bool(),
                          [](const auto& test_info) { return test_info.param ? "avx2" : "portable"; });
+
+// The AVX2 candidate parsers against the portable ones on random buffers, from
+// every start count near the end (where the vector step hands over to the
+// scalar tail), with bytes biased so both accept and reject occur often.
+TEST(MlDsaArithmeticTest, Avx2RejectionParsersEqualPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(9);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<std::uint8_t> buf(5 * 168);
+    prng.fill(buf);
+    // Make some RejNTTPoly candidates land just above and below q.
+    for (std::size_t pos = 0; pos + 3 <= buf.size(); pos += 3 * (1 + prng.uniform(5))) {
+      const auto value = static_cast<std::uint32_t>(q - 2 + prng.uniform(4)) | (prng.uniform(2) << 23);
+      buf[pos] = static_cast<std::uint8_t>(value);
+      buf[pos + 1] = static_cast<std::uint8_t>(value >> 8);
+      buf[pos + 2] = static_cast<std::uint8_t>(value >> 16);
+    }
+    for (std::size_t bytes : {std::size_t{840}, std::size_t{168}, std::size_t{3 * prng.uniform(280)}}) {
+      for (int start : {0, 1, 200, 241, 248, 249, 255}) {
+        Poly portable, avx2;
+        portable.c.fill(-7);
+        avx2.c.fill(-7);
+        const int count_portable = rej_ntt_fill_portable(portable, start, buf.data(), bytes);
+        const int count_avx2 = rej_ntt_fill_avx2(avx2, start, buf.data(), bytes);
+        ASSERT_EQ(count_portable, count_avx2);
+        ASSERT_TRUE(std::equal(portable.c.begin() + start, portable.c.begin() + count_portable, avx2.c.begin() + start));
+      }
+    }
+    for (int eta : {2, 4}) {
+      for (std::size_t bytes : {std::size_t{272}, std::size_t{136}, std::size_t{4 * prng.uniform(69)}}) {
+        for (int start : {0, 3, 200, 247, 248, 252, 255}) {
+          Poly portable, avx2;
+          portable.c.fill(-7);
+          avx2.c.fill(-7);
+          const int count_portable = rej_bounded_fill_portable(portable, start, buf.data(), bytes, eta);
+          const int count_avx2 = rej_bounded_fill_avx2(avx2, start, buf.data(), bytes, eta);
+          ASSERT_EQ(count_portable, count_avx2);
+          ASSERT_TRUE(
+              std::equal(portable.c.begin() + start, portable.c.begin() + count_portable, avx2.c.begin() + start));
+        }
+      }
+    }
+  }
+}
+
+// UseHint: AVX2 against portable for random a in [0, q) (with the corners
+// around multiples of 2 gamma2 and q - 1) and random hints.
+TEST(MlDsaArithmeticTest, Avx2UseHintEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(12);
+  for (const std::int32_t gamma2 : {gamma2_88, gamma2_32}) {
+    for (int round = 0; round < 300; ++round) {
+      Poly a, h, portable, avx2;
+      for (int i = 0; i < n; ++i) {
+        const auto corner = static_cast<std::int32_t>(prng.uniform((q - 1) / (2 * gamma2) + 1)) * 2 * gamma2 +
+                            static_cast<std::int32_t>(prng.uniform(5)) - 2;
+        a.c[i] = prng.uniform(2) != 0 ? static_cast<std::int32_t>(prng.uniform(q)) : std::clamp(corner, 0, q - 1);
+        h.c[i] = static_cast<std::int32_t>(prng.uniform(2));
+      }
+      poly_use_hint_portable(portable, a, h, gamma2);
+      poly_use_hint_avx2(avx2, a, h, gamma2);
+      ASSERT_EQ(portable.c, avx2.c);
+    }
+  }
+}
+
+// The exact sparse products c * s (AVX2 and portable) against the NTT product, for challenges
+// from SampleInBall and s over skDecode's whole range [-11, 4] / [-5, 2].
+TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(14);
+  for (int trial = 0; trial < 100; ++trial) {
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      std::array<std::uint8_t, 64> c_tilde;
+      prng.fill(c_tilde);
+      Poly c, s, c_hat, s_hat, expected, product;
+      poly_sample_in_ball(c, std::span<const std::uint8_t>(c_tilde.data(), params.c_tilde_bytes), params.tau);
+      const std::int32_t low = params.eta - (1 << params.eta_bits) + 1;
+      for (auto& x : s.c) x = low + static_cast<std::int32_t>(prng.uniform(static_cast<std::uint64_t>(params.eta - low + 1)));
+      c_hat = c;
+      s_hat = s;
+      ntt_portable(c_hat);
+      ntt_portable(s_hat);
+      pointwise_montgomery_portable(expected, c_hat, s_hat);
+      inverse_ntt_to_montgomery_portable(expected);
+      SparseChallenge sparse;
+      sparse_challenge_from(sparse, c);
+      ASSERT_EQ(sparse.plus_count + sparse.minus_count, params.tau);
+      SmallPolyExtension ext;
+      small_poly_extend(ext, s);
+      poly_sparse_multiply_avx2(product, sparse, ext);
+      Poly product_portable;
+      poly_sparse_multiply_portable(product_portable, sparse, ext);
+      ASSERT_EQ(product.c, product_portable.c);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_LE(std::abs(product.c[i]), params.tau * 11);
+        ASSERT_EQ(freeze(product.c[i]), freeze(expected.c[i])) << i;
+      }
+      // c * t0 with t0 in (-2^12, 2^12] (int32 form).
+      Poly t0, t0_hat, expected_t0, product_t0;
+      for (auto& x : t0.c) x = static_cast<std::int32_t>(prng.uniform(1 << d)) - (1 << (d - 1)) + 1;
+      t0_hat = t0;
+      ntt_portable(t0_hat);
+      pointwise_montgomery_portable(expected_t0, c_hat, t0_hat);
+      inverse_ntt_to_montgomery_portable(expected_t0);
+      PolyExtension ext32;
+      poly_extend(ext32, t0);
+      poly_sparse_multiply32_avx2(product_t0, sparse, ext32);
+      Poly product_t0_portable;
+      poly_sparse_multiply32_portable(product_t0_portable, sparse, ext32);
+      ASSERT_EQ(product_t0.c, product_t0_portable.c);
+      for (int i = 0; i < n; ++i) {
+        ASSERT_LE(std::abs(product_t0.c[i]), params.tau << (d - 1));
+        ASSERT_EQ(freeze(product_t0.c[i]), freeze(expected_t0.c[i])) << i;
+      }
+    }
+  }
+}
+
+// The ExpandMask stream hands out expand_mask(y, kappa = i * l) for call i, on
+// both paths and for every l.
+TEST(MlDsaSamplingTest, MaskStreamEqualsExpandMask) {
+  Prng prng(13);
+  for (bool avx2 : {false, true}) {
+    if (avx2 && !cpu_features().avx2) continue;
+    ScopedGate gate(Gate::crypto_avx2, avx2);
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      std::array<std::uint8_t, 64> rho_double_prime;
+      prng.fill(rho_double_prime);
+      MaskStream stream;
+      for (int attempt = 0; attempt < 9; ++attempt) {
+        PolyVecL streamed, expected;
+        expand_mask_next(streamed, stream, params, rho_double_prime);
+        expand_mask(expected, params, rho_double_prime, static_cast<std::uint16_t>(attempt * params.l));
+        for (int r = 0; r < params.l; ++r) ASSERT_EQ(streamed.p[r].c, expected.p[r].c) << attempt << " " << r;
+      }
+      stream.wipe();
+    }
+  }
+}
+
+// SampleInBall given its first block from outside (verification) equals the
+// self-contained one, including when the block runs out (large tau).
+TEST(MlDsaSamplingTest, SampleInBallWithFirstBlockEqualsStandalone) {
+  Prng prng(10);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::array<std::uint8_t, 64> c_tilde;
+    prng.fill(c_tilde);
+    for (int tau : {39, 49, 60, 120, 200}) {
+      std::array<std::uint8_t, 136> block;
+      keccak::shake256(block, c_tilde);
+      Poly standalone, given;
+      poly_sample_in_ball(standalone, c_tilde, tau);
+      poly_sample_in_ball(given, c_tilde, tau, block.data());
+      ASSERT_EQ(standalone.c, given.c) << tau;
+    }
+  }
+}
+
+// ExpandA with extra jobs: the matrix is unchanged and the jobs' outputs equal
+// one-shot SHAKE on both paths.
+TEST(MlDsaSamplingTest, ExpandAWithExtraJobs) {
+  Prng prng(11);
+  for (bool avx2 : {false, true}) {
+    if (avx2 && !cpu_features().avx2) continue;
+    ScopedGate gate(Gate::crypto_avx2, avx2);
+    for (const auto set : all_sets) {
+      const Params& params = params_for(set);
+      std::array<std::uint8_t, 32> rho;
+      prng.fill(rho);
+      std::vector<std::uint8_t> long_input(params.public_key_bytes), short_input(48);
+      prng.fill(long_input);
+      prng.fill(short_input);
+      std::array<std::uint8_t, 64> out_long, expected_long;
+      std::array<std::uint8_t, 136> out_short, expected_short;
+      const std::array<keccak::XofJob, 2> jobs{{{long_input, out_long, keccak::shake256_rate, keccak::shake_domain},
+                                                {short_input, out_short, keccak::shake256_rate, keccak::shake_domain}}};
+      Matrix plain, with_jobs;
+      expand_a(plain, params, rho);
+      expand_a(with_jobs, params, rho, jobs);
+      for (int r = 0; r < params.k; ++r) {
+        for (int s = 0; s < params.l; ++s) ASSERT_EQ(plain.row[r].p[s].c, with_jobs.row[r].p[s].c);
+      }
+      keccak::shake256(expected_long, long_input);
+      keccak::shake256(expected_short, short_input);
+      EXPECT_EQ(out_long, expected_long);
+      EXPECT_EQ(out_short, expected_short);
+    }
+  }
+}
+
+// SimpleBitPack against its definition (bit j of coefficient i is bit i * bits + j
+// of the little-endian stream), for the fixed widths and a generic one.
+TEST(MlDsaPackingTest, BitPackMatchesDefinition) {
+  Prng prng(8);
+  for (int bits : {3, 4, 5, 6, 10, 13, 18, 20}) {
+    Poly a, b;
+    for (auto& x : a.c) x = static_cast<std::int32_t>(prng.uniform(std::uint64_t{1} << bits));
+    std::vector<std::uint8_t> packed(32 * bits, 0xee), expected(32 * bits, 0);
+    for (int i = 0; i < n; ++i) {
+      for (int j = 0; j < bits; ++j) {
+        const int bit = i * bits + j;
+        expected[bit / 8] |= static_cast<std::uint8_t>(((a.c[i] >> j) & 1) << (bit % 8));
+      }
+    }
+    pack_simple(packed.data(), a, bits);
+    EXPECT_EQ(packed, expected) << bits;
+    unpack_simple(b, expected.data(), bits);
+    EXPECT_EQ(a.c, b.c) << bits;
+  }
+}
+
+// The AVX2 unpackers against the portable ones on random bytes (every bit
+// pattern is valid), with and without the offset b - x, reading from the end
+// of an exactly sized buffer (the tail groups must not read past it).
+TEST(MlDsaPackingTest, Avx2UnpackEqualsPortable) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(16);
+  for (int round = 0; round < 50; ++round) {
+    for (int bits : {3, 4, 10, 13, 18, 20}) {
+      std::vector<std::uint8_t> packed(32 * bits);
+      prng.fill(packed);
+      const std::int32_t b = static_cast<std::int32_t>(prng.uniform(1 << 20));
+      Poly portable, avx2;
+      {
+        ScopedGate gate(Gate::crypto_avx2, false);
+        unpack_simple(portable, packed.data(), bits);
+      }
+      ASSERT_TRUE(unpack_avx2(avx2, packed.data(), bits, 0, false));
+      ASSERT_EQ(portable.c, avx2.c) << bits;
+      {
+        ScopedGate gate(Gate::crypto_avx2, false);
+        unpack_offset(portable, packed.data(), bits, b);
+      }
+      ASSERT_TRUE(unpack_avx2(avx2, packed.data(), bits, b, true));
+      ASSERT_EQ(portable.c, avx2.c) << bits;
+    }
+  }
+  Poly unused;
+  EXPECT_FALSE(unpack_avx2(unused, nullptr, 6, 0, false));
+}
 
 TEST(MlDsaPackingTest, BitPackRoundTrips) {
   Prng prng(7);

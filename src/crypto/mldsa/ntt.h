@@ -20,8 +20,11 @@
 
 namespace kestrel::crypto::mldsa::detail {
 
+// Not zero-initialised: the vectors and matrices below are sized for the
+// largest parameter set (tens of KiB), and every producer writes all n
+// coefficients before they are read, so clearing them first only cost time.
 struct alignas(32) Poly {
-  std::array<std::int32_t, n> c{};
+  std::array<std::int32_t, n> c;
 };
 
 namespace zeta_table_detail {
@@ -74,6 +77,13 @@ void inverse_ntt_to_montgomery(Poly& a);
 void pointwise_montgomery(Poly& c, const Poly& a, const Poly& b);
 // c += a o b * 2^-32. REQUIRES as above and no overflow: |c_i| < 2^31 - q.
 void pointwise_accumulate_montgomery(Poly& c, const Poly& a, const Poly& b);
+
+// w = reduce32(sum_{s < count} a[s] o b[s] * 2^-32): the inner product of one
+// row of A-hat with a vector, with the 64-bit products summed and reduced once
+// per coefficient (lazy reduction), the same values as the portable
+// matrix_multiply. REQUIRES: |a_i| < q, |b_i| < 9q, count <= 7 (|sum| < 2^31 q).
+// ENSURES: |w_i| <= 6283008. AVX2 only (ntt_avx2.cc).
+void inner_product_montgomery_avx2(Poly& w, const Poly* a, const Poly* b, int count);
 
 // Portable implementations, always available (tests compare the two paths).
 void ntt_portable(Poly& a);

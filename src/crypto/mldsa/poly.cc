@@ -73,13 +73,22 @@ inline std::int32_t coefficient_from_three_bytes(const std::uint8_t* p) {
   return z < static_cast<std::uint32_t>(q) ? static_cast<std::int32_t>(z) : -1;
 }
 
+}  // namespace
+
 // Parses buf[0, bytes) as RejNTTPoly candidates into a from position count.
-int rej_ntt_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+int rej_ntt_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
   for (std::size_t pos = 0; pos + 3 <= bytes && count < n; pos += 3) {
     const std::int32_t value = coefficient_from_three_bytes(buf + pos);
     if (value >= 0) a.c[count++] = value;
   }
   return count;
+}
+
+namespace {
+
+int rej_ntt_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+  if (use_avx2()) return rej_ntt_fill_avx2(a, count, buf, bytes);
+  return rej_ntt_fill_portable(a, count, buf, bytes);
 }
 
 // Five SHAKE128 blocks (840 bytes, 280 candidates) give 256 accepted
@@ -104,7 +113,9 @@ inline std::int32_t coefficient_from_half_byte(std::uint32_t b, int eta, std::ui
 // then the accept bits, and only they, are declassified (FIPS 204 lets the
 // accept/reject decision of a candidate leak: rejected nibbles are independent
 // of the accepted coefficients) in one step, and the public bits drive the copy.
-int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+}  // namespace
+
+int rej_bounded_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
   constexpr std::size_t candidates_max = 2 * 2 * keccak::shake256_rate;
   KESTREL_ASSERT(2 * bytes <= candidates_max);
   std::array<std::int32_t, candidates_max> values;
@@ -126,6 +137,13 @@ int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t by
   }
   secure_zero(values.data(), sizeof values);
   return count;
+}
+
+namespace {
+
+int rej_bounded_fill(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+  if (use_avx2()) return rej_bounded_fill_avx2(a, count, buf, bytes, eta);
+  return rej_bounded_fill_portable(a, count, buf, bytes, eta);
 }
 
 }  // namespace
@@ -173,6 +191,7 @@ std::uint32_t poly_norm_exceeds(const Poly& a, std::int32_t bound) {
 // --- Rounding ---------------------------------------------------------------------
 
 void poly_power2round(Poly& a1, Poly& a0, const Poly& a) {
+  if (use_avx2()) return poly_power2round_avx2(a1, a0, a);
   for (int i = 0; i < n; ++i) {
     KESTREL_DEBUG_ASSERT(a.c[i] >= 0 && a.c[i] < q);
     a1.c[i] = (a.c[i] + (1 << (d - 1)) - 1) >> d;
@@ -214,6 +233,11 @@ unsigned poly_make_hint(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32
 }
 
 void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
+  if (use_avx2()) return poly_use_hint_avx2(a1, a, h, gamma2);
+  poly_use_hint_portable(a1, a, h, gamma2);
+}
+
+void poly_use_hint_portable(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return use_hint_all<gamma2_88>(a1, a, h);
   KESTREL_ASSERT(gamma2 == gamma2_32);
   use_hint_all<gamma2_32>(a1, a, h);
@@ -315,11 +339,16 @@ void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std
   secure_zero(&xof, sizeof xof);
 }
 
-void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau) {
+void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau, const std::uint8_t* first_block) {
   keccak::Shake256 xof;
   xof.absorb(c_tilde);
   std::array<std::uint8_t, keccak::shake256_rate> buf;
-  xof.squeeze_blocks(buf.data(), 1);
+  if (first_block != nullptr) {
+    std::memcpy(buf.data(), first_block, buf.size());
+  } else {
+    xof.squeeze_blocks(buf.data(), 1);
+  }
+  bool first_block_squeezed = first_block == nullptr;  // by xof itself
   std::uint64_t signs = 0;  // Algorithm 29 lines 3-4: the first 8 bytes give the signs
   for (int i = 0; i < 8; ++i) signs |= static_cast<std::uint64_t>(buf[i]) << (8 * i);
   std::size_t pos = 8;
@@ -328,6 +357,10 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
     int j = 0;
     do {  // lines 7-10: rejection on public bytes (c~ is public)
       if (pos == buf.size()) {
+        if (!first_block_squeezed) {  // skip the block the caller gave
+          xof.squeeze_blocks(buf.data(), 1);
+          first_block_squeezed = true;
+        }
         xof.squeeze_blocks(buf.data(), 1);
         pos = 0;
       }
@@ -339,6 +372,72 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
   }
 }
 
+// --- Sparse challenge products ----------------------------------------------------
+
+void sparse_challenge_from(SparseChallenge& out, const Poly& c) {
+  out.plus_count = 0;
+  out.minus_count = 0;
+  for (int i = 0; i < n; ++i) {  // c is public
+    if (c.c[i] == 1) out.plus[out.plus_count++] = static_cast<std::uint8_t>(i);
+    if (c.c[i] == -1) out.minus[out.minus_count++] = static_cast<std::uint8_t>(i);
+  }
+}
+
+void small_poly_extend(SmallPolyExtension& ext, const Poly& s) {
+  for (int i = 0; i < n; ++i) {
+    ext.v[i] = static_cast<std::int16_t>(-s.c[i]);
+    ext.v[n + i] = static_cast<std::int16_t>(s.c[i]);
+  }
+}
+
+// Portable forms: plain loops over whole polynomials, which the compiler turns
+// into SIMD adds on the baseline instruction set (constant trip count, a local
+// accumulator nothing else can alias).
+void poly_sparse_multiply_portable(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
+  std::array<std::int16_t, n> acc{};
+  for (int t = 0; t < c.plus_count; ++t) {
+    const std::int16_t* p = ext.v.data() + n - c.plus[t];  // public offset
+    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::int16_t>(acc[i] + p[i]);
+  }
+  for (int t = 0; t < c.minus_count; ++t) {
+    const std::int16_t* p = ext.v.data() + n - c.minus[t];
+    for (int i = 0; i < n; ++i) acc[i] = static_cast<std::int16_t>(acc[i] - p[i]);
+  }
+  for (int i = 0; i < n; ++i) out.c[i] = acc[i];
+  secure_zero(acc.data(), sizeof acc);
+}
+
+void poly_sparse_multiply32_portable(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
+  std::array<std::int32_t, n> acc{};
+  for (int t = 0; t < c.plus_count; ++t) {
+    const std::int32_t* p = ext.v.data() + n - c.plus[t];
+    for (int i = 0; i < n; ++i) acc[i] += p[i];
+  }
+  for (int t = 0; t < c.minus_count; ++t) {
+    const std::int32_t* p = ext.v.data() + n - c.minus[t];
+    for (int i = 0; i < n; ++i) acc[i] -= p[i];
+  }
+  out.c = acc;
+  secure_zero(acc.data(), sizeof acc);
+}
+
+void poly_sparse_multiply(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
+  if (use_avx2()) return poly_sparse_multiply_avx2(out, c, ext);
+  poly_sparse_multiply_portable(out, c, ext);
+}
+
+void poly_sparse_multiply32(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
+  if (use_avx2()) return poly_sparse_multiply32_avx2(out, c, ext);
+  poly_sparse_multiply32_portable(out, c, ext);
+}
+
+void poly_extend(PolyExtension& ext, const Poly& s) {
+  for (int i = 0; i < n; ++i) {
+    ext.v[i] = -s.c[i];
+    ext.v[n + i] = s.c[i];
+  }
+}
+
 // --- Bit packing ------------------------------------------------------------------
 
 // The coefficients form one little-endian bit stream, bits each; a 64-bit
@@ -346,11 +445,67 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
 // stream is exactly 8 * bits words.
 static_assert(std::endian::native == std::endian::little, "bit packing moves little-endian words");
 
+namespace {
+
+// Fixed-width forms for the widths FIPS 204 uses (t1 10, t0 13, eta 3/4, z 18/20,
+// w1 4/6): each group of 8 coefficients is exactly Bits bytes, and with Bits a
+// compile-time constant every shift, mask and byte index below is a constant,
+// so the loops over j and b unroll into straight-line code.
+template <int Bits>
+void pack_fixed(std::uint8_t* out, const Poly& a) {
+  // 32 coefficients are 4 * Bits bytes, a whole number of 32-bit words: with
+  // the loop unrolled, when a word is full is known at compile time.
+  for (int g = 0; g < n / 32; ++g) {
+    std::uint64_t accumulator = 0;
+    int held = 0;  // < 32 between coefficients
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; ++j) {
+      accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(a.c[32 * g + j])) << held;
+      held += Bits;
+      if (held >= 32) {
+        const auto word = static_cast<std::uint32_t>(accumulator);
+        std::memcpy(out, &word, 4);
+        out += 4;
+        accumulator >>= 32;
+        held -= 32;
+      }
+    }
+  }
+}
+
+template <int Bits>
+void unpack_fixed(Poly& a, const std::uint8_t* in) {
+  constexpr std::uint32_t mask = (std::uint32_t{1} << Bits) - 1;
+  // Every coefficient but the last group's is read with one 4-byte load (the
+  // bytes after it belong to the next group); the last group goes through a
+  // padded copy so nothing past the input is read.
+  auto group = [&](int g, const std::uint8_t* p) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      std::uint32_t v;
+      std::memcpy(&v, p + j * Bits / 8, 4);
+      a.c[8 * g + j] = static_cast<std::int32_t>((v >> (j * Bits % 8)) & mask);
+    }
+  };
+  for (int g = 0; g < n / 8 - 1; ++g, in += Bits) group(g, in);
+  std::uint8_t last[Bits + 4] = {};
+  std::memcpy(last, in, Bits);
+  group(n / 8 - 1, last);
+}
+
+}  // namespace
+
 void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
-  if (bits == 4) {  // w1 of ML-DSA-65/87, once per signing attempt: two per byte
-    for (int i = 0; i < n / 2; ++i) out[i] = static_cast<std::uint8_t>(a.c[2 * i] | (a.c[2 * i + 1] << 4));
-    return;
+  switch (bits) {
+    case 3: return pack_fixed<3>(out, a);
+    case 4: return pack_fixed<4>(out, a);
+    case 6: return pack_fixed<6>(out, a);
+    case 10: return pack_fixed<10>(out, a);
+    case 13: return pack_fixed<13>(out, a);
+    case 18: return pack_fixed<18>(out, a);
+    case 20: return pack_fixed<20>(out, a);
+    default: break;
   }
   std::uint64_t accumulator = 0;
   int held = 0;  // < 32 between coefficients, so held + bits < 64
@@ -370,6 +525,17 @@ void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
 
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
+  if (use_avx2() && unpack_avx2(a, in, bits, 0, false)) return;
+  switch (bits) {
+    case 3: return unpack_fixed<3>(a, in);
+    case 4: return unpack_fixed<4>(a, in);
+    case 6: return unpack_fixed<6>(a, in);
+    case 10: return unpack_fixed<10>(a, in);
+    case 13: return unpack_fixed<13>(a, in);
+    case 18: return unpack_fixed<18>(a, in);
+    case 20: return unpack_fixed<20>(a, in);
+    default: break;
+  }
   const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
   std::uint64_t accumulator = 0;
   int held = 0;
@@ -395,6 +561,7 @@ void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b) {
 }
 
 void unpack_offset(Poly& a, const std::uint8_t* in, int bits, std::int32_t b) {
+  if (use_avx2() && unpack_avx2(a, in, bits, b, true)) return;
   unpack_simple(a, in, bits);
   for (auto& x : a.c) x = b - x;
 }

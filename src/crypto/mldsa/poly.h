@@ -10,6 +10,7 @@
 // Thread-safe: pure functions.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -43,6 +44,7 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound);
 // Algorithm 35 Power2Round: for a_i in [0, q), a1_i = (a_i - a0_i) / 2^d with
 // a0_i = a_i mod+- 2^d in (-2^12, 2^12]; a1_i in [0, 2^10).
 void poly_power2round(Poly& a1, Poly& a0, const Poly& a);
+void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a);  // poly_avx2.cc; the above dispatches
 // Algorithm 36 Decompose for a_i in [0, q): a1_i in [0, (q-1)/(2 gamma2)),
 // a0_i in [-gamma2, gamma2] with the q-1 corner case of the standard.
 void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
@@ -60,8 +62,11 @@ unsigned poly_make_hint_portable(Poly& h, const Poly& r_plus_z, const Poly& r, s
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
 void poly_high_bits_avx2(Poly& a1, const Poly& a, std::int32_t gamma2);
 unsigned poly_make_hint_avx2(Poly& h, const Poly& r_plus_z, const Poly& r, std::int32_t gamma2);
-// Algorithm 40 UseHint on public data: a_i in [0, q), h_i in {0, 1}.
+// Algorithm 40 UseHint on public data: a_i in [0, q), h_i in {0, 1}; the
+// unsuffixed function dispatches to the portable or AVX2 (poly_avx2.cc) form.
 void poly_use_hint(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
+void poly_use_hint_portable(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
+void poly_use_hint_avx2(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2);
 
 // --- Sampling (section 7.3) -------------------------------------------------------
 
@@ -76,13 +81,61 @@ void poly_rej_ntt_x4(Poly& a0, Poly& a1, Poly& a2, Poly& a3,
 void poly_rej_bounded(Poly& a, std::span<const std::uint8_t, 66> seed, int eta);
 void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
                          int eta);
+// The candidate parsers of the two samplers on eight candidates per step
+// (poly_avx2.cc): append the accepted coefficients parsed from buf[0, bytes) to
+// a from position count, stop at n, return the new count. Identical results to
+// the portable parsers. rej_bounded_fill_avx2: bytes a multiple of 4, at most
+// two SHAKE256 blocks; it declassifies only the accept bits, like the portable one.
+int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
+int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
+// The portable parsers (poly.cc), exposed for the tests.
+int rej_ntt_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
+int rej_bounded_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
 // Algorithm 34, one polynomial of ExpandMask: BitUnpack(H(rho'' || kappa + r), gamma1 - 1,
 // gamma1), coefficients in [-gamma1 + 1, gamma1].
 void poly_expand_mask(Poly& y, std::span<const std::uint8_t, 66> seed, int gamma1_bits);
 void poly_expand_mask_x4(std::array<Poly*, 4> y, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
                          int gamma1_bits);
 // Algorithm 29 SampleInBall(c~): tau coefficients in {-1, 1}, the rest 0.
-void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau);
+// first_block, when given, is the first SHAKE256 block of H(c~) computed by the
+// caller (136 bytes); further blocks, rarely needed, come from a fresh sponge.
+void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau,
+                         const std::uint8_t* first_block = nullptr);
+
+// --- Sparse challenge products (AVX2 path of Algorithm 7 lines 18-20) ----------------
+
+// The challenge c = SampleInBall(c~) as the lists of its +1 and -1 positions
+// (public: c~ is declassified per attempt).
+struct SparseChallenge {
+  std::array<std::uint8_t, n> plus, minus;
+  int plus_count = 0;
+  int minus_count = 0;
+};
+void sparse_challenge_from(SparseChallenge& out, const Poly& c);  // REQUIRES c_i in {-1, 0, 1}
+// A small polynomial s (|s_i| <= 2^15 / tau, e.g. s1, s2 with |s_i| <= 11 after
+// skDecode) as int16 in negacyclic extended form: ext[i] = -s_i, ext[n + i] = s_i,
+// so X^j * s is the n values starting at ext[n - j].
+struct alignas(32) SmallPolyExtension {
+  std::array<std::int16_t, 2 * n> v;
+};
+void small_poly_extend(SmallPolyExtension& ext, const Poly& s);
+// out = c * s in Z[X]/(X^n + 1), exact (|out_i| <= tau * max |s_i| < 2^15): a sum
+// of tau rotations of s read at public offsets, 16 coefficients per register.
+// Replaces NTT^-1(c-hat o s-hat) (one inverse NTT per polynomial) where the
+// exact product is wanted anyway. poly_avx2.cc; REQUIRES cpu_features().avx2.
+void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+// The same for t0 (|t0_i| <= 2^12, |c t0|_i <= tau 2^12 needs 32 bits): int32
+// extension, eight coefficients per register.
+struct alignas(32) PolyExtension {
+  std::array<std::int32_t, 2 * n> v;
+};
+void poly_extend(PolyExtension& ext, const Poly& s);
+void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
+// Portable forms (poly.cc) and the dispatching functions.
+void poly_sparse_multiply_portable(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+void poly_sparse_multiply32_portable(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
+void poly_sparse_multiply(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+void poly_sparse_multiply32(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
 
 // --- Bit packing (section 7.1) -----------------------------------------------------
 
@@ -90,6 +143,10 @@ void poly_sample_in_ball(Poly& c, std::span<const std::uint8_t> c_tilde, int tau
 void pack_simple(std::uint8_t* out, const Poly& a, int bits);
 // Algorithm 18 SimpleBitUnpack: every bit pattern is valid.
 void unpack_simple(Poly& a, const std::uint8_t* in, int bits);
+// AVX2 forms of SimpleBitUnpack (offset false) and BitUnpack (offset true: b - x)
+// for the widths FIPS 204 uses (3, 4, 10, 13, 18, 20 bits); false for any other
+// width (nothing written). Reads only the 32 * bits input bytes. poly_avx2.cc.
+bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset);
 // Algorithm 17 BitPack(w, a, b) with a = b - 2^bits + 1 (all uses in FIPS 204):
 // stores b - w_i in [0, 2^bits).
 void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b);

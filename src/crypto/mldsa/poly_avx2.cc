@@ -13,6 +13,10 @@
 // MlDsaRoundingTest on both paths.
 #include <immintrin.h>
 
+#include <cstring>
+
+#include "common/assert.h"
+#include "crypto/ct.h"
 #include "crypto/mldsa/poly.h"
 
 namespace kestrel::crypto::mldsa::detail {
@@ -80,7 +84,46 @@ unsigned make_hint_all(Poly& h, const Poly& r_plus_z, const Poly& r) {
   return total;
 }
 
+// Algorithm 40 UseHint on public data, branch-free anyway: where h = 1, r1
+// moves one step up (r0 > 0) or down (r0 <= 0) modulo m = (q - 1) / (2 gamma2).
+template <std::int32_t Gamma2>
+void use_hint_all(Poly& a1, const Poly& a, const Poly& h) {
+  constexpr std::int32_t m = (q - 1) / (2 * Gamma2);
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i m_vector = _mm256_set1_epi32(m);
+  for (int i = 0; i < n; i += 8) {
+    __m256i r0;
+    const __m256i r1 = decompose8<Gamma2>(load(&a.c[i]), r0);
+    const __m256i hint = _mm256_cmpgt_epi32(load(&h.c[i]), zero);  // h_i in {0, 1}
+    // delta = +1 where r0 > 0, -1 elsewhere, 0 where no hint.
+    const __m256i up = _mm256_cmpgt_epi32(r0, zero);
+    const __m256i delta = _mm256_and_si256(hint, _mm256_or_si256(_mm256_and_si256(up, one), _mm256_andnot_si256(up, _mm256_set1_epi32(-1))));
+    __m256i moved = _mm256_add_epi32(r1, delta);                                       // in [-1, m]
+    moved = _mm256_andnot_si256(_mm256_cmpeq_epi32(moved, m_vector), moved);           // m -> 0
+    moved = _mm256_add_epi32(moved, _mm256_and_si256(_mm256_cmpgt_epi32(zero, moved), m_vector));  // -1 -> m - 1
+    store(&a1.c[i], moved);
+  }
+}
+
 }  // namespace
+
+void poly_use_hint_avx2(Poly& a1, const Poly& a, const Poly& h, std::int32_t gamma2) {
+  if (gamma2 == gamma2_88) return use_hint_all<gamma2_88>(a1, a, h);
+  use_hint_all<gamma2_32>(a1, a, h);
+}
+
+// Algorithm 35 Power2Round, the portable formula on eight lanes: a in [0, q),
+// a1 = (a + 2^(d-1) - 1) >> d in [0, 2^10), a0 = a - a1 2^d in (-2^12, 2^12].
+void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a) {
+  const __m256i half = _mm256_set1_epi32((1 << (d - 1)) - 1);
+  for (int i = 0; i < n; i += 8) {
+    const __m256i x = load(&a.c[i]);
+    const __m256i high = _mm256_srai_epi32(_mm256_add_epi32(x, half), d);
+    store(&a1.c[i], high);
+    store(&a0.c[i], _mm256_sub_epi32(x, _mm256_slli_epi32(high, d)));
+  }
+}
 
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);
@@ -133,6 +176,249 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound) {
   // One mask for the whole polynomial, reduced without a branch.
   const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(exceeds));
   return (mask | (0u - mask)) >> 31;
+}
+
+// --- Bit unpacking (Algorithms 18 and 19) -------------------------------------------
+//
+// Eight Bits-wide coefficients are exactly Bits bytes. One 32-byte load covers
+// a group; a permute4x64 gives each 128-bit half the bytes its four
+// coefficients start in (bytes 0-15 for both halves when Bits < 16, bytes 0-15
+// and 8-23 otherwise), a byte shuffle gathers the three bytes holding each
+// coefficient into its 32-bit lane, and a per-lane shift and mask finish it.
+// The tables are computed at compile time from Bits.
+
+namespace {
+
+template <int Bits>
+struct UnpackTables {
+  static constexpr int high_base = Bits >= 16 ? 8 : 0;  // first byte of the high half
+  std::array<std::int8_t, 32> shuffle{};
+  std::array<std::int32_t, 8> shift{};
+  constexpr UnpackTables() {
+    for (int j = 0; j < 8; ++j) {
+      const int start = j * Bits / 8;
+      const int base = j < 4 ? 0 : high_base;
+      for (int b = 0; b < 4; ++b) {
+        shuffle[4 * j + b] = static_cast<std::int8_t>(b < 3 ? start - base + b : -1);  // -1: zero byte
+      }
+      shift[j] = j * Bits % 8;
+    }
+  }
+  // Each coefficient's bits lie in the three bytes gathered for it, inside its
+  // 16-byte half.
+  constexpr bool valid() const {
+    for (int j = 0; j < 8; ++j) {
+      if (shift[j] + Bits > 24 || shuffle[4 * j] < 0 || shuffle[4 * j + 2] > 15) return false;
+    }
+    return true;
+  }
+};
+
+template <int Bits>
+void unpack_fixed_avx2(Poly& a, const std::uint8_t* in, std::int32_t b, bool offset) {
+  static constexpr UnpackTables<Bits> tables{};
+  static_assert(tables.valid());
+  const __m256i shuffle = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shuffle.data()));
+  const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tables.shift.data()));
+  const __m256i mask = _mm256_set1_epi32((1 << Bits) - 1);
+  const __m256i b_vector = _mm256_set1_epi32(b);
+  int g = 0;
+  // The load reads 32 - Bits bytes past the group: vector groups stay inside
+  // the 32 * Bits input bytes, the last few go through a padded copy.
+  for (; g * Bits + 32 <= 32 * Bits; ++g) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + g * Bits));
+    x = _mm256_permute4x64_epi64(x, UnpackTables<Bits>::high_base == 8 ? 0x94 : 0x44);
+    x = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(x, shuffle), shift), mask);
+    store(&a.c[8 * g], offset ? _mm256_sub_epi32(b_vector, x) : x);
+  }
+  for (; g < 32; ++g) {
+    alignas(32) std::array<std::uint8_t, 32> padded{};
+    std::memcpy(padded.data(), in + g * Bits, Bits);
+    __m256i x = _mm256_load_si256(reinterpret_cast<const __m256i*>(padded.data()));
+    x = _mm256_permute4x64_epi64(x, UnpackTables<Bits>::high_base == 8 ? 0x94 : 0x44);
+    x = _mm256_and_si256(_mm256_srlv_epi32(_mm256_shuffle_epi8(x, shuffle), shift), mask);
+    store(&a.c[8 * g], offset ? _mm256_sub_epi32(b_vector, x) : x);
+    secure_zero(padded.data(), padded.size());  // may hold key bytes (skDecode)
+  }
+}
+
+}  // namespace
+
+bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset) {
+  switch (bits) {
+    case 3: unpack_fixed_avx2<3>(a, in, b, offset); return true;
+    case 4: unpack_fixed_avx2<4>(a, in, b, offset); return true;
+    case 10: unpack_fixed_avx2<10>(a, in, b, offset); return true;
+    case 13: unpack_fixed_avx2<13>(a, in, b, offset); return true;
+    case 18: unpack_fixed_avx2<18>(a, in, b, offset); return true;
+    case 20: unpack_fixed_avx2<20>(a, in, b, offset); return true;
+    default: return false;
+  }
+}
+
+// --- Sparse challenge products ----------------------------------------------------
+
+void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext) {
+  // Coefficient i of X^j * s is ext[n - j + i]. Two halves of 128 coefficients
+  // keep the eight int16 accumulators in registers.
+  for (int half = 0; half < 2; ++half) {
+    __m256i acc[8];  // unrolled loops below keep these in registers
+#pragma GCC unroll 8
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const std::int16_t* base = ext.v.data() + n + 128 * half;
+    for (int t = 0; t < c.plus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+      // Opaque to the optimiser: otherwise GCC hoists base + 16 v into eight
+      // registers and pays a subtraction per load instead of p + 32 v addressing.
+      asm("" : "+r"(p));
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_add_epi16(acc[v], _mm256_loadu_si256(p + v));
+    }
+    for (int t = 0; t < c.minus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t]);
+      asm("" : "+r"(p));
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_sub_epi16(acc[v], _mm256_loadu_si256(p + v));
+    }
+    std::int32_t* o = out.c.data() + 128 * half;
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) {
+      store(o + 16 * v, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc[v])));
+      store(o + 16 * v + 8, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc[v], 1)));
+    }
+  }
+}
+
+void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
+  // Four quarters of 64 coefficients, eight int32 accumulators each.
+  for (int quarter = 0; quarter < 4; ++quarter) {
+    __m256i acc[8];
+#pragma GCC unroll 8
+    for (auto& a : acc) a = _mm256_setzero_si256();
+    const std::int32_t* base = ext.v.data() + n + 64 * quarter;
+    for (int t = 0; t < c.plus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+      asm("" : "+r"(p));  // as in poly_sparse_multiply_avx2
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_add_epi32(acc[v], _mm256_loadu_si256(p + v));
+    }
+    for (int t = 0; t < c.minus_count; ++t) {
+      const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t]);
+      asm("" : "+r"(p));
+#pragma GCC unroll 8
+      for (int v = 0; v < 8; ++v) acc[v] = _mm256_sub_epi32(acc[v], _mm256_loadu_si256(p + v));
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) store(out.c.data() + 64 * quarter + 8 * v, acc[v]);
+  }
+}
+
+// --- Rejection samplers (FIPS 204 Algorithms 30 and 31, section 7.3) ---------------
+//
+// Both parse eight candidates at a time: compute the eight values and an 8-bit
+// accept mask, then move the accepted values to the front of the register with
+// one permutevar8x32 whose index vector is looked up by the mask, and store
+// them at the current count. The full-register store writes up to seven lanes
+// past the accepted ones, so the vector step runs only while count <= n - 8;
+// the last few coefficients go one at a time.
+
+namespace {
+
+// compress_indices[m] lists the set bits of m in increasing order (8 one-byte
+// lane indices, the unused tail 0), computed at compile time.
+constexpr std::array<std::uint64_t, 256> make_compress_indices() {
+  std::array<std::uint64_t, 256> table{};
+  for (unsigned m = 0; m < 256; ++m) {
+    unsigned slot = 0;
+    for (unsigned lane = 0; lane < 8; ++lane) {
+      if ((m >> lane) & 1) table[m] |= static_cast<std::uint64_t>(lane) << (8 * slot++);
+    }
+  }
+  return table;
+}
+constexpr std::array<std::uint64_t, 256> compress_indices = make_compress_indices();
+
+// Stores the lanes of values selected by mask (public) contiguously at out.
+// REQUIRES: out has room for 8 int32 values.
+inline int compress_store(std::int32_t* out, __m256i values, unsigned mask) {
+  const __m256i index =
+      _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(compress_indices[mask])));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permutevar8x32_epi32(values, index));
+  return __builtin_popcount(mask);
+}
+
+}  // namespace
+
+int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+  // Candidate i (Algorithm 14 CoeffFromThreeBytes) is bytes 3i..3i+2, top bit
+  // cleared. permute4x64 puts bytes 0-15 in the low half and 8-23 in the high
+  // half, so each 128-bit shuffle reaches its four 3-byte groups.
+  const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,  //
+                                          4, 5, 6, -1, 7, 8, 9, -1, 10, 11, 12, -1, 13, 14, 15, -1);
+  const __m256i low23 = _mm256_set1_epi32(0x7fffff);
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  std::size_t pos = 0;
+  // The 32-byte load reads 8 bytes past the 24 it parses: stay inside buf.
+  for (; pos + 32 <= bytes && count <= n - 8; pos += 24) {
+    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + pos));
+    x = _mm256_permute4x64_epi64(x, 0x94);  // qwords 0, 1, 1, 2
+    x = _mm256_and_si256(_mm256_shuffle_epi8(x, spread), low23);
+    const auto accept = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(q_vector, x))));
+    count += compress_store(&a.c[static_cast<std::size_t>(count)], x, accept);  // public data (rho)
+  }
+  for (; pos + 3 <= bytes && count < n; pos += 3) {
+    const std::uint32_t z = static_cast<std::uint32_t>(buf[pos]) | (static_cast<std::uint32_t>(buf[pos + 1]) << 8) |
+                            (static_cast<std::uint32_t>(buf[pos + 2] & 0x7f) << 16);
+    a.c[static_cast<std::size_t>(count)] = static_cast<std::int32_t>(z);
+    count += z < static_cast<std::uint32_t>(q) ? 1 : 0;
+  }
+  return count;
+}
+
+int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+  // Pass 1, branch-free on secret nibbles: 8 candidates per 4 input bytes
+  // (low nibble first, Algorithm 31 lines 5-12), values and accept masks.
+  constexpr std::size_t bytes_max = 2 * 136;  // two SHAKE256 blocks
+  KESTREL_ASSERT(bytes % 4 == 0 && bytes <= bytes_max);
+  const std::size_t groups = bytes / 4;
+  alignas(32) std::array<std::int32_t, 2 * bytes_max> values;
+  std::array<std::uint8_t, bytes_max / 4> accepted;
+  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i nibble = _mm256_set1_epi32(15);
+  for (std::size_t g = 0; g < groups; ++g) {
+    std::uint32_t word;
+    std::memcpy(&word, buf + 4 * g, 4);
+    const __m256i b = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<std::int32_t>(word)), shifts), nibble);
+    __m256i value, accept;
+    if (eta == 2) {  // eta is public. Algorithm 15: b < 15, 2 - (b mod 5)
+      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(15), b);
+      const __m256i quotient = _mm256_srli_epi32(_mm256_mullo_epi32(b, _mm256_set1_epi32(205)), 10);
+      const __m256i mod5 = _mm256_sub_epi32(b, _mm256_mullo_epi32(quotient, _mm256_set1_epi32(5)));
+      value = _mm256_sub_epi32(_mm256_set1_epi32(2), mod5);
+    } else {  // b < 9, 4 - b
+      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(9), b);
+      value = _mm256_sub_epi32(_mm256_set1_epi32(4), b);
+    }
+    store(&values[8 * g], value);
+    accepted[g] = static_cast<std::uint8_t>(_mm256_movemask_ps(_mm256_castsi256_ps(accept)));
+  }
+  // FIPS 204 lets each candidate's accept bit leak (rejected nibbles are
+  // independent of the accepted coefficients): declassify them, all at once.
+  ct_declassify(accepted.data(), groups);
+  // Pass 2: compaction driven by the public masks.
+  for (std::size_t g = 0; g < groups && count < n; ++g) {
+    const unsigned mask = accepted[g];
+    if (count <= n - 8) {
+      count += compress_store(&a.c[static_cast<std::size_t>(count)], load(&values[8 * g]), mask);
+    } else {
+      for (unsigned lane = 0; lane < 8 && count < n; ++lane) {
+        a.c[static_cast<std::size_t>(count)] = values[8 * g + lane];
+        count += static_cast<int>((mask >> lane) & 1);
+      }
+    }
+  }
+  secure_zero(values.data(), sizeof values);
+  return count;
 }
 
 }  // namespace kestrel::crypto::mldsa::detail

@@ -1,11 +1,30 @@
 #include "crypto/mldsa/polyvec.h"
 
+#include <algorithm>
+
 #include "crypto/ct.h"
 #include "crypto/mldsa/reduce.h"
 
 namespace kestrel::crypto::mldsa::detail {
 
-void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho) {
+namespace {
+
+// The first squeeze of RejNTTPoly (poly.cc): five SHAKE128 blocks, 280 candidates.
+constexpr std::size_t rej_ntt_bytes = 5 * keccak::shake128_rate;
+
+void run_jobs_one_by_one(std::span<const keccak::XofJob> jobs) {
+  for (const keccak::XofJob& job : jobs) {
+    keccak::Sponge xof(job.rate, job.domain);
+    xof.absorb(job.input);
+    xof.squeeze(job.out);
+  }
+}
+
+}  // namespace
+
+void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, seed_bytes> rho,
+              std::span<const keccak::XofJob> extra_jobs) {
+  KESTREL_ASSERT(extra_jobs.size() <= 4);
   auto seed_for = [&](int r, int s) {
     std::array<std::uint8_t, 34> seed;
     std::copy(rho.begin(), rho.end(), seed.begin());
@@ -14,27 +33,40 @@ void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, see
     return seed;
   };
   const int total = params.k * params.l;
-  int index = 0;
-  if (use_avx2()) {
-    // Four entries per 4-way Keccak call; k * l is a multiple of 4 for 44/65
-    // (16, 30: two left over) and 56 for 87.
-    for (; index + 4 <= total; index += 4) {
-      std::array<std::array<std::uint8_t, 34>, 4> seeds;
-      std::array<Poly*, 4> out;
-      for (int i = 0; i < 4; ++i) {
-        const int r = (index + i) / params.l;
-        const int s = (index + i) % params.l;
-        seeds[i] = seed_for(r, s);
-        out[i] = &a.row[r].p[s];
-      }
-      poly_rej_ntt_x4(*out[0], *out[1], *out[2], *out[3], seeds);
+  if (!use_avx2()) {
+    for (int index = 0; index < total; ++index) {
+      const int r = index / params.l;
+      const int s = index % params.l;
+      poly_rej_ntt(a.row[r].p[s], seed_for(r, s));
     }
+    run_jobs_one_by_one(extra_jobs);
+    return;
   }
-  for (; index < total; ++index) {
-    const int r = index / params.l;
-    const int s = index % params.l;
-    const auto seed = seed_for(r, s);
-    poly_rej_ntt(a.row[r].p[s], seed);
+  // AVX2: every matrix XOF squeezes RejNTTPoly's first five blocks as one job of
+  // run_jobs_x4, which keeps all four lanes busy across entries (and the extra
+  // jobs) instead of padding the last group of four. k * l = 16, 30 or 56: at
+  // most two batches of xof_jobs_max.
+  std::array<std::array<std::uint8_t, 34>, keccak::xof_jobs_max> seeds;
+  alignas(32) std::array<std::array<std::uint8_t, rej_ntt_bytes>, keccak::xof_jobs_max> buf;
+  std::array<keccak::XofJob, keccak::xof_jobs_max> jobs;
+  for (int first = 0; first < total;) {
+    const std::size_t extra = first == 0 ? extra_jobs.size() : 0;
+    const int count = std::min(total - first, static_cast<int>(keccak::xof_jobs_max - extra));
+    for (int i = 0; i < count; ++i) {
+      const int r = (first + i) / params.l;
+      const int s = (first + i) % params.l;
+      seeds[i] = seed_for(r, s);
+      jobs[i] = {seeds[i], buf[i], keccak::shake128_rate, keccak::shake_domain};
+    }
+    for (std::size_t j = 0; j < extra; ++j) jobs[count + j] = extra_jobs[j];
+    keccak::run_jobs_x4(std::span<const keccak::XofJob>(jobs.data(), count + extra));
+    for (int i = 0; i < count; ++i) {
+      Poly& out = a.row[(first + i) / params.l].p[(first + i) % params.l];
+      // Five blocks fall short with probability ~2^-75: then the streaming
+      // sampler recomputes this entry with as many blocks as it needs.
+      if (rej_ntt_fill_avx2(out, 0, buf[i].data(), rej_ntt_bytes) < n) poly_rej_ntt(out, seeds[i]);
+    }
+    first += count;
   }
 }
 
@@ -51,12 +83,20 @@ void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
   const int total = params.k + params.l;
   int r = 0;
   if (use_avx2()) {
-    for (; r + 4 <= total; r += 4) {
+    // k + l = 8, 11, 15: a last partial group runs with dummy lanes (seeds
+    // repeated, outputs discarded), cheaper than single SHAKE256 calls.
+    Poly dummy;
+    for (; r < total; r += 4) {
       std::array<std::array<std::uint8_t, 66>, 4> seeds;
-      for (int i = 0; i < 4; ++i) seeds[i] = seed_for(r + i);
-      poly_rej_bounded_x4({&target(r), &target(r + 1), &target(r + 2), &target(r + 3)}, seeds, params.eta);
+      std::array<Poly*, 4> out;
+      for (int i = 0; i < 4; ++i) {
+        seeds[i] = seed_for(r + i < total ? r + i : r);
+        out[i] = r + i < total ? &target(r + i) : &dummy;
+      }
+      poly_rej_bounded_x4(out, seeds, params.eta);
       secure_zero(seeds.data(), sizeof seeds);
     }
+    secure_zero(&dummy, sizeof dummy);
   }
   for (; r < total; ++r) {
     auto seed = seed_for(r);
@@ -94,6 +134,35 @@ void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t
   }
 }
 
+void MaskStream::wipe() { secure_zero(pending.data(), sizeof pending); }
+
+void expand_mask_next(PolyVecL& y, MaskStream& stream, const Params& params,
+                      std::span<const std::uint8_t, 64> rho_double_prime) {
+  if (!use_avx2()) {
+    // One SHAKE256 per polynomial either way: no reason to run ahead.
+    expand_mask(y, params, rho_double_prime, stream.next_counter);
+    stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + params.l);
+    return;
+  }
+  for (int r = 0; r < params.l; ++r) {
+    if (stream.first == 4) {
+      std::array<std::array<std::uint8_t, 66>, 4> seeds;
+      for (int i = 0; i < 4; ++i) {
+        std::copy(rho_double_prime.begin(), rho_double_prime.end(), seeds[i].begin());
+        const auto counter = static_cast<std::uint16_t>(stream.next_counter + i);  // IntegerToBytes(kappa + r, 2)
+        seeds[i][64] = static_cast<std::uint8_t>(counter);
+        seeds[i][65] = static_cast<std::uint8_t>(counter >> 8);
+      }
+      poly_expand_mask_x4({&stream.pending[0], &stream.pending[1], &stream.pending[2], &stream.pending[3]}, seeds,
+                          params.gamma1_bits);
+      secure_zero(seeds.data(), sizeof seeds);
+      stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + 4);
+      stream.first = 0;
+    }
+    y.p[r] = stream.pending[stream.first++];
+  }
+}
+
 void matrix_multiply(PolyVecK& w, const Matrix& a, const PolyVecL& v, const Params& params) {
   if (!use_avx2()) {
     // Portable: sum the 64-bit products of a row and reduce once per
@@ -108,12 +177,8 @@ void matrix_multiply(PolyVecK& w, const Matrix& a, const PolyVecL& v, const Para
     }
     return;
   }
-  for (int r = 0; r < params.k; ++r) {
-    pointwise_montgomery(w.p[r], a.row[r].p[0], v.p[0]);
-    for (int s = 1; s < params.l; ++s) pointwise_accumulate_montgomery(w.p[r], a.row[r].p[s], v.p[s]);
-    // Each product is < q in magnitude, so the sum is < 7q < 2^31 - 2^22: reduce32 is safe.
-    poly_reduce32(w.p[r]);
-  }
+  // AVX2: the same lazy reduction, eight coefficients at a time (identical output).
+  for (int r = 0; r < params.k; ++r) inner_product_montgomery_avx2(w.p[r], a.row[r].p.data(), v.p.data(), params.l);
 }
 
 }  // namespace kestrel::crypto::mldsa::detail

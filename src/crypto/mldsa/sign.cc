@@ -63,13 +63,36 @@ namespace {
 
 // Zeroes a value holding secrets when it goes out of scope (FIPS 204 section
 // 3.6.3: intermediate values must be destroyed).
+// value is default-initialised (not zeroed): every field is written before use.
 template <typename T>
 struct Wiped {
-  T value{};
+  T value;
   Wiped() = default;
   Wiped(const Wiped&) = delete;
   Wiped& operator=(const Wiped&) = delete;
   ~Wiped() { secure_zero(&value, sizeof value); }
+  T& operator*() { return value; }
+  T* operator->() { return &value; }
+};
+
+// Wipes the first count polynomials of v: the ones the parameter set in use
+// touched (the vectors are sized for ML-DSA-87; wiping all of them cost more
+// than the arithmetic of a small set).
+template <typename Vec>
+void wipe_polys(Vec& v, int count) {
+  secure_zero(v.p.data(), sizeof(Poly) * static_cast<std::size_t>(count));
+}
+
+// A scratch struct whose wipe(params) zeroes its secret parts on scope exit
+// (section 3.6.3); public parts (A-hat, rho, t1) are left alone.
+template <typename T>
+struct WipedParts {
+  T value;
+  const Params& params;
+  explicit WipedParts(const Params& p) : params(p) {}
+  WipedParts(const WipedParts&) = delete;
+  WipedParts& operator=(const WipedParts&) = delete;
+  ~WipedParts() { value.wipe(params); }
   T& operator*() { return value; }
   T* operator->() { return &value; }
 };
@@ -118,6 +141,12 @@ struct SecretKeyParts {
   PolyVecL s1;
   PolyVecK s2;
   PolyVecK t0;
+  void wipe(const Params& params) {
+    secure_zero(key);
+    wipe_polys(s1, params.l);
+    wipe_polys(s2, params.k);
+    wipe_polys(t0, params.k);
+  }
 };
 
 std::size_t eta_poly_bytes(const Params& params) { return 32 * static_cast<std::size_t>(params.eta_bits); }
@@ -200,6 +229,12 @@ struct KeyGenScratch {
   PolyVecL s1_hat;
   PolyVecK t;
   PolyVecK t1;
+  void wipe(const Params& params) {
+    secure_zero(seeds);
+    sk.wipe(params);
+    wipe_polys(s1_hat, params.l);
+    wipe_polys(t, params.k);
+  }
 };
 
 // Computes t = NTT^-1(A-hat o NTT(s1)) + s2 in [0, q) (Algorithm 6 line 5).
@@ -217,7 +252,7 @@ void compute_t(PolyVecK& t, PolyVecL& s1_hat, const Matrix& a, const SecretKeyPa
 
 void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByteSpan sk) {
   KESTREL_ASSERT(pk.size() == params.public_key_bytes && sk.size() == params.secret_key_bytes);
-  Wiped<KeyGenScratch> s;
+  WipedParts<KeyGenScratch> s(params);
   // Line 1: (rho, rho', K) = H(xi || IntegerToBytes(k, 1) || IntegerToBytes(l, 1), 128).
   const std::array<std::uint8_t, 2> dimensions{static_cast<std::uint8_t>(params.k),
                                                static_cast<std::uint8_t>(params.l)};
@@ -251,27 +286,48 @@ struct AttemptScratch {
   PolyVecK ct0;
   PolyVecK hint;
   Poly c;
+  SparseChallenge c_sparse;  // public, like c
   std::array<std::uint8_t, w1_encoded_bytes_max> w1_encoded;
   std::array<std::uint8_t, 64> c_tilde;
+  MaskStream mask;  // ExpandMask counters kappa + r, consecutive over the attempts
+  void wipe(const Params& params) {
+    mask.wipe();
+    secure_zero(rho_double_prime);
+    for (PolyVecL* v : {&y, &z}) wipe_polys(*v, params.l);
+    for (PolyVecK* v : {&w, &w1, &r, &r0, &ct0, &hint}) wipe_polys(*v, params.k);
+    secure_zero(w1_encoded);
+  }
 };
 
 }  // namespace
 
-// Lines 1-5 of Algorithm 7, done once per key: skDecode, NTT(s1), NTT(s2),
-// NTT(t0), ExpandA(rho). Wiped on destruction.
+// Lines 1-5 of Algorithm 7, done once per key: skDecode, ExpandA(rho), and s1,
+// s2, t0 in the form the exact challenge products read (instead of NTT(s1),
+// NTT(s2), NTT(t0)). Secret parts wiped on destruction.
 struct detail::ExpandedSecretKeyData {
   const Params* params = nullptr;
   std::array<std::uint8_t, seed_bytes> rho{};
   std::array<std::uint8_t, seed_bytes> key{};  // K
   std::array<std::uint8_t, tr_bytes> tr{};
   Matrix a;
-  PolyVecL s1_hat;
-  PolyVecK s2_hat;
-  PolyVecK t0_hat;
+  // s1, s2 (int16) and t0 (int32) as negacyclic extensions for the exact
+  // products c * s1, c * s2, c * t0 (poly_sparse_multiply*).
+  std::array<SmallPolyExtension, l_max> s1_ext;
+  std::array<SmallPolyExtension, k_max> s2_ext;
+  std::array<PolyExtension, k_max> t0_ext;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
-  ~ExpandedSecretKeyData() { secure_zero(this, sizeof *this); }
+  // Only the secret parts are wiped (A-hat, rho and tr are public), and only
+  // the polynomials the parameter set uses.
+  ~ExpandedSecretKeyData() {
+    secure_zero(key);
+    const int l = params != nullptr ? params->l : l_max;
+    const int k = params != nullptr ? params->k : k_max;
+    secure_zero(s1_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(l));
+    secure_zero(s2_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
+    secure_zero(t0_ext.data(), sizeof(PolyExtension) * static_cast<std::size_t>(k));
+  }
 };
 
 // Lines 1, 5 and 6 of Algorithm 8 done once per key: pkDecode, ExpandA(rho),
@@ -289,22 +345,23 @@ namespace {
 void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan secret_key) {
   KESTREL_ASSERT(secret_key.size() == params.secret_key_bytes);
   out.params = &params;
-  Wiped<SecretKeyParts> sk;
+  WipedParts<SecretKeyParts> sk(params);
   sk_decode(*sk, params, secret_key);
   out.rho = sk->rho;
   out.key = sk->key;
   out.tr = sk->tr;
-  for (int i = 0; i < params.l; ++i) out.s1_hat.p[i] = sk->s1.p[i];
-  for (int i = 0; i < params.k; ++i) out.s2_hat.p[i] = sk->s2.p[i];
-  for (int i = 0; i < params.k; ++i) out.t0_hat.p[i] = sk->t0.p[i];
-  vec_ntt(out.s1_hat, params.l);
-  vec_ntt(out.s2_hat, params.k);
-  vec_ntt(out.t0_hat, params.k);
+  for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
+  for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
+  for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
 
-// REQUIRES: public_key.size() == params.public_key_bytes.
-void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan public_key) {
+// REQUIRES: public_key.size() == params.public_key_bytes. With ball_block,
+// also squeezes the first SHAKE256 block of SampleInBall(c_tilde) into it
+// (Algorithm 29 line 2; verification knows c~ from the signature up front), so
+// that hash shares the 4-way Keccak with ExpandA and H(pk).
+void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan public_key, ByteSpan c_tilde = {},
+                   std::uint8_t* ball_block = nullptr) {
   KESTREL_ASSERT(public_key.size() == params.public_key_bytes);
   out.params = &params;
   std::array<std::uint8_t, seed_bytes> rho;
@@ -313,8 +370,14 @@ void expand_public(ExpandedPublicKeyData& out, const Params& params, ByteSpan pu
     poly_shift_left_d(out.t1_hat.p[i]);  // t1 * 2^d < 2^23 < q
     ntt(out.t1_hat.p[i]);
   }
-  expand_a(out.a, params, rho);
-  h(out.tr, {public_key});  // line 6: tr = H(pk, 64)
+  // Line 6: tr = H(pk, 64), hashed alongside ExpandA(rho).
+  std::array<keccak::XofJob, 2> jobs{};
+  std::size_t job_count = 0;
+  jobs[job_count++] = {public_key, out.tr, keccak::shake256_rate, keccak::shake_domain};
+  if (ball_block != nullptr) {
+    jobs[job_count++] = {c_tilde, {ball_block, keccak::shake256_rate}, keccak::shake256_rate, keccak::shake_domain};
+  }
+  expand_a(out.a, params, rho, std::span<const keccak::XofJob>(jobs.data(), job_count));
 }
 
 // The rejection loop from mu (Algorithm 7 lines 7-33), writing sigEncode into out.
@@ -323,14 +386,13 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
   const Params& params = *key.params;
   KESTREL_ASSERT(signature.size() == params.signature_bytes);
   std::fill(signature.begin(), signature.end(), 0);
-  Wiped<AttemptScratch> s;
+  WipedParts<AttemptScratch> s(params);
   h(s->rho_double_prime, {key.key, rnd, mu});  // line 7: rho'' = H(K || rnd || mu, 64)
   const std::span<std::uint8_t> c_tilde(s->c_tilde.data(), params.c_tilde_bytes);
 
   for (std::size_t attempt = 0; attempt < limits::mldsa_sign_attempts_max; ++attempt) {
-    const auto kappa = static_cast<std::uint16_t>(attempt * static_cast<std::size_t>(params.l));
     // Lines 11-13: y, w = NTT^-1(A-hat o NTT(y)), w1 = HighBits(w).
-    expand_mask(s->y, params, s->rho_double_prime, kappa);
+    expand_mask_next(s->y, s->mask, params, s->rho_double_prime);  // kappa = attempt * l
     s->z = s->y;  // z holds NTT(y) for now
     vec_ntt(s->z, params.l);
     matrix_multiply(s->w, key.a, s->z, params);
@@ -346,18 +408,19 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // then runs on public data.
     ct_declassify(c_tilde.data(), c_tilde.size());
     poly_sample_in_ball(s->c, c_tilde, params.tau);
-    ntt(s->c);  // c-hat, |c-hat_i| < 9q
-    // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>).
+    // Lines 18-20: z = y + <<c s1>>, r0 = LowBits(w - <<c s2>>). The products
+    // are computed exactly, as tau signed rotations of s1, s2 (int16:
+    // |c s_i| <= tau * 11 for any skDecode output) read at c's public
+    // positions: cheaper than NTT(c), a pointwise product and an NTT^-1 per
+    // polynomial, and exact values need no reduction afterwards.
+    sparse_challenge_from(s->c_sparse, s->c);
     for (int i = 0; i < params.l; ++i) {
-      pointwise_montgomery(s->z.p[i], s->c, key.s1_hat.p[i]);
-      inverse_ntt_to_montgomery(s->z.p[i]);
-      poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);
-      poly_reduce32(s->z.p[i]);  // centred: |z_i| < gamma1 + q, exact when accepted
+      poly_sparse_multiply(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+      poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);  // exact: |z_i| <= gamma1 + 660
     }
     for (int i = 0; i < params.k; ++i) {
-      pointwise_montgomery(s->r.p[i], s->c, key.s2_hat.p[i]);
-      inverse_ntt_to_montgomery(s->r.p[i]);
-      poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-q, 2q)
+      poly_sparse_multiply(s->r.p[i], s->c_sparse, key.s2_ext[i]);  // exact, |.| <= 660
+      poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-660, q + 660)
       poly_reduce32(s->r.p[i]);
       poly_caddq(s->r.p[i]);  // [0, q)
       poly_decompose(s->w1.p[i], s->r0.p[i], s->r.p[i], params.gamma2);
@@ -370,9 +433,7 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
-      pointwise_montgomery(s->ct0.p[i], s->c, key.t0_hat.p[i]);
-      inverse_ntt_to_montgomery(s->ct0.p[i]);
-      poly_reduce32(s->ct0.p[i]);
+      poly_sparse_multiply32(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);  // exact, |.| <= tau 2^12
       Poly& r_plus = s->w.p[i];  // w is no longer needed: reuse it for w - cs2 + ct0
       poly_add(r_plus, s->r.p[i], s->ct0.p[i]);
       poly_reduce32(r_plus);
@@ -442,13 +503,14 @@ Status<MlDsaError> decode_signature(VerifyScratch& s, const Params& params, Byte
 }
 
 // Lines 1-4 and 7-13 given the expanded key and mu.
+// ball_block: SampleInBall's first block when expand_public computed it.
 Status<MlDsaError> verify_from_mu(const ExpandedPublicKeyData& key, std::span<const std::uint8_t, mu_bytes> mu,
-                                  ByteSpan signature) {
+                                  ByteSpan signature, const std::uint8_t* ball_block) {
   const Params& params = *key.params;
   if (signature.size() != params.signature_bytes) return Err(MlDsaError::bad_length);
   VerifyScratch s;
   KESTREL_TRY(decode_signature(s, params, signature));
-  poly_sample_in_ball(s.c, signature.first(params.c_tilde_bytes), params.tau);
+  poly_sample_in_ball(s.c, signature.first(params.c_tilde_bytes), params.tau, ball_block);
   ntt(s.c);
   // Line 9: w'Approx = NTT^-1(A-hat o NTT(z) - NTT(c) o NTT(t1 * 2^d)).
   vec_ntt(s.z, params.l);
@@ -471,7 +533,8 @@ Status<MlDsaError> verify_from_mu(const ExpandedPublicKeyData& key, std::span<co
 }
 
 Status<MlDsaError> verify_expanded(const ExpandedPublicKeyData& key, const MessagePrime* message,
-                                   ByteSpan external_mu, ByteSpan signature) {
+                                   ByteSpan external_mu, ByteSpan signature,
+                                   const std::uint8_t* ball_block = nullptr) {
   if (signature.size() != key.params->signature_bytes) return Err(MlDsaError::bad_length);
   std::array<std::uint8_t, mu_bytes> mu;
   if (message != nullptr) {
@@ -480,7 +543,7 @@ Status<MlDsaError> verify_expanded(const ExpandedPublicKeyData& key, const Messa
     if (external_mu.size() != mu_bytes) return Err(MlDsaError::bad_length);
     std::copy(external_mu.begin(), external_mu.end(), mu.begin());
   }
-  return verify_from_mu(key, mu, signature);
+  return verify_from_mu(key, mu, signature, ball_block);
 }
 
 Status<MlDsaError> verify_message(const Params& params, ByteSpan public_key, const MessagePrime* message,
@@ -489,8 +552,9 @@ Status<MlDsaError> verify_message(const Params& params, ByteSpan public_key, con
     return Err(MlDsaError::bad_length);
   }
   ExpandedPublicKeyData key;
-  expand_public(key, params, public_key);
-  return verify_expanded(key, message, external_mu, signature);
+  std::array<std::uint8_t, keccak::shake256_rate> ball_block;
+  expand_public(key, params, public_key, signature.first(params.c_tilde_bytes), ball_block.data());
+  return verify_expanded(key, message, external_mu, signature, ball_block.data());
 }
 
 // --- Pre-hash (Algorithm 4 lines 10-22) ------------------------------------------
@@ -671,7 +735,7 @@ Status<MlDsaError> check_secret_key(ParameterSet set, ByteSpan secret_key, Mutab
   const Params& params = params_for(set);
   KESTREL_ASSERT(public_key.size() == params.public_key_bytes);
   if (secret_key.size() != params.secret_key_bytes) return Err(MlDsaError::bad_length);
-  Wiped<KeyGenScratch> s;
+  WipedParts<KeyGenScratch> s(params);
   sk_decode(s->sk, params, secret_key);
   // s1, s2 in [-eta, eta] (a key file is not trusted to be well formed). The
   // answer is public (accept or refuse the file); the loop itself is branch-free.
@@ -712,7 +776,7 @@ ExpandedSecretKey::~ExpandedSecretKey() = default;  // ExpandedSecretKeyData wip
 Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet set, ByteSpan public_key) {
   const Params& params = params_for(set);
   if (public_key.size() != params.public_key_bytes) return Err(MlDsaError::bad_length);
-  auto data = std::make_unique<detail::ExpandedPublicKeyData>();
+  auto data = std::make_unique_for_overwrite<detail::ExpandedPublicKeyData>();
   expand_public(*data, params, public_key);
   return ExpandedPublicKey(set, std::move(data));
 }
@@ -720,7 +784,7 @@ Result<ExpandedPublicKey, MlDsaError> expand_public_key(ParameterSet set, ByteSp
 Result<ExpandedSecretKey, MlDsaError> expand_secret_key(ParameterSet set, ByteSpan secret_key) {
   const Params& params = params_for(set);
   if (secret_key.size() != params.secret_key_bytes) return Err(MlDsaError::bad_length);
-  auto data = std::make_unique<detail::ExpandedSecretKeyData>();
+  auto data = std::make_unique_for_overwrite<detail::ExpandedSecretKeyData>();
   expand_secret(*data, params, secret_key);
   return ExpandedSecretKey(set, std::move(data));
 }
