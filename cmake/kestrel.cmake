@@ -44,3 +44,16 @@ endfunction()
 function(kestrel_avx2_sources)
   set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "-mavx2;-mbmi;-mbmi2;-mpopcnt")
 endfunction()
+
+# kestrel_fuzzer(name source lib...): a libFuzzer target beside the code it
+# fuzzes, built only with the `fuzz` preset (clang; `make fuzz` runs them).
+function(kestrel_fuzzer name source)
+  if(NOT KESTREL_FUZZ)
+    return()
+  endif()
+  add_executable(${name} ${source})
+  kestrel_options(${name})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  target_link_libraries(${name} PRIVATE ${ARGN})
+endfunction()
