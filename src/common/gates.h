@@ -24,6 +24,9 @@ enum class Gate : std::uint8_t {
   common_sha256_reuse_context,  // SHA-256 through a per-thread EVP context
   crypto_verify_cache,          // remember successful signature verifications
   crypto_parallel_verify,       // verify signature batches on a worker pool
+  net_adaptive_batching,        // several messages per encrypted frame, flushed on size/age/pressure
+  net_buffer_pool,              // reuse frame buffers from a bounded pool
+  net_compression,              // zstd-compress large frames when it pays
   count_,                       // not a gate: the number of gates
 };
 
