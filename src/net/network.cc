@@ -883,13 +883,12 @@ asio::awaitable<void> Session::writer() {
     add(net_.counters_.bytes_sent, n);
     add(net_.counters_.messages_sent, taken_ends.size());
     last_tx = Clock::now();
-    if (gate_enabled(Gate::net_buffer_pool)) {
-      taken.clear();
-      out.clear();
-    } else {
-      Bytes().swap(taken);  // baseline: fresh buffers every batch
-      Bytes().swap(out);
-    }
+    // Through the pool every batch: with net.buffer_pool on, the same buffers
+    // come back (capacity kept); off, each batch allocates afresh (the baseline).
+    net_.pool_.put(std::move(taken));
+    net_.pool_.put(std::move(out));
+    taken = net_.pool_.get();
+    out = net_.pool_.get();
     taken_ends.clear();
   }
   if (!closed_ && net_.stopping()) {
