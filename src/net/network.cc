@@ -668,28 +668,16 @@ void Session::build_frames(const Bytes& records, const std::vector<std::uint32_t
 }
 
 Status<wire::WireError> Session::process_frame(ByteSpan plaintext, bool& peer_closed) {
-  if (plaintext.empty()) return Err(wire::WireError::malformed);
-  const auto kind = plaintext[0];
-  ByteSpan body = plaintext.subspan(1);
-  if (kind == static_cast<std::uint8_t>(wire::FrameKind::keepalive) ||
-      kind == static_cast<std::uint8_t>(wire::FrameKind::close)) {
-    if (!body.empty()) return Err(wire::WireError::malformed);
-    peer_closed = kind == static_cast<std::uint8_t>(wire::FrameKind::close);
-    return {};
-  }
-  if (kind == static_cast<std::uint8_t>(wire::FrameKind::compressed)) {
-    KESTREL_TRY(wire::decompress_body(body, inflated_));
-    body = inflated_;
-  } else if (kind != static_cast<std::uint8_t>(wire::FrameKind::messages)) {
-    return Err(wire::WireError::malformed);
-  }
   const ValidatorId from = peer_->id;
   auto& handler = net_.handler_;
-  auto count = wire::decode_messages(body, [&](std::uint16_t type, ByteSpan payload) {
-    handler(from, type, payload);
-  });
-  if (!count) return Err(count.error());
-  add(net_.counters_.messages_received, *count);
+  std::size_t messages = 0;
+  auto kind = wire::decode_frame_plaintext(plaintext, inflated_, messages,
+                                           [&](std::uint16_t type, ByteSpan payload) {
+                                             handler(from, type, payload);
+                                           });
+  add(net_.counters_.messages_received, messages);
+  if (!kind) return Err(kind.error());
+  peer_closed = *kind == wire::FrameKind::close;
   return {};
 }
 

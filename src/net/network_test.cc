@@ -258,9 +258,14 @@ TEST(NetworkTest, BufferPoolGateBothSides) {
     ScopedGate gate(Gate::net_buffer_pool, pool);
     Cluster cluster(2);
     cluster.start_all();
-    const std::uint64_t n = 20'000 / scale;
-    send_range(cluster.node(0), 1, 0, n, 300);
-    ASSERT_TRUE(eventually([&] { return cluster.inbox(1).total.load() == n; }));
+    // Rounds of 1,000 messages (~300 KB), each delivered before the next, so
+    // every batch buffer is small enough to be pooled
+    // (limits::net_buffer_pool_buffer_bytes_max).
+    const std::uint64_t rounds = 20, per_round = 1'000;
+    for (std::uint64_t r = 0; r < rounds; ++r) {
+      send_range(cluster.node(0), 1, r * per_round, per_round, 300);
+      ASSERT_TRUE(eventually([&] { return cluster.inbox(1).total.load() == (r + 1) * per_round; }));
+    }
     EXPECT_EQ(cluster.inbox(1).errors.load(), 0u);
     const auto c = cluster.node(0).counters();
     if (pool) {

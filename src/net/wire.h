@@ -188,4 +188,32 @@ Result<std::size_t, WireError> decode_messages(ByteSpan body, Sink&& deliver) {
   return count;
 }
 
+// Decodes an opened frame's plaintext (kind byte first): keepalive and close
+// must be empty; messages and compressed bodies are walked with deliver().
+// `scratch` receives an inflated body. Returns the frame's kind and sets
+// `messages` to the number delivered. Used by the session reader and the fuzzer.
+template <typename Sink>
+Result<FrameKind, WireError> decode_frame_plaintext(ByteSpan plaintext, Bytes& scratch,
+                                                    std::size_t& messages, Sink&& deliver) {
+  messages = 0;
+  if (plaintext.empty()) return Err(WireError::malformed);
+  const std::uint8_t kind = plaintext[0];
+  ByteSpan body = plaintext.subspan(1);
+  if (kind == static_cast<std::uint8_t>(FrameKind::keepalive) ||
+      kind == static_cast<std::uint8_t>(FrameKind::close)) {
+    if (!body.empty()) return Err(WireError::malformed);
+    return static_cast<FrameKind>(kind);
+  }
+  if (kind == static_cast<std::uint8_t>(FrameKind::compressed)) {
+    KESTREL_TRY(decompress_body(body, scratch));
+    body = scratch;
+  } else if (kind != static_cast<std::uint8_t>(FrameKind::messages)) {
+    return Err(WireError::malformed);
+  }
+  auto count = decode_messages(body, deliver);
+  if (!count) return Err(count.error());
+  messages = *count;
+  return static_cast<FrameKind>(kind);
+}
+
 }  // namespace kestrel::net::wire
