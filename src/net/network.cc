@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -131,9 +132,18 @@ class Session;
 struct Peer {
   ValidatorId id = 0;
   std::mutex mutex;
-  Bytes pending;                      // encoded message records, in send order
-  std::vector<std::uint32_t> ends;    // end offset of each record in pending
-  Clock::time_point oldest{};         // enqueue time of pending's first record
+  // The queue: blocks of encoded message records in send order. Senders append
+  // to the last block; the writer takes the first. Blocks close at
+  // net_send_block_bytes, so the writer seals one block while the previous one
+  // is on the wire (and the receiver opens it): the two ends overlap.
+  struct Block {
+    Bytes records;
+    std::vector<std::uint32_t> ends;  // end offset of each record in `records`
+    Clock::time_point oldest{};       // enqueue time of the block's first record
+  };
+  std::deque<Block> blocks;
+  std::size_t queued_messages = 0;
+  std::size_t queued_bytes = 0;
   bool writer_waiting = false;        // the writer sleeps: wake it on new work
   std::condition_variable space;      // blocking senders wait here
   std::vector<std::function<void()>> waiters;  // awaiting senders (bounded)
@@ -209,8 +219,7 @@ class Network::Impl {
     bool wake = false;
     {
       std::lock_guard lock(peer.mutex);
-      if (peer.ends.size() >= config_.send_queue_messages_max ||
-          peer.pending.size() + record > config_.send_queue_bytes_max) {
+      if (!fits_locked(peer, record)) {
         if (delivery == Delivery::droppable) {
           add(counters_.messages_dropped);
           return Err(NetError::dropped);
@@ -236,8 +245,7 @@ class Network::Impl {
     bool wake = false;
     {
       std::unique_lock lock(peer.mutex);
-      while (peer.ends.size() >= config_.send_queue_messages_max ||
-             peer.pending.size() + record > config_.send_queue_bytes_max) {
+      while (!fits_locked(peer, record)) {
         if (stopping_.load()) return Err(NetError::stopped);
         if (peer.space.wait_until(lock, deadline) == std::cv_status::timeout) {
           return Err(NetError::timeout);
@@ -252,7 +260,7 @@ class Network::Impl {
 
   // Registers a completion for "space may be available in `to`'s queue".
   template <typename Handler>
-  void wait_space(ValidatorId to, Handler&& handler) {
+  void wait_space(ValidatorId to, std::size_t record, Handler&& handler) {
     Peer& peer = *peers_[to];
     auto shared = std::make_shared<std::decay_t<Handler>>(std::forward<Handler>(handler));
     auto resume = [shared] {
@@ -260,9 +268,8 @@ class Network::Impl {
       asio::post(executor, std::move(*shared));
     };
     std::unique_lock lock(peer.mutex);
-    // The writer takes the whole queue at once, so "empty" is the state to wait
-    // for; anything weaker could spin when the byte bound (not the count) is hit.
-    const bool has_space = peer.ends.empty() || peer.waiters.size() >= limits::net_send_waiters_max;
+    // Resumed by the writer after each block it takes; exact test, so no spinning.
+    const bool has_space = fits_locked(peer, record) || peer.waiters.size() >= limits::net_send_waiters_max;
     if (has_space || stopping_.load()) {
       lock.unlock();
       resume();  // try again at once (the retry reports queue_full when waiters are over the bound)
@@ -325,15 +332,30 @@ class Network::Impl {
  private:
   friend class Session;
 
+  bool fits_locked(const Peer& peer, std::size_t record) const {
+    return peer.queued_messages < config_.send_queue_messages_max &&
+           peer.queued_bytes + record <= config_.send_queue_bytes_max;
+  }
+
   void enqueue_locked(Peer& peer, std::uint16_t type, ByteSpan payload, bool& wake) {
-    const bool was_empty = peer.ends.empty();
-    const std::size_t before = peer.pending.size();
-    wire::append_message(type, payload, peer.pending);
-    peer.ends.push_back(static_cast<std::uint32_t>(peer.pending.size()));
-    if (was_empty) peer.oldest = Clock::now();
+    const bool was_empty = peer.queued_messages == 0;
+    const std::size_t before = peer.queued_bytes;
+    const std::size_t record = wire::message_record_bytes(payload.size());
+    if (peer.blocks.empty() || (!peer.blocks.back().ends.empty() &&
+                                peer.blocks.back().records.size() + record > limits::net_send_block_bytes)) {
+      peer.blocks.emplace_back();
+      peer.blocks.back().records = pool_.get();
+      peer.blocks.back().oldest = Clock::now();
+    }
+    auto& block = peer.blocks.back();
+    const std::size_t block_before = block.records.size();
+    wire::append_message(type, payload, block.records);
+    block.ends.push_back(static_cast<std::uint32_t>(block.records.size()));
+    ++peer.queued_messages;
+    peer.queued_bytes += block.records.size() - block_before;
     // Wake a sleeping writer on new work, or when a batch has filled up.
     if (peer.writer_waiting &&
-        (was_empty || (before < config_.batch_bytes_max && peer.pending.size() >= config_.batch_bytes_max))) {
+        (was_empty || (before < config_.batch_bytes_max && peer.queued_bytes >= config_.batch_bytes_max))) {
       peer.writer_waiting = false;
       wake = true;
     }
@@ -809,8 +831,7 @@ asio::awaitable<void> Session::writer() {
   auto self = shared_from_this();
   Peer& peer = *peer_;
   const auto& config = net_.config_;
-  Bytes taken = net_.pool_.get();
-  std::vector<std::uint32_t> taken_ends;
+  Peer::Block taken;
   Bytes out = net_.pool_.get();
   auto last_tx = Clock::now();
   while (!closed_) {
@@ -818,7 +839,7 @@ asio::awaitable<void> Session::writer() {
     bool keepalive = false;
     {
       std::unique_lock lock(peer.mutex);
-      if (peer.ends.empty()) {
+      if (peer.queued_messages == 0) {
         if (stopping) break;
         const auto deadline = last_tx + config.keepalive_interval;
         if (Clock::now() >= deadline) {
@@ -833,15 +854,15 @@ asio::awaitable<void> Session::writer() {
           continue;
         }
       } else if (gate_enabled(Gate::net_adaptive_batching) && !stopping &&
-                 peer.pending.size() < config.batch_bytes_max) {
+                 peer.queued_bytes < config.batch_bytes_max) {
         // Age bound shrinks as the queue fills: an idle queue may wait the full
         // batch_delay_max for company, a full one not at all.
         const double fill = std::max(
-            static_cast<double>(peer.ends.size()) / static_cast<double>(config.send_queue_messages_max),
-            static_cast<double>(peer.pending.size()) / static_cast<double>(config.send_queue_bytes_max));
+            static_cast<double>(peer.queued_messages) / static_cast<double>(config.send_queue_messages_max),
+            static_cast<double>(peer.queued_bytes) / static_cast<double>(config.send_queue_bytes_max));
         const auto delay = std::chrono::duration_cast<Clock::duration>(
             config.batch_delay_max * std::max(0.0, 1.0 - 4.0 * fill));
-        const auto flush_at = peer.oldest + delay;
+        const auto flush_at = peer.blocks.front().oldest + delay;
         if (Clock::now() < flush_at) {
           peer.writer_waiting = true;
           lock.unlock();
@@ -852,16 +873,20 @@ asio::awaitable<void> Session::writer() {
           if (closed_) break;
         }
       }
-      if (!keepalive) {
-        peer.pending.swap(taken);
-        peer.ends.swap(taken_ends);
+      if (!keepalive && peer.queued_messages > 0) {
+        taken = std::move(peer.blocks.front());
+        peer.blocks.pop_front();
+        peer.queued_messages -= taken.ends.size();
+        peer.queued_bytes -= taken.records.size();
+      } else {
+        KESTREL_ASSERT(keepalive);  // only the writer takes from the queue
       }
     }
     if (!keepalive) net_.notify_space(peer);
     if (keepalive) {
       append_frame(out, wire::FrameKind::keepalive, {});
     } else {
-      build_frames(taken, taken_ends, out);
+      build_frames(taken.records, taken.ends, out);
     }
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), use_tuple);
     if (ec) {
@@ -869,15 +894,15 @@ asio::awaitable<void> Session::writer() {
       break;
     }
     add(net_.counters_.bytes_sent, n);
-    add(net_.counters_.messages_sent, taken_ends.size());
+    add(net_.counters_.messages_sent, keepalive ? 0 : taken.ends.size());
     last_tx = Clock::now();
     // Through the pool every batch: with net.buffer_pool on, the same buffers
     // come back (capacity kept); off, each batch allocates afresh (the baseline).
-    net_.pool_.put(std::move(taken));
+    net_.pool_.put(std::move(taken.records));
     net_.pool_.put(std::move(out));
-    taken = net_.pool_.get();
+    taken.records.clear();
+    taken.ends.clear();
     out = net_.pool_.get();
-    taken_ends.clear();
   }
   if (!closed_ && net_.stopping()) {
     // Clean shutdown: the close frame tells the peer this is not a failure.
@@ -887,7 +912,7 @@ asio::awaitable<void> Session::writer() {
     asio::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
   }
-  net_.pool_.put(std::move(taken));
+  net_.pool_.put(std::move(taken.records));
   net_.pool_.put(std::move(out));
 }
 
@@ -1064,7 +1089,10 @@ asio::awaitable<Status<NetError>> Network::send(ValidatorId to, std::uint16_t ty
     auto sent = impl_->try_send(to, type, payload, Delivery::reliable);
     if (sent || sent.error() != NetError::queue_full) co_return sent;
     co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [this, to](auto handler) { impl_->wait_space(to, std::move(handler)); }, asio::use_awaitable);
+        [this, to, record = wire::message_record_bytes(payload.size())](auto handler) {
+          impl_->wait_space(to, record, std::move(handler));
+        },
+        asio::use_awaitable);
   }
 }
 
