@@ -20,10 +20,14 @@ Status<CryptoError> run_hkdf(int mode, MutableByteSpan out, ByteSpan key, ByteSp
   if (kdf == nullptr) return Err(CryptoError::internal);
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
   if (ctx == nullptr) return Err(CryptoError::internal);
-  // OpenSSL's params take non-const pointers but do not write through them.
-  auto* key_ptr = const_cast<std::uint8_t*>(key.data());
-  auto* salt_ptr = const_cast<std::uint8_t*>(salt.data());
-  auto* info_ptr = const_cast<std::uint8_t*>(info.data());
+  // OpenSSL's params take non-const pointers but do not write through them. An
+  // empty span may have a null data pointer, which OpenSSL refuses even with
+  // length 0 (RFC 5869 allows an empty salt or info): point those at a dummy.
+  static std::uint8_t empty = 0;
+  auto pointer = [](ByteSpan s) { return s.empty() ? &empty : const_cast<std::uint8_t*>(s.data()); };
+  auto* key_ptr = pointer(key);
+  auto* salt_ptr = pointer(salt);
+  auto* info_ptr = pointer(info);
   char digest[] = "SHA256";
   std::array<OSSL_PARAM, 6> params{};
   std::size_t n = 0;
