@@ -720,6 +720,23 @@ TEST(NetworkTest, X25519OnlyKeyExchangeAlsoWorks) {
   EXPECT_EQ(cluster.inbox(1).errors.load(), 0u);
 }
 
+TEST(NetworkTest, DialBacksOffExponentiallyWhilePeerIsDown) {
+  Cluster cluster(2);
+  cluster.start(0);
+  // A port with nothing listening: bind one, read it, close it.
+  asio::io_context io;
+  tcp::acceptor probe(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::uint16_t dead_port = probe.local_endpoint().port();
+  probe.close();
+  cluster.node(0).set_peer_address(1, {"127.0.0.1", dead_port});
+  std::this_thread::sleep_for(1000ms);
+  // Back-off 10 ms doubling to 200 ms, jittered in [b/2, b]: about 5-15 dials in
+  // one second; a loop without back-off would make thousands.
+  const auto attempts = cluster.node(0).counters().dial_attempts;
+  EXPECT_GE(attempts, 3u);
+  EXPECT_LE(attempts, 25u);
+}
+
 TEST(NetworkTest, BadConfigRefused) {
   Cluster cluster(2);
   NetworkConfig c = cluster.config(0);
