@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
          "Set an optimization gate for this run: NAME=on|off (repeatable; see `kestrel gates`)")
       ->type_name("NAME=on|off")
       ->trigger_on_parse();
+  kestrel::app::register_bench(app);
   kestrel::app::register_gates(app);
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);

@@ -46,6 +46,23 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a stale entry would serve a pruned or replaced block; entries are dropped when pruned and "
      "heights are append-only",
      true},
+    {Gate::net_adaptive_batching, "net.adaptive_batching", "net",
+     "pack several messages into one encrypted frame, flushed on size, age of the oldest "
+     "message, or sooner under send-queue pressure; off: one frame per message",
+     GateRisk::low,
+     "a batching bug could delay or drop messages; both paths run the loopback ordering tests",
+     true},
+    {Gate::net_buffer_pool, "net.buffer_pool", "net",
+     "reuse frame send/receive buffers from a bounded per-network pool instead of allocating",
+     GateRisk::low,
+     "a pool bug could hand one buffer to two users; buffers are owned by one session at a time",
+     true},
+    {Gate::net_compression, "net.compression", "net",
+     "zstd-compress frames above a size threshold when the result is smaller",
+     GateRisk::medium,
+     "costs CPU on incompressible data and a decompression bomb must stay bounded "
+     "(the decoded size is checked against frame_bytes_max first)",
+     false},
 }};
 
 struct GateStates {

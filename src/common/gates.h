@@ -27,6 +27,9 @@ enum class Gate : std::uint8_t {
   crypto_parallel_verify,       // verify signature batches on a worker pool
   storage_write_batching,       // group commit of non-safety writes (one synced write)
   storage_block_cache,          // bounded LRU of blocks read from or written to the store
+  net_adaptive_batching,        // several messages per encrypted frame, flushed on size/age/pressure
+  net_buffer_pool,              // reuse frame buffers from a bounded pool
+  net_compression,              // zstd-compress large frames when it pays
   count_,                       // not a gate: the number of gates
 };
 

@@ -174,5 +174,81 @@ inline constexpr std::uint64_t mempool_nonce_gap_max = 64;
 inline constexpr std::size_t mempool_verifiers_max = 1024;
 // Transactions in one admission call (one parallel verify batch).
 inline constexpr std::size_t mempool_admit_batch_max = verify_batch_items_max;
+// --- Validator network (issue 6, src/net) --------------------------------------------
+
+// One handshake message (docs/network.md): the largest is the responder's reply,
+// 1 + 1 + 3 + 32 (X25519) + 1,088 (ML-KEM-768 ciphertext) + a signature
+// (signature_bytes_max); the initiator's hello carries a 1,184 B ML-KEM key.
+// 8 KiB holds either with room for a length prefix and refuses anything else.
+inline constexpr std::size_t net_handshake_message_bytes_max = 8 * 1024;
+static_assert(net_handshake_message_bytes_max > 64 + 1088 + signature_bytes_max);
+// Handshakes in progress at once on one listener. Each costs an ML-KEM
+// encapsulation and a signature (~1 ms); beyond this a connection is refused and
+// counted, so a flood of connection attempts costs the established sessions at
+// most this much concurrent work. 2 x validators_max lets a whole cluster restart.
+inline constexpr std::size_t net_handshakes_in_flight_max = 2 * validators_max;
+// A handshake must finish in this time or the connection is closed and counted:
+// three messages on a LAN take well under 100 ms; 5 s tolerates a loaded peer.
+inline constexpr std::uint32_t net_handshake_timeout_ms = 5000;
+// A peer that has sent part of a frame must send the rest within this time (a
+// peer that sends a length and then nothing holds a buffer; this frees it).
+// 8 MiB at 100 Mbit/s is ~0.7 s; 5 s is far above any honest peer.
+inline constexpr std::uint32_t net_frame_stall_timeout_ms = 5000;
+// Keepalive frames are sent after this much send silence; a session that has
+// received nothing for net_idle_timeout_ms (several keepalives) is closed.
+inline constexpr std::uint32_t net_keepalive_interval_ms = 1000;
+inline constexpr std::uint32_t net_idle_timeout_ms = 10 * net_keepalive_interval_ms;
+// Per-peer send queue. 65,536 messages or 16 MiB (two largest messages), whichever
+// comes first: with validators_max peers the worst case is 2 GiB of queued
+// messages only if every queue is full at once; a node sizing for less sets the
+// config lower. When full: backpressure for reliable messages, drop-and-count for
+// droppable ones.
+inline constexpr std::size_t net_send_queue_messages_max = 64 * 1024;
+inline constexpr std::size_t net_send_queue_bytes_max = 2 * message_size_max;
+static_assert(net_send_queue_bytes_max >= message_size_max + 64,
+              "the largest message must fit in an empty queue");
+// Senders parked waiting for queue space (the awaitable send) per peer. Each is a
+// small handler; beyond this, send fails with queue_full instead of parking.
+inline constexpr std::size_t net_send_waiters_max = 1024;
+// Adaptive batching (gate net.adaptive_batching): messages are packed into one
+// frame until its plaintext reaches this size. 256 KiB amortises the per-frame
+// AEAD setup, header and syscall over thousands of small messages yet keeps one
+// frame's latency on a 1 Gbit/s link near 2 ms.
+inline constexpr std::size_t net_batch_bytes_max = 256 * 1024;
+// The longest a queued message may wait for company before its frame is flushed
+// (an empty queue waits this long; a full one not at all). 200 us is below one
+// consensus message's network latency, so batching never dominates it.
+inline constexpr std::uint32_t net_batch_delay_us_max = 200;
+// Receive buffer of a session: frames up to this size are read and opened in
+// place; larger ones get their own (pooled) buffer after the length is checked.
+inline constexpr std::size_t net_receive_buffer_bytes = 512 * 1024;
+// Buffers kept for reuse per network (gate net.buffer_pool); more are freed.
+// Each is at most one frame of a batch (~256 KiB) or one large message.
+inline constexpr std::size_t net_buffer_pool_buffers_max = 64;
+// A send queue is a list of blocks of about this size: the writer seals and
+// writes one block while senders fill the next, so sealing overlaps the wire and
+// the receiver's opening. 1 MiB is four full batches: few enough writes, yet a
+// block is sealed in ~1.5 ms at 700 MB/s.
+inline constexpr std::size_t net_send_block_bytes = 1024 * 1024;
+static_assert(net_send_block_bytes >= net_batch_bytes_max);
+// Buffers larger than this are never pooled (a pooled 8 MiB buffer per slot
+// would be 512 MiB of idle memory). A block's sealed frames are a little over
+// net_send_block_bytes, so 2 MiB keeps both pooled: at most 128 MiB idle.
+inline constexpr std::size_t net_buffer_pool_buffer_bytes_max = 2 * net_send_block_bytes;
+// Rekey before the nonce counter or the byte budget of one key runs out. The
+// counter is 64-bit, so 2^32 frames is far below wrap-around; 2^36 bytes (64 GiB)
+// per key keeps ChaCha20-Poly1305 well inside its per-key usage bound (RFC 8439
+// section 4 allows ~2^64 messages of 256 GiB; we take a wide margin).
+inline constexpr std::uint64_t net_rekey_frames_max = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t net_rekey_bytes_max = std::uint64_t{1} << 36;
+// Dial back-off: doubles from min to max with jitter; 50 ms reconnects quickly
+// after a restart, 5 s caps the load an unreachable peer makes.
+inline constexpr std::uint32_t net_dial_backoff_ms_min = 50;
+inline constexpr std::uint32_t net_dial_backoff_ms_max = 5000;
+// zstd (gate net.compression) only for frames at least this large: below it the
+// frame header of zstd and the call overhead cancel the savings.
+inline constexpr std::size_t net_compression_bytes_min = 4 * 1024;
+// Application message types are 16-bit on the wire.
+inline constexpr std::uint32_t net_message_type_max = 0xFFFF;
 
 }  // namespace kestrel::limits
