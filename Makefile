@@ -45,6 +45,7 @@ bench: build
 	  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
 	  --benchmark_out=$(BENCH_DIR)/micro.json --benchmark_out_format=json
 	@echo "== JSON written to $(BENCH_DIR)/micro.json"
+	build/release/apps/kestrel/kestrel bench net --reps 3 --json $(BENCH_DIR)/net.json
 
 # The sanitizer suite skips tests labelled `valgrind` (constant-time checks):
 # valgrind cannot run ASan binaries, and those checks run in `make test`.
@@ -61,14 +62,19 @@ asan-test: deps build/asan/build.ninja
 fuzz:
 	@scripts/setup-deps --fuzz
 	cmake --preset fuzz >/dev/null
-	cmake --build --preset fuzz -j $(JOBS) --target codec_fuzz hotstuff2_messages_fuzz transaction_fuzz
-	@mkdir -p build/fuzz/corpus/codec build/fuzz/corpus/hotstuff2_messages build/fuzz/corpus/transaction
+	cmake --build --preset fuzz -j $(JOBS) --target codec_fuzz hotstuff2_messages_fuzz transaction_fuzz \
+	  handshake_fuzz frame_fuzz
+	@mkdir -p build/fuzz/corpus/codec build/fuzz/corpus/hotstuff2_messages build/fuzz/corpus/transaction \
+	  build/fuzz/corpus/handshake build/fuzz/corpus/frame
 	build/fuzz/src/common/codec_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  build/fuzz/corpus/codec src/common/fuzz_corpus/codec
 	build/fuzz/src/hotstuff2/hotstuff2_messages_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	  build/fuzz/corpus/hotstuff2_messages src/hotstuff2/fuzz_corpus/messages
 	build/fuzz/src/execution/transaction_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=16500 \
 	  build/fuzz/corpus/transaction src/execution/fuzz_corpus/transaction
+	build/fuzz/src/net/handshake_fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/handshake \
+	  src/net/fuzz_corpus/handshake
+	build/fuzz/src/net/frame_fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/frame src/net/fuzz_corpus/frame
 
 clean:
 	rm -rf build
