@@ -33,6 +33,14 @@ int main(int argc, char** argv) {
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);
   kestrel::app::register_keys(app);
+  app.parse_complete_callback([] {
+    kestrel::Gate offender = kestrel::Gate::count_;
+    if (!kestrel::check_gate_dependencies(&offender)) {
+      const auto& info = kestrel::gate_info(offender);
+      throw CLI::ValidationError("--gate", std::string(info.name) + " requires " +
+                                               std::string(kestrel::gate_info(info.required_gate).name) + ", which is off");
+    }
+  });
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

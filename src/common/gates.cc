@@ -89,6 +89,7 @@ const char* describe(GateError error) {
   switch (error) {
     case GateError::unknown_gate: return "unknown gate name";
     case GateError::bad_setting: return "gate setting must be name=on or name=off";
+    case GateError::dependency_off: return "gate is on but a gate it requires is off";
   }
   return "unknown gate error";
 }
@@ -137,6 +138,28 @@ void append_json_string(std::string& out, std::string_view s) {
 }
 }  // namespace
 
+Status<GateError> check_gate_dependencies(std::span<const GateInfo> table, std::span<const bool> enabled,
+                                          Gate* offender) {
+  KESTREL_ASSERT(enabled.size() == table.size());
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Gate required = table[i].required_gate;
+    if (required == Gate::count_ || !enabled[i]) continue;
+    const auto r = static_cast<std::size_t>(required);
+    KESTREL_ASSERT(r < table.size() && r != i);
+    if (!enabled[r]) {
+      if (offender) *offender = table[i].gate;
+      return Err(GateError::dependency_off);
+    }
+  }
+  return {};
+}
+
+Status<GateError> check_gate_dependencies(Gate* offender) {
+  std::array<bool, gate_count> enabled{};
+  for (std::size_t i = 0; i < gate_count; ++i) enabled[i] = gate_enabled(static_cast<Gate>(i));
+  return check_gate_dependencies(gate_table, enabled, offender);
+}
+
 std::string gates_json() {
   std::string out = "[";
   for (const auto& info : gate_table) {
@@ -155,6 +178,10 @@ std::string gates_json() {
     append_json_string(out, info.risk_note);
     out += ",\"description\":";
     append_json_string(out, info.description);
+    if (info.required_gate != Gate::count_) {
+      out += ",\"requires\":";
+      append_json_string(out, gate_table[static_cast<std::size_t>(info.required_gate)].name);
+    }
     out += "}";
   }
   return out + "]";

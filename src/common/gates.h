@@ -43,11 +43,15 @@ struct GateInfo {
   GateRisk risk;
   std::string_view risk_note;    // what could go wrong if it misbehaves
   bool default_enabled;
+  // A gate that only makes sense with another one on (e.g. a tuner of batching
+  // parameters needs batching). Gate::count_ means none.
+  Gate required_gate = Gate::count_;
 };
 
 enum class GateError : std::uint8_t {
   unknown_gate,  // no gate has that name
   bad_setting,   // not `name=on|off|true|false|1|0`
+  dependency_off,  // a gate is on while a gate it requires is off
 };
 const char* describe(GateError error);
 
@@ -66,6 +70,13 @@ Result<GateSetting, GateError> parse_gate_setting(std::string_view setting);
 // Every gate with its state, default, subsystem, risk and description as a JSON
 // array (what `/gates` serves). Deterministic: in enum order.
 std::string gates_json();
+
+// Checks every declared dependency for the given states (indexed by gate);
+// on failure, *offender (when given) is the gate whose requirement is off.
+Status<GateError> check_gate_dependencies(std::span<const GateInfo> table, std::span<const bool> enabled,
+                                          Gate* offender = nullptr);
+// The same for the current process-wide states (after --gate and [gates]).
+Status<GateError> check_gate_dependencies(Gate* offender = nullptr);
 
 bool gate_enabled(Gate gate);
 void set_gate(Gate gate, bool enabled);

@@ -55,6 +55,27 @@ TEST(GatesTest, JsonListsEveryGateWithItsState) {
   EXPECT_NE(json.find("\"name\":\"crypto.avx2\",\"enabled\":false,\"default\":true"), std::string::npos) << json;
 }
 
+TEST(GatesTest, DependenciesAreChecked) {
+  // A synthetic table: gate 1 requires gate 0 (the real table declares a
+  // requirement as soon as a gate has one).
+  const GateInfo table[] = {
+      {Gate::crypto_avx2, "a.base", "a", "base", GateRisk::low, "none", true},
+      {Gate::common_sha256_reuse_context, "a.tuner", "a", "tunes the base", GateRisk::low, "none", true,
+       Gate::crypto_avx2},
+  };
+  Gate offender = Gate::count_;
+  EXPECT_TRUE(check_gate_dependencies(table, std::array<bool, 2>{true, true}, &offender).ok());
+  EXPECT_TRUE(check_gate_dependencies(table, std::array<bool, 2>{false, false}, &offender).ok());
+  EXPECT_TRUE(check_gate_dependencies(table, std::array<bool, 2>{true, false}, &offender).ok());
+  EXPECT_EQ(check_gate_dependencies(table, std::array<bool, 2>{false, true}, &offender).error(),
+            GateError::dependency_off);
+  EXPECT_EQ(offender, Gate::common_sha256_reuse_context);
+  // The real table, in its defaults, is consistent.
+  reset_gates();
+  EXPECT_TRUE(check_gate_dependencies().ok());
+  for (const auto& info : all_gates()) EXPECT_NE(info.required_gate, info.gate) << info.name;
+}
+
 TEST(GatesTest, SetResetAndScoped) {
   reset_gates();
   const bool initial = gate_enabled(Gate::crypto_avx2);
