@@ -16,6 +16,14 @@ namespace kestrel::app {
 
 namespace {
 
+// A group whose own fields are malformed fails every one of its tests.
+KatCounts failed_group(const nlohmann::json& group, const KatFieldError& error) {
+  KatCounts counts;
+  counts.failed = group.at("tests").size();
+  counts.first_failure = "group: " + error.message;
+  return counts;
+}
+
 namespace mldsa = crypto::mldsa;
 
 std::optional<mldsa::ParameterSet> parameter_set(const nlohmann::json& group) {
@@ -47,9 +55,7 @@ KatCounts for_each_test(const nlohmann::json& group, Fn&& fn) {
   try {
     set = parameter_set(group);
   } catch (const KatFieldError& e) {
-    counts.failed = group.at("tests").size();
-    counts.first_failure = "group: " + e.message;
-    return counts;
+    return failed_group(group, e);
   }
   if (!set) {
     counts.skipped = group.at("tests").size();
@@ -128,10 +134,7 @@ KatCounts sig_gen(const nlohmann::json& group, const KatOptions&) {
     interface = read_interface(group);
     deterministic = group_flag(group, "deterministic");
   } catch (const KatFieldError& e) {
-    KatCounts counts;
-    counts.failed = group.at("tests").size();
-    counts.first_failure = "group: " + e.message;
-    return counts;
+    return failed_group(group, e);
   }
   return for_each_test(group, [&](mldsa::ParameterSet set, const nlohmann::json& test) -> std::string {
     const Bytes sk = kat_hex(test, "sk");
@@ -165,10 +168,7 @@ KatCounts sig_ver(const nlohmann::json& group, const KatOptions&) {
   try {
     interface = read_interface(group);
   } catch (const KatFieldError& e) {
-    KatCounts counts;
-    counts.failed = group.at("tests").size();
-    counts.first_failure = "group: " + e.message;
-    return counts;
+    return failed_group(group, e);
   }
   return for_each_test(group, [&](mldsa::ParameterSet set, const nlohmann::json& test) -> std::string {
     const Bytes pk = kat_hex(test, "pk");
