@@ -583,10 +583,10 @@ TEST_F(ByzantineTest, WrongIdentityIsRefused) {
 }
 
 TEST(NetworkTest, DialerRefusesAResponderWithTheWrongKey) {
-  Cluster real(2), fake(2);
+  Cluster real(2), impostor(2);
   real.start(0);
-  fake.start(1);  // listens as validator 1 but with a key not in real's set
-  real.node(0).set_peer_address(1, {"127.0.0.1", fake.port(1)});
+  impostor.start(1);  // listens as validator 1 but with a key not in real's set
+  real.node(0).set_peer_address(1, {"127.0.0.1", impostor.port(1)});
   ASSERT_TRUE(eventually([&] {
     return real.node(0).counters().handshake_failures_total() >= 2;
   }));

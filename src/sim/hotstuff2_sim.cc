@@ -13,6 +13,8 @@
 #include "crypto/classic.h"
 #include "crypto/ct.h"
 #include "crypto/mldsa.h"
+#include "crypto/signature.h"
+#include "crypto/verify_cache.h"
 #include "hotstuff2/hotstuff2.h"
 #include "sim/sim.h"
 
@@ -96,6 +98,9 @@ using Tick = std::uint64_t;
 
 // --- Keys -------------------------------------------------------------------------
 
+// Signing keys of every replica (the simulator holds them all). Verification of
+// the real schemes goes through the cluster's Verifier interface and the shared
+// crypto::VerifyCache, as the node's will: certificates travel many times.
 class Keys {
  public:
   Keys(SimScheme scheme, std::uint32_t n, Prng& prng) : scheme_(scheme) {
@@ -104,13 +109,16 @@ class Keys {
       prng.fill(seed);
       if (scheme == SimScheme::ed25519) {
         ed25519_.push_back(crypto::ed25519_keypair_from_seed(seed));
+        add_verifier(crypto::SignatureScheme::ed25519, ed25519_.back().public_key);
       } else if (scheme == SimScheme::ml_dsa_65) {
         constexpr auto set = crypto::mldsa::ParameterSet::ml_dsa_65;
         Bytes public_key(crypto::mldsa::public_key_bytes(set)), secret_key(crypto::mldsa::secret_key_bytes(set));
         crypto::mldsa::key_gen_internal(set, seed, public_key, secret_key);
-        mldsa_public_.push_back(std::move(crypto::mldsa::expand_public_key(set, public_key)).value());
+        // Signed here deterministically (rnd = 0) so that a seed replays byte for byte;
+        // the scheme's Signer signs hedged.
         mldsa_secret_.push_back(std::move(crypto::mldsa::expand_secret_key(set, secret_key)).value());
         crypto::secure_zero(secret_key);
+        add_verifier(crypto::SignatureScheme::ml_dsa_65, public_key);
       } else {
         mac_keys_.push_back(seed);
       }
@@ -132,32 +140,20 @@ class Keys {
   }
 
   bool verify(ReplicaId signer, ByteSpan message, ByteSpan signature) {
-    const std::size_t keys = scheme_ == SimScheme::ed25519     ? ed25519_.size()
-                             : scheme_ == SimScheme::ml_dsa_65 ? mldsa_public_.size()
-                                                               : mac_keys_.size();
-    if (signer >= keys) return false;
     if (scheme_ == SimScheme::insecure_fast_mac) {
+      if (signer >= mac_keys_.size()) return false;
       const Bytes expected = mac(signer, message);
       return signature.size() == expected.size() && std::equal(expected.begin(), expected.end(), signature.begin());
     }
-    // Certificates travel many times; remember what verified (bounded).
-    Sha256 h;
-    std::uint8_t s[4] = {static_cast<std::uint8_t>(signer), 0, 0, 0};
-    h.update(s);
-    h.update(message);
-    h.update(signature);
-    const Hash32 key = h.finish();
-    if (verified_.count(key)) return true;
-    const bool valid = scheme_ == SimScheme::ed25519
-                           ? crypto::ed25519_verify(signature, message, ed25519_[signer].public_key).ok()
-                           : crypto::mldsa::verify(mldsa_public_[signer], message, {}, signature).ok();
-    if (!valid) return false;
-    if (verified_.size() >= 1 << 16) verified_.clear();
-    verified_.insert(key);
-    return true;
+    if (signer >= verifiers_.size()) return false;
+    return cache_.verify(*verifiers_[signer], message, signature).ok();
   }
 
  private:
+  void add_verifier(crypto::SignatureScheme scheme, ByteSpan public_key) {
+    verifiers_.push_back(std::move(crypto::make_verifier(scheme, public_key)).value());
+  }
+
   Bytes mac(ReplicaId signer, ByteSpan message) const {
     Sha256 h;
     h.update(mac_keys_[signer]);
@@ -168,10 +164,13 @@ class Keys {
 
   SimScheme scheme_;
   std::vector<crypto::Ed25519KeyPair> ed25519_;
-  std::vector<crypto::mldsa::ExpandedPublicKey> mldsa_public_;
   std::vector<crypto::mldsa::ExpandedSecretKey> mldsa_secret_;
   std::vector<std::array<std::uint8_t, 32>> mac_keys_;
-  std::set<Hash32> verified_;
+  std::vector<std::unique_ptr<crypto::Verifier>> verifiers_;
+  // Signatures alive at once in a simulation: a few views of votes and
+  // certificates of up to 128 signers; 4,096 entries keeps the hit rate high
+  // and the per-seed allocation small.
+  crypto::VerifyCache cache_{4096};
 };
 
 // --- Events -------------------------------------------------------------------------

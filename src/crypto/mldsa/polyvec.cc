@@ -83,20 +83,20 @@ void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
   const int total = params.k + params.l;
   int r = 0;
   if (use_avx2()) {
-    // k + l = 8, 11, 15: a last partial group runs with dummy lanes (seeds
+    // k + l = 8, 11, 15: a last partial group runs with padding lanes (seeds
     // repeated, outputs discarded), cheaper than single SHAKE256 calls.
-    Poly dummy;
+    Poly discarded;  // output of the padding lanes
     for (; r < total; r += 4) {
       std::array<std::array<std::uint8_t, 66>, 4> seeds;
       std::array<Poly*, 4> out;
       for (int i = 0; i < 4; ++i) {
         seeds[i] = seed_for(r + i < total ? r + i : r);
-        out[i] = r + i < total ? &target(r + i) : &dummy;
+        out[i] = r + i < total ? &target(r + i) : &discarded;
       }
       poly_rej_bounded_x4(out, seeds, params.eta);
       secure_zero(seeds.data(), sizeof seeds);
     }
-    secure_zero(&dummy, sizeof dummy);
+    secure_zero(&discarded, sizeof discarded);
   }
   for (; r < total; ++r) {
     auto seed = seed_for(r);
