@@ -714,6 +714,21 @@ asio::awaitable<void> Session::reader() {
     add(counter);
     close();
   };
+  // Opens one sealed frame in place and delivers its messages; false (counted,
+  // session closed) when it fails authentication or its plaintext is malformed.
+  auto accept_frame = [&](std::span<const std::uint8_t, 4> header, MutableByteSpan sealed,
+                          std::size_t length) {
+    if (!rx_->open(header, sealed)) {
+      reject(net_.counters_.frames_rejected_authentication);
+      return false;
+    }
+    add(net_.counters_.frames_received);
+    if (!process_frame(ByteSpan(sealed).first(length - crypto::aead_tag_bytes), peer_closed)) {
+      reject(net_.counters_.frames_rejected_malformed);
+      return false;
+    }
+    return true;
+  };
   while (!closed_ && !peer_closed) {
     // Open every complete frame in the buffer.
     bool progressed = false;
@@ -752,31 +767,15 @@ asio::awaitable<void> Session::reader() {
         last_rx_ = Clock::now();
         begin = end = 0;
         mid_frame_ = false;
-        auto opened = rx_->open(saved_header, large);
-        if (!opened) {
-          reject(net_.counters_.frames_rejected_authentication);
-          break;
-        }
-        add(net_.counters_.frames_received);
-        if (!process_frame(ByteSpan(large).first(*length - crypto::aead_tag_bytes), peer_closed)) {
-          reject(net_.counters_.frames_rejected_malformed);
-        }
+        const bool accepted = accept_frame(saved_header, large, *length);
         net_.pool_.put(std::move(large));
+        if (!accepted) break;
         progressed = true;
         continue;
       } else {
         break;  // wait for the rest
       }
-      auto opened = rx_->open(header, sealed);
-      if (!opened) {
-        reject(net_.counters_.frames_rejected_authentication);
-        break;
-      }
-      add(net_.counters_.frames_received);
-      if (!process_frame(ByteSpan(sealed).first(*length - crypto::aead_tag_bytes), peer_closed)) {
-        reject(net_.counters_.frames_rejected_malformed);
-        break;
-      }
+      if (!accept_frame(header, sealed, *length)) break;
       begin += total;
       progressed = true;
     }
