@@ -75,13 +75,7 @@ std::size_t rejection_sample_portable(std::int16_t* out, std::size_t count_max, 
     out[count] = static_cast<std::int16_t>(d2);
     count += d2 < q;
   }
-  for (; pos + 3 <= length && count < count_max; pos += 3) {
-    const std::uint16_t d1 = static_cast<std::uint16_t>(buf[pos] | ((buf[pos + 1] & 0x0F) << 8));
-    const std::uint16_t d2 = static_cast<std::uint16_t>((buf[pos + 1] >> 4) | (buf[pos + 2] << 4));
-    if (d1 < q) out[count++] = static_cast<std::int16_t>(d1);
-    if (d2 < q && count < count_max) out[count++] = static_cast<std::int16_t>(d2);
-  }
-  return count;
+  return rejection_sample_tail(out, count_max, buf, length, pos, count);
 }
 
 constexpr PolyOps portable_table{
@@ -91,6 +85,18 @@ constexpr PolyOps portable_table{
 };
 
 }  // namespace
+
+std::size_t rejection_sample_tail(std::int16_t* out, std::size_t count_max, const std::uint8_t* buf,
+                                  std::size_t length, std::size_t pos, std::size_t count) {
+  KESTREL_DEBUG_ASSERT(count <= count_max);
+  for (; pos + 3 <= length && count < count_max; pos += 3) {
+    const std::uint16_t d1 = static_cast<std::uint16_t>(buf[pos] | ((buf[pos + 1] & 0x0F) << 8));
+    const std::uint16_t d2 = static_cast<std::uint16_t>((buf[pos + 1] >> 4) | (buf[pos + 2] << 4));
+    if (d1 < q) out[count++] = static_cast<std::int16_t>(d1);
+    if (d2 < q && count < count_max) out[count++] = static_cast<std::int16_t>(d2);
+  }
+  return count;
+}
 
 const PolyOps& portable_ops() { return portable_table; }
 

@@ -73,6 +73,13 @@ struct PolyOps {
 };
 
 const PolyOps& portable_ops();
+
+// SampleNTT's candidate loop (FIPS 203 Algorithm 7, steps 5-13) from byte `pos`
+// on, with `count` outputs already written: the tail both paths run after their
+// bulk step. Portable code (defined in poly.cc, not inline), so the AVX2 file may
+// call it without its -mavx2 code generation leaking into portable callers.
+std::size_t rejection_sample_tail(std::int16_t* out, std::size_t count_max, const std::uint8_t* buf,
+                                  std::size_t length, std::size_t pos, std::size_t count);
 // The AVX2 table. REQUIRES: cpu_features().avx2.
 const PolyOps& avx2_ops();
 // The table to use now: AVX2 when the CPU has it and the gate crypto.avx2 is on.

@@ -120,16 +120,6 @@ CompactTable build_compact_table() {
   return t;
 }
 
-std::size_t rejection_sample_scalar(std::int16_t* out, std::size_t count_max, const std::uint8_t* buf,
-                                    std::size_t length, std::size_t pos, std::size_t count) {
-  for (; pos + 3 <= length && count < count_max; pos += 3) {
-    const std::uint16_t d1 = static_cast<std::uint16_t>(buf[pos] | ((buf[pos + 1] & 0x0F) << 8));
-    const std::uint16_t d2 = static_cast<std::uint16_t>((buf[pos + 1] >> 4) | (buf[pos + 2] << 4));
-    if (d1 < q) out[count++] = static_cast<std::int16_t>(d1);
-    if (d2 < q && count < count_max) out[count++] = static_cast<std::int16_t>(d2);
-  }
-  return count;
-}
 
 std::size_t rejection_sample_avx2(std::int16_t* out, std::size_t count_max, const std::uint8_t* buf,
                                   std::size_t length) {
@@ -163,7 +153,7 @@ std::size_t rejection_sample_avx2(std::int16_t* out, std::size_t count_max, cons
     count += static_cast<unsigned>(__builtin_popcount(m1));
     pos += 24;
   }
-  return rejection_sample_scalar(out, count_max, buf, length, pos, count);
+  return rejection_sample_tail(out, count_max, buf, length, pos, count);
 }
 
 // --- Compression (section 4.2.1) with ByteEncode_d / ByteDecode_d ------------------
