@@ -185,6 +185,7 @@ class Runner {
     c.view_timeout_ticks = a.number("timeout", c.view_timeout_ticks);
     c.view_timeout_ticks_max = a.number("timeout_max", c.view_timeout_ticks_max);
     c.propose_wait_ticks = a.number("propose_wait", c.propose_wait_ticks);
+    c.idle_propose_delay_ticks = a.number("idle_delay", c.idle_propose_delay_ticks);
     c.view_jump_max = a.number("view_jump_max", c.view_jump_max);
     c.vote_views_max = a.number("vote_views_max", c.vote_views_max);
     c.timeout_views_max = a.number("timeout_views_max", c.timeout_views_max);

@@ -3,7 +3,7 @@
 //
 // A trace is text; every line is one of:
 //   # comment                      (also blank lines)
-//   config n=4 self=1 timeout=1000 propose_wait=100 [timeout_max= chain= view_jump_max=
+//   config n=4 self=1 timeout=1000 propose_wait=100 [idle_delay= timeout_max= chain= view_jump_max=
 //          vote_views_max= timeout_views_max= fetch_blocks_max= blocks_max=
 //          future_proposals_max= fetches_in_flight_max= commit_walk_max=]
 //                                  a fresh replica with empty storage (first line)

@@ -158,6 +158,22 @@ enum class MessageType : std::uint8_t {
 Bytes encode_message(const Message& message);
 Result<Message, CodecError> decode_message(ByteSpan bytes);
 void encode_block(Writer& writer, const Block& block);
+Bytes encode_block(const Block& block);
+// Strict and total, like decode_message (the node's store and catch-up read blocks back).
+Result<Block, CodecError> decode_block(ByteSpan bytes);
+Bytes encode_qc(const QuorumCertificate& qc);
+
+// Every signature a message carries, with what it must verify against (driver
+// contract 1): the node verifies them in one parallel batch, the simulator one by
+// one. `message` bytes are owned by the check. Returns false when a signer id is
+// out of range (>= n): such a message cannot be verified and is dropped.
+struct SignatureCheck {
+  ReplicaId signer = 0;
+  Bytes message;
+  ByteSpan signature;  // points into the Message it was collected from
+};
+bool collect_signature_checks(const Message& message, std::uint64_t chain_id, std::uint32_t n,
+                              std::vector<SignatureCheck>& checks);
 
 // What each signature covers: a domain tag, the chain id, then the fields.
 Bytes proposal_signing_bytes(std::uint64_t chain_id, const BlockId& block_id);
@@ -177,6 +193,14 @@ struct Config {
   // for timeouts (which carry high QCs) before proposing on the highest QC it
   // knows (HotStuff-2's non-responsive wait; section "Pacemaker" of the docs).
   Tick propose_wait_ticks = 100;
+  // A responsive leader with nothing to propose (no pending payload, and no
+  // payload in the uncommitted blocks it would extend) waits up to this long for
+  // a PayloadReady before it proposes an empty block: an idle cluster makes a
+  // heartbeat block per this delay instead of spinning, while a block that
+  // carries payload is still followed at once by the block that commits it.
+  // 0: propose at once (the simulator's and the golden traces' setting).
+  // REQUIRES: < view_timeout_ticks (followers would time out first).
+  Tick idle_propose_delay_ticks = 0;
 
   // Bounds (Byzantine input cannot grow state past them). The constructor
   // asserts them against limits.h (they are configuration, not peer input).
@@ -262,6 +286,8 @@ struct Committed {
   BlockId block_id;
   BlockId parent;
   Bytes payload;
+  ReplicaId proposer = 0;
+  QuorumCertificate justify;  // the block's own justify (certifies parent)
 };
 
 struct Output {
@@ -373,6 +399,7 @@ class Replica {
   void enter_view(View view, Output& out);
   void try_vote(const Block& block, const BlockId& id, Output& out);
   void try_propose(Output& out, bool wait_expired);
+  bool uncommitted_payload_below_lock() const;
   void local_timeout(Output& out);
   void try_commit(Output& out);
   void request_block(const BlockId& id, ReplicaId from, Output& out);
@@ -395,6 +422,7 @@ class Replica {
   Tick now_ = 0;
   Tick view_deadline_ = 0;
   Tick propose_wait_deadline_ = 0;
+  Tick idle_deadline_ = 0;  // idle_propose_delay: propose an empty block at this tick
   std::uint32_t consecutive_timeouts_ = 0;
   bool proposed_in_view_ = false;
   bool propose_wait_expired_ = false;

@@ -370,4 +370,85 @@ Bytes timeout_signing_bytes(std::uint64_t chain_id, View view, View high_qc_view
   return out;
 }
 
+
+Bytes encode_block(const Block& block) {
+  Bytes out;
+  out.reserve(256 + block.payload.size() + block.justify.signatures.size() * 80);
+  Writer w(out);
+  encode_block(w, block);
+  return out;
+}
+
+Result<Block, CodecError> decode_block(ByteSpan bytes) {
+  if (bytes.size() > limits::message_size_max) return Err(CodecError::too_long);
+  Reader r(bytes);
+  auto block = read_block(r);
+  if (!block) return block;
+  KESTREL_TRY(r.finish());
+  return block;
+}
+
+Bytes encode_qc(const QuorumCertificate& qc) {
+  Bytes out;
+  Writer w(out);
+  write_qc(w, qc);
+  return out;
+}
+
+namespace {
+bool add_qc_checks(const QuorumCertificate& qc, std::uint64_t chain_id, std::uint32_t n,
+                   std::vector<SignatureCheck>& checks) {
+  if (qc.signatures.empty()) return true;  // genesis; the core checks its shape
+  const Bytes message = vote_signing_bytes(chain_id, qc.view, qc.block_id);
+  for (const SignedBy& s : qc.signatures) {
+    if (s.signer >= n) return false;
+    checks.push_back({s.signer, message, s.signature});
+  }
+  return true;
+}
+
+bool add_tc_checks(const TimeoutCertificate& tc, std::uint64_t chain_id, std::uint32_t n,
+                   std::vector<SignatureCheck>& checks) {
+  for (const TimeoutEntry& e : tc.entries) {
+    if (e.signer >= n) return false;
+    checks.push_back({e.signer, timeout_signing_bytes(chain_id, tc.view, e.high_qc_view), e.signature});
+  }
+  return true;
+}
+}  // namespace
+
+bool collect_signature_checks(const Message& message, std::uint64_t chain_id, std::uint32_t n,
+                              std::vector<SignatureCheck>& checks) {
+  return std::visit(
+      [&](const auto& m) -> bool {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, Proposal>) {
+          if (m.block.proposer >= n) return false;
+          checks.push_back({m.block.proposer, proposal_signing_bytes(chain_id, m.block.id()), m.signature});
+          if (m.tc && !add_tc_checks(*m.tc, chain_id, n, checks)) return false;
+          return add_qc_checks(m.block.justify, chain_id, n, checks);
+        } else if constexpr (std::is_same_v<T, Vote>) {
+          if (m.voter >= n) return false;
+          checks.push_back({m.voter, vote_signing_bytes(chain_id, m.view, m.block_id), m.signature});
+          return true;
+        } else if constexpr (std::is_same_v<T, Timeout>) {
+          if (m.sender >= n) return false;
+          checks.push_back({m.sender, timeout_signing_bytes(chain_id, m.view, m.high_qc.view), m.signature});
+          return add_qc_checks(m.high_qc, chain_id, n, checks);
+        } else if constexpr (std::is_same_v<T, SyncCertificates>) {
+          if (m.qc && !add_qc_checks(*m.qc, chain_id, n, checks)) return false;
+          return !m.tc || add_tc_checks(*m.tc, chain_id, n, checks);
+        } else if constexpr (std::is_same_v<T, FetchRequest>) {
+          return true;
+        } else {
+          static_assert(std::is_same_v<T, FetchResponse>);
+          for (const Block& b : m.blocks) {
+            if (!add_qc_checks(b.justify, chain_id, n, checks)) return false;
+          }
+          return true;
+        }
+      },
+      message);
+}
+
 }  // namespace kestrel::hotstuff2

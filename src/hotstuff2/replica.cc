@@ -40,6 +40,7 @@ Replica::Replica(const Config& config, const RestoredState& restored)
   KESTREL_ASSERT(config_.n >= 1 && config_.n <= 128);
   KESTREL_ASSERT(config_.self < config_.n);
   KESTREL_ASSERT(config_.view_timeout_ticks > 0 && config_.view_timeout_ticks <= config_.view_timeout_ticks_max);
+  KESTREL_ASSERT(config_.idle_propose_delay_ticks < config_.view_timeout_ticks);
   // Configuration must agree with the wire limits, or our own messages would
   // trip the encoder's assertions or be refused by peers' decoders.
   KESTREL_ASSERT(config_.fetch_blocks_max >= 1 && config_.fetch_blocks_max <= limits::consensus_fetch_blocks_max);
@@ -140,6 +141,7 @@ void Replica::arm_timer(Output& out) {
   if (!started_) return;
   Tick wake = view_deadline_;
   if (propose_wait_deadline_ != 0) wake = std::min(wake, propose_wait_deadline_);
+  if (idle_deadline_ != 0 && !proposed_in_view_) wake = std::min(wake, idle_deadline_);
   out.wake_at_tick = wake;
 }
 
@@ -265,6 +267,7 @@ void Replica::enter_view(View view, Output& out) {
   proposed_in_view_ = false;
   propose_wait_expired_ = false;
   propose_wait_deadline_ = 0;
+  idle_deadline_ = 0;
   synced_in_view_.clear();
   fetches_served_in_view_.clear();
   view_deadline_ = now_ + timeout_duration();
@@ -283,6 +286,19 @@ void Replica::enter_view(View view, Output& out) {
 
 // --- Proposals and votes ---------------------------------------------------------------
 
+// True when a block between the lock and our committed head carries payload: the
+// next block must follow at once so that payload commits (idle_propose_delay).
+bool Replica::uncommitted_payload_below_lock() const {
+  BlockId cursor = safety_.locked_qc.block_id;
+  for (std::size_t steps = 0; steps < config_.commit_walk_max; ++steps) {
+    auto it = blocks_.find(cursor);
+    if (it == blocks_.end() || it->second.height <= committed_.height) return false;
+    if (!it->second.payload.empty()) return true;
+    cursor = it->second.parent;
+  }
+  return false;
+}
+
 void Replica::try_propose(Output& out, bool wait_expired) {
   if (!started_ || proposed_in_view_ || leader_of(view_, config_.n) != config_.self) return;
   const bool responsive = safety_.locked_qc.view + 1 == view_;
@@ -291,6 +307,11 @@ void Replica::try_propose(Output& out, bool wait_expired) {
     all_timeouts = t->second.entries.size() == config_.n;
   }
   if (!responsive && !wait_expired && !all_timeouts) return;
+  if (responsive && config_.idle_propose_delay_ticks != 0 && pending_payload_.empty() &&
+      !uncommitted_payload_below_lock()) {
+    if (idle_deadline_ == 0) idle_deadline_ = now_ + config_.idle_propose_delay_ticks;
+    if (now_ < idle_deadline_) return;  // arm_timer wakes us at the deadline
+  }
   auto parent = blocks_.find(safety_.locked_qc.block_id);
   if (parent == blocks_.end()) {
     request_block(safety_.locked_qc.block_id, leader_of(safety_.locked_qc.view + 1, config_.n), out);
@@ -755,7 +776,7 @@ void Replica::try_commit(Output& out) {
       commit_target_.reset();
       return;
     }
-    out.commits.push_back({b.height, b.view, chain_ids[i], b.parent, b.payload});
+    out.commits.push_back({b.height, b.view, chain_ids[i], b.parent, b.payload, b.proposer, b.justify});
     committed_ = {b.height, chain_ids[i]};
     ++counters_.commits;
   }

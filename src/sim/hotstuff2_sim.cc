@@ -469,50 +469,15 @@ class Simulation {
         m);
   }
 
-  // Driver contract 1: every signature in the message is checked here.
-  bool verify_qc(const hs::QuorumCertificate& qc) {
-    if (qc.signatures.empty()) return true;  // the core accepts only the genesis QC without signers
-    const Bytes message = hs::vote_signing_bytes(7, qc.view, qc.block_id);
-    for (const auto& s : qc.signatures) {
-      if (s.signer >= config_.n || !keys_.verify(s.signer, message, s.signature)) return false;
-    }
-    return true;
-  }
-  bool verify_tc(const hs::TimeoutCertificate& tc) {
-    for (const auto& e : tc.entries) {
-      if (e.signer >= config_.n) return false;
-      if (!keys_.verify(e.signer, hs::timeout_signing_bytes(7, tc.view, e.high_qc_view), e.signature)) return false;
-    }
-    return true;
-  }
+  // Driver contract 1: every signature in the message is checked here (the
+  // same list the node verifies in parallel batches).
   bool verify(const hs::Message& m) {
-    return std::visit(
-        [&](const auto& x) -> bool {
-          using T = std::decay_t<decltype(x)>;
-          if constexpr (std::is_same_v<T, hs::Proposal>) {
-            if (x.block.proposer >= config_.n) return false;
-            if (!keys_.verify(x.block.proposer, hs::proposal_signing_bytes(7, x.block.id()), x.signature)) return false;
-            if (x.tc && !verify_tc(*x.tc)) return false;
-            return verify_qc(x.block.justify);
-          } else if constexpr (std::is_same_v<T, hs::Vote>) {
-            return x.voter < config_.n &&
-                   keys_.verify(x.voter, hs::vote_signing_bytes(7, x.view, x.block_id), x.signature);
-          } else if constexpr (std::is_same_v<T, hs::Timeout>) {
-            return x.sender < config_.n &&
-                   keys_.verify(x.sender, hs::timeout_signing_bytes(7, x.view, x.high_qc.view), x.signature) &&
-                   verify_qc(x.high_qc);
-          } else if constexpr (std::is_same_v<T, hs::SyncCertificates>) {
-            return (!x.qc || verify_qc(*x.qc)) && (!x.tc || verify_tc(*x.tc));
-          } else if constexpr (std::is_same_v<T, hs::FetchRequest>) {
-            return true;
-          } else {
-            for (const auto& b : x.blocks) {
-              if (!verify_qc(b.justify)) return false;
-            }
-            return true;
-          }
-        },
-        m);
+    std::vector<hs::SignatureCheck> checks;
+    if (!hs::collect_signature_checks(m, 7, config_.n, checks)) return false;
+    for (const auto& c : checks) {
+      if (!keys_.verify(c.signer, c.message, c.signature)) return false;
+    }
+    return true;
   }
 
   // Driver contract 2: sign what the replica authored.
