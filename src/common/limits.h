@@ -251,4 +251,37 @@ inline constexpr std::size_t net_compression_bytes_min = 4 * 1024;
 // Application message types are 16-bit on the wire.
 inline constexpr std::uint32_t net_message_type_max = 0xFFFF;
 
+// --- Validator node (issue 8, src/node) -------------------------------------------
+
+// A raw benchmark command (docs/client-api.md): 8-byte key + 8-byte value, the
+// shape of classic HotStuff benchmarks' 8-byte commands plus a key to put.
+inline constexpr std::size_t raw_command_bytes = 16;
+// Raw entries in one block: a full payload of 34-byte entries (origin, connection,
+// sequence, command).
+inline constexpr std::size_t block_raw_commands_max = block_payload_bytes_max / (2 + 8 + 8 + raw_command_bytes);
+// Raw commands waiting for a proposal on one node: 200,000 x ~64 B in the pool's
+// maps is ~13 MiB, under the node's memory budget; beyond it clients are refused
+// (overloaded) until blocks drain the pool.
+inline constexpr std::size_t node_raw_pool_max = 200 * 1000;
+// Events waiting for the consensus thread (verified peer messages, client
+// requests). Producers block when it is full (TCP backpressure to peers and
+// clients); 65,536 covers many blocks' worth of votes and requests.
+inline constexpr std::size_t node_event_queue_max = 64 * 1024;
+// Clients waiting for a receipt, and receipts of recent commits kept for late
+// waiters (an id costs ~100 B: 6.5 MiB each at the bound).
+inline constexpr std::size_t node_receipt_waiters_max = 64 * 1024;
+inline constexpr std::size_t node_recent_receipts_max = 64 * 1024;
+// Transactions per gossip message: 256 x 16 KiB = 4 MiB, below message_size_max.
+inline constexpr std::size_t node_gossip_transactions_max = 256;
+static_assert(node_gossip_transactions_max * (transaction_bytes_max + 4) < message_size_max);
+// Raw entries per gossip message (34 B each): 16,384 = 557 KiB.
+inline constexpr std::size_t node_gossip_raw_max = 16 * 1024;
+// Blocks a node serves from its store (below what the core keeps in memory) per
+// peer per second: catch-up of 64-block chains at 64 answers/s is ~4,000 blocks/s,
+// while a peer replaying requests costs at most this many store reads.
+inline constexpr std::size_t node_store_fetches_per_peer_per_second = 64;
+// Uncommitted blocks whose transaction ids the node tracks (not to propose them
+// twice): the core's own bound on stored blocks.
+inline constexpr std::size_t node_in_flight_blocks_max = 4096;
+
 }  // namespace kestrel::limits

@@ -268,6 +268,10 @@ struct SafetyRecord {
   View last_proposed_view = 0;   // never propose twice in a view, across restarts
 };
 
+// The node's durable form of the safety record (versioned, strict).
+Bytes encode_safety_record(const SafetyRecord& record);
+Result<SafetyRecord, CodecError> decode_safety_record(ByteSpan bytes);
+
 struct CommitMarker {
   Height height = 0;
   BlockId block_id;

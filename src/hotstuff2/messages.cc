@@ -452,3 +452,41 @@ bool collect_signature_checks(const Message& message, std::uint64_t chain_id, st
 }
 
 }  // namespace kestrel::hotstuff2
+
+namespace kestrel::hotstuff2 {
+
+Bytes encode_safety_record(const SafetyRecord& record) {
+  Bytes out;
+  Writer w(out);
+  w.u8(1);  // record format version
+  w.varint(record.last_voted_view);
+  write_qc(w, record.locked_qc);
+  w.varint(record.last_timeout_view);
+  w.varint(record.last_proposed_view);
+  return out;
+}
+
+Result<SafetyRecord, CodecError> decode_safety_record(ByteSpan bytes) {
+  if (bytes.size() > limits::message_size_max) return Err(CodecError::too_long);
+  Reader r(bytes);
+  auto version = r.u8();
+  if (!version) return Err(version.error());
+  if (*version != 1) return Err(CodecError::invalid_value);
+  SafetyRecord record;
+  auto voted = r.varint();
+  if (!voted) return Err(voted.error());
+  record.last_voted_view = *voted;
+  auto lock = read_qc(r);
+  if (!lock) return Err(lock.error());
+  record.locked_qc = std::move(*lock);
+  auto timeout = r.varint();
+  if (!timeout) return Err(timeout.error());
+  record.last_timeout_view = *timeout;
+  auto proposed = r.varint();
+  if (!proposed) return Err(proposed.error());
+  record.last_proposed_view = *proposed;
+  KESTREL_TRY(r.finish());
+  return record;
+}
+
+}  // namespace kestrel::hotstuff2

@@ -69,6 +69,14 @@ class TableReader {
     return std::string(*node->value<std::string_view>());
   }
 
+  Result<bool, ConfigError> boolean(const std::string& key, bool fallback) {
+    seen_.insert(key);
+    const toml::node* node = table_ ? table_->get(key) : nullptr;
+    if (!node) return fallback;
+    if (!node->is_boolean()) return Err(error(key, "must be true or false"));
+    return *node->value<bool>();
+  }
+
   Result<Bytes, ConfigError> hex(const std::string& key) {
     auto text = string(key, std::nullopt);
     if (!text) return Err(text.error());
@@ -205,6 +213,7 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
   if (!client_listen) return Err(client_listen.error());
   c.client_listen = *client_listen;
   KESTREL_CONFIG_TRY_ASSIGN(c.client_in_flight_max, client.integer("in_flight_max", 1, 65536, c.client_in_flight_max), std::uint32_t);
+  KESTREL_CONFIG_TRY_ASSIGN(c.raw_mode, client.boolean("raw_mode", c.raw_mode), bool);
   auto client_done = client.finish();
   if (!client_done) return Err(client_done.error());
 
@@ -220,6 +229,8 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
   KESTREL_CONFIG_TRY_ASSIGN(c.view_timeout_max_ms, consensus.integer("view_timeout_max_ms", 10, 3600000, static_cast<std::int64_t>(c.view_timeout_max_ms)), std::uint64_t);
   if (c.view_timeout_max_ms < c.view_timeout_ms) return Err(consensus.error("view_timeout_max_ms", "must be >= view_timeout_ms"));
   KESTREL_CONFIG_TRY_ASSIGN(c.propose_wait_ms, consensus.integer("propose_wait_ms", 0, 600000, static_cast<std::int64_t>(c.propose_wait_ms)), std::uint64_t);
+  KESTREL_CONFIG_TRY_ASSIGN(c.idle_delay_ms, consensus.integer("idle_delay_ms", 0, 600000, static_cast<std::int64_t>(c.idle_delay_ms)), std::uint64_t);
+  if (c.idle_delay_ms >= c.view_timeout_ms) return Err(consensus.error("idle_delay_ms", "must be < view_timeout_ms"));
   KESTREL_CONFIG_TRY_ASSIGN(c.batch_transactions_max, consensus.integer("batch_transactions_max", 1, 100000, c.batch_transactions_max), std::uint32_t);
   KESTREL_CONFIG_TRY_ASSIGN(c.batch_bytes_max, consensus.integer("batch_bytes_max", 1024, static_cast<std::int64_t>(limits::block_payload_bytes_max), c.batch_bytes_max), std::uint32_t);
   auto consensus_done = consensus.finish();
@@ -260,10 +271,12 @@ std::string render_config(const NodeConfig& c) {
   out << "[node]\nid = " << c.id << "\nkey_file = \"" << c.key_file << "\"\ndata_dir = \"" << c.data_dir
       << "\"\nlog_level = \"" << c.log_level << "\"\n\n";
   out << "[client]\nhost = \"" << c.client_listen.host << "\"\nport = " << c.client_listen.port
-      << "\nin_flight_max = " << c.client_in_flight_max << "\n\n";
+      << "\nin_flight_max = " << c.client_in_flight_max << "\nraw_mode = " << (c.raw_mode ? "true" : "false")
+      << "\n\n";
   out << "[admin]\nhost = \"" << c.admin_listen.host << "\"\nport = " << c.admin_listen.port << "\n\n";
   out << "[consensus]\nview_timeout_ms = " << c.view_timeout_ms << "\nview_timeout_max_ms = " << c.view_timeout_max_ms
-      << "\npropose_wait_ms = " << c.propose_wait_ms << "\nbatch_transactions_max = " << c.batch_transactions_max
+      << "\npropose_wait_ms = " << c.propose_wait_ms << "\nidle_delay_ms = " << c.idle_delay_ms
+      << "\nbatch_transactions_max = " << c.batch_transactions_max
       << "\nbatch_bytes_max = " << c.batch_bytes_max << "\n\n";
   out << "[storage]\nkeep_committed_blocks = " << c.keep_committed_blocks << "\n";
   if (!c.gates.empty()) {

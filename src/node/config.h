@@ -57,6 +57,8 @@ struct NodeConfig {
   // [client]
   Endpoint client_listen;
   std::uint32_t client_in_flight_max = 1024;
+  // Serve unsigned fixed-size raw commands (benchmark mode, docs/client-api.md).
+  bool raw_mode = false;
   // [admin]
   Endpoint admin_listen;
 
@@ -64,6 +66,8 @@ struct NodeConfig {
   std::uint64_t view_timeout_ms = 1000;
   std::uint64_t view_timeout_max_ms = 16000;
   std::uint64_t propose_wait_ms = 50;
+  // An idle leader proposes an empty (heartbeat) block after this long.
+  std::uint64_t idle_delay_ms = 50;
   std::uint32_t batch_transactions_max = 2000;
   std::uint32_t batch_bytes_max = 4 * 1024 * 1024;
 

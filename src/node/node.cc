@@ -1,0 +1,913 @@
+#include "node/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+
+#include "common/assert.h"
+#include "common/codec.h"
+#include "crypto/parallel_verify.h"
+#include "crypto/signature.h"
+#include "crypto/verify_cache.h"
+#include "hotstuff2/hotstuff2.h"
+#include "mempool/mempool.h"
+#include "net/net.h"
+#include "node/payload.h"
+#include "perf/perf.h"
+#include "storage/storage.h"
+
+namespace kestrel::node {
+
+namespace hs = hotstuff2;
+using Clock = std::chrono::steady_clock;
+
+// Message types between validators (net's 16-bit application types).
+enum class PeerMessageType : std::uint16_t { consensus = 1, transactions = 2, raw = 3 };
+
+namespace {
+
+std::string hex32(const Hash32& h) { return to_hex(h.bytes); }
+
+// Cluster identity for the handshake: every validator derives the same bytes
+// from the chain id, the scheme and the validator keys in id order.
+Hash32 cluster_id_of(const NodeConfig& c) {
+  Bytes fields;
+  Writer w(fields);
+  w.u64(c.chain_id);
+  w.u8(static_cast<std::uint8_t>(c.scheme));
+  for (const auto& v : c.validators) w.bytes(v.public_key, 1 << 16);
+  Sha256 h;
+  h.update(as_bytes("kestrel/cluster"));
+  h.update(fields);
+  return h.finish();
+}
+
+Bytes encode_receipts(std::span<const execution::Receipt> receipts) {
+  Bytes out;
+  Writer w(out);
+  w.varint(receipts.size());
+  for (const auto& r : receipts) w.bytes(execution::encode_receipt(r), 256);
+  return out;
+}
+
+struct RawKey {
+  std::uint16_t origin;
+  std::uint64_t connection;
+  std::uint64_t sequence;
+  bool operator==(const RawKey&) const = default;
+};
+struct RawKeyHasher {
+  std::size_t operator()(const RawKey& k) const {
+    std::uint64_t h = k.sequence * 0x9E3779B97F4A7C15ull;
+    h ^= (k.connection + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
+    h ^= static_cast<std::uint64_t>(k.origin) << 48;
+    return static_cast<std::size_t>(h ^ (h >> 31));
+  }
+};
+RawKey key_of(const RawEntry& e) { return {e.origin, e.connection, e.sequence}; }
+
+// --- Events for the consensus thread ---------------------------------------------
+
+struct PeerConsensus {
+  hs::ReplicaId from;
+  hs::Message message;  // every signature verified (contract 1)
+};
+struct PeerTransactions {
+  std::vector<Bytes> transactions;
+};
+struct PeerRaw {
+  std::vector<RawEntry> entries;
+};
+struct ClientSubmit {
+  std::vector<Bytes> transactions;
+  std::function<void(std::vector<SubmitResult>)> done;
+};
+struct ClientWait {
+  execution::TransactionId id;
+  Clock::time_point deadline;
+  std::function<void(std::optional<execution::Receipt>)> done;
+};
+struct ClientAccount {
+  execution::AccountId id;
+  std::function<void(execution::Account)> done;
+};
+struct ClientKey {
+  execution::AccountId id;
+  Bytes key;
+  std::function<void(std::optional<Bytes>)> done;
+};
+struct ClientRaw {
+  std::uint64_t connection;
+  std::vector<RawSubmit> commands;
+  std::function<void(std::vector<std::uint64_t>, std::uint64_t)> committed;
+  std::function<void(RawRefusal)> refused;
+};
+struct ConnectionClosed {
+  std::uint64_t connection;
+};
+using Event = std::variant<PeerConsensus, PeerTransactions, PeerRaw, ClientSubmit, ClientWait, ClientAccount,
+                           ClientKey, ClientRaw, ConnectionClosed>;
+
+// Bounded multi-producer queue; producers block while it is full (backpressure).
+class EventQueue {
+ public:
+  // False when stopping.
+  bool push(Event event) {
+    std::unique_lock lock(mutex_);
+    not_full_.wait(lock, [&] { return stopping_ || events_.size() < limits::node_event_queue_max; });
+    if (stopping_) return false;
+    events_.push_back(std::move(event));
+    not_empty_.notify_one();
+    return true;
+  }
+  // Waits until an event arrives, `deadline`, or stop; moves out everything queued.
+  void pop_all(std::deque<Event>& out, Clock::time_point deadline) {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait_until(lock, deadline, [&] { return stopping_ || !events_.empty(); });
+    out.swap(events_);
+    events_.clear();
+    not_full_.notify_all();
+  }
+  void stop() {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<Event> events_;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+// What a node knows of a block that is proposed but not committed.
+struct BlockInfo {
+  hs::Height height = 0;
+  std::vector<execution::TransactionId> ids;
+  std::vector<RawKey> raw;
+};
+
+class Node::Impl {
+ public:
+  explicit Impl(const NodeConfig& config) : config_(config), started_at_(Clock::now()) {}
+  ~Impl() { stop(); }
+
+  Status<std::string> open();
+  void stop();
+  NodeStatus status() const {
+    std::lock_guard lock(status_mutex_);
+    NodeStatus s = status_;
+    s.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
+    return s;
+  }
+  void post(Event e) {
+    if (!events_.push(std::move(e))) {
+      // Stopping: answer nothing; the servers close their connections.
+    }
+  }
+
+ private:
+  // Net thread.
+  void on_peer_message(net::ValidatorId from, std::uint16_t type, ByteSpan payload);
+  // Consensus thread.
+  void run();
+  void handle(Event& event);
+  void on_consensus(PeerConsensus& m);
+  void step(const hs::Input& input);
+  void execute_commits();
+  void apply_commit(const hs::Committed& c);
+  void send_outputs();
+  void maybe_prepare_payload(bool force);
+  void flush_gossip();
+  void expire_waiters(Clock::time_point now);
+  void publish_status();
+  void serve_fetch_from_store(hs::ReplicaId from, const hs::FetchRequest& request);
+  BlockInfo info_of(const hs::Block& block);
+  void note_block(const hs::BlockId& id, const hs::Block& block);
+  hs::Tick now_tick() const {
+    return static_cast<hs::Tick>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count());
+  }
+  void sign(hs::Message& message) const;
+
+  NodeConfig config_;
+  Clock::time_point started_at_;
+  std::uint32_t n_ = 0;
+  hs::ReplicaId self_ = 0;
+
+  std::unique_ptr<crypto::Signer> signer_;
+  std::vector<std::unique_ptr<crypto::Verifier>> validator_keys_;
+  std::unique_ptr<crypto::VerifyCache> cache_;
+  std::unique_ptr<crypto::ParallelVerifier> verifier_;
+  std::unique_ptr<storage::Store> store_;
+  std::optional<execution::Ledger> ledger_;
+  std::unique_ptr<mempool::Mempool> mempool_;
+  std::unique_ptr<hs::Replica> replica_;
+  std::unique_ptr<net::Network> network_;
+
+  EventQueue events_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+  std::mutex stop_mutex_;
+
+  // Consensus-thread state.
+  hs::Output output_;
+  std::deque<hs::Message> to_self_;
+  hs::Tick wake_tick_ = 0;
+  std::map<hs::BlockId, BlockInfo> in_flight_;  // proposed, not committed
+  std::vector<Bytes> gossip_transactions_;
+  std::vector<RawEntry> gossip_raw_;
+  // Raw pool: entries by key, in arrival order.
+  std::deque<RawEntry> raw_queue_;
+  std::unordered_map<RawKey, bool, RawKeyHasher> raw_pool_;  // key -> in a proposal
+  std::map<std::uint64_t, std::function<void(std::vector<std::uint64_t>, std::uint64_t)>> raw_callbacks_;
+  std::unordered_map<execution::TransactionId, std::vector<ClientWait>, Hash32Hasher> waiters_;
+  std::size_t waiter_count_ = 0;
+  std::unordered_map<execution::TransactionId, execution::Receipt, Hash32Hasher> recent_receipts_;
+  std::deque<execution::TransactionId> recent_order_;
+  std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;  // delivered after the sync
+  std::vector<std::pair<std::uint64_t, std::pair<std::vector<std::uint64_t>, std::uint64_t>>> raw_due_;
+  std::map<hs::ReplicaId, std::pair<std::uint64_t, std::size_t>> store_fetch_budget_;  // peer -> (second, used)
+  hs::View prepared_view_ = 0;
+  std::uint64_t pool_version_ = 0, prepared_pool_version_ = 0;
+  bool prepared_nonempty_ = false;
+  Clock::time_point last_prepare_{};
+  Clock::time_point last_status_{};
+  std::uint64_t transactions_committed_ = 0, raw_committed_ = 0, last_commit_unix_ms_ = 0;
+  std::atomic<std::uint64_t> bad_peer_messages_{0}, bad_signatures_{0}, bad_proposals_{0};
+
+  mutable std::mutex status_mutex_;
+  NodeStatus status_;
+};
+
+// --- Start --------------------------------------------------------------------------
+
+Status<std::string> Node::Impl::open() {
+  n_ = static_cast<std::uint32_t>(config_.validators.size());
+  self_ = config_.id;
+  if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
+
+  auto signer = read_secret_key_file(resolve_path(config_, config_.key_file));
+  if (!signer) return Err(resolve_path(config_, config_.key_file) + ": " + describe(signer.error()));
+  signer_ = std::move(*signer);
+  for (const auto& v : config_.validators) {
+    auto key = crypto::decode_public_key(v.public_key);
+    if (!key) return Err(config_.path + ": validator " + std::to_string(v.id) + " public key: " + crypto::describe(key.error()));
+    validator_keys_.push_back(std::move(*key));
+  }
+  if (crypto::encode_public_key(signer_->verifier()) != config_.validators[self_].public_key) {
+    return Err(resolve_path(config_, config_.key_file) + ": not the key of validator " + std::to_string(self_));
+  }
+  cache_ = std::make_unique<crypto::VerifyCache>();
+  verifier_ = std::make_unique<crypto::ParallelVerifier>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())),
+                                                         cache_.get());
+
+  // Store and ledger.
+  storage::Options so;
+  so.path = resolve_path(config_, config_.data_dir);
+  so.cluster_id = cluster_id_of(config_);
+  so.keep_blocks = config_.keep_committed_blocks;
+  std::string detail;
+  auto store = storage::Store::open(so, &detail);
+  if (!store) return Err(so.path + ": " + storage::describe(store.error()) + (detail.empty() ? "" : ": " + detail));
+  store_ = std::move(*store);
+
+  std::vector<execution::GenesisAllocation> genesis;
+  for (const auto& g : config_.genesis) {
+    auto key = crypto::decode_public_key(g.public_key);
+    if (!key) return Err(config_.path + ": cluster.genesis: " + crypto::describe(key.error()));
+    genesis.push_back({execution::account_id((*key)->scheme(), (*key)->public_key()), g.balance});
+  }
+  auto ledger = execution::Ledger::create(static_cast<std::uint32_t>(config_.chain_id), genesis);
+  if (!ledger) return Err(config_.path + ": cluster.genesis: " + execution::describe(ledger.error()));
+  ledger_ = std::move(*ledger);
+  if (store_->committed_height() != 0) {
+    return Err(so.path + ": holds " + std::to_string(store_->committed_height()) +
+               " committed blocks; restoring a non-empty store is not supported yet");
+  }
+
+  mempool::Config mc;
+  mc.chain_id = static_cast<std::uint32_t>(config_.chain_id);
+  mempool_ = std::make_unique<mempool::Mempool>(mc, *verifier_,
+                                                [this](const execution::AccountId& id) { return ledger_->account(id).nonce; });
+
+  // Consensus core, restored from the safety record.
+  hs::Config hc;
+  hc.chain_id = config_.chain_id;
+  hc.self = self_;
+  hc.n = n_;
+  hc.view_timeout_ticks = config_.view_timeout_ms;
+  hc.view_timeout_ticks_max = config_.view_timeout_max_ms;
+  hc.propose_wait_ticks = config_.propose_wait_ms;
+  hc.idle_propose_delay_ticks = config_.idle_delay_ms;
+  hc.keep_committed_blocks = 64;  // older blocks are served from the store
+  hc.payload_bytes_max = config_.batch_bytes_max;
+  hs::RestoredState restored;
+  auto safety = store_->safety_record();
+  if (!safety) return Err(so.path + ": safety record: " + storage::describe(safety.error()));
+  if (*safety) {
+    auto record = hs::decode_safety_record(**safety);
+    if (!record) return Err(so.path + ": safety record does not decode: " + describe(record.error()));
+    restored.safety = std::move(*record);
+  }
+  replica_ = std::make_unique<hs::Replica>(hc, restored);
+
+  // Network.
+  net::NetworkConfig nc;
+  nc.self = static_cast<net::ValidatorId>(self_);
+  nc.cluster_id = so.cluster_id;
+  nc.identity = signer_.get();
+  for (const auto& k : validator_keys_) nc.validators.push_back(k.get());
+  nc.listen_host = config_.validators[self_].address.host;
+  nc.listen_port = config_.validators[self_].address.port;
+  auto network = net::Network::start(nc, [this](net::ValidatorId from, std::uint16_t type, ByteSpan payload) {
+    on_peer_message(from, type, payload);
+  });
+  if (!network) {
+    return Err("validator listener " + nc.listen_host + ":" + std::to_string(nc.listen_port) + ": " +
+               net::describe(network.error()));
+  }
+  network_ = std::move(*network);
+  for (const auto& v : config_.validators) {
+    if (v.id != self_) network_->set_peer_address(static_cast<net::ValidatorId>(v.id), {v.address.host, v.address.port});
+  }
+  publish_status();
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void Node::Impl::stop() {
+  std::lock_guard lock(stop_mutex_);
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  events_.stop();
+  if (thread_.joinable()) thread_.join();
+  if (network_) network_->stop();
+  if (store_) {
+    if (auto s = store_->flush(); !s) spdlog::error("store flush at shutdown: {}", storage::describe(s.error()));
+  }
+}
+
+// --- Net thread: decode and verify ----------------------------------------------------
+
+void Node::Impl::on_peer_message(net::ValidatorId from, std::uint16_t type, ByteSpan payload) {
+  if (from >= n_) return;  // the network authenticated it; cannot happen
+  switch (static_cast<PeerMessageType>(type)) {
+    case PeerMessageType::consensus: {
+      auto message = hs::decode_message(payload);
+      if (!message) {
+        ++bad_peer_messages_;
+        return;
+      }
+      std::vector<hs::SignatureCheck> checks;
+      if (!hs::collect_signature_checks(*message, config_.chain_id, n_, checks)) {
+        ++bad_peer_messages_;
+        return;
+      }
+      if (!checks.empty()) {
+        std::vector<crypto::VerifyItem> items;
+        items.reserve(checks.size());
+        for (const auto& c : checks) items.push_back({validator_keys_[c.signer].get(), c.message, c.signature});
+        std::vector<std::uint8_t> valid(items.size());
+        if (!verifier_->verify_batch(items, valid) ||
+            std::find(valid.begin(), valid.end(), 0) != valid.end()) {
+          ++bad_signatures_;
+          return;
+        }
+      }
+      post(PeerConsensus{from, std::move(*message)});
+      return;
+    }
+    case PeerMessageType::transactions: {
+      auto batch = decode_transaction_batch(payload);
+      if (!batch || batch->size() > limits::node_gossip_transactions_max) {
+        ++bad_peer_messages_;
+        return;
+      }
+      PeerTransactions event;
+      event.transactions.reserve(batch->size());
+      for (ByteSpan tx : *batch) event.transactions.emplace_back(tx.begin(), tx.end());
+      post(std::move(event));
+      return;
+    }
+    case PeerMessageType::raw: {
+      auto batch = decode_raw_batch(payload);
+      if (!batch || batch->size() > limits::node_gossip_raw_max || !config_.raw_mode) {
+        ++bad_peer_messages_;
+        return;
+      }
+      for (const auto& e : *batch) {
+        if (e.origin != from) {  // a peer gossips only its own clients' commands
+          ++bad_peer_messages_;
+          return;
+        }
+      }
+      post(PeerRaw{std::move(*batch)});
+      return;
+    }
+  }
+  ++bad_peer_messages_;
+}
+
+// --- Consensus thread ------------------------------------------------------------------
+
+void Node::Impl::run() {
+  step(hs::Start{now_tick()});
+  std::deque<Event> batch;
+  while (!stopping_) {
+    const auto now = Clock::now();
+    auto deadline = now + std::chrono::milliseconds(5);
+    if (wake_tick_ != 0) {
+      const auto wake = started_at_ + std::chrono::milliseconds(wake_tick_);
+      deadline = std::min(deadline, std::max(now, wake));
+    }
+    events_.pop_all(batch, deadline);
+    for (Event& e : batch) {
+      if (stopping_) break;
+      handle(e);
+    }
+    batch.clear();
+    if (stopping_) break;
+    if (wake_tick_ != 0 && now_tick() >= wake_tick_) step(hs::TickInput{now_tick()});
+    maybe_prepare_payload(false);
+    flush_gossip();
+    const auto after = Clock::now();
+    if (after - last_status_ >= std::chrono::milliseconds(100)) {
+      expire_waiters(after);
+      publish_status();
+      last_status_ = after;
+    }
+  }
+  // Fail every waiting client: the node is going away.
+  for (auto& [id, list] : waiters_) {
+    for (auto& w : list) w.done(std::nullopt);
+  }
+  waiters_.clear();
+}
+
+void Node::Impl::handle(Event& event) {
+  std::visit(
+      [&](auto& e) {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, PeerConsensus>) {
+          on_consensus(e);
+        } else if constexpr (std::is_same_v<T, PeerTransactions>) {
+          std::vector<ByteSpan> spans(e.transactions.begin(), e.transactions.end());
+          auto results = mempool_->admit(spans);
+          for (const auto& r : results) {
+            if (r) ++pool_version_;
+          }
+        } else if constexpr (std::is_same_v<T, PeerRaw>) {
+          for (const auto& entry : e.entries) {
+            if (raw_pool_.size() >= limits::node_raw_pool_max) break;
+            if (raw_pool_.emplace(key_of(entry), false).second) {
+              raw_queue_.push_back(entry);
+              ++pool_version_;
+            }
+          }
+        } else if constexpr (std::is_same_v<T, ClientSubmit>) {
+          std::vector<ByteSpan> spans(e.transactions.begin(), e.transactions.end());
+          auto results = mempool_->admit(spans);
+          std::vector<SubmitResult> out(results.size());
+          for (std::size_t i = 0; i < results.size(); ++i) {
+            if (results[i]) {
+              out[i] = {true, *results[i], 0};
+              gossip_transactions_.push_back(std::move(e.transactions[i]));
+              ++pool_version_;
+            } else {
+              out[i] = {false, {}, static_cast<std::uint8_t>(results[i].error())};
+            }
+          }
+          e.done(std::move(out));
+        } else if constexpr (std::is_same_v<T, ClientWait>) {
+          if (auto r = recent_receipts_.find(e.id); r != recent_receipts_.end()) {
+            e.done(r->second);
+          } else if (waiter_count_ >= limits::node_receipt_waiters_max) {
+            e.done(std::nullopt);
+          } else {
+            waiters_[e.id].push_back(std::move(e));
+            ++waiter_count_;
+          }
+        } else if constexpr (std::is_same_v<T, ClientAccount>) {
+          e.done(ledger_->account(e.id));
+        } else if constexpr (std::is_same_v<T, ClientKey>) {
+          e.done(ledger_->get(e.id, e.key));
+        } else if constexpr (std::is_same_v<T, ClientRaw>) {
+          if (!config_.raw_mode) {
+            e.refused(RawRefusal::disabled);
+            return;
+          }
+          if (raw_pool_.size() + e.commands.size() > limits::node_raw_pool_max) {
+            e.refused(RawRefusal::overloaded);
+            return;
+          }
+          raw_callbacks_[e.connection] = std::move(e.committed);
+          for (const auto& c : e.commands) {
+            RawEntry entry{static_cast<std::uint16_t>(self_), e.connection, c.sequence, c.command};
+            if (raw_pool_.emplace(key_of(entry), false).second) {
+              raw_queue_.push_back(entry);
+              gossip_raw_.push_back(entry);
+              ++pool_version_;
+            }
+          }
+        } else {
+          static_assert(std::is_same_v<T, ConnectionClosed>);
+          raw_callbacks_.erase(e.connection);
+        }
+      },
+      event);
+}
+
+BlockInfo Node::Impl::info_of(const hs::Block& block) {
+  BlockInfo info;
+  info.height = block.height;
+  auto payload = decode_payload(block.payload);
+  if (!payload) return info;
+  info.ids.reserve(payload->transactions.size());
+  for (ByteSpan tx : payload->transactions) info.ids.push_back(execution::transaction_id(tx));
+  for (const auto& r : payload->raw) info.raw.push_back(key_of(r));
+  return info;
+}
+
+void Node::Impl::note_block(const hs::BlockId& id, const hs::Block& block) {
+  if (block.height <= replica_->committed_height() || in_flight_.count(id)) return;
+  if (in_flight_.size() >= limits::node_in_flight_blocks_max) return;
+  BlockInfo info = info_of(block);
+  for (const RawKey& k : info.raw) {
+    if (auto it = raw_pool_.find(k); it != raw_pool_.end()) it->second = true;
+  }
+  in_flight_.emplace(id, std::move(info));
+  ++pool_version_;
+}
+
+void Node::Impl::on_consensus(PeerConsensus& m) {
+  if (auto* request = std::get_if<hs::FetchRequest>(&m.message)) {
+    if (!replica_->has_block(request->block_id)) {
+      serve_fetch_from_store(m.from, *request);
+      return;
+    }
+  }
+  if (auto* proposal = std::get_if<hs::Proposal>(&m.message)) {
+    // The transactions must be valid before we may vote (docs/node.md
+    // "Proposal checks"): well-formed payload, and every signature verified (a
+    // transaction gossiped to us earlier costs a cache hit).
+    auto payload = decode_payload(proposal->block.payload);
+    if (!payload) {
+      ++bad_proposals_;
+      return;
+    }
+    if (!payload->transactions.empty()) {
+      auto checked = mempool_->verify_proposal(payload->transactions);
+      if (!checked) {
+        ++bad_proposals_;
+        spdlog::warn("proposal of view {} from {} refused: {}", proposal->block.view, m.from,
+                     mempool::describe(checked.error()));
+        return;
+      }
+    }
+    if (!payload->raw.empty() && !config_.raw_mode) {
+      ++bad_proposals_;
+      return;
+    }
+    note_block(proposal->block.id(), proposal->block);
+  }
+  step(hs::Received{m.from, std::move(m.message), now_tick()});
+}
+
+void Node::Impl::serve_fetch_from_store(hs::ReplicaId from, const hs::FetchRequest& request) {
+  const std::uint64_t second = static_cast<std::uint64_t>(now_tick() / 1000);
+  auto& [budget_second, used] = store_fetch_budget_[from];
+  if (budget_second != second) budget_second = second, used = 0;
+  if (used >= limits::node_store_fetches_per_peer_per_second) return;
+  ++used;
+  hs::FetchResponse response;
+  hs::BlockId cursor = request.block_id;
+  const std::uint32_t count = std::min<std::uint32_t>(std::max<std::uint32_t>(request.count_max, 1),
+                                                      limits::consensus_fetch_blocks_max);
+  while (response.blocks.size() < count) {
+    auto bytes = store_->block(cursor);
+    if (!bytes) break;
+    auto block = hs::decode_block(*bytes);
+    if (!block) break;
+    cursor = block->parent;
+    const bool at_genesis = block->height <= 1;
+    response.blocks.push_back(std::move(*block));
+    if (at_genesis) break;
+  }
+  if (response.blocks.empty()) return;
+  const Bytes encoded = hs::encode_message(hs::Message(std::move(response)));
+  (void)network_->try_send(static_cast<net::ValidatorId>(from), static_cast<std::uint16_t>(PeerMessageType::consensus),
+                           encoded, net::Delivery::droppable);
+}
+
+void Node::Impl::sign(hs::Message& message) const {
+  std::visit(
+      [&](auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, hs::Proposal>) {
+          if (m.signature.empty()) signer_->sign(hs::proposal_signing_bytes(config_.chain_id, m.block.id()), m.signature);
+        } else if constexpr (std::is_same_v<T, hs::Vote>) {
+          if (m.signature.empty()) signer_->sign(hs::vote_signing_bytes(config_.chain_id, m.view, m.block_id), m.signature);
+        } else if constexpr (std::is_same_v<T, hs::Timeout>) {
+          if (m.signature.empty()) {
+            signer_->sign(hs::timeout_signing_bytes(config_.chain_id, m.view, m.high_qc.view), m.signature);
+          }
+        }
+      },
+      message);
+}
+
+// One step of the core and everything it asks for, in the contract's order:
+// execute and append commits, persist (one synced write), send, then answer
+// clients whose transactions are now durable.
+void Node::Impl::step(const hs::Input& input) {
+  output_.clear();
+  replica_->step(input, output_);
+  if (output_.wake_at_tick) wake_tick_ = *output_.wake_at_tick;
+  for (const auto& c : output_.commits) apply_commit(c);
+
+  const hs::SafetyRecord* safety = nullptr;
+  for (const auto& record : output_.persist) {
+    if (const auto* s = std::get_if<hs::SafetyRecord>(&record)) safety = s;
+  }
+  if (safety) {
+    if (auto s = store_->write_safety_record(hs::encode_safety_record(*safety)); !s) {
+      // Contract 3: nothing may leave without the record. Stop rather than risk a
+      // second vote after restart.
+      spdlog::critical("safety record write failed: {}; stopping", storage::describe(s.error()));
+      stopping_ = true;
+      return;
+    }
+  } else if (!output_.commits.empty()) {
+    if (auto s = store_->flush(); !s) {
+      spdlog::critical("store flush failed: {}; stopping", storage::describe(s.error()));
+      stopping_ = true;
+      return;
+    }
+  }
+  send_outputs();
+  for (auto& [wait, receipt] : receipts_due_) wait.done(receipt);
+  receipts_due_.clear();
+  for (auto& [connection, part] : raw_due_) {
+    if (auto cb = raw_callbacks_.find(connection); cb != raw_callbacks_.end()) cb->second(std::move(part.first), part.second);
+  }
+  raw_due_.clear();
+  // Messages to ourselves are inputs of their own steps (contract 2).
+  while (!to_self_.empty() && !stopping_) {
+    hs::Message m = std::move(to_self_.front());
+    to_self_.pop_front();
+    step(hs::Received{self_, std::move(m), now_tick()});
+  }
+}
+
+void Node::Impl::send_outputs() {
+  for (auto& send : output_.sends) {
+    sign(send.message);
+    if (auto* p = std::get_if<hs::Proposal>(&send.message)) note_block(p->block.id(), p->block);
+    if (send.to && *send.to == self_) {
+      to_self_.push_back(std::move(send.message));
+      continue;
+    }
+    const Bytes encoded = hs::encode_message(send.message);
+    const auto type = static_cast<std::uint16_t>(PeerMessageType::consensus);
+    if (send.to) {
+      (void)network_->try_send(static_cast<net::ValidatorId>(*send.to), type, encoded);
+    } else {
+      for (hs::ReplicaId peer = 0; peer < n_; ++peer) {
+        if (peer != self_) (void)network_->try_send(static_cast<net::ValidatorId>(peer), type, encoded);
+      }
+    }
+  }
+}
+
+void Node::Impl::apply_commit(const hs::Committed& c) {
+  hs::Block block{c.parent, c.view, c.height, c.proposer, c.justify, c.payload};
+  std::vector<execution::Transaction> txs;
+  std::vector<execution::TransactionId> ids;
+  std::vector<RawEntry> raw;
+  if (auto payload = decode_payload(c.payload)) {
+    auto info = in_flight_.find(c.block_id);
+    for (std::size_t i = 0; i < payload->transactions.size(); ++i) {
+      auto tx = execution::decode_transaction(payload->transactions[i]);
+      if (!tx) continue;  // certified by a quorum that checked it: cannot happen with <= f faults
+      txs.push_back(std::move(*tx));
+      ids.push_back(info != in_flight_.end() && i < info->second.ids.size() ? info->second.ids[i]
+                                                                             : execution::transaction_id(payload->transactions[i]));
+    }
+    raw = std::move(payload->raw);
+  } else {
+    spdlog::error("committed block {} at height {} has a malformed payload; executed as empty", hex32(c.block_id), c.height);
+  }
+  auto result = ledger_->execute_block(c.height, txs, ids);
+  KESTREL_ASSERT(result.ok());  // heights come from the core in order
+  std::vector<storage::StateWrite> writes;
+  writes.reserve(result->state_writes.size());
+  for (const auto& w : result->state_writes) writes.push_back({w.key, w.value});
+  if (auto s = store_->append_block(c.height, c.block_id, hs::encode_block(block), hs::encode_qc(c.justify),
+                                    encode_receipts(result->receipts), writes);
+      !s) {
+    spdlog::critical("append_block {} failed: {}; stopping", c.height, storage::describe(s.error()));
+    stopping_ = true;
+    return;
+  }
+  mempool_->on_committed(txs);
+  ++pool_version_;
+  transactions_committed_ += txs.size();
+  raw_committed_ += raw.size();
+  last_commit_unix_ms_ = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+
+  for (const auto& receipt : result->receipts) {
+    if (recent_receipts_.size() >= limits::node_recent_receipts_max) {
+      recent_receipts_.erase(recent_order_.front());
+      recent_order_.pop_front();
+    }
+    if (recent_receipts_.emplace(receipt.id, receipt).second) recent_order_.push_back(receipt.id);
+    if (auto w = waiters_.find(receipt.id); w != waiters_.end()) {
+      for (auto& wait : w->second) receipts_due_.emplace_back(std::move(wait), receipt);
+      waiter_count_ -= w->second.size();
+      waiters_.erase(w);
+    }
+  }
+  std::map<std::uint64_t, std::vector<std::uint64_t>> mine;
+  for (const auto& e : raw) {
+    if (raw_pool_.erase(key_of(e)) && e.origin == self_) mine[e.connection].push_back(e.sequence);
+  }
+  for (auto& [connection, sequences] : mine) raw_due_.push_back({connection, {std::move(sequences), c.height}});
+  // Forget blocks at or below this height: committed, or forks that never will be
+  // (their raw entries go back to the pool).
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (it->second.height <= c.height) {
+      if (it->first != c.block_id) {
+        for (const RawKey& k : it->second.raw) {
+          if (auto p = raw_pool_.find(k); p != raw_pool_.end()) p->second = false;
+        }
+      }
+      it = in_flight_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// Keeps the core's next payload current while we lead this view or the next:
+// after a view change, and at most once a millisecond while the pool changes.
+void Node::Impl::maybe_prepare_payload(bool force) {
+  const hs::View view = replica_->view();
+  const bool leading_soon = hs::leader_of(view, n_) == self_ || hs::leader_of(view + 1, n_) == self_;
+  if (!leading_soon) return;
+  const auto now = Clock::now();
+  const bool view_changed = view != prepared_view_;
+  const bool pool_changed = pool_version_ != prepared_pool_version_;
+  if (!force && !view_changed && !(pool_changed && now - last_prepare_ >= std::chrono::milliseconds(1))) return;
+  std::vector<execution::TransactionId> in_flight;
+  for (const auto& [id, info] : in_flight_) in_flight.insert(in_flight.end(), info.ids.begin(), info.ids.end());
+  std::size_t bytes_max = config_.batch_bytes_max;
+  std::vector<RawEntry> raw;
+  if (!raw_pool_.empty()) {
+    // Drop queue entries already committed, then take those not in a proposal.
+    while (!raw_queue_.empty() && !raw_pool_.count(key_of(raw_queue_.front()))) raw_queue_.pop_front();
+    const std::size_t raw_max = std::min<std::size_t>(config_.batch_transactions_max * 8, limits::block_raw_commands_max);
+    for (const RawEntry& e : raw_queue_) {
+      if (raw.size() >= raw_max || (raw.size() + 1) * 34 + 16 > bytes_max) break;
+      auto it = raw_pool_.find(key_of(e));
+      if (it != raw_pool_.end() && !it->second) raw.push_back(e);
+    }
+    bytes_max -= std::min(bytes_max, raw.size() * 34 + 16);
+  }
+  mempool::Batch batch = mempool_->next_batch(config_.batch_transactions_max, bytes_max > 64 ? bytes_max - 64 : 0, in_flight);
+  prepared_view_ = view;
+  prepared_pool_version_ = pool_version_;
+  last_prepare_ = now;
+  const bool nonempty = !batch.transactions.empty() || !raw.empty();
+  if (!nonempty && !prepared_nonempty_) return;  // the core's pending payload is already empty
+  prepared_nonempty_ = nonempty;
+  step(hs::PayloadReady{encode_payload(batch.transactions, raw)});
+}
+
+void Node::Impl::flush_gossip() {
+  const auto send_all = [&](PeerMessageType type, const Bytes& bytes) {
+    for (hs::ReplicaId peer = 0; peer < n_; ++peer) {
+      if (peer != self_) {
+        (void)network_->try_send(static_cast<net::ValidatorId>(peer), static_cast<std::uint16_t>(type), bytes,
+                                 net::Delivery::droppable);
+      }
+    }
+  };
+  for (std::size_t start = 0; start < gossip_transactions_.size(); start += limits::node_gossip_transactions_max) {
+    const std::size_t end = std::min(gossip_transactions_.size(), start + limits::node_gossip_transactions_max);
+    send_all(PeerMessageType::transactions,
+             encode_transaction_batch(std::span<const Bytes>(gossip_transactions_).subspan(start, end - start)));
+  }
+  gossip_transactions_.clear();
+  for (std::size_t start = 0; start < gossip_raw_.size(); start += limits::node_gossip_raw_max) {
+    const std::size_t end = std::min(gossip_raw_.size(), start + limits::node_gossip_raw_max);
+    send_all(PeerMessageType::raw, encode_raw_batch(std::span<const RawEntry>(gossip_raw_).subspan(start, end - start)));
+  }
+  gossip_raw_.clear();
+}
+
+void Node::Impl::expire_waiters(Clock::time_point now) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    auto& list = it->second;
+    for (auto w = list.begin(); w != list.end();) {
+      if (w->deadline <= now) {
+        w->done(std::nullopt);
+        w = list.erase(w);
+        --waiter_count_;
+      } else {
+        ++w;
+      }
+    }
+    it = list.empty() ? waiters_.erase(it) : std::next(it);
+  }
+}
+
+void Node::Impl::publish_status() {
+  NodeStatus s;
+  s.id = self_;
+  s.validators = n_;
+  s.view = replica_->view();
+  s.leader = hs::leader_of(s.view, n_);
+  s.committed_height = replica_->committed_height();
+  s.committed_block = replica_->committed_block();
+  s.state_digest = ledger_->state_digest();
+  s.last_commit_unix_ms = last_commit_unix_ms_;
+  s.mempool_transactions = mempool_->size();
+  s.raw_pool = raw_pool_.size();
+  s.peers_connected.resize(n_);
+  for (std::uint32_t i = 0; i < n_; ++i) s.peers_connected[i] = i == self_ || network_->connected(static_cast<net::ValidatorId>(i));
+  s.view_changes = replica_->counters().view_changes;
+  s.timeouts_sent = replica_->counters().timeouts_sent;
+  s.transactions_committed = transactions_committed_;
+  s.raw_committed = raw_committed_;
+  std::lock_guard lock(status_mutex_);
+  status_ = std::move(s);
+}
+
+// --- Public surface ----------------------------------------------------------------------
+
+std::string status_json(const NodeStatus& s) {
+  std::ostringstream out;
+  out << "{\"id\":" << s.id << ",\"validators\":" << s.validators << ",\"view\":" << s.view << ",\"leader\":" << s.leader
+      << ",\"height\":" << s.committed_height << ",\"last_commit\":{\"block\":\"" << to_hex(s.committed_block.bytes)
+      << "\",\"unix_ms\":" << s.last_commit_unix_ms << "},\"state_digest\":\"" << to_hex(s.state_digest.bytes)
+      << "\",\"mempool\":{\"transactions\":" << s.mempool_transactions << ",\"raw\":" << s.raw_pool << "},\"peers\":[";
+  for (std::size_t i = 0; i < s.peers_connected.size(); ++i) {
+    out << (i ? "," : "") << "{\"id\":" << i << ",\"connected\":" << (s.peers_connected[i] ? "true" : "false") << "}";
+  }
+  out << "],\"view_changes\":" << s.view_changes << ",\"timeouts_sent\":" << s.timeouts_sent
+      << ",\"transactions_committed\":" << s.transactions_committed << ",\"raw_committed\":" << s.raw_committed
+      << ",\"uptime_seconds\":" << s.uptime_seconds << "}";
+  return out.str();
+}
+
+Result<std::unique_ptr<Node>, std::string> Node::start(const NodeConfig& config) {
+  auto impl = std::make_unique<Impl>(config);
+  if (auto s = impl->open(); !s) return Err(s.error());
+  return std::unique_ptr<Node>(new Node(std::move(impl)));
+}
+
+Node::Node(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Node::~Node() { stop(); }
+void Node::stop() { impl_->stop(); }
+NodeStatus Node::status() const { return impl_->status(); }
+std::string Node::metrics_text() const { return perf::global_registry().prometheus_text(); }
+
+void Node::submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitResult>)> done) {
+  impl_->post(ClientSubmit{std::move(transactions), std::move(done)});
+}
+void Node::wait_receipt(const execution::TransactionId& id, std::chrono::milliseconds timeout,
+                        std::function<void(std::optional<execution::Receipt>)> done) {
+  impl_->post(ClientWait{id, Clock::now() + timeout, std::move(done)});
+}
+void Node::get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) {
+  impl_->post(ClientAccount{id, std::move(done)});
+}
+void Node::get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) {
+  impl_->post(ClientKey{id, std::move(key), std::move(done)});
+}
+void Node::submit_raw(std::uint64_t connection, std::vector<RawSubmit> commands,
+                      std::function<void(std::vector<std::uint64_t>, std::uint64_t)> committed,
+                      std::function<void(RawRefusal)> refused) {
+  impl_->post(ClientRaw{connection, std::move(commands), std::move(committed), std::move(refused)});
+}
+void Node::connection_closed(std::uint64_t connection) { impl_->post(ConnectionClosed{connection}); }
+
+}  // namespace kestrel::node

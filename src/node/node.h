@@ -1,0 +1,106 @@
+// The validator node (docs/node.md): drives the HotStuff-2 core with the real
+// network (src/net), RocksDB (src/storage), the wall clock, the mempool and the
+// ledger, and serves clients.
+//
+// Threads (each owns what it touches; they talk through one bounded queue):
+//   - net: the Network's io thread decodes consensus messages and verifies every
+//     signature in them (driver contract 1) through the ParallelVerifier and the
+//     VerifyCache, then queues them for the consensus thread. A message that fails
+//     is dropped and counted; its sender's session stays up.
+//   - consensus: owns the Replica, Store, Ledger, Mempool and raw pool. It steps
+//     the core, executes commits, persists (the safety record and pending blocks
+//     are synced before any message of the same step leaves: contract 3), signs
+//     and sends (contract 2), and answers clients.
+//   - client and admin servers: their own io threads; requests become events.
+//
+// Thread-safety: public member functions are thread-safe.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/hash.h"
+#include "common/limits.h"
+#include "common/result.h"
+#include "execution/execution.h"
+#include "node/config.h"
+
+namespace kestrel::node {
+
+// What /status reports (also `kestrel status`).
+struct NodeStatus {
+  std::uint32_t id = 0;
+  std::uint32_t validators = 0;
+  std::uint64_t view = 0;
+  std::uint32_t leader = 0;
+  std::uint64_t committed_height = 0;
+  Hash32 committed_block;
+  Hash32 state_digest;
+  std::uint64_t last_commit_unix_ms = 0;
+  std::size_t mempool_transactions = 0;
+  std::size_t raw_pool = 0;
+  std::vector<bool> peers_connected;  // by validator id (self: true)
+  std::uint64_t view_changes = 0;
+  std::uint64_t timeouts_sent = 0;
+  std::uint64_t transactions_committed = 0;
+  std::uint64_t raw_committed = 0;
+  double uptime_seconds = 0;
+};
+std::string status_json(const NodeStatus& status);
+
+// Outcome of one submitted transaction (the client API passes it on).
+struct SubmitResult {
+  bool accepted = false;
+  execution::TransactionId id;
+  std::uint8_t refusal = 0;  // mempool::AdmitError when !accepted
+};
+
+struct RawSubmit {
+  std::uint64_t sequence = 0;
+  std::array<std::uint8_t, limits::raw_command_bytes> command{};
+};
+
+enum class RawRefusal : std::uint8_t { disabled = 1, overloaded = 2 };
+
+class Node {
+ public:
+  // Opens the store, restores the ledger and the core, starts the network and
+  // the consensus thread. On failure a message naming what failed.
+  static Result<std::unique_ptr<Node>, std::string> start(const NodeConfig& config);
+  ~Node();  // stop()
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Stops accepting work, flushes the store, stops the threads. Idempotent.
+  void stop();
+  NodeStatus status() const;
+  // Prometheus text of every metric (process-wide registry).
+  std::string metrics_text() const;
+
+  // --- Client requests (callbacks run on the consensus thread: keep them short) ---
+  void submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitResult>)> done);
+  void wait_receipt(const execution::TransactionId& id, std::chrono::milliseconds timeout,
+                    std::function<void(std::optional<execution::Receipt>)> done);
+  void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done);
+  void get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done);
+  // `committed` may be called several times, as parts of the batch commit.
+  void submit_raw(std::uint64_t connection, std::vector<RawSubmit> commands,
+                  std::function<void(std::vector<std::uint64_t> sequences, std::uint64_t height)> committed,
+                  std::function<void(RawRefusal)> refused);
+  void connection_closed(std::uint64_t connection);
+
+  class Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kestrel::node
