@@ -8,6 +8,11 @@
 #include "commands.h"
 #include "common/gates.h"
 
+std::vector<kestrel::GateSetting>& kestrel::app::cli_gate_settings() {
+  static std::vector<GateSetting> settings;
+  return settings;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"Kestrel: a post-quantum Byzantine-fault-tolerant consensus engine"};
   app.set_version_flag("--version", "kestrel 0.1.0");
@@ -23,6 +28,7 @@ int main(int argc, char** argv) {
                throw CLI::ValidationError("--gate " + text, kestrel::describe(setting.error()));
              }
              kestrel::set_gate(setting->gate, setting->enabled);
+             kestrel::app::cli_gate_settings().push_back(*setting);
            }
          },
          "Set an optimization gate for this run: NAME=on|off (repeatable; see `kestrel gates`)")
@@ -33,6 +39,7 @@ int main(int argc, char** argv) {
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);
   kestrel::app::register_keys(app);
+  kestrel::app::register_node(app);
   app.parse_complete_callback([] {
     kestrel::Gate offender = kestrel::Gate::count_;
     if (!kestrel::check_gate_dependencies(&offender)) {
