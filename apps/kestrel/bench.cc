@@ -342,7 +342,8 @@ int run_net(const NetOptions& o) {
 }  // namespace
 
 void register_bench(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks (net; cluster comes with the node issue)");
+  auto* bench = app.add_subcommand("bench", "Benchmarks: net (one session), cluster (a local validator cluster)");
+  register_bench_cluster(*bench);
   bench->require_subcommand(1);
   auto options = std::make_shared<NetOptions>();
   auto* net = bench->add_subcommand("net", "One encrypted session on loopback: throughput, AEAD reference, handshake");

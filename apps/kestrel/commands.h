@@ -25,6 +25,8 @@ void register_kat(CLI::App& app);
 void register_sim(CLI::App& app);
 void register_keys(CLI::App& app);  // keygen, init
 void register_node(CLI::App& app);
+void register_demo(CLI::App& app);
+void register_bench_cluster(CLI::App& bench);  // `bench cluster`, under `bench`
 
 // The --gate settings given on the command line (applied on top of a config's [gates]).
 std::vector<GateSetting>& cli_gate_settings();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cluster.h"
 #include "commands.h"
 #include "node/config.h"
 
@@ -29,16 +30,7 @@ void write_or_throw(Status<node::KeyFileError> status, const std::string& path) 
   if (!status) fail(path + ": " + node::describe(status.error()));
 }
 
-struct InitOptions {
-  std::uint32_t nodes = 4;
-  std::string dir;
-  std::string scheme = crypto::scheme_name(crypto::default_signature_scheme);
-  std::uint16_t base_port = 27000;
-  std::uint64_t chain_id = 1;
-  std::uint32_t accounts = 16;
-  std::uint64_t balance = 1000000000;
-  bool force = false;
-};
+using InitOptions = ClusterInit;
 
 void run_init(const InitOptions& o) {
   namespace fs = std::filesystem;
@@ -95,6 +87,15 @@ void run_init(const InitOptions& o) {
 }
 
 }  // namespace
+
+Status<std::string> init_cluster(const ClusterInit& init) {
+  try {
+    run_init(init);
+  } catch (const CLI::Error& e) {
+    return Err(std::string("cluster init in ") + init.dir + " failed" + (e.what()[0] ? std::string(": ") + e.what() : " (see above)"));
+  }
+  return {};
+}
 
 void register_keys(CLI::App& app) {
   static std::string keygen_scheme = crypto::scheme_name(crypto::default_signature_scheme);

@@ -17,6 +17,7 @@
 
 #include "common/bytes.h"
 #include "common/gates.h"
+#include "common/hash.h"
 #include "common/result.h"
 #include "crypto/signature.h"
 
@@ -88,6 +89,9 @@ struct ConfigError {
 Result<NodeConfig, ConfigError> load_config(const std::string& path);
 // Renders a config as TOML that load_config reads back to an equal config.
 std::string render_config(const NodeConfig& config);
+// The cluster's identity for handshakes and stores: SHA-256 over a domain tag,
+// the chain id, the scheme and the validator keys in id order.
+Hash32 cluster_id_of(const NodeConfig& config);
 // The directory of the config file, against which relative paths resolve.
 std::string resolve_path(const NodeConfig& config, const std::string& relative);
 

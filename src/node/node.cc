@@ -39,20 +39,6 @@ namespace {
 
 std::string hex32(const Hash32& h) { return to_hex(h.bytes); }
 
-// Cluster identity for the handshake: every validator derives the same bytes
-// from the chain id, the scheme and the validator keys in id order.
-Hash32 cluster_id_of(const NodeConfig& c) {
-  Bytes fields;
-  Writer w(fields);
-  w.u64(c.chain_id);
-  w.u8(static_cast<std::uint8_t>(c.scheme));
-  for (const auto& v : c.validators) w.bytes(v.public_key, 1 << 16);
-  Sha256 h;
-  h.update(as_bytes("kestrel/cluster"));
-  h.update(fields);
-  return h.finish();
-}
-
 Bytes encode_receipts(std::span<const execution::Receipt> receipts) {
   Bytes out;
   Writer w(out);
@@ -909,5 +895,17 @@ void Node::submit_raw(std::uint64_t connection, std::vector<RawSubmit> commands,
   impl_->post(ClientRaw{connection, std::move(commands), std::move(committed), std::move(refused)});
 }
 void Node::connection_closed(std::uint64_t connection) { impl_->post(ConnectionClosed{connection}); }
+
+Hash32 cluster_id_of(const NodeConfig& c) {
+  Bytes fields;
+  Writer w(fields);
+  w.u64(c.chain_id);
+  w.u8(static_cast<std::uint8_t>(c.scheme));
+  for (const auto& v : c.validators) w.bytes(v.public_key, 1 << 16);
+  Sha256 h;
+  h.update(as_bytes("kestrel/cluster"));
+  h.update(fields);
+  return h.finish();
+}
 
 }  // namespace kestrel::node

@@ -1,0 +1,79 @@
+// The local cluster runner behind `kestrel demo` and `kestrel bench cluster`
+// (cluster.cc; docs/node.md "Demo and cluster benchmark").
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/gates.h"
+#include "common/hash.h"
+#include "common/result.h"
+
+namespace CLI {
+class App;
+}
+
+namespace kestrel::app {
+
+// What `kestrel init` creates (keys.cc).
+struct ClusterInit {
+  std::uint32_t nodes = 4;
+  std::string dir;
+  std::string scheme = "ml-dsa-65";
+  std::uint16_t base_port = 27000;
+  std::uint64_t chain_id = 1;
+  std::uint32_t accounts = 16;
+  std::uint64_t balance = 1000000000;
+  bool force = false;
+};
+Status<std::string> init_cluster(const ClusterInit& init);
+
+struct ClusterOptions {
+  std::uint32_t nodes = 4;
+  double duration_s = 30;
+  double rate = 0;  // 0: saturate (bounded windows)
+  std::string scheme = "ml-dsa-65";
+  bool raw = false;
+  bool keep = false;
+  bool live = true;  // progress lines (demo); bench cluster prints only the summary
+  std::string dir;
+  std::uint16_t base_port = 27000;
+  std::uint32_t accounts = 256;
+  std::size_t transactions = 60000;       // pre-signed (signed mode)
+  std::size_t window_per_account = 48;    // below the mempool's nonce gap of 64
+  std::size_t raw_window = 20000;         // raw commands in flight per connection
+  std::uint32_t batch_transactions_max = 0;
+  std::vector<GateSetting> gates;         // passed to every node
+};
+
+struct NodeFigures {
+  double cpu_percent = 0;
+  std::uint64_t peak_rss_bytes = 0;
+  std::uint64_t view_changes = 0, timeouts = 0, height = 0;
+};
+
+struct ClusterResult {
+  std::string dir;
+  double elapsed_s = 0;
+  std::uint64_t submitted = 0, committed = 0, refused = 0, errors = 0;
+  std::map<std::string, std::uint64_t> refusals;
+  double throughput = 0;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
+  std::vector<NodeFigures> nodes;
+  std::uint64_t common_height = 0;
+  Hash32 digest;
+  bool digests_agree = false;
+};
+
+Result<ClusterResult, std::string> run_cluster(const ClusterOptions& options);
+void print_summary(const ClusterOptions& options, const ClusterResult& result);
+nlohmann::json result_json(const ClusterOptions& options, const ClusterResult& result);
+void install_interrupt_handler();
+bool was_interrupted();
+void add_cluster_options(CLI::App& command, ClusterOptions& options);
+
+}  // namespace kestrel::app
