@@ -37,5 +37,6 @@ class NodeServers {
   virtual ~NodeServers() = default;
 };
 Result<std::unique_ptr<NodeServers>, std::string> start_node_servers(const node::NodeConfig& config, node::Node& node);
+void register_submit(CLI::App& app);
 
 }  // namespace kestrel::app

@@ -283,5 +283,50 @@ inline constexpr std::size_t node_store_fetches_per_peer_per_second = 64;
 // Uncommitted blocks whose transaction ids the node tracks (not to propose them
 // twice): the core's own bound on stored blocks.
 inline constexpr std::size_t node_in_flight_blocks_max = 4096;
+// --- client API ---------------------------------------------------------------------
+// (src/node/client_protocol.h, docs/client-api.md)
+
+// Transactions in one `submit` request: 256 keeps one request's admission (one
+// parallel verify batch, well under mempool_admit_batch_max) near a millisecond
+// per core with ML-DSA-65, yet amortises a round trip over many transactions.
+inline constexpr std::size_t client_submit_batch_max = 256;
+static_assert(client_submit_batch_max <= mempool_admit_batch_max, "one submit is one admission call");
+// Raw benchmark commands (raw_command_bytes, above): 1,024 per request: 24 KiB of
+// wire, enough to saturate a node from a handful of pipelined connections.
+inline constexpr std::size_t client_raw_batch_max = 1024;
+// One frame (either direction): the largest is a full submit, 256 transactions of
+// transaction_bytes_max with a varint length each, plus the type, request id and
+// count (1 + 8 + 3 B) with spare room: 256 x (16,384 + 10) + 64 = 4,196,928 B.
+inline constexpr std::size_t client_frame_bytes_max =
+    client_submit_batch_max * (transaction_bytes_max + varint_bytes_max) + 64;
+static_assert(client_frame_bytes_max >= 64 + client_raw_batch_max * (8 + raw_command_bytes),
+              "a full raw batch must fit in one frame");
+static_assert(client_frame_bytes_max <= 0xFFFFFFFFu, "the frame length is a u32");
+// A client may wait up to a minute for a receipt in one request: longer than any
+// sane commit latency, short enough that a forgotten wait frees its slot.
+inline constexpr std::uint32_t client_wait_timeout_ms_max = 60 * 1000;
+// Short text of an `error` response (a reason for a human, not for parsing).
+inline constexpr std::size_t client_error_text_bytes_max = 128;
+// Open client connections per node. Worst-case receive memory is a frame being
+// read per connection (buffers grow with the bytes actually received, so it takes
+// clients that really send): 256 x 4 MiB = 1 GiB, plus the write queues below.
+inline constexpr std::size_t client_connections_max = 256;
+// In-flight requests per connection: the config key client.in_flight_max is
+// checked against this (the same upper bound config.cc applies).
+inline constexpr std::uint32_t client_in_flight_max = 65536;
+// Response bytes queued per connection before the server stops reading from it
+// (backpressure): 1 MiB is ~100 full submit results. Each in-flight request can
+// add at most one more response after the pause, so the queue stays below
+// 1 MiB + in_flight x (largest response, ~16 KiB).
+inline constexpr std::size_t client_write_queue_bytes_max = 1024 * 1024;
+// Receive buffer of a connection: frames up to this size are decoded in place;
+// larger ones grow their own buffer as their bytes arrive.
+inline constexpr std::size_t client_receive_buffer_bytes = 64 * 1024;
+// A connection with nothing in flight that sends nothing for this long is closed.
+inline constexpr std::uint32_t client_idle_timeout_ms = 120 * 1000;
+// A started frame must complete, and a started write must progress, within this
+// time: 4 MiB at 10 Mbit/s is ~3.4 s; 10 s frees the buffers of a stalled client.
+inline constexpr std::uint32_t client_frame_stall_timeout_ms = 10 * 1000;
+static_assert(client_idle_timeout_ms > client_wait_timeout_ms_max);
 
 }  // namespace kestrel::limits
