@@ -267,6 +267,9 @@ inline constexpr std::uint32_t admin_read_timeout_ms = 2000;
 // The response must be taken within this: /metrics is at most a few MiB (below),
 // which a reader on loopback or a LAN takes in well under a second.
 inline constexpr std::uint32_t admin_write_timeout_ms = 10000;
+// After a failed accept (out of file descriptors), wait this long before the
+// next one instead of spinning; short enough that a scrape barely notices.
+inline constexpr std::uint32_t admin_accept_backoff_ms = 100;
 // Largest response the admin client (`kestrel status`) accepts. /metrics is the
 // largest route: metric_series_max series, a histogram of ~50 lines of ~100
 // bytes at worst, is under 16 MiB even if every series were a histogram.
