@@ -329,4 +329,30 @@ inline constexpr std::uint32_t client_idle_timeout_ms = 120 * 1000;
 inline constexpr std::uint32_t client_frame_stall_timeout_ms = 10 * 1000;
 static_assert(client_idle_timeout_ms > client_wait_timeout_ms_max);
 
+// --- admin HTTP ---------------------------------------------------------------------
+
+// An admin request is a GET line and a few headers (curl sends ~80 bytes, a
+// browser ~1 KiB); 8 KiB is the common default of HTTP servers for the head, and
+// a larger one is refused with 431 before any more is read.
+inline constexpr std::size_t admin_request_bytes_max = 8 * 1024;
+// Open admin connections: a Prometheus scraper, an operator's `kestrel status`,
+// a dashboard or two. Beyond 16, new connections are closed at once (counted),
+// so a client that opens many cannot hold memory or the io thread.
+inline constexpr std::size_t admin_connections_max = 16;
+// The whole request head must arrive within this (a slow or silent client is
+// closed); a local scraper sends it in one packet.
+inline constexpr std::uint32_t admin_read_timeout_ms = 2000;
+// The response must be taken within this: /metrics is at most a few MiB (below),
+// which a reader on loopback or a LAN takes in well under a second.
+inline constexpr std::uint32_t admin_write_timeout_ms = 10000;
+// After a failed accept (out of file descriptors), wait this long before the
+// next one instead of spinning; short enough that a scrape barely notices.
+inline constexpr std::uint32_t admin_accept_backoff_ms = 100;
+// Largest response the admin client (`kestrel status`) accepts. /metrics is the
+// largest route: metric_series_max series, a histogram of ~50 lines of ~100
+// bytes at worst, is under 16 MiB even if every series were a histogram.
+inline constexpr std::size_t admin_response_bytes_max = 16 * 1024 * 1024;
+// /stages JSON: 9 stages of ~150 bytes plus process figures; 64 KiB is far above it.
+inline constexpr std::size_t stages_json_bytes_max = 64 * 1024;
+
 }  // namespace kestrel::limits

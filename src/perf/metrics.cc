@@ -131,7 +131,8 @@ Result<Registry::Family*, MetricsError> Registry::family(std::string_view name, 
   return &it->second;
 }
 
-Result<Counter*, MetricsError> Registry::counter(std::string_view name, std::string_view help, Labels labels) {
+Result<Counter*, MetricsError> Registry::counter(std::string_view name, std::string_view help, Labels labels,
+                                                 double unit_scale) {
   std::sort(labels.begin(), labels.end());  // one series per label set, whatever the order given
   std::lock_guard lock(mutex_);
   auto f = family(name, help, Kind::counter, labels);
@@ -142,7 +143,7 @@ Result<Counter*, MetricsError> Registry::counter(std::string_view name, std::str
       (*f)->counters.erase(labels);
       return Err(MetricsError::full);
     }
-    slot = std::make_unique<Counter>();
+    slot = std::make_unique<Counter>(unit_scale);
     ++series_;
   }
   return slot.get();
@@ -196,7 +197,10 @@ std::string Registry::prometheus_text() const {
     const char* type = f.kind == Kind::counter ? "counter" : f.kind == Kind::gauge ? "gauge" : "histogram";
     out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + type + "\n";
     for (const auto& [labels, c] : f.counters) {
-      out += name + render_labels(labels) + " " + std::to_string(c->value()) + "\n";
+      const std::string value = c->unit_scale() == 1.0
+                                    ? std::to_string(c->value())
+                                    : format_double(static_cast<double>(c->value()) * c->unit_scale());
+      out += name + render_labels(labels) + " " + value + "\n";
     }
     for (const auto& [labels, g] : f.gauges) {
       const std::string value = g->unit_scale() == 1.0

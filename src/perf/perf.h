@@ -29,11 +29,16 @@ namespace kestrel::perf {
 
 class Counter {
  public:
+  // unit_scale: the exposition multiplies the integer count by it (CPU time
+  // counted in nanoseconds is exposed as `_seconds_total` with 1e-9).
+  explicit Counter(double unit_scale = 1.0) : unit_scale_(unit_scale) {}
+  double unit_scale() const { return unit_scale_; }
   void add(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
   std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
   std::atomic<std::uint64_t> value_{0};
+  double unit_scale_;
 };
 
 class Gauge {
@@ -100,7 +105,8 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 class Registry {
  public:
-  Result<Counter*, MetricsError> counter(std::string_view name, std::string_view help, Labels labels = {});
+  Result<Counter*, MetricsError> counter(std::string_view name, std::string_view help, Labels labels = {},
+                                         double unit_scale = 1.0);
   // unit_scale: the exposition multiplies the integer value by it (a gauge kept
   // in milliseconds is exposed in seconds with 1e-3).
   Result<Gauge*, MetricsError> gauge(std::string_view name, std::string_view help, Labels labels = {},
