@@ -271,6 +271,8 @@ static_assert(storage_pending_blocks_bytes_max >= 4 * block_payload_bytes_max,
 // page of the largest puts is 32 MiB; the byte bound halves the worst case).
 inline constexpr std::size_t storage_state_page_entries_max = 4096;
 inline constexpr std::size_t storage_state_page_bytes_max = 16 * 1024 * 1024;
+static_assert(storage_state_page_bytes_max >= 2 * storage_value_bytes_max,
+              "any one stored entry (key and value) fits in a page");
 // Entries Ledger::restore asks for per page: large enough that the per-page cost
 // (a RocksDB seek) is negligible, small enough to keep a page a few MiB.
 inline constexpr std::size_t ledger_restore_page_entries = 1024;
