@@ -355,4 +355,35 @@ inline constexpr std::size_t admin_response_bytes_max = 16 * 1024 * 1024;
 // /stages JSON: 9 stages of ~150 bytes plus process figures; 64 KiB is far above it.
 inline constexpr std::size_t stages_json_bytes_max = 64 * 1024;
 
+// --- restart ---
+// What a restarting validator reads back (docs/storage.md "Restart").
+
+// Uncommitted blocks in the store's pending family (proposed or voted, not yet
+// committed). HotStuff-2 commits a block two views after it is certified, so a
+// healthy replica holds a handful; 4,096 covers thousands of views without a
+// commit (hours of back-off) before the node must prune forks. put_pending_block
+// refuses beyond it (StorageError::pending_full).
+inline constexpr std::size_t storage_pending_blocks_max = 4096;
+// ... and their bytes: pending_blocks() returns all of them at once on restart, so
+// this is the memory that read costs. 512 MiB is 128 full 4 MiB proposals, or
+// thousands of the small blocks a view without load proposes.
+inline constexpr std::size_t storage_pending_blocks_bytes_max = 512 * 1024 * 1024;
+static_assert(storage_pending_blocks_bytes_max >= 4 * block_payload_bytes_max,
+              "a few full uncommitted proposals must fit");
+// One page of Store::state_range: at most 4,096 entries and, past the first entry,
+// at most 16 MiB (ledger entries are <= 97 B of key and 8 KiB of value, so a full
+// page of the largest puts is 32 MiB; the byte bound halves the worst case).
+inline constexpr std::size_t storage_state_page_entries_max = 4096;
+inline constexpr std::size_t storage_state_page_bytes_max = 16 * 1024 * 1024;
+static_assert(storage_state_page_bytes_max >= 2 * storage_value_bytes_max,
+              "any one stored entry (key and value) fits in a page");
+// Entries Ledger::restore asks for per page: large enough that the per-page cost
+// (a RocksDB seek) is negligible, small enough to keep a page a few MiB.
+inline constexpr std::size_t ledger_restore_page_entries = 1024;
+static_assert(ledger_restore_page_entries <= storage_state_page_entries_max);
+// Entries Ledger::restore accepts in all: the in-memory ledger needs > 100 B per
+// entry, so 2^32 entries (> 400 GiB) is beyond any validator; the bound only stops
+// a source that never ends.
+inline constexpr std::uint64_t ledger_restore_entries_max = std::uint64_t{1} << 32;
+
 }  // namespace kestrel::limits

@@ -3,7 +3,8 @@
 //
 // Who drives it: the node (later) and tests/benchmarks. The mempool decodes and
 // pre-checks transactions with this header; the node executes each committed
-// block with Ledger::execute_block and persists the receipts and state digest.
+// block with Ledger::execute_block and persists the receipts and state digest,
+// and on restart rebuilds the ledger from the stored state with Ledger::restore.
 //
 // Signatures: decode_transaction checks the format only (sizes, tags, exact key
 // and signature lengths for the scheme); signatures are verified by the caller
@@ -15,9 +16,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -26,6 +29,7 @@
 #include "common/hash.h"
 #include "common/result.h"
 #include "crypto/signature.h"
+#include "execution/lthash.h"
 
 namespace kestrel::execution {
 
@@ -129,10 +133,15 @@ struct Receipt {
 };
 Bytes encode_receipt(const Receipt& receipt);
 Result<Receipt, TransactionError> decode_receipt(ByteSpan encoded);
+// SHA-256("kestrel/receipts/v1" || u64 count || encode_receipt(r) for each r): what
+// the state digest commits to of a block's receipts (docs/transactions.md).
+Hash32 receipts_digest(std::span<const Receipt> receipts);
 
 // One changed entry of the ledger state, for the store's state column family:
 //   account: key 'a' || account id (32 B)         value u64 balance || u64 nonce (LE)
 //   put:     key 'k' || account id (32 B) || key  value the put value
+// Every account and every key of the ledger is one such entry; the set of entries
+// is the whole state (Ledger::state_entries lists it, Ledger::restore reads it).
 struct StateWrite {
   Bytes key;
   Bytes value;
@@ -144,6 +153,7 @@ Bytes kv_state_key(const AccountId& id, ByteSpan key);
 struct BlockResult {
   std::vector<Receipt> receipts;
   Hash32 state_digest;
+  Hash32 receipts_digest;  // receipts_digest(receipts), one input of state_digest
   // Every account the block touched and every key it put, in key order: what the
   // node writes to storage (in the same write batch as the block's receipts).
   std::vector<StateWrite> state_writes;
@@ -154,13 +164,43 @@ enum class LedgerError : std::uint8_t {
   too_many_transactions,
   genesis_duplicate,   // the same account twice in genesis
   genesis_too_large,   // more than limits::genesis_accounts_max allocations
+  // Ledger::restore: the stored state or the arguments are not a ledger's.
+  restore_source_failed,     // the page source reported a failure (its caller has the detail)
+  restore_page_too_large,    // the source returned more entries than were asked for
+  restore_bad_key,           // a key with an unknown tag or a wrong length
+  restore_bad_value,         // an account value that is not 16 bytes, a put value too long
+  restore_out_of_order,      // keys not strictly increasing (unsorted page or a duplicate)
+  restore_orphan_key,        // a put key of an account that has no account entry
+  restore_too_many_keys,     // an account with more than ledger_account_keys_max keys
+  restore_too_many_entries,  // more than limits::ledger_restore_entries_max entries
+  restore_bad_receipts,      // last-block receipts whose heights or indexes do not fit
 };
 const char* describe(LedgerError error);
+
+// A state entry as the store returns it: (key, value) in the encoding above.
+using StateEntry = std::pair<Bytes, Bytes>;
+// The next page of the stored state: up to max_entries entries whose keys are
+// strictly greater than start_after (empty: from the first key), in byte order of
+// the keys; an empty page ends the state. nullopt: the source failed (its owner
+// keeps the detail, e.g. the StorageError). storage::Store::state_range fits.
+using StatePageSource =
+    std::function<std::optional<std::vector<StateEntry>>(ByteSpan start_after, std::size_t max_entries)>;
 
 class Ledger {
  public:
   static Result<Ledger, LedgerError> create(std::uint32_t chain_id,
                                             std::span<const GenesisAllocation> genesis);
+
+  // Rebuilds the ledger a node had after executing block `height` from the stored
+  // state (every entry, read page by page from `source`, limits::ledger_restore_page_entries
+  // at a time) and that block's receipts (empty at height 0). The result's
+  // state_digest() is exactly the digest execute_block (or create, at height 0)
+  // produced for that state: the caller compares it with the stored digest
+  // (storage::Store::last_state_digest) before trusting the ledger. Every malformed
+  // input is a specific restore_* error; nothing is repaired.
+  static Result<Ledger, LedgerError> restore(std::uint32_t chain_id, std::uint64_t height,
+                                             std::span<const Receipt> last_block_receipts,
+                                             const StatePageSource& source);
 
   std::uint32_t chain_id() const { return chain_id_; }
   // Last executed height (0 = genesis only).
@@ -171,6 +211,14 @@ class Ledger {
   Account account(const AccountId& id) const;  // zero account when absent
   std::optional<Bytes> get(const AccountId& id, ByteSpan key) const;
   std::size_t account_count() const { return accounts_.size(); }
+  // Entries in the state (accounts plus put keys).
+  std::uint64_t entry_count() const { return entry_count_; }
+
+  // The state as store entries (the encoding of StateWrite), in key order: up to
+  // max_entries whose keys are strictly greater than start_after (empty: from the
+  // first). Written by the node to a new store at genesis (put_state), and usable to
+  // compare a ledger with a store or to ship a snapshot. Costs O(log n + page).
+  std::vector<StateWrite> state_entries(ByteSpan start_after, std::size_t max_entries) const;
 
   // Admission rule: chain id and exact next nonce.
   Status<PrecheckError> precheck(const Transaction& tx) const;
@@ -183,22 +231,33 @@ class Ledger {
                                                  std::span<const TransactionId> ids);
 
  private:
+  // touched_height: the height of the block that last changed the entry. The
+  // first change in a block removes the entry's old element from state_hash_
+  // (later changes in the same block find touched_height == height and do not);
+  // the block adds the final element of every touched entry at its end.
   struct Entry {
     Bytes value;
-    Hash32 value_hash;
+    std::uint64_t touched_height = 0;
   };
   struct State {
     Account account;
-    std::map<Bytes, Entry> keys;  // ordered: the digest walks it
+    std::map<Bytes, Entry> keys;  // ordered: state_entries lists keys in byte order
+    std::uint64_t touched_height = 0;
   };
-  Ledger(std::uint32_t chain_id) : chain_id_(chain_id) {}
-  ReceiptStatus apply(const Transaction& tx, std::vector<AccountId>& touched, std::vector<Bytes>& put_keys);
-  static void hash_account(Sha256& h, const AccountId& id, const State& state);
+  explicit Ledger(std::uint32_t chain_id) : chain_id_(chain_id) {}
+  ReceiptStatus apply(const Transaction& tx, std::uint64_t height, std::vector<AccountId>& touched,
+                      std::vector<Bytes>& put_keys);
+  // Before the first change of an existing entry in the block at `height`.
+  void touch(State& state, const AccountId& id, std::uint64_t height);
+  void touch(Entry& entry, const AccountId& id, const Bytes& key, std::uint64_t height);
+  Hash32 compute_digest(const Hash32& receipts) const;
 
   std::uint32_t chain_id_;
   std::uint64_t height_ = 0;
   Hash32 digest_;
-  std::map<AccountId, State> accounts_;  // ordered: determinism of the digest
+  std::uint64_t entry_count_ = 0;   // accounts plus put keys
+  detail::LtHash16 state_hash_;     // the set hash of every state entry
+  std::map<AccountId, State> accounts_;  // ordered: state_entries and restore walk it in key order
 };
 
 }  // namespace kestrel::execution

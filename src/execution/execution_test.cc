@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "common/limits.h"
+#include "execution/lthash.h"
 
 namespace kestrel::execution {
 namespace {
@@ -286,7 +287,44 @@ TEST(LedgerTest, GoldenDigest) {
   auto r = ledger.execute_block(1, txs, ids_of(txs));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->receipts[0].status, ReceiptStatus::insufficient_balance);
-  EXPECT_EQ(ledger.state_digest().hex(), "f502dcc95853598e44ab66dc8097500a6451efe73e181693a5b3ff6f795c793c");
+  // The value changed when the digest became a function of the state (v2,
+  // docs/transactions.md); the v1 chained digest was f502dcc9...793c.
+  EXPECT_EQ(ledger.state_digest().hex(), "82a65bfbf9a01ebe1db86d1e9e16f777f7d1e6a0adda84f1fa166529aa45ded2");
+  // The same value from the documented definition, written out here.
+  auto u64_le = [](std::uint64_t v) {
+    Bytes b;
+    Writer w(b);
+    w.u64(v);
+    return b;
+  };
+  auto element = [&](const Bytes& key, const Bytes& value) {
+    Bytes in(as_bytes("kestrel/state/entry/v1").begin(), as_bytes("kestrel/state/entry/v1").end());
+    for (const auto& part : {u64_le(key.size()), key, value}) in.insert(in.end(), part.begin(), part.end());
+    return sha256(in);
+  };
+  auto account_value = [&](std::uint64_t balance, std::uint64_t nonce) {
+    Bytes v = u64_le(balance);
+    const auto n = u64_le(nonce);
+    v.insert(v.end(), n.begin(), n.end());
+    return v;
+  };
+  const auto sender = sender_of(tx);
+  detail::LtHash16 set;
+  set.add(element(account_state_key(x), account_value(1000, 0)));
+  set.add(element(account_state_key(y), account_value(7, 0)));
+  set.add(element(account_state_key(sender), account_value(0, 1)));  // failed, nonce consumed
+  Bytes receipts_in(as_bytes("kestrel/receipts/v1").begin(), as_bytes("kestrel/receipts/v1").end());
+  for (const auto& part : {u64_le(1), encode_receipt(r->receipts[0])}) {
+    receipts_in.insert(receipts_in.end(), part.begin(), part.end());
+  }
+  EXPECT_EQ(r->receipts_digest, sha256(receipts_in));
+  Bytes digest_in(as_bytes("kestrel/state/v2").begin(), as_bytes("kestrel/state/v2").end());
+  const auto set_bytes = set.encode();
+  for (const auto& part : {u64_le(chain), u64_le(1), Bytes(r->receipts_digest.bytes.begin(), r->receipts_digest.bytes.end()),
+                           u64_le(3), Bytes(set_bytes.begin(), set_bytes.end())}) {
+    digest_in.insert(digest_in.end(), part.begin(), part.end());
+  }
+  EXPECT_EQ(ledger.state_digest(), sha256(digest_in));
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <filesystem>
 #include <list>
+#include <map>
 #include <unordered_map>
 
 #include "common/assert.h"
@@ -21,13 +23,16 @@ namespace {
 
 // Column families, in the order of their handles.
 enum Family : std::size_t {
-  cf_meta, cf_blocks, cf_certificates, cf_safety, cf_heights, cf_receipts, cf_state, family_count
+  cf_meta, cf_blocks, cf_certificates, cf_safety, cf_heights, cf_receipts, cf_state,
+  cf_digests, cf_pending_blocks, family_count
 };
 constexpr std::array<const char*, family_count> family_names{
-    "default", "blocks", "certificates", "safety", "heights", "receipts", "state"};
+    "default", "blocks", "certificates", "safety", "heights", "receipts", "state", "digests", "pending_blocks"};
+// Format 1 had the first seven families only (no digests, no pending blocks).
+constexpr std::size_t format_1_family_count = 7;
 
 constexpr std::string_view magic = "kestrel-store";
-constexpr std::uint32_t format_version_current = 1;
+constexpr std::uint32_t format_version_current = 2;
 constexpr std::string_view key_magic = "magic";
 constexpr std::string_view key_version = "format_version";
 constexpr std::string_view key_cluster = "cluster_id";
@@ -35,7 +40,12 @@ constexpr std::string_view key_committed = "committed_height";
 constexpr std::string_view key_first_kept = "first_kept_height";
 constexpr std::string_view key_safety = "safety_record";
 
-rocksdb::Slice slice(ByteSpan b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+// An empty span may have a null data pointer, which RocksDB's comparisons assert
+// against; an empty Slice points at "".
+rocksdb::Slice slice(ByteSpan b) {
+  if (b.empty()) return rocksdb::Slice();
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 ByteSpan span_of(const std::string& s) { return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 
@@ -126,6 +136,7 @@ const char* describe(StorageError error) {
     case StorageError::height_not_next: return "storage: height is not committed height + 1";
     case StorageError::too_large: return "storage: value larger than storage_value_bytes_max";
     case StorageError::invalid_options: return "storage: invalid options";
+    case StorageError::pending_full: return "storage: pending blocks at storage_pending_blocks_max or _bytes_max";
   }
   return "storage: unknown error";
 }
@@ -137,6 +148,10 @@ struct Store::Impl {
   rocksdb::WriteBatchWithIndex pending{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   std::size_t pending_appends = 0;
   BlockCache cache;
+  // The pending (uncommitted) blocks' ids and sizes, including unflushed puts and
+  // deletes: bounds checks without reads. At most storage_pending_blocks_max.
+  std::map<Hash32, std::size_t> pending_block_sizes;
+  std::size_t pending_block_bytes = 0;
 
   ~Impl() {
     if (db == nullptr) return;
@@ -165,6 +180,13 @@ struct Store::Impl {
     if (!s.ok()) return Err(from_status(s));
     if (value.size() > limits::storage_value_bytes_max) return Err(StorageError::corrupt);
     return std::optional<std::string>{std::move(value)};
+  }
+
+  // An iterator over one family that sees pending writes (the batch merged over
+  // the database).
+  std::unique_ptr<rocksdb::Iterator> iterator(Family family, const rocksdb::ReadOptions& read) {
+    return std::unique_ptr<rocksdb::Iterator>(
+        pending.NewIteratorWithBase(handles[family], db->NewIterator(read, handles[family]), &read));
   }
 
   Status<StorageError> write_synced(rocksdb::WriteBatch* batch) {
@@ -222,6 +244,13 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
     std::sort(names.begin(), names.end());
     std::vector<std::string> ours(family_names.begin(), family_names.end());
     std::sort(ours.begin(), ours.end());
+    std::vector<std::string> format_1(family_names.begin(), family_names.begin() + format_1_family_count);
+    std::sort(format_1.begin(), format_1.end());
+    if (names == format_1) {
+      set_detail(detail, options.path + " is a format 1 store (no digests or pending_blocks families); this build "
+                                        "reads format " + std::to_string(format_version_current));
+      return Err(StorageError::format_version);
+    }
     if (names != ours) {
       set_detail(detail, options.path + " has other column families than a Kestrel store");
       return Err(StorageError::not_a_store);
@@ -324,6 +353,27 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
       return Err(StorageError::corrupt);
     }
   }
+  // The pending blocks' index (bounded: put_pending_block never stored more).
+  {
+    rocksdb::ReadOptions read;
+    read.verify_checksums = true;
+    std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(read, d.handles[cf_pending_blocks]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != Hash32::size || it->value().size() > limits::storage_value_bytes_max ||
+          d.pending_block_sizes.size() >= limits::storage_pending_blocks_max) {
+        set_detail(detail, "the pending blocks are malformed or more than storage_pending_blocks_max");
+        return Err(StorageError::corrupt);
+      }
+      Hash32 id;
+      std::memcpy(id.bytes.data(), it->key().data(), Hash32::size);
+      d.pending_block_sizes.emplace(id, it->value().size());
+      d.pending_block_bytes += it->value().size();
+    }
+    if (!it->status().ok()) {
+      set_detail(detail, "cannot read the pending blocks: " + it->status().ToString());
+      return Err(from_status(it->status()));
+    }
+  }
   return store;
 }
 
@@ -357,7 +407,7 @@ Result<std::optional<Bytes>, StorageError> Store::safety_record() {
 
 Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id, ByteSpan block,
                                          ByteSpan certificate, ByteSpan receipts_bytes,
-                                         std::span<const StateWrite> state_writes) {
+                                         std::span<const StateWrite> state_writes, const Hash32* state_digest) {
   if (height != committed_height_ + 1) return Err(StorageError::height_not_next);
   if (block.size() > limits::storage_value_bytes_max ||
       certificate.size() > limits::storage_value_bytes_max ||
@@ -380,6 +430,13 @@ Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id,
   (void)b.Put(d.handles[cf_receipts], slice(hk), slice(receipts_bytes));
   (void)b.Put(d.handles[cf_meta], slice(key_committed), slice(u64_le(height)));
   for (const auto& w : state_writes) (void)b.Put(d.handles[cf_state], slice(w.key), slice(w.value));
+  if (state_digest != nullptr) (void)b.Put(d.handles[cf_digests], slice(hk), slice(state_digest->span()));
+  // The block is committed now: it is no longer pending (same batch).
+  if (const auto pending = d.pending_block_sizes.find(id); pending != d.pending_block_sizes.end()) {
+    (void)b.Delete(d.handles[cf_pending_blocks], slice(id.span()));
+    d.pending_block_bytes -= pending->second;
+    d.pending_block_sizes.erase(pending);
+  }
   committed_height_ = height;
   // Pruning: keep the last keep_blocks heights (bounded work per append).
   std::uint64_t first_kept = first_kept_height_;
@@ -395,6 +452,7 @@ Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id,
     }
     (void)b.Delete(d.handles[cf_heights], slice(pk));
     (void)b.Delete(d.handles[cf_receipts], slice(pk));
+    (void)b.Delete(d.handles[cf_digests], slice(pk));
     d.cache.erase(first_kept);
     counters_.pruned_blocks++;
   }
@@ -465,6 +523,105 @@ Result<Bytes, StorageError> Store::receipts(std::uint64_t height) {
   if (height == 0 || height > committed_height_) return Err(StorageError::not_found);
   if (height < first_kept_height_) return Err(StorageError::pruned);
   return to_bytes(impl_->get(cf_receipts, slice(height_key(height))));
+}
+
+Result<Hash32, StorageError> Store::state_digest_at(std::uint64_t height) {
+  if (height == 0 || height > committed_height_) return Err(StorageError::not_found);
+  if (height < first_kept_height_) return Err(StorageError::pruned);
+  auto v = impl_->get(cf_digests, slice(height_key(height)));
+  if (!v) return Err(v.error());
+  if (!v->has_value()) return Err(StorageError::not_found);
+  if ((*v)->size() != Hash32::size) return Err(StorageError::corrupt);
+  Hash32 digest;
+  std::memcpy(digest.bytes.data(), (*v)->data(), Hash32::size);
+  return digest;
+}
+
+Result<Hash32, StorageError> Store::last_state_digest() { return state_digest_at(committed_height_); }
+
+Status<StorageError> Store::put_pending_block(const Hash32& id, ByteSpan block) {
+  if (block.size() > limits::storage_value_bytes_max) return Err(StorageError::too_large);
+  Impl& d = *impl_;
+  const auto existing = d.pending_block_sizes.find(id);
+  const bool is_new = existing == d.pending_block_sizes.end();
+  const std::size_t bytes_after = d.pending_block_bytes - (is_new ? 0 : existing->second) + block.size();
+  if ((is_new && d.pending_block_sizes.size() >= limits::storage_pending_blocks_max) ||
+      bytes_after > limits::storage_pending_blocks_bytes_max) {
+    return Err(StorageError::pending_full);
+  }
+  const bool batching = gate_enabled(Gate::storage_write_batching);
+  if (!batching) KESTREL_TRY(flush());  // the gate was turned off with writes pending
+  (void)d.pending.Put(d.handles[cf_pending_blocks], slice(id.span()), slice(block));
+  d.pending_block_sizes[id] = block.size();
+  d.pending_block_bytes = bytes_after;
+  KESTREL_ASSERT(d.pending_block_sizes.size() <= limits::storage_pending_blocks_max);
+  if (!batching || d.pending.GetWriteBatch()->GetDataSize() >= limits::storage_pending_bytes_max) return flush();
+  return {};
+}
+
+Status<StorageError> Store::delete_pending_block(const Hash32& id) {
+  Impl& d = *impl_;
+  const auto existing = d.pending_block_sizes.find(id);
+  if (existing == d.pending_block_sizes.end()) return {};
+  const bool batching = gate_enabled(Gate::storage_write_batching);
+  if (!batching) KESTREL_TRY(flush());
+  (void)d.pending.Delete(d.handles[cf_pending_blocks], slice(id.span()));
+  d.pending_block_bytes -= existing->second;
+  d.pending_block_sizes.erase(existing);
+  if (!batching) return flush();
+  return {};
+}
+
+std::size_t Store::pending_block_count() const { return impl_->pending_block_sizes.size(); }
+
+Result<std::vector<std::pair<Hash32, Bytes>>, StorageError> Store::pending_blocks() {
+  Impl& d = *impl_;
+  rocksdb::ReadOptions read;
+  read.verify_checksums = true;
+  auto it = d.iterator(cf_pending_blocks, read);
+  std::vector<std::pair<Hash32, Bytes>> out;
+  out.reserve(d.pending_block_sizes.size());
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    // The index says how many there are; more, or a malformed entry, is corruption.
+    if (out.size() >= d.pending_block_sizes.size() || it->key().size() != Hash32::size ||
+        it->value().size() > limits::storage_value_bytes_max) {
+      return Err(StorageError::corrupt);
+    }
+    Hash32 id;
+    std::memcpy(id.bytes.data(), it->key().data(), Hash32::size);
+    const auto* value = reinterpret_cast<const std::uint8_t*>(it->value().data());
+    out.emplace_back(id, Bytes(value, value + it->value().size()));
+  }
+  if (!it->status().ok()) return Err(from_status(it->status()));
+  if (out.size() != d.pending_block_sizes.size()) return Err(StorageError::corrupt);
+  return out;
+}
+
+Result<std::vector<std::pair<Bytes, Bytes>>, StorageError> Store::state_range(ByteSpan start_after,
+                                                                                std::size_t max_entries) {
+  KESTREL_ASSERT(max_entries >= 1);
+  const std::size_t entries_max = std::min(max_entries, limits::storage_state_page_entries_max);
+  Impl& d = *impl_;
+  rocksdb::ReadOptions read;
+  read.verify_checksums = true;
+  auto it = d.iterator(cf_state, read);
+  it->Seek(slice(start_after));
+  if (it->Valid() && it->key() == slice(start_after)) it->Next();
+  std::vector<std::pair<Bytes, Bytes>> out;
+  std::size_t bytes = 0;
+  for (; it->Valid() && out.size() < entries_max; it->Next()) {
+    const auto key = it->key();
+    const auto value = it->value();
+    if (value.size() > limits::storage_value_bytes_max) return Err(StorageError::corrupt);
+    if (!out.empty() && bytes + key.size() + value.size() > limits::storage_state_page_bytes_max) break;
+    bytes += key.size() + value.size();
+    const auto* k = reinterpret_cast<const std::uint8_t*>(key.data());
+    const auto* v = reinterpret_cast<const std::uint8_t*>(value.data());
+    out.emplace_back(Bytes(k, k + key.size()), Bytes(v, v + value.size()));
+  }
+  if (!it->status().ok()) return Err(from_status(it->status()));
+  KESTREL_ASSERT(out.size() <= entries_max);
+  return out;
 }
 
 Status<StorageError> Store::put_state(ByteSpan key, ByteSpan value) {

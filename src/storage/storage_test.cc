@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <rocksdb/db.h>
+
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "common/gates.h"
 #include "common/limits.h"
@@ -60,6 +63,11 @@ void append(Store& store, std::uint64_t height) {
   ASSERT_TRUE(store.append_block(height, block_id(height), block_bytes(height), cert_bytes(height),
                                  receipt_bytes(height))
                   .ok());
+}
+
+void expect_block_bytes(Store& store, std::uint64_t height, const Hash32& id, const Bytes& block) {
+  EXPECT_EQ(*store.block_id_at(height), id);
+  EXPECT_EQ(*store.block(id), block);
 }
 
 void expect_block(Store& store, std::uint64_t height) {
@@ -196,6 +204,203 @@ TEST_P(StoreGates, PruningKeepsLastKAndBoundsTheCache) {
   EXPECT_EQ(store->block(block_id(500)).error(), StorageError::not_found);
 }
 
+TEST_P(StoreGates, PendingBlocksPutDeleteCommitReopen) {
+  TempDir dir;
+  const bool batching = gate_enabled(Gate::storage_write_batching);
+  const Bytes p1(300, 1), p2(20, 2), p2b(40, 22), p3(5, 3);
+  const Hash32 id1 = sha256(p1), id2 = sha256(p2), id3 = sha256(p3);
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(store->pending_blocks()->empty());
+    const auto syncs = store->counters().synced_writes;
+    ASSERT_TRUE(store->put_pending_block(id1, p1).ok());
+    ASSERT_TRUE(store->put_pending_block(id2, p2).ok());
+    ASSERT_TRUE(store->put_pending_block(id3, p3).ok());
+    ASSERT_TRUE(store->put_pending_block(id2, p2b).ok());  // replaces
+    ASSERT_TRUE(store->delete_pending_block(id3).ok());
+    ASSERT_TRUE(store->delete_pending_block(id3).ok());  // absent: no-op
+    // Gate off: each put and each delete of a pending id was its own synced write.
+    // On: none yet, the safety record takes them all in one.
+    EXPECT_EQ(store->counters().synced_writes, syncs + (batching ? 0 : 5));
+    EXPECT_EQ(store->pending_block_count(), 2u);
+    auto pending = store->pending_blocks();  // read-your-writes
+    ASSERT_TRUE(pending.ok());
+    std::map<Hash32, Bytes> expected{{id1, p1}, {id2, p2b}};
+    EXPECT_EQ((std::map<Hash32, Bytes>(pending->begin(), pending->end())), expected);
+    ASSERT_TRUE(store->write_safety_record(Bytes{9}).ok());
+    EXPECT_EQ(store->counters().synced_writes, syncs + (batching ? 1 : 6));
+    // Committing block id1 removes its pending entry in the same batch.
+    ASSERT_TRUE(store->append_block(1, id1, p1, cert_bytes(1), receipt_bytes(1)).ok());
+    EXPECT_EQ(store->pending_block_count(), 1u);
+    ASSERT_EQ(store->pending_blocks()->size(), 1u);
+    EXPECT_EQ(store->pending_blocks()->front().first, id2);
+    ASSERT_TRUE(store->flush().ok());
+    ASSERT_TRUE(store->put_pending_block(id3, p3).ok());
+    ASSERT_TRUE(store->flush().ok());
+  }
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->pending_block_count(), 2u);
+  auto pending = store->pending_blocks();
+  ASSERT_TRUE(pending.ok());
+  std::map<Hash32, Bytes> expected{{id2, p2b}, {id3, p3}};
+  EXPECT_EQ((std::map<Hash32, Bytes>(pending->begin(), pending->end())), expected);
+  EXPECT_EQ(**store->safety_record(), Bytes{9});
+  expect_block_bytes(*store, 1, id1, p1);
+}
+
+TEST_P(StoreGates, StateDigestsKeptAndPrunedWithBlocks) {
+  TempDir dir;
+  auto digest = [](std::uint64_t h) { return sha256(as_bytes("digest " + std::to_string(h))); };
+  {
+    auto store = open_ok(options_for(dir, 10));
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->last_state_digest().error(), StorageError::not_found);  // nothing committed
+    for (std::uint64_t h = 1; h <= 30; ++h) {
+      const auto d = digest(h);
+      if (h == 25) {
+        append(*store, h);  // the old call, without a digest, still compiles and works
+      } else {
+        ASSERT_TRUE(store->append_block(h, block_id(h), block_bytes(h), cert_bytes(h), receipt_bytes(h), {}, &d).ok());
+      }
+      if (h == 25) {
+        EXPECT_EQ(store->last_state_digest().error(), StorageError::not_found);
+      } else {
+        EXPECT_EQ(*store->last_state_digest(), d) << h;  // visible before any flush
+      }
+    }
+    ASSERT_TRUE(store->flush().ok());
+  }
+  auto store = open_ok(options_for(dir, 10));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*store->last_state_digest(), digest(30));
+  for (std::uint64_t h = 21; h <= 30; ++h) {
+    if (h == 25) {
+      EXPECT_EQ(store->state_digest_at(h).error(), StorageError::not_found);
+    } else {
+      EXPECT_EQ(*store->state_digest_at(h), digest(h)) << h;
+    }
+  }
+  EXPECT_EQ(store->state_digest_at(20).error(), StorageError::pruned);
+  EXPECT_EQ(store->state_digest_at(31).error(), StorageError::not_found);
+  EXPECT_EQ(store->state_digest_at(0).error(), StorageError::not_found);
+}
+
+TEST_P(StoreGates, StateRangePagesInKeyOrderWithPendingWrites) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  std::map<Bytes, Bytes> model;
+  Prng prng(11);
+  for (int i = 0; i < 300; ++i) {
+    Bytes key(1 + prng.uniform(6), 0);
+    prng.fill(key);
+    Bytes value(prng.uniform(20), 0);
+    prng.fill(value);
+    ASSERT_TRUE(store->put_state(key, value).ok());
+    model[key] = value;
+    if (i == 150) {
+      ASSERT_TRUE(store->flush().ok());  // half in the database, half pending
+    }
+  }
+  // Deletes and overwrites of flushed keys, still pending (with batching on).
+  int changed = 0;
+  for (auto it = model.begin(); it != model.end() && changed < 40; ++changed) {
+    if (changed % 2 == 0) {
+      ASSERT_TRUE(store->delete_state(it->first).ok());
+      it = model.erase(it);
+    } else {
+      ASSERT_TRUE(store->put_state(it->first, Bytes{0xee}).ok());
+      it->second = Bytes{0xee};
+      ++it;
+    }
+  }
+  auto read_all = [&](std::size_t page_size) {
+    std::map<Bytes, Bytes> seen;
+    Bytes after;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = store->state_range(after, page_size);
+      EXPECT_TRUE(page.ok());
+      if (!page.ok() || page->empty()) break;
+      EXPECT_LE(page->size(), page_size);
+      for (auto& [k, v] : *page) {
+        EXPECT_LT(after, k);  // strictly increasing across pages
+        after = k;
+        seen.emplace(k, v);
+      }
+    }
+    return seen;
+  };
+  EXPECT_EQ(read_all(1), model);
+  EXPECT_EQ(read_all(7), model);
+  EXPECT_EQ(read_all(10000), model);
+  // From a key that is not stored: the keys above it.
+  const Bytes middle = std::next(model.begin(), 100)->first;
+  Bytes not_stored = middle;
+  not_stored.push_back(0);
+  if (!model.contains(not_stored)) {
+    auto page = store->state_range(not_stored, 3);
+    ASSERT_TRUE(page.ok());
+    auto it = model.upper_bound(not_stored);
+    for (const auto& [k, v] : *page) EXPECT_EQ(k, (it++)->first);
+  }
+  EXPECT_TRUE(store->state_range(Bytes(8, 0xff), 5)->empty());
+}
+
+TEST(StoreStateRangeTest, PageBounds) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  // Entries: the page holds at most storage_state_page_entries_max.
+  for (std::size_t i = 0; i < limits::storage_state_page_entries_max + 10; ++i) {
+    Bytes key{'e', static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    ASSERT_TRUE(store->put_state(key, Bytes{1}).ok());
+  }
+  auto page = store->state_range({}, limits::storage_state_page_entries_max * 2);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->size(), limits::storage_state_page_entries_max);
+  // Bytes: past the first entry, at most storage_state_page_bytes_max per page.
+  const Bytes big(1024 * 1024, 7);
+  const std::size_t count = limits::storage_state_page_bytes_max / big.size() + 4;
+  for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(store->put_state(Bytes{'z', static_cast<std::uint8_t>(i)}, big).ok());
+  page = store->state_range(Bytes{'y'}, 1000);
+  ASSERT_TRUE(page.ok());
+  std::size_t bytes = 0;
+  for (const auto& [k, v] : *page) bytes += k.size() + v.size();
+  EXPECT_LE(bytes, limits::storage_state_page_bytes_max);
+  EXPECT_GE(page->size(), limits::storage_state_page_bytes_max / big.size() - 1);
+  EXPECT_LT(page->size(), count);
+}
+
+TEST(StorePendingBlocksTest, CountBoundSurvivesReopen) {
+  TempDir dir;
+  ScopedGate batching(Gate::storage_write_batching, true);
+  auto id_of = [](std::size_t i) { return sha256(as_bytes("pending " + std::to_string(i))); };
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    for (std::size_t i = 0; i < limits::storage_pending_blocks_max; ++i) {
+      ASSERT_TRUE(store->put_pending_block(id_of(i), Bytes{1, 2, 3}).ok()) << i;
+    }
+    const auto extra = id_of(limits::storage_pending_blocks_max);
+    EXPECT_EQ(store->put_pending_block(extra, Bytes{1}).error(), StorageError::pending_full);
+    EXPECT_TRUE(store->put_pending_block(id_of(5), Bytes{4}).ok());  // replacing is not growing
+    ASSERT_TRUE(store->delete_pending_block(id_of(0)).ok());
+    EXPECT_TRUE(store->put_pending_block(extra, Bytes{1}).ok());
+    ASSERT_TRUE(store->flush().ok());
+    const Bytes too_big(limits::storage_value_bytes_max + 1, 0);
+    EXPECT_EQ(store->put_pending_block(id_of(1), too_big).error(), StorageError::too_large);
+  }
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->pending_block_count(), limits::storage_pending_blocks_max);  // the index is rebuilt
+  EXPECT_EQ(store->put_pending_block(id_of(0), Bytes{1}).error(), StorageError::pending_full);
+  auto pending = store->pending_blocks();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->size(), limits::storage_pending_blocks_max);
+}
+
 INSTANTIATE_TEST_SUITE_P(Gates, StoreGates,
                          ::testing::Combine(::testing::Bool(), ::testing::Bool()),
                          [](const auto& param_info) {
@@ -303,6 +508,33 @@ TEST(StoreOpenTest, RefusesCorruptTable) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error(), StorageError::corrupt) << describe(s.error()) << ": " << detail;
   EXPECT_FALSE(detail.empty());
+}
+
+TEST(StoreOpenTest, RefusesFormat1Store) {
+  // A format 1 store: the seven families of format 1 and its metadata, written
+  // with RocksDB directly.
+  TempDir dir;
+  {
+    rocksdb::DBOptions db_options;
+    db_options.create_if_missing = true;
+    db_options.create_missing_column_families = true;
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const char* name : {"default", "blocks", "certificates", "safety", "heights", "receipts", "state"}) {
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(db_options, dir.path(), families, &handles, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "magic", "kestrel-store").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "format_version", std::string("\x01\0\0\0\0\0\0\0", 8)).ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    delete db;
+  }
+  std::string detail;
+  auto s = Store::open(options_for(dir), &detail);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error(), StorageError::format_version) << detail;
+  EXPECT_NE(detail.find("format 1"), std::string::npos) << detail;
 }
 
 TEST(StoreOpenTest, ReopenWithLargerKeepLeavesPrunedHeightsPruned) {
