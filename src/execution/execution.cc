@@ -523,9 +523,36 @@ ReceiptStatus Ledger::apply(const Transaction& tx, std::uint64_t height, std::ve
   return ReceiptStatus::success;
 }
 
+void Ledger::apply_raw(std::span<const RawPut> raw, std::uint64_t height, std::vector<AccountId>& touched,
+                       std::vector<Bytes>& put_keys) {
+  const AccountId id = raw_account_id();
+  auto [it, created] = accounts_.try_emplace(id);
+  if (created) {
+    it->second.touched_height = height;  // new: no old element to remove
+    entry_count_++;
+    touched.push_back(id);
+  }
+  State& state = it->second;
+  for (const RawPut& put : raw) {
+    const Bytes key(put.key.begin(), put.key.end());
+    auto entry = state.keys.find(key);
+    if (entry == state.keys.end()) {
+      if (state.keys.size() >= limits::ledger_account_keys_max) continue;  // key space full: no effect
+      entry = state.keys.try_emplace(key).first;
+      entry->second.touched_height = height;
+      entry_count_++;
+    } else {
+      touch(entry->second, id, key, height);
+    }
+    entry->second.value.assign(put.value.begin(), put.value.end());
+    put_keys.push_back(kv_state_key(id, key));
+  }
+}
+
 Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
                                                        std::span<const Transaction> txs,
-                                                       std::span<const TransactionId> ids) {
+                                                       std::span<const TransactionId> ids,
+                                                       std::span<const RawPut> raw) {
   KESTREL_ASSERT(txs.size() == ids.size());
   if (height != height_ + 1) return Err(LedgerError::height_not_next);
   if (txs.size() > limits::block_transactions_max) return Err(LedgerError::too_many_transactions);
@@ -538,6 +565,7 @@ Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
     const auto status = apply(txs[i], height, touched, put_keys);
     result.receipts.push_back(Receipt{ids[i], status, height, static_cast<std::uint32_t>(i)});
   }
+  if (!raw.empty()) apply_raw(raw, height, touched, put_keys);
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   // State writes: touched accounts, then put keys (each once, final value).

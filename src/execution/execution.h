@@ -15,6 +15,7 @@
 // thread at a time.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -150,6 +151,15 @@ struct StateWrite {
 Bytes account_state_key(const AccountId& id);
 Bytes kv_state_key(const AccountId& id, ByteSpan key);
 
+// A raw command executed as a put (8-byte key, 8-byte value).
+struct RawPut {
+  std::array<std::uint8_t, 8> key{};
+  std::array<std::uint8_t, 8> value{};
+};
+// The account raw puts go to: the all-zero id, which no key hashes to in practice
+// (a SHA-256 preimage of zero), so no client can sign for it.
+inline AccountId raw_account_id() { return AccountId{}; }
+
 struct BlockResult {
   std::vector<Receipt> receipts;
   Hash32 state_digest;
@@ -226,9 +236,14 @@ class Ledger {
   // Executes one block of transactions in order at height() + 1. Deterministic:
   // equal ledgers and equal inputs give equal receipts and digests everywhere.
   // REQUIRES (contract, not checked): signatures were verified by the caller.
+  // `raw` are the benchmark mode's unsigned commands (docs/client-api.md), applied
+  // after the transactions as puts into the raw account (raw_account_id): no
+  // receipts, no nonce; when the raw account holds ledger_account_keys_max keys, a
+  // put of a new key has no effect (like key_space_full).
   Result<BlockResult, LedgerError> execute_block(std::uint64_t height,
                                                  std::span<const Transaction> txs,
-                                                 std::span<const TransactionId> ids);
+                                                 std::span<const TransactionId> ids,
+                                                 std::span<const RawPut> raw = {});
 
  private:
   // touched_height: the height of the block that last changed the entry. The
@@ -247,6 +262,8 @@ class Ledger {
   explicit Ledger(std::uint32_t chain_id) : chain_id_(chain_id) {}
   ReceiptStatus apply(const Transaction& tx, std::uint64_t height, std::vector<AccountId>& touched,
                       std::vector<Bytes>& put_keys);
+  void apply_raw(std::span<const RawPut> raw, std::uint64_t height, std::vector<AccountId>& touched,
+                 std::vector<Bytes>& put_keys);
   // Before the first change of an existing entry in the block at `height`.
   void touch(State& state, const AccountId& id, std::uint64_t height);
   void touch(Entry& entry, const AccountId& id, const Bytes& key, std::uint64_t height);
