@@ -360,7 +360,7 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   // Start the validators.
   for (std::uint32_t i = 0; i < o.nodes; ++i) {
     nodes[i].pid = spawn_node(nodes[i].config.path, nodes[i].log, o.gates);
-    if (nodes[i].pid < 0) return Err("fork failed");
+    if (nodes[i].pid < 0) return Err(std::string("fork failed"));
   }
   const auto stop_all = [&](int signal) {
     for (auto& n : nodes) {

@@ -23,8 +23,10 @@
 #include "hotstuff2/hotstuff2.h"
 #include "mempool/mempool.h"
 #include "net/net.h"
+#include "node/node_metrics.h"
 #include "node/payload.h"
 #include "perf/perf.h"
+#include "perf/stages.h"
 #include "storage/storage.h"
 
 namespace kestrel::node {
@@ -77,7 +79,8 @@ struct PeerRaw {
 };
 struct ClientSubmit {
   std::vector<Bytes> transactions;
-  std::function<void(std::vector<SubmitResult>)> done;
+  std::function<void(std::vector<SubmitOutcome>)> done;
+  Clock::time_point posted;
 };
 struct ClientWait {
   execution::TransactionId id;
@@ -95,9 +98,10 @@ struct ClientKey {
 };
 struct ClientRaw {
   std::uint64_t connection;
-  std::vector<RawSubmit> commands;
+  std::vector<RawCommand> commands;
   std::function<void(std::vector<std::uint64_t>, std::uint64_t)> committed;
-  std::function<void(RawRefusal)> refused;
+  std::function<void(std::uint8_t)> refused;
+  Clock::time_point posted;
 };
 struct ConnectionClosed {
   std::uint64_t connection;
@@ -150,7 +154,8 @@ struct BlockInfo {
 
 class Node::Impl {
  public:
-  explicit Impl(const NodeConfig& config) : config_(config), started_at_(Clock::now()) {}
+  explicit Impl(const NodeConfig& config)
+      : config_(config), started_at_(Clock::now()), metrics_(perf::global_registry()), stages_(perf::global_registry()) {}
   ~Impl() { stop(); }
 
   Status<std::string> open();
@@ -161,6 +166,8 @@ class Node::Impl {
     s.uptime_seconds = std::chrono::duration<double>(Clock::now() - started_at_).count();
     return s;
   }
+  std::string stages_json() const { return stages_.json(); }
+  bool healthy() const { return running_; }
   void post(Event e) {
     if (!events_.push(std::move(e))) {
       // Stopping: answer nothing; the servers close their connections.
@@ -189,9 +196,16 @@ class Node::Impl {
     return static_cast<hs::Tick>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count());
   }
   void sign(hs::Message& message) const;
+  Status<std::string> restore_state(const std::string& path, hs::RestoredState& restored);
+  void persist_block(const hs::BlockId& id, const hs::Block& block);
+  void prune_pending_blocks();
+  void refresh_metrics();
 
   NodeConfig config_;
   Clock::time_point started_at_;
+  NodeMetrics metrics_;
+  perf::StageProfile stages_;
+  std::atomic<bool> running_{false};
   std::uint32_t n_ = 0;
   hs::ReplicaId self_ = 0;
 
@@ -236,6 +250,13 @@ class Node::Impl {
   Clock::time_point last_status_{};
   std::uint64_t transactions_committed_ = 0, raw_committed_ = 0, last_commit_unix_ms_ = 0;
   std::atomic<std::uint64_t> bad_peer_messages_{0}, bad_signatures_{0}, bad_proposals_{0};
+  std::map<hs::BlockId, hs::Height> pending_blocks_;  // persisted, not committed (store's pending family)
+  bool pending_written_ = false;                      // a pending block awaits the step's sync
+  std::map<hs::View, Clock::time_point> proposed_at_;  // our proposals, for vote_collection
+  std::map<hs::View, Clock::time_point> certified_at_; // QC seen for a view, for the commit stage
+  hs::View last_lock_view_ = 0;
+  std::unordered_map<execution::TransactionId, Clock::time_point, Hash32Hasher> admitted_at_;  // mempool_wait
+  Clock::time_point last_metrics_{};
 
   mutable std::mutex status_mutex_;
   NodeStatus status_;
@@ -282,10 +303,8 @@ Status<std::string> Node::Impl::open() {
   auto ledger = execution::Ledger::create(static_cast<std::uint32_t>(config_.chain_id), genesis);
   if (!ledger) return Err(config_.path + ": cluster.genesis: " + execution::describe(ledger.error()));
   ledger_ = std::move(*ledger);
-  if (store_->committed_height() != 0) {
-    return Err(so.path + ": holds " + std::to_string(store_->committed_height()) +
-               " committed blocks; restoring a non-empty store is not supported yet");
-  }
+  hs::RestoredState restored;
+  if (auto r = restore_state(so.path, restored); !r) return Err(r.error());
 
   mempool::Config mc;
   mc.chain_id = static_cast<std::uint32_t>(config_.chain_id);
@@ -303,14 +322,6 @@ Status<std::string> Node::Impl::open() {
   hc.idle_propose_delay_ticks = config_.idle_delay_ms;
   hc.keep_committed_blocks = 64;  // older blocks are served from the store
   hc.payload_bytes_max = config_.batch_bytes_max;
-  hs::RestoredState restored;
-  auto safety = store_->safety_record();
-  if (!safety) return Err(so.path + ": safety record: " + storage::describe(safety.error()));
-  if (*safety) {
-    auto record = hs::decode_safety_record(**safety);
-    if (!record) return Err(so.path + ": safety record does not decode: " + describe(record.error()));
-    restored.safety = std::move(*record);
-  }
   replica_ = std::make_unique<hs::Replica>(hc, restored);
 
   // Network.
@@ -335,6 +346,133 @@ Status<std::string> Node::Impl::open() {
   publish_status();
   thread_ = std::thread([this] { run(); });
   return {};
+}
+
+// Restart (docs/node.md "Restart", docs/storage.md): a fresh store gets the genesis
+// state; otherwise the ledger is rebuilt from the stored state and checked against
+// the stored digest, and the core from the safety record, the last committed
+// blocks and the pending (uncommitted) blocks.
+Status<std::string> Node::Impl::restore_state(const std::string& path, hs::RestoredState& restored) {
+  const std::uint64_t height = store_->committed_height();
+  auto first = store_->state_range({}, 1);
+  if (!first) return Err(path + ": state: " + storage::describe(first.error()));
+  if (height == 0 && first->empty()) {
+    // A new store: write the genesis state, so a restart can rebuild from the store alone.
+    Bytes after;
+    for (;;) {
+      auto page = ledger_->state_entries(after, limits::ledger_restore_page_entries);
+      if (page.empty()) break;
+      after = page.back().key;
+      for (const auto& e : page) {
+        if (auto st = store_->put_state(e.key, e.value); !st) return Err(path + ": genesis state: " + storage::describe(st.error()));
+      }
+    }
+    if (auto st = store_->flush(); !st) return Err(path + ": genesis state: " + storage::describe(st.error()));
+  } else {
+    std::vector<execution::Receipt> receipts;
+    if (height > 0) {
+      auto bytes = store_->receipts(height);
+      if (!bytes) return Err(path + ": receipts of height " + std::to_string(height) + ": " + storage::describe(bytes.error()));
+      Reader r(*bytes);
+      auto count = r.varint_max(limits::block_transactions_max);
+      if (!count) return Err(path + ": receipts of height " + std::to_string(height) + " do not decode");
+      for (std::uint64_t i = 0; i < *count; ++i) {
+        auto one = r.bytes(256);
+        if (!one) return Err(path + ": receipts of height " + std::to_string(height) + " do not decode");
+        auto receipt = execution::decode_receipt(*one);
+        if (!receipt) return Err(path + ": a receipt of height " + std::to_string(height) + " does not decode");
+        receipts.push_back(*receipt);
+      }
+    }
+    std::optional<storage::StorageError> source_error;
+    auto ledger = execution::Ledger::restore(
+        static_cast<std::uint32_t>(config_.chain_id), height, receipts,
+        [&](ByteSpan after, std::size_t max) -> std::optional<std::vector<execution::StateEntry>> {
+          auto page = store_->state_range(after, max);
+          if (!page) {
+            source_error = page.error();
+            return std::nullopt;
+          }
+          return std::move(*page);
+        });
+    if (!ledger) {
+      return Err(path + ": ledger restore: " + execution::describe(ledger.error()) +
+                 (source_error ? std::string(": ") + storage::describe(*source_error) : ""));
+    }
+    if (height > 0) {
+      auto digest = store_->last_state_digest();
+      if (!digest) return Err(path + ": state digest: " + storage::describe(digest.error()));
+      if (*digest != ledger->state_digest()) {
+        return Err(path + ": the restored state's digest differs from the one stored at height " + std::to_string(height) +
+                   " (state and blocks disagree; the store is refused, nothing repaired)");
+      }
+    } else if (ledger->state_digest() != ledger_->state_digest()) {
+      return Err(path + ": the stored state is not this cluster's genesis");
+    }
+    ledger_ = std::move(*ledger);
+  }
+
+  auto safety = store_->safety_record();
+  if (!safety) return Err(path + ": safety record: " + storage::describe(safety.error()));
+  if (*safety) {
+    auto record = hs::decode_safety_record(**safety);
+    if (!record) return Err(path + ": safety record does not decode: " + describe(record.error()));
+    restored.safety = std::move(*record);
+  }
+  if (height > 0) {
+    auto id = store_->block_id_at(height);
+    if (!id) return Err(path + ": block id at " + std::to_string(height) + ": " + storage::describe(id.error()));
+    restored.commit = hs::CommitMarker{height, *id};
+    const std::uint64_t from = std::max<std::uint64_t>(store_->first_kept_height(), height > 63 ? height - 63 : 1);
+    for (std::uint64_t h = from; h <= height; ++h) {
+      auto bytes = store_->block_at(h);
+      if (!bytes) return Err(path + ": block " + std::to_string(h) + ": " + storage::describe(bytes.error()));
+      auto block = hs::decode_block(**bytes);
+      if (!block) return Err(path + ": block " + std::to_string(h) + " does not decode");
+      restored.blocks.push_back(std::move(*block));
+    }
+  }
+  auto pending = store_->pending_blocks();
+  if (!pending) return Err(path + ": pending blocks: " + storage::describe(pending.error()));
+  for (auto& [id, bytes] : *pending) {
+    auto block = hs::decode_block(bytes);
+    if (!block) return Err(path + ": a pending block does not decode");
+    pending_blocks_[id] = block->height;
+    if (block->height > height) restored.blocks.push_back(std::move(*block));
+  }
+  prune_pending_blocks();
+  if (height > 0 || restored.safety) {
+    spdlog::info("restarted from {}: height {}, state digest {}, {} pending blocks, last voted view {}", path, height,
+                 hex32(ledger_->state_digest()).substr(0, 16), restored.blocks.size(),
+                 restored.safety ? restored.safety->last_voted_view : 0);
+  }
+  return {};
+}
+
+void Node::Impl::persist_block(const hs::BlockId& id, const hs::Block& block) {
+  if (pending_blocks_.count(id) || block.height <= store_->committed_height()) return;
+  if (auto s = store_->put_pending_block(id, hs::encode_block(block)); !s) {
+    // Bounded: forks are pruned at every commit; full means a long uncommitted
+    // chain. The block stays in memory; a restart would fetch it from peers.
+    spdlog::warn("pending block at height {} not persisted: {}", block.height, storage::describe(s.error()));
+    return;
+  }
+  pending_blocks_[id] = block.height;
+  pending_written_ = true;
+}
+
+// Pending blocks at or below the committed height are committed (the store removed
+// them) or dead forks: delete the latter.
+void Node::Impl::prune_pending_blocks() {
+  const hs::Height committed = store_->committed_height();
+  for (auto it = pending_blocks_.begin(); it != pending_blocks_.end();) {
+    if (it->second <= committed) {
+      (void)store_->delete_pending_block(it->first);
+      it = pending_blocks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Node::Impl::stop() {
@@ -371,12 +509,19 @@ void Node::Impl::on_peer_message(net::ValidatorId from, std::uint16_t type, Byte
         items.reserve(checks.size());
         for (const auto& c : checks) items.push_back({validator_keys_[c.signer].get(), c.message, c.signature});
         std::vector<std::uint8_t> valid(items.size());
-        if (!verifier_->verify_batch(items, valid) ||
-            std::find(valid.begin(), valid.end(), 0) != valid.end()) {
+        bool ok = false;
+        {
+          perf::StageTimer timer(stages_, perf::Stage::signature_verification);
+          ok = verifier_->verify_batch(items, valid).ok();
+        }
+        const auto failed = static_cast<std::uint64_t>(std::count(valid.begin(), valid.end(), 0));
+        metrics_.observe_verify_batch(items.size(), ok ? failed : items.size());
+        if (!ok || failed != 0) {
           ++bad_signatures_;
           return;
         }
       }
+      metrics_.count_received(static_cast<hs::MessageType>(payload[0]));
       post(PeerConsensus{from, std::move(*message)});
       return;
     }
@@ -414,6 +559,7 @@ void Node::Impl::on_peer_message(net::ValidatorId from, std::uint16_t type, Byte
 // --- Consensus thread ------------------------------------------------------------------
 
 void Node::Impl::run() {
+  running_ = true;
   step(hs::Start{now_tick()});
   std::deque<Event> batch;
   while (!stopping_) {
@@ -439,7 +585,12 @@ void Node::Impl::run() {
       publish_status();
       last_status_ = after;
     }
+    if (after - last_metrics_ >= std::chrono::milliseconds(500)) {
+      refresh_metrics();
+      last_metrics_ = after;
+    }
   }
+  running_ = false;
   // Fail every waiting client: the node is going away.
   for (auto& [id, list] : waiters_) {
     for (auto& w : list) w.done(std::nullopt);
@@ -455,7 +606,10 @@ void Node::Impl::handle(Event& event) {
           on_consensus(e);
         } else if constexpr (std::is_same_v<T, PeerTransactions>) {
           std::vector<ByteSpan> spans(e.transactions.begin(), e.transactions.end());
-          auto results = mempool_->admit(spans);
+          auto results = [&] {
+            perf::StageTimer timer(stages_, perf::Stage::signature_verification);
+            return mempool_->admit(spans);
+          }();
           for (const auto& r : results) {
             if (r) ++pool_version_;
           }
@@ -468,12 +622,18 @@ void Node::Impl::handle(Event& event) {
             }
           }
         } else if constexpr (std::is_same_v<T, ClientSubmit>) {
+          const auto begin = Clock::now();
+          stages_.record(perf::Stage::client_ingress, static_cast<std::uint64_t>((begin - e.posted).count()), 0);
           std::vector<ByteSpan> spans(e.transactions.begin(), e.transactions.end());
-          auto results = mempool_->admit(spans);
-          std::vector<SubmitResult> out(results.size());
+          auto results = [&] {
+            perf::StageTimer timer(stages_, perf::Stage::signature_verification);
+            return mempool_->admit(spans);
+          }();
+          std::vector<SubmitOutcome> out(results.size());
           for (std::size_t i = 0; i < results.size(); ++i) {
             if (results[i]) {
               out[i] = {true, *results[i], 0};
+              if (admitted_at_.size() < limits::mempool_transactions_max) admitted_at_[*results[i]] = begin;
               gossip_transactions_.push_back(std::move(e.transactions[i]));
               ++pool_version_;
             } else {
@@ -495,12 +655,13 @@ void Node::Impl::handle(Event& event) {
         } else if constexpr (std::is_same_v<T, ClientKey>) {
           e.done(ledger_->get(e.id, e.key));
         } else if constexpr (std::is_same_v<T, ClientRaw>) {
+          stages_.record(perf::Stage::client_ingress, static_cast<std::uint64_t>((Clock::now() - e.posted).count()), 0);
           if (!config_.raw_mode) {
-            e.refused(RawRefusal::disabled);
+            e.refused(static_cast<std::uint8_t>(ClientErrorCode::raw_disabled));
             return;
           }
           if (raw_pool_.size() + e.commands.size() > limits::node_raw_pool_max) {
-            e.refused(RawRefusal::overloaded);
+            e.refused(static_cast<std::uint8_t>(ClientErrorCode::overloaded));
             return;
           }
           raw_callbacks_[e.connection] = std::move(e.committed);
@@ -535,6 +696,14 @@ void Node::Impl::note_block(const hs::BlockId& id, const hs::Block& block) {
   if (block.height <= replica_->committed_height() || in_flight_.count(id)) return;
   if (in_flight_.size() >= limits::node_in_flight_blocks_max) return;
   BlockInfo info = info_of(block);
+  if (!admitted_at_.empty()) {
+    const auto now = Clock::now();
+    for (const auto& tx : info.ids) {
+      if (auto a = admitted_at_.find(tx); a != admitted_at_.end()) {
+        stages_.record(perf::Stage::mempool_wait, static_cast<std::uint64_t>((now - a->second).count()), 0);
+      }
+    }
+  }
   for (const RawKey& k : info.raw) {
     if (auto it = raw_pool_.find(k); it != raw_pool_.end()) it->second = true;
   }
@@ -559,6 +728,7 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
       return;
     }
     if (!payload->transactions.empty()) {
+      perf::StageTimer timer(stages_, perf::Stage::proposal);
       auto checked = mempool_->verify_proposal(payload->transactions);
       if (!checked) {
         ++bad_proposals_;
@@ -631,7 +801,12 @@ void Node::Impl::step(const hs::Input& input) {
   const hs::SafetyRecord* safety = nullptr;
   for (const auto& record : output_.persist) {
     if (const auto* s = std::get_if<hs::SafetyRecord>(&record)) safety = s;
+    if (const auto* b = std::get_if<hs::Block>(&record)) persist_block(b->id(), *b);
   }
+  const auto sync_start = Clock::now();
+  const bool synced = safety || !output_.commits.empty() || pending_written_;
+  std::optional<perf::StageTimer> persistence;
+  if (synced) persistence.emplace(stages_, perf::Stage::persistence);
   if (safety) {
     if (auto s = store_->write_safety_record(hs::encode_safety_record(*safety)); !s) {
       // Contract 3: nothing may leave without the record. Stop rather than risk a
@@ -640,15 +815,33 @@ void Node::Impl::step(const hs::Input& input) {
       stopping_ = true;
       return;
     }
-  } else if (!output_.commits.empty()) {
+  } else if (!output_.commits.empty() || pending_written_) {
     if (auto s = store_->flush(); !s) {
       spdlog::critical("store flush failed: {}; stopping", storage::describe(s.error()));
       stopping_ = true;
       return;
     }
   }
+  persistence.reset();
+  if (synced) metrics_.storage_sync->observe(static_cast<std::uint64_t>((Clock::now() - sync_start).count()));
+  pending_written_ = false;
+  if (!output_.commits.empty()) prune_pending_blocks();
+  // Stage marks: a QC for a view we proposed in ends its vote collection.
+  if (replica_->locked_qc().view > last_lock_view_) {
+    last_lock_view_ = replica_->locked_qc().view;
+    const auto now = Clock::now();
+    certified_at_[last_lock_view_] = now;
+    if (auto p = proposed_at_.find(last_lock_view_); p != proposed_at_.end()) {
+      stages_.record(perf::Stage::vote_collection, static_cast<std::uint64_t>((now - p->second).count()), 0);
+    }
+    while (!proposed_at_.empty() && proposed_at_.begin()->first <= last_lock_view_) proposed_at_.erase(proposed_at_.begin());
+    while (certified_at_.size() > 64) certified_at_.erase(certified_at_.begin());
+  }
   send_outputs();
-  for (auto& [wait, receipt] : receipts_due_) wait.done(receipt);
+  if (!receipts_due_.empty() || !raw_due_.empty()) {
+    perf::StageTimer timer(stages_, perf::Stage::receipt);
+    for (auto& [wait, receipt] : receipts_due_) wait.done(receipt);
+  }
   receipts_due_.clear();
   for (auto& [connection, part] : raw_due_) {
     if (auto cb = raw_callbacks_.find(connection); cb != raw_callbacks_.end()) cb->second(std::move(part.first), part.second);
@@ -664,8 +857,15 @@ void Node::Impl::step(const hs::Input& input) {
 
 void Node::Impl::send_outputs() {
   for (auto& send : output_.sends) {
-    sign(send.message);
-    if (auto* p = std::get_if<hs::Proposal>(&send.message)) note_block(p->block.id(), p->block);
+    if (auto* p = std::get_if<hs::Proposal>(&send.message)) {
+      perf::StageTimer timer(stages_, perf::Stage::proposal);
+      sign(send.message);
+      note_block(p->block.id(), p->block);
+      proposed_at_[p->block.view] = Clock::now();
+      metrics_.proposal_transactions->observe(in_flight_.count(p->block.id()) ? in_flight_[p->block.id()].ids.size() : 0);
+    } else {
+      sign(send.message);
+    }
     if (send.to && *send.to == self_) {
       to_self_.push_back(std::move(send.message));
       continue;
@@ -697,16 +897,31 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
                                                                              : execution::transaction_id(payload->transactions[i]));
     }
     raw = std::move(payload->raw);
+    if (!raw.empty() && !config_.raw_mode) raw.clear();  // certified by a quorum that checked it
   } else {
     spdlog::error("committed block {} at height {} has a malformed payload; executed as empty", hex32(c.block_id), c.height);
   }
-  auto result = ledger_->execute_block(c.height, txs, ids);
+  std::vector<execution::RawPut> puts(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    std::copy_n(raw[i].command.begin(), 8, puts[i].key.begin());
+    std::copy_n(raw[i].command.begin() + 8, 8, puts[i].value.begin());
+  }
+  const auto execution_start = Clock::now();
+  auto result = [&] {
+    perf::StageTimer timer(stages_, perf::Stage::execution);
+    return ledger_->execute_block(c.height, txs, ids, puts);
+  }();
   KESTREL_ASSERT(result.ok());  // heights come from the core in order
+  metrics_.observe_block_executed(txs.size() + raw.size(),
+                                  static_cast<std::uint64_t>((Clock::now() - execution_start).count()));
+  if (auto q = certified_at_.find(c.view); q != certified_at_.end()) {
+    stages_.record(perf::Stage::commit, static_cast<std::uint64_t>((Clock::now() - q->second).count()), 0);
+  }
   std::vector<storage::StateWrite> writes;
   writes.reserve(result->state_writes.size());
   for (const auto& w : result->state_writes) writes.push_back({w.key, w.value});
   if (auto s = store_->append_block(c.height, c.block_id, hs::encode_block(block), hs::encode_qc(c.justify),
-                                    encode_receipts(result->receipts), writes);
+                                    encode_receipts(result->receipts), writes, &result->state_digest);
       !s) {
     spdlog::critical("append_block {} failed: {}; stopping", c.height, storage::describe(s.error()));
     stopping_ = true;
@@ -720,6 +935,10 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 
   for (const auto& receipt : result->receipts) {
+    if (auto a = admitted_at_.find(receipt.id); a != admitted_at_.end()) {
+      metrics_.submit_to_commit->observe(static_cast<std::uint64_t>((Clock::now() - a->second).count()));
+      admitted_at_.erase(a);
+    }
     if (recent_receipts_.size() >= limits::node_recent_receipts_max) {
       recent_receipts_.erase(recent_order_.front());
       recent_order_.pop_front();
@@ -825,6 +1044,20 @@ void Node::Impl::expire_waiters(Clock::time_point now) {
   }
 }
 
+void Node::Impl::refresh_metrics() {
+  metrics_.refresh(replica_->counters(), replica_->view(), replica_->committed_height());
+  metrics_.refresh(network_->counters());
+  metrics_.refresh(store_->counters());
+  metrics_.refresh(*cache_);
+  metrics_.refresh(*mempool_);
+  metrics_.refresh_process();
+  // Bounded: entries of transactions that left the pool without committing here.
+  if (admitted_at_.size() > mempool_->size() + 4096) {
+    const auto cutoff = Clock::now() - std::chrono::seconds(60);
+    std::erase_if(admitted_at_, [&](const auto& entry) { return entry.second < cutoff; });
+  }
+}
+
 void Node::Impl::publish_status() {
   NodeStatus s;
   s.id = self_;
@@ -876,8 +1109,11 @@ void Node::stop() { impl_->stop(); }
 NodeStatus Node::status() const { return impl_->status(); }
 std::string Node::metrics_text() const { return perf::global_registry().prometheus_text(); }
 
-void Node::submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitResult>)> done) {
-  impl_->post(ClientSubmit{std::move(transactions), std::move(done)});
+std::string Node::stages_json() const { return impl_->stages_json(); }
+bool Node::healthy() const { return impl_->healthy(); }
+
+void Node::submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitOutcome>)> done) {
+  impl_->post(ClientSubmit{std::move(transactions), std::move(done), Clock::now()});
 }
 void Node::wait_receipt(const execution::TransactionId& id, std::chrono::milliseconds timeout,
                         std::function<void(std::optional<execution::Receipt>)> done) {
@@ -889,10 +1125,10 @@ void Node::get_account(const execution::AccountId& id, std::function<void(execut
 void Node::get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) {
   impl_->post(ClientKey{id, std::move(key), std::move(done)});
 }
-void Node::submit_raw(std::uint64_t connection, std::vector<RawSubmit> commands,
+void Node::submit_raw(std::uint64_t connection, std::vector<RawCommand> commands,
                       std::function<void(std::vector<std::uint64_t>, std::uint64_t)> committed,
-                      std::function<void(RawRefusal)> refused) {
-  impl_->post(ClientRaw{connection, std::move(commands), std::move(committed), std::move(refused)});
+                      std::function<void(std::uint8_t)> refused) {
+  impl_->post(ClientRaw{connection, std::move(commands), std::move(committed), std::move(refused), Clock::now()});
 }
 void Node::connection_closed(std::uint64_t connection) { impl_->post(ConnectionClosed{connection}); }
 

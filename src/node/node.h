@@ -30,6 +30,7 @@
 #include "common/limits.h"
 #include "common/result.h"
 #include "execution/execution.h"
+#include "node/client_server.h"
 #include "node/config.h"
 
 namespace kestrel::node {
@@ -55,26 +56,12 @@ struct NodeStatus {
 };
 std::string status_json(const NodeStatus& status);
 
-// Outcome of one submitted transaction (the client API passes it on).
-struct SubmitResult {
-  bool accepted = false;
-  execution::TransactionId id;
-  std::uint8_t refusal = 0;  // mempool::AdmitError when !accepted
-};
-
-struct RawSubmit {
-  std::uint64_t sequence = 0;
-  std::array<std::uint8_t, limits::raw_command_bytes> command{};
-};
-
-enum class RawRefusal : std::uint8_t { disabled = 1, overloaded = 2 };
-
-class Node {
+class Node final : public ClientBackend {
  public:
   // Opens the store, restores the ledger and the core, starts the network and
   // the consensus thread. On failure a message naming what failed.
   static Result<std::unique_ptr<Node>, std::string> start(const NodeConfig& config);
-  ~Node();  // stop()
+  ~Node() override;  // stop()
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
@@ -84,17 +71,21 @@ class Node {
   // Prometheus text of every metric (process-wide registry).
   std::string metrics_text() const;
 
-  // --- Client requests (callbacks run on the consensus thread: keep them short) ---
-  void submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitResult>)> done);
+  // What /stages serves (perf::StageProfile JSON).
+  std::string stages_json() const;
+  // True while the consensus thread runs (/health).
+  bool healthy() const;
+
+  // --- ClientBackend (client_server.h). Callbacks run on the consensus thread. ---
+  void submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitOutcome>)> done) override;
   void wait_receipt(const execution::TransactionId& id, std::chrono::milliseconds timeout,
-                    std::function<void(std::optional<execution::Receipt>)> done);
-  void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done);
-  void get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done);
-  // `committed` may be called several times, as parts of the batch commit.
-  void submit_raw(std::uint64_t connection, std::vector<RawSubmit> commands,
-                  std::function<void(std::vector<std::uint64_t> sequences, std::uint64_t height)> committed,
-                  std::function<void(RawRefusal)> refused);
-  void connection_closed(std::uint64_t connection);
+                    std::function<void(std::optional<execution::Receipt>)> done) override;
+  void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) override;
+  void get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) override;
+  void submit_raw(std::uint64_t connection, std::vector<RawCommand> commands,
+                  std::function<void(std::vector<std::uint64_t> committed_sequences, std::uint64_t height)> committed,
+                  std::function<void(std::uint8_t error_code)> refused) override;
+  void connection_closed(std::uint64_t connection) override;
 
   class Impl;
 
