@@ -431,12 +431,15 @@ TEST(TunerModelTest, LoadStepHoldsTargetAndSettles) {
     // Settled: at or under the top of the band, no move in the second half.
     EXPECT_LE(static_cast<double>(on.phases[i].settled_p99_us), ceiling) << names[i];
     EXPECT_EQ(on.phases[i].settled_changes, 0u) << names[i];
-    // Not worse than fixed parameters (beyond the band the tuner is allowed to use).
-    EXPECT_LE(static_cast<double>(on.phases[i].p99_us),
-              std::max(static_cast<double>(off.phases[i].p99_us), ceiling) * 1.0)
+    // Not worse than fixed parameters, beyond the band: under light load the
+    // tuner spends headroom below the target on fuller blocks (fewer blocks per
+    // transaction), so its p99 may exceed the fixed one's while under the band's top.
+    EXPECT_LE(static_cast<double>(on.phases[i].p99_us), std::max(static_cast<double>(off.phases[i].p99_us), ceiling))
         << names[i];
     EXPECT_EQ(on.phases[i].refused, 0u) << names[i];
   }
+  // What the headroom buys under light load: fewer blocks for the same transactions.
+  EXPECT_LT(on.phases[0].blocks * 2, off.phases[0].blocks);
   // The step itself: fixed parameters cannot keep up; the tuner can.
   EXPECT_GT(off.phases[1].p99_us, 10 * config.latency_target_us);
   EXPECT_GT(off.phases[1].refused, 0u);
