@@ -2,12 +2,16 @@ SHELL := /bin/bash
 # Kestrel front door. Every target installs missing Debian packages
 # (scripts/setup-deps, a no-op when all are present), configures and builds what
 # it needs, then runs. See README.md.
-.PHONY: all demo test bench asan-test fuzz deps build clean
+.PHONY: all demo test bench bench-baseline asan-test fuzz deps build clean
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BENCH_DIR := build/bench
 FUZZ_SECONDS ?= 60
 DEMO_BENCH := MlKem(KeyGen|Encaps|Decaps)/set:768/|MlDsa(KeyGen|Sign|Verify)/set:1/|Ed25519|X25519|Sha256/bytes:64/|AeadSeal/1024
+# The micro-benchmarks tracked in bench/baseline.json (docs/performance.md), and
+# how much worse (CPU time per iteration) `make bench` tolerates before failing.
+BASELINE_BENCH := $(DEMO_BENCH)|KeccakF1600|CodecEncode1KB|VerifyCacheHit
+BENCH_THRESHOLD ?= 10%
 
 all: build
 
@@ -39,13 +43,27 @@ test: build
 	  grep -E '^[0-9]+% tests passed|tests failed|\((Failed|Timeout|SEGFAULT|Subprocess aborted|Not Run)\)' ; \
 	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || echo "== full log: build/release/ctest.log"; exit $$rc
 
+# Plots need gnuplot (and jq), installed for this target only (setup-deps --bench).
 bench: build
+	@scripts/setup-deps --bench
 	@mkdir -p $(BENCH_DIR)
 	build/release/bench/kestrel-microbench --benchmark_repetitions=5 \
 	  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
 	  --benchmark_out=$(BENCH_DIR)/micro.json --benchmark_out_format=json
 	@echo "== JSON written to $(BENCH_DIR)/micro.json"
 	build/release/apps/kestrel/kestrel bench net --reps 3 --json $(BENCH_DIR)/net.json
+	scripts/bench-plots $(BENCH_DIR)
+	build/release/apps/kestrel/kestrel bench compare bench/baseline.json $(BENCH_DIR)/micro.json \
+	  --threshold $(BENCH_THRESHOLD) --time cpu
+
+# Refreshes the committed baseline. Deliberate only (no other target runs it):
+# run on the machine the comparisons run on, then commit bench/baseline.json
+# saying why it moved.
+bench-baseline: build
+	build/release/bench/kestrel-microbench --benchmark_repetitions=5 \
+	  --benchmark_report_aggregates_only=true --benchmark_min_time=0.2 \
+	  --benchmark_filter='$(BASELINE_BENCH)' \
+	  --benchmark_out=bench/baseline.json --benchmark_out_format=json
 
 # The sanitizer suite skips tests labelled `valgrind` (constant-time checks):
 # valgrind cannot run ASan binaries, and those checks run in `make test`.

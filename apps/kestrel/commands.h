@@ -20,6 +20,7 @@ class Node;
 namespace kestrel::app {
 
 void register_bench(CLI::App& app);
+void register_bench_compare(CLI::App& bench);  // `bench compare`, under the `bench` subcommand
 void register_gates(CLI::App& app);
 void register_kat(CLI::App& app);
 void register_sim(CLI::App& app);

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
       ->type_name("NAME=on|off")
       ->trigger_on_parse();
   kestrel::app::register_bench(app);
+  kestrel::app::register_bench_compare(*app.get_subcommand("bench"));
   kestrel::app::register_gates(app);
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);

@@ -63,6 +63,13 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "costs CPU on incompressible data and a decompression bomb must stay bounded "
      "(the decoded size is checked against frame_bytes_max first)",
      false},
+    {Gate::perf_adaptive_tuning, "perf.adaptive_tuning", "perf",
+     "adaptive tuner (perf/tuner.h): each control interval moves the proposal batch size and the "
+     "flush delay toward a p99 latency target, within configured bounds, damped by a dead band",
+     GateRisk::medium,
+     "a badly damped controller could raise latency; steps are bounded per interval, a dead band "
+     "holds still near the target, and the simulated load step in tuner_test checks it settles",
+     false, Gate::net_adaptive_batching},
 }};
 
 struct GateStates {

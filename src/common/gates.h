@@ -30,6 +30,7 @@ enum class Gate : std::uint8_t {
   net_adaptive_batching,        // several messages per encrypted frame, flushed on size/age/pressure
   net_buffer_pool,              // reuse frame buffers from a bounded pool
   net_compression,              // zstd-compress large frames when it pays
+  perf_adaptive_tuning,         // tuner moves batch size and flush delay toward a latency target
   count_,                       // not a gate: the number of gates
 };
 

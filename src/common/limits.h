@@ -386,4 +386,18 @@ static_assert(ledger_restore_page_entries <= storage_state_page_entries_max);
 // a source that never ends.
 inline constexpr std::uint64_t ledger_restore_entries_max = std::uint64_t{1} << 32;
 
+// --- Adaptive tuner (perf/tuner.h, gate perf.adaptive_tuning) --------------------------
+
+// Longest flush delay the tuner may choose: a leader that waits longer than this
+// for a batch to fill has stopped being a latency trade-off (one second is far
+// above any p99 target a validator is run with, and well inside a view timeout).
+inline constexpr std::uint64_t tuner_flush_delay_us_max = 1000 * 1000;
+// Largest p99 latency target: a target above a minute is not a latency target.
+inline constexpr std::uint64_t tuner_latency_target_us_max = 60 * 1000 * 1000;
+// Consecutive intervals a reversal (up after down, or down after up) must be
+// asked for before it happens: the hysteresis in time. 64 intervals of the usual
+// 100-500 ms is up to half a minute, beyond which the tuner would be too slow to
+// follow load at all.
+inline constexpr std::uint32_t tuner_reversal_intervals_max = 64;
+
 }  // namespace kestrel::limits
