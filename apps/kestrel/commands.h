@@ -13,5 +13,6 @@ void register_gates(CLI::App& app);
 void register_kat(CLI::App& app);
 void register_sim(CLI::App& app);
 void register_keys(CLI::App& app);  // keygen, init
+void register_status(CLI::App& app);
 
 }  // namespace kestrel::app

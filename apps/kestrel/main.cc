@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   kestrel::app::register_kat(app);
   kestrel::app::register_sim(app);
   kestrel::app::register_keys(app);
+  kestrel::app::register_status(app);
   app.parse_complete_callback([] {
     kestrel::Gate offender = kestrel::Gate::count_;
     if (!kestrel::check_gate_dependencies(&offender)) {
