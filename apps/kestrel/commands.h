@@ -39,5 +39,6 @@ class NodeServers {
 };
 Result<std::unique_ptr<NodeServers>, std::string> start_node_servers(const node::NodeConfig& config, node::Node& node);
 void register_submit(CLI::App& app);
+void register_status(CLI::App& app);
 
 }  // namespace kestrel::app

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   kestrel::app::register_node(app);
   kestrel::app::register_demo(app);
   kestrel::app::register_submit(app);
+  kestrel::app::register_status(app);
   app.parse_complete_callback([] {
     kestrel::Gate offender = kestrel::Gate::count_;
     if (!kestrel::check_gate_dependencies(&offender)) {

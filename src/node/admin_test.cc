@@ -537,6 +537,17 @@ TEST(DashboardTest, EveryReferencedMetricIsRegistered) {
   }
 }
 
+TEST(DocsTest, EveryFamilyIsDocumented) {
+  std::ifstream file(std::string(KESTREL_SOURCE_DIR) + "/docs/metrics.md");
+  ASSERT_TRUE(file) << "docs/metrics.md";
+  const std::string docs((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  perf::Registry registry;
+  NodeMetrics metrics(registry);
+  for (const auto& [name, type] : families(registry.prometheus_text())) {
+    EXPECT_NE(docs.find("| `" + name + "` | " + type + " |"), std::string::npos) << name << " (" << type << ")";
+  }
+}
+
 TEST(BottleneckAdviceTest, ConfigKeysExist) {
   // Every config key the bottleneck report suggests is a key of the node config.
   std::set<std::string> keys;
