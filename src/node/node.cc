@@ -155,7 +155,7 @@ struct BlockInfo {
 class Node::Impl {
  public:
   explicit Impl(const NodeConfig& config)
-      : config_(config), started_at_(Clock::now()), metrics_(perf::global_registry()), stages_(perf::global_registry()) {}
+      : config_(config), started_at_(Clock::now()), metrics_(perf::global_registry()), stages_(metrics_.stages) {}
   ~Impl() { stop(); }
 
   Status<std::string> open();
@@ -204,7 +204,7 @@ class Node::Impl {
   NodeConfig config_;
   Clock::time_point started_at_;
   NodeMetrics metrics_;
-  perf::StageProfile stages_;
+  perf::StageProfile& stages_;  // metrics_.stages
   std::atomic<bool> running_{false};
   std::uint32_t n_ = 0;
   hs::ReplicaId self_ = 0;
