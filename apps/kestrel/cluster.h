@@ -44,7 +44,7 @@ struct ClusterOptions {
   std::uint16_t base_port = 27000;
   std::uint32_t accounts = 256;
   std::size_t transactions = 60000;       // pre-signed (signed mode)
-  std::size_t window_per_account = 48;    // below the mempool's nonce gap of 64
+  std::size_t window_per_account = 16;    // 256 x 16 x 5.3 KB = 22 MB in flight, within the node's mempool
   std::size_t raw_window = 20000;         // raw commands in flight per connection
   std::uint32_t batch_transactions_max = 0;
   std::vector<GateSetting> gates;         // passed to every node

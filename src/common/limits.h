@@ -146,10 +146,13 @@ static_assert(block_transactions_max <= verify_batch_items_max * 4);
 // loses at most what was never acknowledged as durable.
 inline constexpr std::size_t storage_pending_writes_max = 64;
 inline constexpr std::size_t storage_pending_bytes_max = 32 * 1024 * 1024;
-// Decoded blocks kept in memory (storage.block_cache): 256 blocks, at most 64 MiB.
+// Decoded blocks kept in memory (storage.block_cache): 256 blocks, at most 16 MiB.
 // Catch-up fetches read the last few dozen blocks (consensus_fetch_blocks_max).
 inline constexpr std::size_t storage_block_cache_entries_max = 256;
-inline constexpr std::size_t storage_block_cache_bytes_max = 64 * 1024 * 1024;
+inline constexpr std::size_t storage_block_cache_bytes_max = 16 * 1024 * 1024;
+// RocksDB memtables of all column families together: 16 MiB holds a few seconds
+// of full blocks before a flush, within the node's 64 MiB memory budget.
+inline constexpr std::size_t storage_memtables_bytes_max = 16 * 1024 * 1024;
 static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // A stored value (block, certificate, safety record, receipts, state): a block is a
 // header plus a payload; anything larger in the store is corruption.
@@ -280,6 +283,13 @@ inline constexpr std::size_t node_gossip_raw_max = 16 * 1024;
 // peer per second: catch-up of 64-block chains at 64 answers/s is ~4,000 blocks/s,
 // while a peer replaying requests costs at most this many store reads.
 inline constexpr std::size_t node_store_fetches_per_peer_per_second = 64;
+// A validator's mempool bytes (the mempool's own bound, mempool_bytes_max, is for
+// larger machines): 48 MiB is ~9,000 ML-DSA-65 transfers, dozens of 1 MiB blocks,
+// and keeps a node near its 64 MiB budget plus what the load holds in flight.
+inline constexpr std::size_t node_mempool_bytes_max = 48 * 1024 * 1024;
+// Committed blocks the consensus core keeps in memory (older ones are served from
+// the store) and restores after a restart.
+inline constexpr std::uint64_t node_core_committed_blocks = 16;
 // Uncommitted blocks whose transaction ids the node tracks (not to propose them
 // twice): the core's own bound on stored blocks.
 inline constexpr std::size_t node_in_flight_blocks_max = 4096;

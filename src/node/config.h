@@ -70,7 +70,7 @@ struct NodeConfig {
   // An idle leader proposes an empty (heartbeat) block after this long.
   std::uint64_t idle_delay_ms = 50;
   std::uint32_t batch_transactions_max = 2000;
-  std::uint32_t batch_bytes_max = 4 * 1024 * 1024;
+  std::uint32_t batch_bytes_max = 1024 * 1024;
 
   // [storage]
   std::uint64_t keep_committed_blocks = 1024;

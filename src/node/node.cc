@@ -56,11 +56,13 @@ struct RawKey {
   bool operator==(const RawKey&) const = default;
 };
 struct RawKeyHasher {
+  // SplitMix64's finalizer over the three fields: consecutive sequences of one
+  // connection spread over all buckets.
   std::size_t operator()(const RawKey& k) const {
-    std::uint64_t h = k.sequence * 0x9E3779B97F4A7C15ull;
-    h ^= (k.connection + 0x632BE59BD9B4E019ull) * 0xBF58476D1CE4E5B9ull;
-    h ^= static_cast<std::uint64_t>(k.origin) << 48;
-    return static_cast<std::size_t>(h ^ (h >> 31));
+    std::uint64_t z = k.sequence + 0x9E3779B97F4A7C15ull * (k.connection + 1) + (static_cast<std::uint64_t>(k.origin) << 56);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<std::size_t>(z ^ (z >> 31));
   }
 };
 RawKey key_of(const RawEntry& e) { return {e.origin, e.connection, e.sequence}; }
@@ -245,6 +247,7 @@ class Node::Impl {
   std::map<hs::ReplicaId, std::pair<std::uint64_t, std::size_t>> store_fetch_budget_;  // peer -> (second, used)
   hs::View prepared_view_ = 0;
   std::uint64_t pool_version_ = 0, prepared_pool_version_ = 0;
+  std::uint64_t in_flight_version_ = 0, prepared_in_flight_version_ = 0;
   bool prepared_nonempty_ = false;
   Clock::time_point last_prepare_{};
   Clock::time_point last_status_{};
@@ -280,6 +283,7 @@ Status<std::string> Node::Impl::open() {
   if (crypto::encode_public_key(signer_->verifier()) != config_.validators[self_].public_key) {
     return Err(resolve_path(config_, config_.key_file) + ": not the key of validator " + std::to_string(self_));
   }
+  raw_pool_.reserve(config_.raw_mode ? limits::node_raw_pool_max : 0);
   cache_ = std::make_unique<crypto::VerifyCache>();
   verifier_ = std::make_unique<crypto::ParallelVerifier>(std::max(1u, std::min(2u, std::thread::hardware_concurrency())),
                                                          cache_.get());
@@ -308,6 +312,7 @@ Status<std::string> Node::Impl::open() {
 
   mempool::Config mc;
   mc.chain_id = static_cast<std::uint32_t>(config_.chain_id);
+  mc.bytes_max = limits::node_mempool_bytes_max;
   mempool_ = std::make_unique<mempool::Mempool>(mc, *verifier_,
                                                 [this](const execution::AccountId& id) { return ledger_->account(id).nonce; });
 
@@ -320,8 +325,10 @@ Status<std::string> Node::Impl::open() {
   hc.view_timeout_ticks_max = config_.view_timeout_max_ms;
   hc.propose_wait_ticks = config_.propose_wait_ms;
   hc.idle_propose_delay_ticks = config_.idle_delay_ms;
-  hc.keep_committed_blocks = 64;  // older blocks are served from the store
+  hc.keep_committed_blocks = limits::node_core_committed_blocks;  // older blocks are served from the store
   hc.payload_bytes_max = config_.batch_bytes_max;
+  // Bounded memory: 16 full blocks of uncommitted chain and proposals.
+  hc.stored_payload_bytes_max = 16 * std::size_t{config_.batch_bytes_max};
   replica_ = std::make_unique<hs::Replica>(hc, restored);
 
   // Network.
@@ -423,7 +430,8 @@ Status<std::string> Node::Impl::restore_state(const std::string& path, hs::Resto
     auto id = store_->block_id_at(height);
     if (!id) return Err(path + ": block id at " + std::to_string(height) + ": " + storage::describe(id.error()));
     restored.commit = hs::CommitMarker{height, *id};
-    const std::uint64_t from = std::max<std::uint64_t>(store_->first_kept_height(), height > 63 ? height - 63 : 1);
+    const std::uint64_t keep = limits::node_core_committed_blocks;
+    const std::uint64_t from = std::max<std::uint64_t>(store_->first_kept_height(), height > keep ? height - keep + 1 : 1);
     for (std::uint64_t h = from; h <= height; ++h) {
       auto bytes = store_->block_at(h);
       if (!bytes) return Err(path + ": block " + std::to_string(h) + ": " + storage::describe(bytes.error()));
@@ -708,7 +716,7 @@ void Node::Impl::note_block(const hs::BlockId& id, const hs::Block& block) {
     if (auto it = raw_pool_.find(k); it != raw_pool_.end()) it->second = true;
   }
   in_flight_.emplace(id, std::move(info));
-  ++pool_version_;
+  ++in_flight_version_;
 }
 
 void Node::Impl::on_consensus(PeerConsensus& m) {
@@ -928,7 +936,7 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
     return;
   }
   mempool_->on_committed(txs);
-  ++pool_version_;
+  ++in_flight_version_;
   transactions_committed_ += txs.size();
   raw_committed_ += raw.size();
   last_commit_unix_ms_ = static_cast<std::uint64_t>(
@@ -971,16 +979,20 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
   }
 }
 
-// Keeps the core's next payload current while we lead this view or the next:
-// after a view change, and at most once a millisecond while the pool changes.
+// Keeps the core's next payload current while we lead this view or the next.
+// Building a batch copies up to a block of transactions, so it happens only when
+// the answer can change: the view changed, a proposal or commit changed what is
+// in flight, or (the core holding an empty payload) the pool got something.
 void Node::Impl::maybe_prepare_payload(bool force) {
   const hs::View view = replica_->view();
   const bool leading_soon = hs::leader_of(view, n_) == self_ || hs::leader_of(view + 1, n_) == self_;
   if (!leading_soon) return;
   const auto now = Clock::now();
   const bool view_changed = view != prepared_view_;
-  const bool pool_changed = pool_version_ != prepared_pool_version_;
-  if (!force && !view_changed && !(pool_changed && now - last_prepare_ >= std::chrono::milliseconds(1))) return;
+  const bool in_flight_changed = in_flight_version_ != prepared_in_flight_version_;
+  const bool pool_grew_while_empty = !prepared_nonempty_ && pool_version_ != prepared_pool_version_ &&
+                                     now - last_prepare_ >= std::chrono::milliseconds(1);
+  if (!force && !view_changed && !in_flight_changed && !pool_grew_while_empty) return;
   std::vector<execution::TransactionId> in_flight;
   for (const auto& [id, info] : in_flight_) in_flight.insert(in_flight.end(), info.ids.begin(), info.ids.end());
   std::size_t bytes_max = config_.batch_bytes_max;
@@ -999,6 +1011,7 @@ void Node::Impl::maybe_prepare_payload(bool force) {
   mempool::Batch batch = mempool_->next_batch(config_.batch_transactions_max, bytes_max > 64 ? bytes_max - 64 : 0, in_flight);
   prepared_view_ = view;
   prepared_pool_version_ = pool_version_;
+  prepared_in_flight_version_ = in_flight_version_;
   last_prepare_ = now;
   const bool nonempty = !batch.transactions.empty() || !raw.empty();
   if (!nonempty && !prepared_nonempty_) return;  // the core's pending payload is already empty

@@ -230,9 +230,15 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
   db_options.max_open_files = 512;
   db_options.max_total_wal_size = 64 << 20;
   db_options.keep_log_file_num = 4;
+  // All memtables together stay under this (a validator's memory budget is 64 MiB
+  // in all; docs/storage.md "Bounds"): RocksDB flushes the largest when it is hit.
+  db_options.db_write_buffer_size = limits::storage_memtables_bytes_max;
   rocksdb::ColumnFamilyOptions cf_options;
-  cf_options.write_buffer_size = 16 << 20;
+  cf_options.write_buffer_size = limits::storage_memtables_bytes_max / 4;
   cf_options.max_write_buffer_number = 2;
+  // Blocks are mostly signatures and public keys (incompressible); compressing
+  // them costs CPU on every flush and compaction and saves nothing.
+  cf_options.compression = rocksdb::kNoCompression;
 
   if (exists) {
     std::vector<std::string> names;
