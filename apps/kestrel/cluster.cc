@@ -38,6 +38,7 @@
 #include "node/admin_http.h"
 #include "node/client.h"
 #include "node/config.h"
+#include "perf/stages.h"
 #include "storage/storage.h"
 
 namespace kestrel::app {
@@ -481,6 +482,14 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     }
     result.nodes.push_back(f);
   }
+  // Node 0's stage profile: the bottleneck report of this run (cumulative since
+  // the node started, so it includes the short warm-up).
+  if (auto reply = node::http_get(nodes[0].config.admin_listen, "/stages", std::chrono::seconds(2));
+      reply && reply->status == 200) {
+    if (auto doc = perf::parse_stages_json(reply->body)) {
+      result.bottlenecks = perf::bottleneck_report(doc->snapshot, doc->process).to_text();
+    }
+  }
   clients.clear();
   stop_all(SIGTERM);
 
@@ -539,6 +548,17 @@ void print_summary(const ClusterOptions& o, const ClusterResult& r) {
 
 nlohmann::json result_json(const ClusterOptions& o, const ClusterResult& r) {
   nlohmann::json j;
+  const std::string prefix = std::string("cluster.n") + std::to_string(o.nodes) + (o.raw ? ".raw" : ".signed") + ".";
+  const char* unit = o.raw ? "ops/s" : "tx/s";
+  j["machine"] = {{"cores", std::thread::hardware_concurrency()}, {"avx2", cpu_features().avx2}};
+  j["figures"] = nlohmann::json::array({
+      {{"name", prefix + "throughput"}, {"value", r.throughput}, {"unit", unit}, {"better", "higher"}},
+      {{"name", prefix + "p50"}, {"value", r.p50_ms}, {"unit", "ms"}, {"better", "lower"}},
+      {{"name", prefix + "p99"}, {"value", r.p99_ms}, {"unit", "ms"}, {"better", "lower"}},
+  });
+  double rss = 0;
+  for (const auto& n : r.nodes) rss = std::max(rss, static_cast<double>(n.peak_rss_bytes) / 1048576.0);
+  j["figures"].push_back({{"name", prefix + "peak_rss"}, {"value", rss}, {"unit", "MiB"}, {"better", "lower"}});
   j["mode"] = o.raw ? "raw" : "signed";
   j["nodes"] = o.nodes;
   j["rate"] = o.rate;
@@ -625,6 +645,7 @@ int run_bench_cluster(ClusterOptions o, const std::string& json_path) {
     return 1;
   }
   print_summary(o, *result);
+  if (!result->bottlenecks.empty()) std::printf("\n%s", result->bottlenecks.c_str());
   nlohmann::json j = result_json(o, *result);
   if (!json_path.empty()) {
     std::ofstream out(json_path, std::ios::trunc);
@@ -635,6 +656,105 @@ int run_bench_cluster(ClusterOptions o, const std::string& json_path) {
     }
   }
   return result->digests_agree ? 0 : 1;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// --ab GATE|all: the same workload with the gate off and on, interleaved
+// (off, on, off, on, ...), `pairs` pairs; medians and the ratio of each pair.
+int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, const std::string& json_path,
+           const std::string& markdown_path) {
+  install_interrupt_handler();
+  o.live = false;
+  std::vector<Gate> gates;
+  if (which == "all") {
+    for (const auto& info : all_gates()) gates.push_back(info.gate);
+  } else {
+    auto setting = parse_gate_setting(which + "=on");
+    if (!setting) {
+      std::fprintf(stderr, "kestrel bench cluster --ab: %s: %s\n", which.c_str(), describe(setting.error()));
+      return 2;
+    }
+    gates.push_back(setting->gate);
+  }
+  nlohmann::json ab = nlohmann::json::array();
+  std::string table = "| gate | what it does | off | on | on/off (median) | per pair |\n|---|---|---|---|---|---|\n";
+  const char* unit = o.raw ? "ops/s" : "tx/s";
+  for (Gate gate : gates) {
+    const auto& info = gate_info(gate);
+    std::vector<double> off, on, ratios;
+    bool failed = false;
+    for (std::uint32_t p = 0; p < pairs && !failed && !was_interrupted(); ++p) {
+      double pair[2] = {0, 0};
+      for (int side = 0; side < 2 && !failed; ++side) {
+        ClusterOptions run = o;
+        run.gates = cli_gate_settings();
+        run.gates.push_back({gate, side == 1});
+        // A gate that requires another: turning it on turns its requirement on too.
+        if (side == 1 && info.required_gate != Gate::count_) run.gates.push_back({info.required_gate, true});
+        auto r = run_cluster(run);
+        if (!r || !r->digests_agree) {
+          std::fprintf(stderr, "kestrel bench cluster --ab %s: %s run failed: %s\n", std::string(info.name).c_str(),
+                       side ? "on" : "off", r ? "state digests differ" : r.error().c_str());
+          failed = true;
+          break;
+        }
+        pair[side] = r->throughput;
+        (side ? on : off).push_back(r->throughput);
+      }
+      if (!failed) {
+        ratios.push_back(pair[0] > 0 ? pair[1] / pair[0] : 0);
+        std::printf("%-32s pair %u: off %.0f  on %.0f %s  ratio %.3f\n", std::string(info.name).c_str(), p + 1, pair[0],
+                    pair[1], unit, ratios.back());
+        std::fflush(stdout);
+      }
+    }
+    if (failed || off.empty()) return 1;
+    const double m_off = median(off), m_on = median(on), m_ratio = median(ratios);
+    std::printf("%-32s median: off %.0f  on %.0f %s  ratio %.3f\n", std::string(info.name).c_str(), m_off, m_on, unit,
+                m_ratio);
+    ab.push_back({{"gate", info.name}, {"figure", unit}, {"better", "higher"}, {"off", m_off}, {"on", m_on},
+                  {"ratio", m_ratio}});
+    std::string per_pair;
+    for (double r : ratios) {
+      char b[16];
+      std::snprintf(b, sizeof b, "%s%.2f", per_pair.empty() ? "" : ", ", r);
+      per_pair += b;
+    }
+    char row[512];
+    std::snprintf(row, sizeof row, "| `%s` | %s | %.0f | %.0f | %.3f | %s |\n", std::string(info.name).c_str(),
+                  std::string(info.description).c_str(), m_off, m_on, m_ratio, per_pair.c_str());
+    table += row;
+  }
+  if (!json_path.empty()) {
+    std::ofstream out(json_path, std::ios::trunc);
+    out << nlohmann::json{{"ab", ab}}.dump(2) << "\n";
+  }
+  if (!markdown_path.empty()) {
+    // Replace the generated table between its markers, keep the rest of the file.
+    std::ifstream in(markdown_path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string begin = "<!-- BEGIN bench-cluster-ab -->", end = "<!-- END bench-cluster-ab -->";
+    const auto b = text.find(begin), e = text.find(end);
+    if (b == std::string::npos || e == std::string::npos || e < b) {
+      std::fprintf(stderr, "kestrel bench cluster --ab: %s has no %s ... %s markers\n", markdown_path.c_str(), begin.c_str(),
+                   end.c_str());
+      return 1;
+    }
+    char how[256];
+    std::snprintf(how, sizeof how, "\nCommand: `kestrel bench cluster --ab %s --pairs %u --duration %.0f%s%s` (%u nodes, throughput in %s).\n\n",
+                  which.c_str(), pairs, o.duration_s, o.raw ? " --raw" : "",
+                  o.rate > 0 ? (" --rate " + std::to_string(static_cast<long>(o.rate))).c_str() : "", o.nodes, unit);
+    text = text.substr(0, b + begin.size()) + how + table + "\n" + text.substr(e);
+    std::ofstream out(markdown_path, std::ios::trunc);
+    out << text;
+    std::printf("wrote the table to %s\n", markdown_path.c_str());
+  }
+  return 0;
 }
 
 }  // namespace
@@ -655,8 +775,15 @@ void register_bench_cluster(CLI::App& bench) {
   auto* command = bench.add_subcommand("cluster", "The demo without the live display: one cluster run, JSON figures");
   add_cluster_options(*command, options);
   command->add_option("--json", json_path, "Write the figures as JSON to this file");
+  static std::string ab;
+  static std::uint32_t pairs = 3;
+  static std::string markdown;
+  command->add_option("--ab", ab, "A/B: GATE or all; runs off/on interleaved, --pairs pairs each");
+  command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
+  command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   command->callback([] {
-    if (int code = run_bench_cluster(options, json_path); code != 0) throw CLI::RuntimeError(code);
+    const int code = ab.empty() ? run_bench_cluster(options, json_path) : run_ab(options, ab, pairs, json_path, markdown);
+    if (code != 0) throw CLI::RuntimeError(code);
   });
 }
 

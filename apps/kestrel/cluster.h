@@ -67,6 +67,7 @@ struct ClusterResult {
   std::uint64_t common_height = 0;
   Hash32 digest;
   bool digests_agree = false;
+  std::string bottlenecks;  // node 0's bottleneck report at the end of the run (text)
 };
 
 Result<ClusterResult, std::string> run_cluster(const ClusterOptions& options);
