@@ -26,6 +26,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 
@@ -231,7 +232,7 @@ void run_raw_client(node::Client& client, double rate, std::size_t window, std::
                     LoadShared& shared, Clock::time_point start) {
   std::unordered_map<std::uint64_t, Clock::time_point> pending;
   std::uint64_t sequence = 0;
-  const std::size_t batch_max = std::min<std::size_t>(limits::client_raw_batch_max, 400);
+  const std::size_t batch_max = limits::client_raw_batch_max;
   while (!shared.stop) {
     std::uint64_t allowed = batch_max;
     if (rate > 0) {
@@ -658,6 +659,44 @@ int run_bench_cluster(ClusterOptions o, const std::string& json_path) {
   return result->digests_agree ? 0 : 1;
 }
 
+// --sweep R1,R2,...: one run per offered rate; the throughput/latency curve
+// (JSON "sweep" rows for scripts/bench-plots).
+int run_sweep(ClusterOptions o, const std::string& rates, const std::string& json_path) {
+  install_interrupt_handler();
+  o.live = false;
+  o.gates = cli_gate_settings();
+  nlohmann::json sweep = nlohmann::json::array();
+  std::stringstream list(rates);
+  std::string item;
+  std::printf("%12s %12s %10s %10s\n", "offered", "throughput", "p50 ms", "p99 ms");
+  while (std::getline(list, item, ',') && !was_interrupted()) {
+    char* end = nullptr;
+    const double rate = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || !(rate > 0)) {
+      std::fprintf(stderr, "kestrel bench cluster --sweep: '%s' is not a positive rate\n", item.c_str());
+      return 2;
+    }
+    ClusterOptions run = o;
+    run.rate = rate;
+    if (!o.raw) run.transactions = std::max<std::size_t>(o.transactions, static_cast<std::size_t>(rate * o.duration_s * 1.1));
+    auto r = run_cluster(run);
+    if (!r || !r->digests_agree) {
+      std::fprintf(stderr, "kestrel bench cluster --sweep: run at %.0f failed: %s\n", rate,
+                   r ? "state digests differ" : r.error().c_str());
+      return 1;
+    }
+    std::printf("%12.0f %12.0f %10.2f %10.2f\n", rate, r->throughput, r->p50_ms, r->p99_ms);
+    std::fflush(stdout);
+    sweep.push_back({{"series", o.raw ? "raw" : "signed"}, {"offered", rate}, {"throughput", r->throughput},
+                     {"p50_ms", r->p50_ms}, {"p99_ms", r->p99_ms}});
+  }
+  if (!json_path.empty()) {
+    std::ofstream out(json_path, std::ios::trunc);
+    out << nlohmann::json{{"sweep", sweep}}.dump(2) << "\n";
+  }
+  return 0;
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -781,8 +820,12 @@ void register_bench_cluster(CLI::App& bench) {
   command->add_option("--ab", ab, "A/B: GATE or all; runs off/on interleaved, --pairs pairs each");
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
+  static std::string sweep;
+  command->add_option("--sweep", sweep, "Load sweep: comma-separated offered rates, one run each (JSON \"sweep\" rows)");
   command->callback([] {
-    const int code = ab.empty() ? run_bench_cluster(options, json_path) : run_ab(options, ab, pairs, json_path, markdown);
+    const int code = !sweep.empty() ? run_sweep(options, sweep, json_path)
+                     : ab.empty()   ? run_bench_cluster(options, json_path)
+                                    : run_ab(options, ab, pairs, json_path, markdown);
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }
