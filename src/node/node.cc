@@ -150,6 +150,8 @@ class EventQueue {
 // What a node knows of a block that is proposed but not committed.
 struct BlockInfo {
   hs::Height height = 0;
+  hs::View view = 0;
+  hs::BlockId parent;
   std::vector<execution::TransactionId> ids;
   std::vector<RawKey> raw;
 };
@@ -237,13 +239,19 @@ class Node::Impl {
   // Raw pool: entries by key, in arrival order.
   std::deque<RawEntry> raw_queue_;
   std::unordered_map<RawKey, bool, RawKeyHasher> raw_pool_;  // key -> in a proposal
-  std::map<std::uint64_t, std::function<void(std::vector<std::uint64_t>, std::uint64_t)>> raw_callbacks_;
+  // One per submit_raw call: its callback and how many of its commands are still
+  // uncommitted; every pending command of ours points to its call.
+  struct RawCall {
+    std::function<void(std::vector<std::uint64_t>, std::uint64_t)> committed;
+    std::size_t remaining = 0;
+  };
+  std::unordered_map<RawKey, std::shared_ptr<RawCall>, RawKeyHasher> raw_calls_;
   std::unordered_map<execution::TransactionId, std::vector<ClientWait>, Hash32Hasher> waiters_;
   std::size_t waiter_count_ = 0;
   std::unordered_map<execution::TransactionId, execution::Receipt, Hash32Hasher> recent_receipts_;
   std::deque<execution::TransactionId> recent_order_;
   std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;  // delivered after the sync
-  std::vector<std::pair<std::uint64_t, std::pair<std::vector<std::uint64_t>, std::uint64_t>>> raw_due_;
+  std::vector<std::pair<std::shared_ptr<RawCall>, std::pair<std::vector<std::uint64_t>, std::uint64_t>>> raw_due_;
   std::map<hs::ReplicaId, std::pair<std::uint64_t, std::size_t>> store_fetch_budget_;  // peer -> (second, used)
   hs::View prepared_view_ = 0;
   std::uint64_t pool_version_ = 0, prepared_pool_version_ = 0;
@@ -672,18 +680,23 @@ void Node::Impl::handle(Event& event) {
             e.refused(static_cast<std::uint8_t>(ClientErrorCode::overloaded));
             return;
           }
-          raw_callbacks_[e.connection] = std::move(e.committed);
+          auto call = std::make_shared<RawCall>();
+          call->committed = std::move(e.committed);
           for (const auto& c : e.commands) {
             RawEntry entry{static_cast<std::uint16_t>(self_), e.connection, c.sequence, c.command};
+            // A sequence already pending on this connection (a client reusing one)
+            // keeps its first call; this call does not wait for it.
             if (raw_pool_.emplace(key_of(entry), false).second) {
               raw_queue_.push_back(entry);
               gossip_raw_.push_back(entry);
+              raw_calls_.emplace(key_of(entry), call);
+              ++call->remaining;
               ++pool_version_;
             }
           }
         } else {
           static_assert(std::is_same_v<T, ConnectionClosed>);
-          raw_callbacks_.erase(e.connection);
+          std::erase_if(raw_calls_, [&](const auto& entry) { return entry.first.connection == e.connection; });
         }
       },
       event);
@@ -692,6 +705,8 @@ void Node::Impl::handle(Event& event) {
 BlockInfo Node::Impl::info_of(const hs::Block& block) {
   BlockInfo info;
   info.height = block.height;
+  info.view = block.view;
+  info.parent = block.parent;
   auto payload = decode_payload(block.payload);
   if (!payload) return info;
   info.ids.reserve(payload->transactions.size());
@@ -851,9 +866,7 @@ void Node::Impl::step(const hs::Input& input) {
     for (auto& [wait, receipt] : receipts_due_) wait.done(receipt);
   }
   receipts_due_.clear();
-  for (auto& [connection, part] : raw_due_) {
-    if (auto cb = raw_callbacks_.find(connection); cb != raw_callbacks_.end()) cb->second(std::move(part.first), part.second);
-  }
+  for (auto& [call, part] : raw_due_) call->committed(std::move(part.first), part.second);
   raw_due_.clear();
   // Messages to ourselves are inputs of their own steps (contract 2).
   while (!to_self_.empty() && !stopping_) {
@@ -943,6 +956,14 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 
   for (const auto& receipt : result->receipts) {
+    // A transaction a block carried at the wrong place (a second copy, a nonce
+    // ahead of a gap after a fork, or a Byzantine proposer's) had no effect at
+    // all: that is not its outcome, and the client keeps waiting for the block
+    // that executes it (docs/node.md "Receipts").
+    if (receipt.status == execution::ReceiptStatus::rejected_bad_nonce ||
+        receipt.status == execution::ReceiptStatus::rejected_wrong_chain) {
+      continue;
+    }
     if (auto a = admitted_at_.find(receipt.id); a != admitted_at_.end()) {
       metrics_.submit_to_commit->observe(static_cast<std::uint64_t>((Clock::now() - a->second).count()));
       admitted_at_.erase(a);
@@ -958,11 +979,21 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
       waiters_.erase(w);
     }
   }
-  std::map<std::uint64_t, std::vector<std::uint64_t>> mine;
+  // Our clients' commands: tell each submit_raw call which of its sequences
+  // committed (after the sync, in step()).
+  std::map<RawCall*, std::pair<std::shared_ptr<RawCall>, std::vector<std::uint64_t>>> mine;
   for (const auto& e : raw) {
-    if (raw_pool_.erase(key_of(e)) && e.origin == self_) mine[e.connection].push_back(e.sequence);
+    raw_pool_.erase(key_of(e));
+    if (e.origin != self_) continue;
+    auto call = raw_calls_.find(key_of(e));
+    if (call == raw_calls_.end()) continue;  // connection closed, or already committed in a fork's twin
+    auto& [owner, sequences] = mine[call->second.get()];
+    owner = call->second;
+    sequences.push_back(e.sequence);
+    --call->second->remaining;
+    raw_calls_.erase(call);
   }
-  for (auto& [connection, sequences] : mine) raw_due_.push_back({connection, {std::move(sequences), c.height}});
+  for (auto& [raw_call, part] : mine) raw_due_.push_back({part.first, {std::move(part.second), c.height}});
   // Forget blocks at or below this height: committed, or forks that never will be
   // (their raw entries go back to the pool).
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
@@ -993,8 +1024,20 @@ void Node::Impl::maybe_prepare_payload(bool force) {
   const bool pool_grew_while_empty = !prepared_nonempty_ && pool_version_ != prepared_pool_version_ &&
                                      now - last_prepare_ >= std::chrono::milliseconds(1);
   if (!force && !view_changed && !in_flight_changed && !pool_grew_while_empty) return;
+  // In flight: the transactions of the chain our proposal will extend — the newest
+  // block we know and its uncommitted ancestors. Not forks: their transactions
+  // will not commit, so a batch that skipped them would send later nonces of the
+  // same sender ahead of a gap (each refused as rejected_bad_nonce).
   std::vector<execution::TransactionId> in_flight;
-  for (const auto& [id, info] : in_flight_) in_flight.insert(in_flight.end(), info.ids.begin(), info.ids.end());
+  const BlockInfo* tip = nullptr;
+  for (const auto& [id, info] : in_flight_) {
+    if (!tip || info.view > tip->view) tip = &info;
+  }
+  for (std::size_t steps = 0; tip && steps < in_flight_.size(); ++steps) {
+    in_flight.insert(in_flight.end(), tip->ids.begin(), tip->ids.end());
+    auto parent = in_flight_.find(tip->parent);
+    tip = parent == in_flight_.end() ? nullptr : &parent->second;
+  }
   std::size_t bytes_max = config_.batch_bytes_max;
   std::vector<RawEntry> raw;
   if (!raw_pool_.empty()) {
