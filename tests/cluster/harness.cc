@@ -15,9 +15,11 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
+#include "common/codec.h"
 #include "common/limits.h"
 #include "hotstuff2/hotstuff2.h"
 #include "mempool/mempool.h"
@@ -428,22 +430,92 @@ Result<StoreCheck, std::string> check_stores(const Cluster& cluster) {
   return check;
 }
 
-Result<std::map<execution::TransactionId, std::uint32_t>, std::string> committed_transactions(const Cluster& cluster,
-                                                                                                std::uint32_t i) {
+namespace {
+
+// Calls visit(height, block, encoded transaction, its receipt) for every
+// transaction in node i's committed blocks, in order.
+using Visit = std::function<void(std::uint64_t, const hotstuff2::Block&, ByteSpan, const execution::Receipt&)>;
+Status<std::string> walk_committed(const Cluster& cluster, std::uint32_t i, const Visit& visit) {
   auto store = cluster.open_store(i);
   if (!store) return Err(store.error());
-  std::map<execution::TransactionId, std::uint32_t> counts;
   if ((*store)->first_kept_height() > 1) return Err(std::string("blocks were pruned; raise keep_committed_blocks"));
   for (std::uint64_t h = 1; h <= (*store)->committed_height(); ++h) {
     auto bytes = (*store)->block_at(h);
-    if (!bytes) return Err("block at " + std::to_string(h) + ": " + storage::describe(bytes.error()));
+    auto receipts = (*store)->receipts(h);
+    if (!bytes || !receipts) return Err("block or receipts at " + std::to_string(h) + " missing");
     auto block = hotstuff2::decode_block(**bytes);
     if (!block) return Err("block at " + std::to_string(h) + " does not decode");
     auto payload = node::decode_payload(block->payload);
     if (!payload) return Err("payload at " + std::to_string(h) + " does not decode");
-    for (ByteSpan tx : payload->transactions) ++counts[execution::transaction_id(tx)];
+    Reader r(*receipts);
+    auto count = r.varint();
+    if (!count || *count != payload->transactions.size()) return Err("receipts at " + std::to_string(h) + " do not match");
+    for (ByteSpan encoded : payload->transactions) {
+      auto receipt_bytes = r.bytes(256);
+      if (!receipt_bytes) return Err("receipt at " + std::to_string(h) + " does not decode");
+      auto receipt = execution::decode_receipt(*receipt_bytes);
+      if (!receipt) return Err("receipt at " + std::to_string(h) + " does not decode");
+      visit(h, *block, encoded, *receipt);
+    }
   }
-  return counts;
+  return {};
+}
+
+}  // namespace
+
+Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_transactions(const Cluster& cluster,
+                                                                                            std::uint32_t i) {
+  std::map<execution::TransactionId, Inclusions> out;
+  KESTREL_TRY(walk_committed(cluster, i, [&](std::uint64_t, const hotstuff2::Block&, ByteSpan tx, const execution::Receipt& r) {
+    auto& entry = out[execution::transaction_id(tx)];
+    ++entry.included;
+    if (r.status == execution::ReceiptStatus::success) ++entry.succeeded;
+  }));
+  return out;
+}
+
+Result<std::vector<std::string>, std::string> failed_receipts(const Cluster& cluster, std::uint32_t i) {
+  std::map<execution::AccountId, std::size_t> account_of;
+  for (std::size_t a = 0; a < cluster.accounts().ids.size(); ++a) account_of[cluster.accounts().ids[a]] = a;
+  struct Seen {
+    std::uint64_t height, view;
+    std::uint32_t proposer;
+    execution::ReceiptStatus status;
+  };
+  std::map<std::pair<std::size_t, std::uint64_t>, std::vector<Seen>> history;  // (account, nonce)
+  std::vector<std::pair<std::size_t, std::uint64_t>> failed;
+  std::string bad;
+  KESTREL_TRY(walk_committed(cluster, i, [&](std::uint64_t h, const hotstuff2::Block& block, ByteSpan encoded,
+                                             const execution::Receipt& receipt) {
+    auto tx = execution::decode_transaction(encoded);
+    if (!tx) {
+      bad = "transaction at " + std::to_string(h) + " does not decode";
+      return;
+    }
+    auto a = account_of.find(execution::sender_of(*tx));
+    const std::size_t account = a == account_of.end() ? SIZE_MAX : a->second;
+    history[{account, tx->nonce}].push_back({h, block.view, block.proposer, receipt.status});
+    if (receipt.status != execution::ReceiptStatus::success) failed.emplace_back(account, tx->nonce);
+  }));
+  if (!bad.empty()) return Err(bad);
+  std::vector<std::string> lines;
+  const auto where = [&](std::size_t account, std::uint64_t nonce) {
+    std::string out;
+    for (const auto& s : history[{account, nonce}]) {
+      out += " [height " + std::to_string(s.height) + " view " + std::to_string(s.view) + " proposer " +
+             std::to_string(s.proposer) + " " + execution::describe(s.status) + "]";
+    }
+    return out.empty() ? std::string(" [never committed]") : out;
+  };
+  for (const auto& [account, nonce] : failed) {
+    if (lines.size() >= 40) {
+      lines.push_back("... " + std::to_string(failed.size() - 40) + " more");
+      break;
+    }
+    lines.push_back("node " + std::to_string(i) + ": account " + std::to_string(account) + " nonce " + std::to_string(nonce) +
+                    ":" + where(account, nonce) + "; nonce " + std::to_string(nonce - 1) + ":" + where(account, nonce - 1));
+  }
+  return lines;
 }
 
 Status<std::string> check_accounts(const Cluster& cluster, std::uint32_t i, const std::vector<std::uint64_t>& expected,
@@ -492,6 +564,7 @@ struct Load::Worker {
   std::unordered_map<std::uint64_t, std::vector<Tx>> submits;  // request id -> its transfers
   std::unordered_map<std::uint64_t, Tx> waits;                 // request id -> the awaited transfer
   std::deque<std::pair<Clock::time_point, Tx>> retry;          // resubmit at
+  std::set<Tx> after_rejection;  // resubmitted after a rejected_bad_nonce receipt
   bool finished = false;
 };
 
@@ -651,6 +724,8 @@ void Load::run(Worker& w) {
       if (w.done[a][nonce]) continue;
       batch.push_back(transfers_.txs[a][nonce]);
       batch_txs.emplace_back(a, nonce);
+      std::lock_guard lock(mutex_);
+      ++figures_.resubmitted;
     }
     std::uint64_t new_allowed = UINT64_MAX;
     if (rate > 0) {
@@ -717,12 +792,15 @@ void Load::run(Worker& w) {
             std::lock_guard lock(mutex_);
             ++figures_.refusals[node::describe(outcome)];
           }
-          const bool admitted = outcome.accepted || (options_.failover && refusal_is(outcome, mempool::AdmitError::duplicate));
+          // A resubmission may meet its own earlier copy (duplicate) or commit
+          // (stale_nonce): expected in failover mode and after a rejection.
+          const bool tolerant = options_.failover || w.after_rejection.count({a, nonce});
+          const bool admitted = outcome.accepted || (tolerant && refusal_is(outcome, mempool::AdmitError::duplicate));
           if (admitted) {
             if (!send_wait(a, nonce)) broken = true;
-          } else if (options_.failover && refusal_is(outcome, mempool::AdmitError::stale_nonce)) {
+          } else if (tolerant && refusal_is(outcome, mempool::AdmitError::stale_nonce)) {
             confirm(a, nonce, false);
-          } else if (options_.failover && (refusal_is(outcome, mempool::AdmitError::nonce_gap_too_large) ||
+          } else if (tolerant && (refusal_is(outcome, mempool::AdmitError::nonce_gap_too_large) ||
                                            refusal_is(outcome, mempool::AdmitError::pool_full) ||
                                            refusal_is(outcome, mempool::AdmitError::sender_quota))) {
             w.retry.emplace_back(Clock::now() + std::chrono::milliseconds(250), Worker::Tx{a, nonce});
@@ -752,6 +830,17 @@ void Load::run(Worker& w) {
         }
         if (receipt->receipt->id != transfers_.ids[a][nonce]) {
           error("receipt for another id on account " + std::to_string(a) + " nonce " + std::to_string(nonce));
+          continue;
+        }
+        if (receipt->receipt->status == execution::ReceiptStatus::rejected_bad_nonce) {
+          // Included out of nonce order, no effect: send it again (its id may
+          // already be committed with success meanwhile: then stale_nonce).
+          {
+            std::lock_guard lock(mutex_);
+            ++figures_.rejected_bad_nonce;
+          }
+          w.after_rejection.insert({a, nonce});
+          w.retry.emplace_back(Clock::now() + std::chrono::milliseconds(250), Worker::Tx{a, nonce});
           continue;
         }
         if (receipt->receipt->status != execution::ReceiptStatus::success) {

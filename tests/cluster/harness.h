@@ -160,9 +160,18 @@ struct StoreCheck {
 // common height and equal block ids at every height in [1, common]. On a
 // difference, an error naming the height and the nodes.
 Result<StoreCheck, std::string> check_stores(const Cluster& cluster);
-// How many times each transaction id appears in node i's committed blocks [1, height].
-Result<std::map<execution::TransactionId, std::uint32_t>, std::string> committed_transactions(const Cluster& cluster,
-                                                                                                std::uint32_t i);
+// How often each transaction id appears in node i's committed blocks [1, height]:
+// included at all, and executed with a success receipt.
+struct Inclusions {
+  std::uint32_t included = 0;
+  std::uint32_t succeeded = 0;
+};
+Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_transactions(const Cluster& cluster,
+                                                                                            std::uint32_t i);
+// Diagnostics: every receipt in node i's store whose status is not success, one
+// line each (height, view, proposer, account, nonce, status), plus where that
+// account's previous nonce and the same nonce committed. Empty when all succeeded.
+Result<std::vector<std::string>, std::string> failed_receipts(const Cluster& cluster, std::uint32_t i);
 // Waits until node i reports `expected` nonces and the balances they imply for
 // every account (get_account), or the deadline passes (then the first mismatch).
 Status<std::string> check_accounts(const Cluster& cluster, std::uint32_t i, const std::vector<std::uint64_t>& expected,
@@ -189,6 +198,9 @@ struct LoadFigures {
   std::uint64_t resubmitted = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t receipt_timeouts = 0;
+  // Receipts with status rejected_bad_nonce (no effect; the transfer is resubmitted).
+  // Honest validators should never produce one: see the CrashAndRestartUnderLoad notes.
+  std::uint64_t rejected_bad_nonce = 0;
   std::map<std::string, std::uint64_t> refusals;
   std::vector<std::string> errors;     // the first few
 };
