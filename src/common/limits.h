@@ -279,10 +279,13 @@ inline constexpr std::size_t node_gossip_transactions_max = 256;
 static_assert(node_gossip_transactions_max * (transaction_bytes_max + 4) < message_size_max);
 // Raw entries per gossip message (34 B each): 16,384 = 557 KiB.
 inline constexpr std::size_t node_gossip_raw_max = 16 * 1024;
-// Blocks a node serves from its store (below what the core keeps in memory) per
-// peer per second: catch-up of 64-block chains at 64 answers/s is ~4,000 blocks/s,
-// while a peer replaying requests costs at most this many store reads.
-inline constexpr std::size_t node_store_fetches_per_peer_per_second = 64;
+// Fetches a node answers from its store (blocks older than what the core keeps in
+// memory) per peer per second, in requests and in block bytes. A catching-up peer
+// re-asks for recent blocks every view besides walking back its chain, so requests
+// come in hundreds per second; the byte budget (32 MiB/s per peer, ~600 blocks of
+// 50 KiB per second) is what bounds the disk reads and bandwidth a peer can demand.
+inline constexpr std::size_t node_store_fetches_per_peer_per_second = 1024;
+inline constexpr std::size_t node_store_fetch_bytes_per_peer_per_second = 32 * 1024 * 1024;
 // A validator's mempool bytes (the mempool's own bound, mempool_bytes_max, is for
 // larger machines): 48 MiB is ~9,000 ML-DSA-65 transfers, dozens of 1 MiB blocks,
 // and keeps a node near its 64 MiB budget plus what the load holds in flight.
@@ -290,6 +293,14 @@ inline constexpr std::size_t node_mempool_bytes_max = 48 * 1024 * 1024;
 // Committed blocks the consensus core keeps in memory (older ones are served from
 // the store) and restores after a restart.
 inline constexpr std::uint64_t node_core_committed_blocks = 16;
+// Blocks a node can be behind and still catch up by fetching them (the core holds
+// the fetched chain until it reaches its committed head): 16,384 is ~3 minutes at
+// 100 blocks/s; an empty block with its ML-DSA-65 QC is ~10 KiB, so a full catch-up
+// holds ~160 MiB (only while catching up). Further behind needs state sync.
+inline constexpr std::size_t node_catch_up_blocks_max = 16 * 1024;
+// Committed blocks a node keeps in its store by default (config
+// storage.keep_committed_blocks): at least what a peer may need to catch up.
+inline constexpr std::uint64_t node_store_keep_blocks_default = node_catch_up_blocks_max;
 // Uncommitted blocks whose transaction ids the node tracks (not to propose them
 // twice): the core's own bound on stored blocks.
 inline constexpr std::size_t node_in_flight_blocks_max = 4096;

@@ -18,6 +18,7 @@
 #include "common/bytes.h"
 #include "common/gates.h"
 #include "common/hash.h"
+#include "common/limits.h"
 #include "common/result.h"
 #include "crypto/signature.h"
 
@@ -73,7 +74,7 @@ struct NodeConfig {
   std::uint32_t batch_bytes_max = 1024 * 1024;
 
   // [storage]
-  std::uint64_t keep_committed_blocks = 1024;
+  std::uint64_t keep_committed_blocks = limits::node_store_keep_blocks_default;
 
   // [gates]
   std::vector<GateSetting> gates;

@@ -252,7 +252,12 @@ class Node::Impl {
   std::deque<execution::TransactionId> recent_order_;
   std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;  // delivered after the sync
   std::vector<std::pair<std::shared_ptr<RawCall>, std::pair<std::vector<std::uint64_t>, std::uint64_t>>> raw_due_;
-  std::map<hs::ReplicaId, std::pair<std::uint64_t, std::size_t>> store_fetch_budget_;  // peer -> (second, used)
+  struct FetchBudget {
+    std::size_t requests = 0, bytes = 0;
+    std::uint64_t second = 0;
+  };
+  std::map<hs::ReplicaId, FetchBudget> store_fetch_budget_;  // store-served fetches per peer this second
+  std::uint64_t store_fetches_refused_ = 0;
   hs::View prepared_view_ = 0;
   std::uint64_t pool_version_ = 0, prepared_pool_version_ = 0;
   std::uint64_t in_flight_version_ = 0, prepared_in_flight_version_ = 0;
@@ -334,9 +339,14 @@ Status<std::string> Node::Impl::open() {
   hc.propose_wait_ticks = config_.propose_wait_ms;
   hc.idle_propose_delay_ticks = config_.idle_delay_ms;
   hc.keep_committed_blocks = limits::node_core_committed_blocks;  // older blocks are served from the store
+  // How far behind a node can catch up by block fetch (docs/node.md "Catch-up").
+  hc.blocks_max = limits::node_catch_up_blocks_max;
+  hc.commit_walk_max = limits::node_catch_up_blocks_max;
   hc.payload_bytes_max = config_.batch_bytes_max;
-  // Bounded memory: 16 full blocks of uncommitted chain and proposals.
-  hc.stored_payload_bytes_max = 16 * std::size_t{config_.batch_bytes_max};
+  // stored_payload_bytes_max stays at the core's default (256 MiB): in steady state
+  // the core holds only the uncommitted chain and 16 committed blocks, but a node
+  // catching up holds the whole fetched chain until it reaches its committed head,
+  // so this bounds how far behind a node can catch up (docs/node.md "Catch-up").
   replica_ = std::make_unique<hs::Replica>(hc, restored);
 
   // Network.
@@ -771,25 +781,34 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
 
 void Node::Impl::serve_fetch_from_store(hs::ReplicaId from, const hs::FetchRequest& request) {
   const std::uint64_t second = static_cast<std::uint64_t>(now_tick() / 1000);
-  auto& [budget_second, used] = store_fetch_budget_[from];
-  if (budget_second != second) budget_second = second, used = 0;
-  if (used >= limits::node_store_fetches_per_peer_per_second) return;
-  ++used;
+  auto& budget = store_fetch_budget_[from];
+  if (budget.second != second) budget = {0, 0, second};
+  if (budget.requests >= limits::node_store_fetches_per_peer_per_second ||
+      budget.bytes >= limits::node_store_fetch_bytes_per_peer_per_second) {
+    ++store_fetches_refused_;
+    return;
+  }
+  ++budget.requests;
   hs::FetchResponse response;
   hs::BlockId cursor = request.block_id;
   const std::uint32_t count = std::min<std::uint32_t>(std::max<std::uint32_t>(request.count_max, 1),
                                                       limits::consensus_fetch_blocks_max);
+  std::size_t bytes = 0;
   while (response.blocks.size() < count) {
-    auto bytes = store_->block(cursor);
-    if (!bytes) break;
-    auto block = hs::decode_block(*bytes);
+    auto stored = store_->block(cursor);
+    if (!stored) break;
+    // Stay under message_size_max, like the core's own answers.
+    if (!response.blocks.empty() && bytes + stored->size() > limits::message_size_max / 2) break;
+    auto block = hs::decode_block(*stored);
     if (!block) break;
+    bytes += stored->size();
     cursor = block->parent;
     const bool at_genesis = block->height <= 1;
     response.blocks.push_back(std::move(*block));
     if (at_genesis) break;
   }
-  if (response.blocks.empty()) return;
+  if (response.blocks.empty()) return;  // a block we never committed: nothing to serve
+  budget.bytes += bytes;
   const Bytes encoded = hs::encode_message(hs::Message(std::move(response)));
   (void)network_->try_send(static_cast<net::ValidatorId>(from), static_cast<std::uint16_t>(PeerMessageType::consensus),
                            encoded, net::Delivery::droppable);
@@ -1025,19 +1044,35 @@ void Node::Impl::maybe_prepare_payload(bool force) {
                                      now - last_prepare_ >= std::chrono::milliseconds(1);
   if (!force && !view_changed && !in_flight_changed && !pool_grew_while_empty) return;
   // In flight: the transactions of the chain our proposal will extend — the newest
-  // block we know and its uncommitted ancestors. Not forks: their transactions
-  // will not commit, so a batch that skipped them would send later nonces of the
-  // same sender ahead of a gap (each refused as rejected_bad_nonce).
+  // block we know when it extends our lock (the happy path: it is about to be
+  // certified), else the locked block — and its uncommitted ancestors. Not forks:
+  // their transactions will not commit, so a batch that skipped them would send
+  // later nonces of the same sender ahead of a gap (no effect, wasted space).
   std::vector<execution::TransactionId> in_flight;
-  const BlockInfo* tip = nullptr;
+  const auto collect_chain = [&](const hs::BlockId& from) {
+    auto it = in_flight_.find(from);
+    for (std::size_t steps = 0; it != in_flight_.end() && steps < in_flight_.size(); ++steps) {
+      in_flight.insert(in_flight.end(), it->second.ids.begin(), it->second.ids.end());
+      it = in_flight_.find(it->second.parent);
+    }
+  };
+  const hs::BlockId* newest = nullptr;
+  hs::View newest_view = 0;
   for (const auto& [id, info] : in_flight_) {
-    if (!tip || info.view > tip->view) tip = &info;
+    if (!newest || info.view > newest_view) newest = &id, newest_view = info.view;
   }
-  for (std::size_t steps = 0; tip && steps < in_flight_.size(); ++steps) {
-    in_flight.insert(in_flight.end(), tip->ids.begin(), tip->ids.end());
-    auto parent = in_flight_.find(tip->parent);
-    tip = parent == in_flight_.end() ? nullptr : &parent->second;
+  const hs::BlockId& lock = replica_->locked_qc().block_id;
+  bool newest_extends_lock = !in_flight_.count(lock);  // a committed lock: every uncommitted block extends it
+  if (newest && !newest_extends_lock) {
+    hs::BlockId cursor = *newest;
+    for (std::size_t steps = 0; steps < in_flight_.size() && !newest_extends_lock; ++steps) {
+      if (cursor == lock) newest_extends_lock = true;
+      auto it = in_flight_.find(cursor);
+      if (it == in_flight_.end()) break;
+      cursor = it->second.parent;
+    }
   }
+  if (newest) collect_chain(newest_extends_lock ? *newest : lock);
   std::size_t bytes_max = config_.batch_bytes_max;
   std::vector<RawEntry> raw;
   if (!raw_pool_.empty()) {
