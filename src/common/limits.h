@@ -153,6 +153,9 @@ inline constexpr std::size_t storage_block_cache_bytes_max = 16 * 1024 * 1024;
 // RocksDB memtables of all column families together: 16 MiB holds a few seconds
 // of full blocks before a flush, within the node's 64 MiB memory budget.
 inline constexpr std::size_t storage_memtables_bytes_max = 16 * 1024 * 1024;
+// RocksDB's own block cache (data, index and filter blocks of the SST files): 8 MiB
+// keeps index and filter memory bounded however many files a long run makes.
+inline constexpr std::size_t storage_rocksdb_cache_bytes = 8 * 1024 * 1024;
 static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // A stored value (block, certificate, safety record, receipts, state): a block is a
 // header plus a payload; anything larger in the store is corruption.

@@ -141,7 +141,9 @@ void Replica::arm_timer(Output& out) {
   if (!started_) return;
   Tick wake = view_deadline_;
   if (propose_wait_deadline_ != 0) wake = std::min(wake, propose_wait_deadline_);
-  if (idle_deadline_ != 0 && !proposed_in_view_) wake = std::min(wake, idle_deadline_);
+  // A deadline already passed (the proposal waits for a missing parent block)
+  // must not wake us in a loop; the block's arrival is a step of its own.
+  if (idle_deadline_ > now_ && !proposed_in_view_) wake = std::min(wake, idle_deadline_);
   out.wake_at_tick = wake;
 }
 

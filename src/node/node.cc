@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include "common/assert.h"
@@ -265,7 +266,10 @@ class Node::Impl {
   Clock::time_point last_prepare_{};
   Clock::time_point last_status_{};
   std::uint64_t transactions_committed_ = 0, raw_committed_ = 0, last_commit_unix_ms_ = 0;
-  std::atomic<std::uint64_t> bad_peer_messages_{0}, bad_signatures_{0}, bad_proposals_{0};
+  std::atomic<std::uint64_t> bad_peer_messages_{0}, bad_signatures_{0}, bad_proposals_{0}, unsolicited_fetch_responses_{0};
+  // Fetch requests sent to each peer and not yet answered: a fetch response
+  // nobody asked for is dropped before its (many) signatures are verified.
+  std::array<std::atomic<std::uint32_t>, limits::validators_max> fetches_outstanding_{};
   std::map<hs::BlockId, hs::Height> pending_blocks_;  // persisted, not committed (store's pending family)
   bool pending_written_ = false;                      // a pending block awaits the step's sync
   std::map<hs::View, Clock::time_point> proposed_at_;  // our proposals, for vote_collection
@@ -342,7 +346,9 @@ Status<std::string> Node::Impl::open() {
   // How far behind a node can catch up by block fetch (docs/node.md "Catch-up").
   hc.blocks_max = limits::node_catch_up_blocks_max;
   hc.commit_walk_max = limits::node_catch_up_blocks_max;
-  hc.payload_bytes_max = config_.batch_bytes_max;
+  // Validity is the protocol's bound; batch_bytes_max only sizes our own batches
+  // (a smaller local setting must not make certified blocks unfetchable).
+  hc.payload_bytes_max = limits::block_payload_bytes_max;
   // stored_payload_bytes_max stays at the core's default (256 MiB): in steady state
   // the core holds only the uncommitted chain and 16 committed blocks, but a node
   // catching up holds the whole fetched chain until it reaches its committed head,
@@ -525,6 +531,16 @@ void Node::Impl::on_peer_message(net::ValidatorId from, std::uint16_t type, Byte
         ++bad_peer_messages_;
         return;
       }
+      if (std::holds_alternative<hs::FetchResponse>(*message)) {
+        auto& outstanding = fetches_outstanding_[from];
+        std::uint32_t expected = outstanding.load(std::memory_order_relaxed);
+        do {
+          if (expected == 0) {
+            ++unsolicited_fetch_responses_;
+            return;
+          }
+        } while (!outstanding.compare_exchange_weak(expected, expected - 1, std::memory_order_relaxed));
+      }
       std::vector<hs::SignatureCheck> checks;
       if (!hs::collect_signature_checks(*message, config_.chain_id, n_, checks)) {
         ++bad_peer_messages_;
@@ -617,6 +633,7 @@ void Node::Impl::run() {
     }
   }
   running_ = false;
+  events_.stop();  // producers must not block on a queue nobody drains
   // Fail every waiting client: the node is going away.
   for (auto& [id, list] : waiters_) {
     for (auto& w : list) w.done(std::nullopt);
@@ -690,6 +707,18 @@ void Node::Impl::handle(Event& event) {
             e.refused(static_cast<std::uint8_t>(ClientErrorCode::overloaded));
             return;
           }
+          // Every sequence must be new on this connection (the client server
+          // waits for each one): a repeat refuses the whole call.
+          {
+            std::unordered_set<std::uint64_t> seen;
+            for (const auto& c : e.commands) {
+              if (!seen.insert(c.sequence).second ||
+                  raw_pool_.count(RawKey{static_cast<std::uint16_t>(self_), e.connection, c.sequence})) {
+                e.refused(static_cast<std::uint8_t>(ClientErrorCode::malformed));
+                return;
+              }
+            }
+          }
           auto call = std::make_shared<RawCall>();
           call->committed = std::move(e.committed);
           for (const auto& c : e.commands) {
@@ -752,6 +781,16 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
     }
   }
   if (auto* proposal = std::get_if<hs::Proposal>(&m.message)) {
+    // Cheap checks first, so a Byzantine peer cannot make us verify its
+    // transactions for a proposal the core would drop anyway: from its view's
+    // leader, within the core's view window.
+    const hs::Block& block = proposal->block;
+    if (block.proposer != m.from || hs::leader_of(block.view, n_) != m.from ||
+        block.view + 1 < replica_->view() || block.view > replica_->view() + replica_->config().view_jump_max) {
+      ++bad_proposals_;
+      step(hs::Received{m.from, std::move(m.message), now_tick()});  // the core counts why
+      return;
+    }
     // The transactions must be valid before we may vote (docs/node.md
     // "Proposal checks"): well-formed payload, and every signature verified (a
     // transaction gossiped to us earlier costs a cache hit).
@@ -774,7 +813,6 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
       ++bad_proposals_;
       return;
     }
-    note_block(proposal->block.id(), proposal->block);
   }
   step(hs::Received{m.from, std::move(m.message), now_tick()});
 }
@@ -838,12 +876,21 @@ void Node::Impl::step(const hs::Input& input) {
   output_.clear();
   replica_->step(input, output_);
   if (output_.wake_at_tick) wake_tick_ = *output_.wake_at_tick;
-  for (const auto& c : output_.commits) apply_commit(c);
+  for (const auto& c : output_.commits) {
+    apply_commit(c);
+    if (stopping_) return;  // a commit could not be stored: nothing more of this step
+  }
 
   const hs::SafetyRecord* safety = nullptr;
   for (const auto& record : output_.persist) {
     if (const auto* s = std::get_if<hs::SafetyRecord>(&record)) safety = s;
-    if (const auto* b = std::get_if<hs::Block>(&record)) persist_block(b->id(), *b);
+    if (const auto* b = std::get_if<hs::Block>(&record)) {
+      // Only blocks the core stored count as in flight (a proposal the core
+      // dropped must not hold transactions back).
+      const hs::BlockId id = b->id();
+      persist_block(id, *b);
+      note_block(id, *b);
+    }
   }
   const auto sync_start = Clock::now();
   const bool synced = safety || !output_.commits.empty() || pending_written_;
@@ -900,8 +947,8 @@ void Node::Impl::send_outputs() {
     if (auto* p = std::get_if<hs::Proposal>(&send.message)) {
       perf::StageTimer timer(stages_, perf::Stage::proposal);
       sign(send.message);
-      note_block(p->block.id(), p->block);
       proposed_at_[p->block.view] = Clock::now();
+      while (proposed_at_.size() > limits::node_in_flight_blocks_max) proposed_at_.erase(proposed_at_.begin());
       metrics_.proposal_transactions->observe(in_flight_.count(p->block.id()) ? in_flight_[p->block.id()].ids.size() : 0);
     } else {
       sign(send.message);
@@ -912,6 +959,12 @@ void Node::Impl::send_outputs() {
     }
     const Bytes encoded = hs::encode_message(send.message);
     const auto type = static_cast<std::uint16_t>(PeerMessageType::consensus);
+    if (send.to && std::holds_alternative<hs::FetchRequest>(send.message)) {
+      auto& outstanding = fetches_outstanding_[*send.to];
+      if (outstanding.load(std::memory_order_relaxed) < replica_->config().fetches_in_flight_max) {
+        outstanding.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     if (send.to) {
       (void)network_->try_send(static_cast<net::ValidatorId>(*send.to), type, encoded);
     } else {
@@ -936,8 +989,7 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
       ids.push_back(info != in_flight_.end() && i < info->second.ids.size() ? info->second.ids[i]
                                                                              : execution::transaction_id(payload->transactions[i]));
     }
-    raw = std::move(payload->raw);
-    if (!raw.empty() && !config_.raw_mode) raw.clear();  // certified by a quorum that checked it
+    raw = std::move(payload->raw);  // executed whatever this node's raw_mode: replicas must agree
   } else {
     spdlog::error("committed block {} at height {} has a malformed payload; executed as empty", hex32(c.block_id), c.height);
   }
@@ -1078,6 +1130,11 @@ void Node::Impl::maybe_prepare_payload(bool force) {
   if (!raw_pool_.empty()) {
     // Drop queue entries already committed, then take those not in a proposal.
     while (!raw_queue_.empty() && !raw_pool_.count(key_of(raw_queue_.front()))) raw_queue_.pop_front();
+    // Bounded: committed entries behind an uncommitted head are dropped in one
+    // pass when the queue holds twice what the pool does.
+    if (raw_queue_.size() > 2 * raw_pool_.size() + 1024) {
+      std::erase_if(raw_queue_, [&](const RawEntry& e) { return !raw_pool_.count(key_of(e)); });
+    }
     const std::size_t raw_max = std::min<std::size_t>(config_.batch_transactions_max * 8, limits::block_raw_commands_max);
     for (const RawEntry& e : raw_queue_) {
       if (raw.size() >= raw_max || (raw.size() + 1) * 34 + 16 > bytes_max) break;
@@ -1136,6 +1193,22 @@ void Node::Impl::expire_waiters(Clock::time_point now) {
 }
 
 void Node::Impl::refresh_metrics() {
+  // The node's own drops (the core's are in kestrel_consensus_dropped_total).
+  static const std::pair<const char*, const char*> reasons[] = {
+      {"malformed", "a peer message that did not decode or named an unknown signer"},
+      {"bad_signature", "a consensus message with a signature that did not verify"},
+      {"bad_proposal", "a proposal whose payload or transactions failed the node's checks"},
+      {"unsolicited_fetch_response", "a fetch response from a peer we had not asked"},
+      {"store_fetch_budget", "a fetch for stored blocks beyond the peer's budget"},
+  };
+  const std::uint64_t values[] = {bad_peer_messages_.load(), bad_signatures_.load(), bad_proposals_.load(),
+                                  unsolicited_fetch_responses_.load(), store_fetches_refused_};
+  for (std::size_t i = 0; i < std::size(reasons); ++i) {
+    auto counter = perf::global_registry().counter("kestrel_node_dropped_total",
+                                                   "Peer input the node dropped before the consensus core, by reason",
+                                                   {{"reason", reasons[i].first}});
+    if (counter && values[i] > (*counter)->value()) (*counter)->add(values[i] - (*counter)->value());
+  }
   metrics_.refresh(replica_->counters(), replica_->view(), replica_->committed_height());
   metrics_.refresh(network_->counters());
   metrics_.refresh(store_->counters());

@@ -1,6 +1,8 @@
 #include "storage/storage.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/table.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_batch.h>
@@ -239,6 +241,12 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
   // Blocks are mostly signatures and public keys (incompressible); compressing
   // them costs CPU on every flush and compaction and saves nothing.
   cf_options.compression = rocksdb::kNoCompression;
+  // Index and filter blocks live in one bounded LRU cache instead of every open
+  // table's own memory, which grows with the number of SST files over a long run.
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.block_cache = rocksdb::NewLRUCache(limits::storage_rocksdb_cache_bytes);
+  table_options.cache_index_and_filter_blocks = true;
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
 
   if (exists) {
     std::vector<std::string> names;
@@ -365,15 +373,22 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
     read.verify_checksums = true;
     std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(read, d.handles[cf_pending_blocks]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().size() != Hash32::size || it->value().size() > limits::storage_value_bytes_max ||
+      // A pending entry is a marker (the block's size, u64 LE); the bytes are in
+      // the blocks family under the same id.
+      const auto size = parse_u64_le(it->value().ToString());
+      if (it->key().size() != Hash32::size || !size ||
           d.pending_block_sizes.size() >= limits::storage_pending_blocks_max) {
         set_detail(detail, "the pending blocks are malformed or more than storage_pending_blocks_max");
         return Err(StorageError::corrupt);
       }
+      if (*size > limits::storage_value_bytes_max) {
+        set_detail(detail, "a pending block marker is malformed");
+        return Err(StorageError::corrupt);
+      }
       Hash32 id;
       std::memcpy(id.bytes.data(), it->key().data(), Hash32::size);
-      d.pending_block_sizes.emplace(id, it->value().size());
-      d.pending_block_bytes += it->value().size();
+      d.pending_block_sizes.emplace(id, static_cast<std::size_t>(*size));
+      d.pending_block_bytes += static_cast<std::size_t>(*size);
     }
     if (!it->status().ok()) {
       set_detail(detail, "cannot read the pending blocks: " + it->status().ToString());
@@ -431,14 +446,18 @@ Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id,
   auto& b = d.pending;
   const auto hk = height_key(height);
   (void)b.Put(d.handles[cf_heights], slice(hk), slice(id.span()));
-  (void)b.Put(d.handles[cf_blocks], slice(id.span()), slice(block));
+  // A block persisted while pending is in the blocks family already (written once).
+  const auto pending = d.pending_block_sizes.find(id);
+  if (pending == d.pending_block_sizes.end() || pending->second != block.size()) {
+    (void)b.Put(d.handles[cf_blocks], slice(id.span()), slice(block));
+  }
   (void)b.Put(d.handles[cf_certificates], slice(id.span()), slice(certificate));
   (void)b.Put(d.handles[cf_receipts], slice(hk), slice(receipts_bytes));
   (void)b.Put(d.handles[cf_meta], slice(key_committed), slice(u64_le(height)));
   for (const auto& w : state_writes) (void)b.Put(d.handles[cf_state], slice(w.key), slice(w.value));
   if (state_digest != nullptr) (void)b.Put(d.handles[cf_digests], slice(hk), slice(state_digest->span()));
   // The block is committed now: it is no longer pending (same batch).
-  if (const auto pending = d.pending_block_sizes.find(id); pending != d.pending_block_sizes.end()) {
+  if (pending != d.pending_block_sizes.end()) {
     (void)b.Delete(d.handles[cf_pending_blocks], slice(id.span()));
     d.pending_block_bytes -= pending->second;
     d.pending_block_sizes.erase(pending);
@@ -557,7 +576,10 @@ Status<StorageError> Store::put_pending_block(const Hash32& id, ByteSpan block) 
   }
   const bool batching = gate_enabled(Gate::storage_write_batching);
   if (!batching) KESTREL_TRY(flush());  // the gate was turned off with writes pending
-  (void)d.pending.Put(d.handles[cf_pending_blocks], slice(id.span()), slice(block));
+  // The bytes go where a committed block's go (append_block then writes only the
+  // index, not the block again); the pending family holds a size marker.
+  (void)d.pending.Put(d.handles[cf_blocks], slice(id.span()), slice(block));
+  (void)d.pending.Put(d.handles[cf_pending_blocks], slice(id.span()), slice(u64_le(block.size())));
   d.pending_block_sizes[id] = block.size();
   d.pending_block_bytes = bytes_after;
   KESTREL_ASSERT(d.pending_block_sizes.size() <= limits::storage_pending_blocks_max);
@@ -571,7 +593,9 @@ Status<StorageError> Store::delete_pending_block(const Hash32& id) {
   if (existing == d.pending_block_sizes.end()) return {};
   const bool batching = gate_enabled(Gate::storage_write_batching);
   if (!batching) KESTREL_TRY(flush());
+  // Still pending, so never committed: its bytes go too.
   (void)d.pending.Delete(d.handles[cf_pending_blocks], slice(id.span()));
+  (void)d.pending.Delete(d.handles[cf_blocks], slice(id.span()));
   d.pending_block_bytes -= existing->second;
   d.pending_block_sizes.erase(existing);
   if (!batching) return flush();
@@ -589,14 +613,21 @@ Result<std::vector<std::pair<Hash32, Bytes>>, StorageError> Store::pending_block
   out.reserve(d.pending_block_sizes.size());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     // The index says how many there are; more, or a malformed entry, is corruption.
-    if (out.size() >= d.pending_block_sizes.size() || it->key().size() != Hash32::size ||
-        it->value().size() > limits::storage_value_bytes_max) {
+    if (out.size() >= d.pending_block_sizes.size() || it->key().size() != Hash32::size || it->value().size() != 8 ||
+        !d.pending_block_sizes.count([&] {
+          Hash32 key;
+          std::memcpy(key.bytes.data(), it->key().data(), Hash32::size);
+          return key;
+        }())) {
       return Err(StorageError::corrupt);
     }
     Hash32 id;
     std::memcpy(id.bytes.data(), it->key().data(), Hash32::size);
-    const auto* value = reinterpret_cast<const std::uint8_t*>(it->value().data());
-    out.emplace_back(id, Bytes(value, value + it->value().size()));
+    auto block = d.get(cf_blocks, slice(id.span()));
+    if (!block) return Err(block.error());
+    if (!block->has_value() || (*block)->size() != d.pending_block_sizes[id]) return Err(StorageError::corrupt);
+    const std::string& bytes = **block;
+    out.emplace_back(id, Bytes(bytes.begin(), bytes.end()));
   }
   if (!it->status().ok()) return Err(from_status(it->status()));
   if (out.size() != d.pending_block_sizes.size()) return Err(StorageError::corrupt);
