@@ -112,6 +112,7 @@ class ClientServer {
   std::uint16_t port() const;
   // Closes the listener and every connection and joins the thread. Idempotent.
   // Backend callbacks still pending afterwards are dropped when they run.
+  // REQUIRES: not called from inside a backend call (it waits for the server's thread).
   void stop();
   ClientServerCounters counters() const;
 

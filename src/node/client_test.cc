@@ -1,6 +1,13 @@
 // Client API tests: protocol round trips and every decode error; the server and
 // the blocking client over loopback against a fake backend whose completions
 // run on another thread (or synchronously, or never, or late).
+// Our headers (and so libstdc++'s) first: Asio's config.hpp decides between
+// aligned_alloc and operator new from a libstdc++ macro, and every translation
+// unit must decide alike (ASan reports the mix as alloc-dealloc-mismatch).
+#include "node/client.h"
+#include "node/client_protocol.h"
+#include "node/client_server.h"
+
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
@@ -20,9 +27,6 @@
 #include "crypto/parallel_verify.h"
 #include "crypto/verify_cache.h"
 #include "mempool/mempool.h"
-#include "node/client.h"
-#include "node/client_protocol.h"
-#include "node/client_server.h"
 
 namespace kestrel::node {
 namespace {
