@@ -372,6 +372,8 @@ AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 AdminServer::~AdminServer() { stop(); }
 
 void AdminServer::stop() {
+  // From a route it would join its own thread.
+  KESTREL_ASSERT(std::this_thread::get_id() != impl_->thread.get_id());
   std::lock_guard lock(impl_->stop_mutex);
   if (impl_->stopped) return;
   impl_->stopped = true;

@@ -110,6 +110,7 @@ class AdminServer {
   AdminServer& operator=(const AdminServer&) = delete;
 
   // Closes the listener and every connection and joins the thread. Idempotent.
+  // REQUIRES: not called from a route (the admin thread).
   void stop();
   std::uint16_t port() const;
   AdminCounters counters() const;
