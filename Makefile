@@ -37,6 +37,7 @@ test: build
 	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || echo "== full log: build/release/ctest.log"; exit $$rc
 
 # Plots need gnuplot (and jq), installed for this target only (setup-deps --bench).
+BENCH_SWEEP ?= 20000,60000,100000,140000,180000
 bench: build
 	@scripts/setup-deps --bench
 	@mkdir -p $(BENCH_DIR)
@@ -45,6 +46,10 @@ bench: build
 	  --benchmark_out=$(BENCH_DIR)/micro.json --benchmark_out_format=json
 	@echo "== JSON written to $(BENCH_DIR)/micro.json"
 	build/release/apps/kestrel/kestrel bench net --reps 3 --json $(BENCH_DIR)/net.json
+	build/release/apps/kestrel/kestrel bench cluster --raw --sweep $(BENCH_SWEEP) --duration 10 \
+	  --json $(BENCH_DIR)/cluster-raw-sweep.json
+	build/release/apps/kestrel/kestrel bench cluster --raw --ab net.adaptive_batching --pairs 3 --rate 100000 \
+	  --duration 8 --json $(BENCH_DIR)/cluster-ab.json
 	scripts/bench-plots $(BENCH_DIR)
 	build/release/apps/kestrel/kestrel bench compare bench/baseline.json $(BENCH_DIR)/micro.json \
 	  --threshold $(BENCH_THRESHOLD) --time cpu

@@ -713,12 +713,16 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
   if (which == "all") {
     for (const auto& info : all_gates()) gates.push_back(info.gate);
   } else {
-    auto setting = parse_gate_setting(which + "=on");
-    if (!setting) {
-      std::fprintf(stderr, "kestrel bench cluster --ab: %s: %s\n", which.c_str(), describe(setting.error()));
-      return 2;
+    std::stringstream list(which);
+    std::string name;
+    while (std::getline(list, name, ',')) {
+      auto setting = parse_gate_setting(name + "=on");
+      if (!setting) {
+        std::fprintf(stderr, "kestrel bench cluster --ab: %s: %s\n", name.c_str(), describe(setting.error()));
+        return 2;
+      }
+      gates.push_back(setting->gate);
     }
-    gates.push_back(setting->gate);
   }
   nlohmann::json ab = nlohmann::json::array();
   std::string table = "| gate | what it does | off | on | on/off (median) | per pair |\n|---|---|---|---|---|---|\n";
@@ -817,7 +821,7 @@ void register_bench_cluster(CLI::App& bench) {
   static std::string ab;
   static std::uint32_t pairs = 3;
   static std::string markdown;
-  command->add_option("--ab", ab, "A/B: GATE or all; runs off/on interleaved, --pairs pairs each");
+  command->add_option("--ab", ab, "A/B: GATE[,GATE...] or all; runs off/on interleaved, --pairs pairs each");
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   static std::string sweep;

@@ -146,10 +146,12 @@ static_assert(block_transactions_max <= verify_batch_items_max * 4);
 // loses at most what was never acknowledged as durable.
 inline constexpr std::size_t storage_pending_writes_max = 64;
 inline constexpr std::size_t storage_pending_bytes_max = 32 * 1024 * 1024;
-// Decoded blocks kept in memory (storage.block_cache): 256 blocks, at most 16 MiB.
+// Decoded blocks kept in memory (storage.block_cache): 256 blocks, at most 4 MiB.
+// It serves reads by height (restart, the last blocks); the validator's memory
+// budget is 64 MiB in all, so a few MiB of recent blocks is its share.
 // Catch-up fetches read the last few dozen blocks (consensus_fetch_blocks_max).
 inline constexpr std::size_t storage_block_cache_entries_max = 256;
-inline constexpr std::size_t storage_block_cache_bytes_max = 16 * 1024 * 1024;
+inline constexpr std::size_t storage_block_cache_bytes_max = 4 * 1024 * 1024;
 // RocksDB memtables of all column families together: 16 MiB holds a few seconds
 // of full blocks before a flush, within the node's 64 MiB memory budget.
 inline constexpr std::size_t storage_memtables_bytes_max = 16 * 1024 * 1024;
