@@ -22,7 +22,8 @@ Status<CryptoError> run_hkdf(int mode, MutableByteSpan out, ByteSpan key, ByteSp
   if (ctx == nullptr) return Err(CryptoError::internal);
   // OpenSSL's params take non-const pointers but do not write through them. An
   // empty span may have a null data pointer, which OpenSSL refuses even with
-  // length 0 (RFC 5869 allows an empty salt or info): point those at a one-byte placeholder (never read: the length is 0).
+  // length 0 (RFC 5869 allows an empty salt or info): such a span is passed as the
+  // address of a static zero byte with length 0, so OpenSSL never reads it.
   static std::uint8_t empty = 0;
   auto pointer = [](ByteSpan s) { return s.empty() ? &empty : const_cast<std::uint8_t*>(s.data()); };
   auto* key_ptr = pointer(key);

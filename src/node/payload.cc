@@ -59,6 +59,24 @@ Result<std::vector<RawEntry>, CodecError> read_raw(Reader& r) {
   return out;
 }
 
+// A gossip batch is one payload section on its own, with nothing after it.
+template <typename Item, typename Write>
+Bytes encode_alone(std::span<const Item> items, Write write) {
+  Bytes out;
+  Writer w(out);
+  write(w, items);
+  return out;
+}
+
+template <typename Read>
+auto decode_alone(ByteSpan bytes, Read read) -> decltype(read(std::declval<Reader&>())) {
+  Reader r(bytes);
+  auto items = read(r);
+  if (!items) return items;
+  KESTREL_TRY(r.finish());
+  return items;
+}
+
 }  // namespace
 
 Bytes encode_payload(std::span<const Bytes> transactions, std::span<const RawEntry> raw) {
@@ -94,34 +112,14 @@ Result<Payload, CodecError> decode_payload(ByteSpan bytes) {
   return p;
 }
 
-Bytes encode_transaction_batch(std::span<const Bytes> transactions) {
-  Bytes out;
-  Writer w(out);
-  write_transactions(w, transactions);
-  return out;
-}
+Bytes encode_transaction_batch(std::span<const Bytes> transactions) { return encode_alone(transactions, write_transactions); }
 
 Result<std::vector<ByteSpan>, CodecError> decode_transaction_batch(ByteSpan bytes) {
-  Reader r(bytes);
-  auto txs = read_transactions(r);
-  if (!txs) return txs;
-  KESTREL_TRY(r.finish());
-  return txs;
+  return decode_alone(bytes, read_transactions);
 }
 
-Bytes encode_raw_batch(std::span<const RawEntry> raw) {
-  Bytes out;
-  Writer w(out);
-  write_raw(w, raw);
-  return out;
-}
+Bytes encode_raw_batch(std::span<const RawEntry> raw) { return encode_alone(raw, write_raw); }
 
-Result<std::vector<RawEntry>, CodecError> decode_raw_batch(ByteSpan bytes) {
-  Reader r(bytes);
-  auto raw = read_raw(r);
-  if (!raw) return raw;
-  KESTREL_TRY(r.finish());
-  return raw;
-}
+Result<std::vector<RawEntry>, CodecError> decode_raw_batch(ByteSpan bytes) { return decode_alone(bytes, read_raw); }
 
 }  // namespace kestrel::node
