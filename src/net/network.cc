@@ -25,6 +25,7 @@
 #include "common/gates.h"
 #include "crypto/ct.h"
 #include "crypto/random.h"
+#include "net/listener.h"
 #include "net/net.h"
 
 namespace kestrel::net {
@@ -166,15 +167,9 @@ class Network::Impl {
   }
 
   Status<NetError> listen() {
-    asio::error_code ec;
-    const auto address = asio::ip::make_address(config_.listen_host, ec);
-    if (ec) return Err(NetError::listen_failed);
-    tcp::endpoint endpoint(address, config_.listen_port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Err(NetError::listen_failed);
+    if (open_listener(acceptor_, config_.listen_host, config_.listen_port) != ListenFailure::none) {
+      return Err(NetError::listen_failed);
+    }
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/assert.h"
+#include "net/listener.h"
 
 namespace kestrel::node {
 
@@ -351,15 +352,11 @@ Result<std::unique_ptr<AdminServer>, AdminError> AdminServer::start(const Endpoi
                  options.write_timeout <= std::chrono::milliseconds(limits::admin_write_timeout_ms));
   KESTREL_ASSERT(options.connections_max > 0 && options.connections_max <= limits::admin_connections_max);
   auto impl = std::make_unique<Impl>(std::move(routes), options);
-  asio::error_code ec;
-  const auto address = asio::ip::make_address(listen.host, ec);
-  if (ec) return Err(AdminError::bad_address);
-  const tcp::endpoint endpoint(address, listen.port);
-  impl->acceptor.open(endpoint.protocol(), ec);
-  if (!ec) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(endpoint, ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Err(AdminError::listen_failed);
+  switch (net::open_listener(impl->acceptor, listen.host, listen.port)) {
+    case net::ListenFailure::none: break;
+    case net::ListenFailure::bad_address: return Err(AdminError::bad_address);
+    case net::ListenFailure::bind_or_listen: return Err(AdminError::listen_failed);
+  }
   impl->port = impl->acceptor.local_endpoint().port();
   impl->accept_next();
   Impl* raw = impl.get();

@@ -7,6 +7,8 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+
+#include "net/listener.h"
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -24,6 +26,9 @@
 #include "mempool/mempool.h"
 
 namespace kestrel::node {
+
+using net::ListenFailure;
+using net::open_listener;
 
 using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
@@ -85,15 +90,9 @@ class ClientServer::Impl {
   }
 
   Status<ClientServerError> listen() {
-    asio::error_code ec;
-    const auto address = asio::ip::make_address(config_.listen_host, ec);
-    if (ec) return Err(ClientServerError::listen_failed);
-    tcp::endpoint endpoint(address, config_.listen_port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor_.bind(endpoint, ec);
-    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Err(ClientServerError::listen_failed);
+    if (open_listener(acceptor_, config_.listen_host, config_.listen_port) != ListenFailure::none) {
+      return Err(ClientServerError::listen_failed);
+    }
     port_ = acceptor_.local_endpoint().port();
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
