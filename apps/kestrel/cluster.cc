@@ -472,6 +472,7 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     result.p99_ms = percentile_ms(all, 0.99);
     result.max_ms = all.empty() ? 0 : *std::max_element(all.begin(), all.end()) / 1000.0;
   }
+  double cpu_seconds = 0;
   for (auto& n : nodes) {
     NodeFigures f;
     f.cpu_percent = 100.0 * static_cast<double>(cpu_ticks(n.pid) - n.cpu_ticks_start) / ticks_per_second / elapsed;
@@ -482,7 +483,9 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
       f.height = (*s)["height"].get<std::uint64_t>();
     }
     result.nodes.push_back(f);
+    cpu_seconds += f.cpu_percent / 100.0 * elapsed;
   }
+  if (shared.committed > 0) result.cpu_us_per_op = cpu_seconds * 1e6 / static_cast<double>(shared.committed);
   // Node 0's stage profile: the bottleneck report of this run (cumulative since
   // the node started, so it includes the short warm-up).
   if (auto reply = node::http_get(nodes[0].config.admin_listen, "/stages", std::chrono::seconds(2));
@@ -560,6 +563,8 @@ nlohmann::json result_json(const ClusterOptions& o, const ClusterResult& r) {
   double rss = 0;
   for (const auto& n : r.nodes) rss = std::max(rss, static_cast<double>(n.peak_rss_bytes) / 1048576.0);
   j["figures"].push_back({{"name", prefix + "peak_rss"}, {"value", rss}, {"unit", "MiB"}, {"better", "lower"}});
+  j["figures"].push_back({{"name", prefix + "cpu_per_op"}, {"value", r.cpu_us_per_op}, {"unit", "us"}, {"better", "lower"}});
+  j["cpu_us_per_op"] = r.cpu_us_per_op;
   j["mode"] = o.raw ? "raw" : "signed";
   j["nodes"] = o.nodes;
   j["rate"] = o.rate;
@@ -729,10 +734,10 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
   const char* unit = o.raw ? "ops/s" : "tx/s";
   for (Gate gate : gates) {
     const auto& info = gate_info(gate);
-    std::vector<double> off, on, ratios;
+    std::vector<double> off, on, ratios, cpu_off, cpu_on, cpu_ratios;
     bool failed = false;
     for (std::uint32_t p = 0; p < pairs && !failed && !was_interrupted(); ++p) {
-      double pair[2] = {0, 0};
+      double pair[2] = {0, 0}, cpu[2] = {0, 0};
       for (int side = 0; side < 2 && !failed; ++side) {
         ClusterOptions run = o;
         run.gates = cli_gate_settings();
@@ -747,21 +752,28 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
           break;
         }
         pair[side] = r->throughput;
+        cpu[side] = r->cpu_us_per_op;
         (side ? on : off).push_back(r->throughput);
+        (side ? cpu_on : cpu_off).push_back(r->cpu_us_per_op);
       }
       if (!failed) {
         ratios.push_back(pair[0] > 0 ? pair[1] / pair[0] : 0);
-        std::printf("%-32s pair %u: off %.0f  on %.0f %s  ratio %.3f\n", std::string(info.name).c_str(), p + 1, pair[0],
-                    pair[1], unit, ratios.back());
+        cpu_ratios.push_back(cpu[0] > 0 ? cpu[1] / cpu[0] : 0);
+        std::printf("%-32s pair %u: off %.0f  on %.0f %s  ratio %.3f | CPU/op off %.0f  on %.0f us  ratio %.3f\n",
+                    std::string(info.name).c_str(), p + 1, pair[0], pair[1], unit, ratios.back(), cpu[0], cpu[1],
+                    cpu_ratios.back());
         std::fflush(stdout);
       }
     }
     if (failed || off.empty()) return 1;
     const double m_off = median(off), m_on = median(on), m_ratio = median(ratios);
-    std::printf("%-32s median: off %.0f  on %.0f %s  ratio %.3f\n", std::string(info.name).c_str(), m_off, m_on, unit,
-                m_ratio);
+    const double m_cpu_ratio = median(cpu_ratios);
+    std::printf("%-32s median: off %.0f  on %.0f %s  ratio %.3f | CPU/op off %.0f  on %.0f us  ratio %.3f\n",
+                std::string(info.name).c_str(), m_off, m_on, unit, m_ratio, median(cpu_off), median(cpu_on),
+                m_cpu_ratio);
     ab.push_back({{"gate", info.name}, {"figure", unit}, {"better", "higher"}, {"off", m_off}, {"on", m_on},
-                  {"ratio", m_ratio}});
+                  {"ratio", m_ratio}, {"cpu_us_per_op_off", median(cpu_off)}, {"cpu_us_per_op_on", median(cpu_on)},
+                  {"cpu_ratio", m_cpu_ratio}});
     std::string per_pair;
     for (double r : ratios) {
       char b[16];

@@ -3,15 +3,17 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
-#include <malloc.h>
-
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
 
 #include "commands.h"
 #include "common/gates.h"
+#include "common/limits.h"
 #include "node/config.h"
+#include "node/memory.h"
 #include "node/node.h"
 
 namespace kestrel::app {
@@ -42,12 +44,8 @@ int run_node(const NodeOptions& o) {
     return 2;
   }
 
-  // glibc gives every thread that allocates its own malloc arena (up to 8 per core),
-  // each holding freed memory of its own: with the net, consensus, verifier, client,
-  // admin and RocksDB threads that is most of a validator's resident memory. Two
-  // arenas keep a node within its 64 MiB budget (docs/node.md "Bounds"); the
-  // threads that allocate most (net, consensus) rarely contend for them.
-  mallopt(M_ARENA_MAX, 2);
+  // Few malloc arenas and large buffers outside the heap (docs/node.md "Memory").
+  node::apply_malloc_policy();
 
   // Signals are taken by sigwait below, not by a handler: block them before any
   // thread starts so every thread inherits the mask.
@@ -73,16 +71,32 @@ int run_node(const NodeOptions& o) {
                config->validators.size(), config->validators[config->id].address.host,
                config->validators[config->id].address.port, config->client_listen.host, config->client_listen.port,
                config->admin_listen.host, config->admin_listen.port);
+  // This thread waits for signals, logs the status line and trims the heap.
+  using Clock = std::chrono::steady_clock;
+  const auto status_every = std::chrono::seconds(o.status_every_s);
+  const auto trim_every = std::chrono::milliseconds(limits::node_malloc_trim_interval_ms);
+  auto next_status = Clock::now() + status_every;
+  auto next_trim = Clock::now() + trim_every;
   for (;;) {
-    timespec wait{static_cast<time_t>(o.status_every_s), 0};
+    const auto wait_ns = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(std::min(next_status, next_trim) - Clock::now()).count());
+    timespec wait{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
     const int signal = sigtimedwait(&signals, nullptr, &wait);
     if (signal == SIGINT || signal == SIGTERM) {
       spdlog::info("signal {}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
       break;
     }
-    const auto s = validator.status();
-    spdlog::info("height {} view {} leader {} mempool {} raw {} committed tx {} raw {}", s.committed_height, s.view,
-                 s.leader, s.mempool_transactions, s.raw_pool, s.transactions_committed, s.raw_committed);
+    const auto now = Clock::now();
+    if (now >= next_trim) {
+      (void)node::trim_memory();
+      next_trim = now + trim_every;
+    }
+    if (now >= next_status) {
+      const auto s = validator.status();
+      spdlog::info("height {} view {} leader {} mempool {} raw {} committed tx {} raw {}", s.committed_height, s.view,
+                   s.leader, s.mempool_transactions, s.raw_pool, s.transactions_committed, s.raw_committed);
+      next_status = now + status_every;
+    }
   }
   servers->reset();
   validator.stop();

@@ -46,6 +46,29 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a stale entry would serve a pruned or replaced block; entries are dropped when pruned and "
      "heights are append-only",
      true},
+    {Gate::storage_blob_files, "storage.blob_files", "storage",
+     "keep block and certificate values in RocksDB blob files (key-value separation), so "
+     "compactions move small references instead of rewriting megabyte blocks; off: values inline in the LSM",
+     GateRisk::low,
+     "RocksDB's integrated blob files could lose a value on a bug; read back and crash-tested on both "
+     "sides, and a store written with either setting opens with the other (read at open)",
+     true},
+    {Gate::mempool_known_transactions, "mempool.known_transactions", "mempool",
+     "a proposal's transaction whose id (SHA-256 of its exact bytes) is in the local mempool was "
+     "decoded, chain-checked and verified at admission: one hash and a lookup instead of decoding "
+     "it and probing the verify cache",
+     GateRisk::medium,
+     "a pool entry whose bytes were never verified would let an unverified transaction through; "
+     "only admit() inserts, after the same checks, and ids are collision-resistant hashes",
+     true},
+    {Gate::consensus_block_id_memo, "consensus.block_id_memo", "consensus",
+     "a block remembers its id (SHA-256 of its encoding) after the first computation instead of "
+     "re-encoding and re-hashing its payload at every use (signature checks, core, store, signing)",
+     GateRisk::medium,
+     "a stale memo would name a block by another block's id; the memo is keyed by every header field, "
+     "the QC's signer count and the payload size, in-place byte changes must call forget_id(), and "
+     "debug builds recompute and compare on every hit",
+     true},
     {Gate::net_adaptive_batching, "net.adaptive_batching", "net",
      "pack several messages into one encrypted frame, flushed on size, age of the oldest "
      "message, or sooner under send-queue pressure; off: one frame per message",
@@ -63,6 +86,13 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "costs CPU on incompressible data and a decompression bomb must stay bounded "
      "(the decoded size is checked against frame_bytes_max first)",
      false},
+    {Gate::process_malloc_trim, "process.malloc_trim", "process",
+     "every node_malloc_trim_interval_ms the node command calls malloc_trim(0), which returns whole "
+     "free pages inside the heap to the kernel; off: freed memory stays resident until reused",
+     GateRisk::low,
+     "each trim walks the heap with its arenas locked (a pause of about a millisecond for other "
+     "threads' allocations); it frees nothing in use",
+     true},
     {Gate::perf_adaptive_tuning, "perf.adaptive_tuning", "perf",
      "adaptive tuner (perf/tuner.h): each control interval moves the proposal batch size and the "
      "flush delay toward a p99 latency target, within configured bounds, damped by a dead band",

@@ -27,9 +27,13 @@ enum class Gate : std::uint8_t {
   crypto_parallel_verify,       // verify signature batches on a worker pool
   storage_write_batching,       // group commit of non-safety writes (one synced write)
   storage_block_cache,          // bounded LRU of blocks read from or written to the store
+  storage_blob_files,           // large values (blocks, certificates) in RocksDB blob files
+  mempool_known_transactions,   // a proposal's transactions already admitted here skip decode and verify
+  consensus_block_id_memo,      // a block remembers its id (one hash of a MiB payload per node)
   net_adaptive_batching,        // several messages per encrypted frame, flushed on size/age/pressure
   net_buffer_pool,              // reuse frame buffers from a bounded pool
   net_compression,              // zstd-compress large frames when it pays
+  process_malloc_trim,          // hand free heap pages back to the kernel every few seconds
   perf_adaptive_tuning,         // tuner moves batch size and flush delay toward a latency target
   count_,                       // not a gate: the number of gates
 };

@@ -159,6 +159,16 @@ inline constexpr std::size_t storage_memtables_bytes_max = 16 * 1024 * 1024;
 // keeps index and filter memory bounded however many files a long run makes.
 inline constexpr std::size_t storage_rocksdb_cache_bytes = 8 * 1024 * 1024;
 static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
+// Blob files (gate storage.blob_files): block and certificate values of at least
+// 4 KiB go to blob files and the LSM keeps a small reference. Blocks are keyed by
+// their (random) id, so every compaction overlaps every file: inline, each MiB block
+// was rewritten on every level it passed (measured: compaction was ~35 % of a
+// validator's CPU under signed load). Certificates (2f+1 ML-DSA signatures) are
+// ~10 KiB; safety records, heights, digests and state entries stay inline.
+inline constexpr std::size_t storage_blob_min_bytes = 4 * 1024;
+// One blob file per 64 MiB of values: a few dozen full blocks. A pruned file is
+// deleted as a whole once every value in it is garbage.
+inline constexpr std::size_t storage_blob_file_bytes = 64 * 1024 * 1024;
 // A stored value (block, certificate, safety record, receipts, state): a block is a
 // header plus a payload; anything larger in the store is corruption.
 inline constexpr std::size_t storage_value_bytes_max =
@@ -168,6 +178,19 @@ inline constexpr std::size_t storage_keep_blocks_max = 1000 * 1000;
 // Blocks pruned by one append: 1 in steady state; more only after keep_blocks was
 // lowered, and then the backlog is worked off 64 at a time so no append stalls.
 inline constexpr std::size_t storage_prune_blocks_per_append_max = 64;
+
+// The validator's malloc policy (node/memory.h). Two arenas: glibc's default of
+// 8 per core gives each allocating thread (net, consensus, verifiers, client,
+// admin, RocksDB) its own arena of freed memory, which was most of a node's RSS.
+inline constexpr int node_malloc_arenas_max = 2;
+// Buffers of 256 KiB or more (frames, blocks, payloads) are mapped on their own and
+// unmapped on free; a fixed value also stops glibc raising it after each free.
+inline constexpr std::size_t node_malloc_mmap_threshold_bytes = 256 * 1024;
+// The top of a heap above 1 MiB free is returned at once.
+inline constexpr std::size_t node_malloc_trim_threshold_bytes = 1024 * 1024;
+// process.malloc_trim: every 5 s (a heap walk of about a millisecond; the RSS it
+// returns is what a burst freed since the last trim).
+inline constexpr std::uint64_t node_malloc_trim_interval_ms = 5000;
 
 // Mempool: 50,000 transactions or 256 MiB (about 40 full blocks of ML-DSA-65
 // transfers), whichever first.

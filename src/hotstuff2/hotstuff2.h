@@ -94,8 +94,29 @@ struct Block {
   QuorumCertificate justify;  // certifies `parent`
   Bytes payload;
 
-  // SHA-256 of the canonical encoding (encode_block).
+  // SHA-256 of the canonical encoding (encode_block). With the gate
+  // consensus.block_id_memo on, the first call remembers the id together with the
+  // header fields, the QC's signer count and the payload size, and later calls
+  // return it while those are unchanged (a MiB payload is hashed once per node,
+  // not once per use). Code that changes payload or signature BYTES in place after
+  // calling id() must call forget_id(); debug builds recompute and compare on
+  // every memo hit, so a stale memo fails the tests. Not safe for concurrent
+  // first calls on one Block (the node hands a block between threads through a
+  // queue, which orders them).
   BlockId id() const;
+  void forget_id() const { id_memo_.valid = false; }
+
+  // The memo (public only so that Block stays an aggregate; use id()).
+  struct IdMemo {
+    bool valid = false;
+    BlockId id;
+    BlockId parent, justify_block;
+    View view = 0, justify_view = 0;
+    Height height = 0;
+    ReplicaId proposer = 0;
+    std::size_t justify_signatures = 0, payload_bytes = 0;
+  };
+  mutable IdMemo id_memo_{};
 };
 
 // The genesis block every cluster starts from: view 0, height 0, zero parent,

@@ -1,6 +1,8 @@
 // Canonical encoding of HotStuff-2 messages (docs/consensus.md "Wire format").
 #include <bit>
 
+#include "common/assert.h"
+#include "common/gates.h"
 #include "common/limits.h"
 #include "hotstuff2/hotstuff2.h"
 
@@ -247,12 +249,28 @@ void encode_block(Writer& w, const Block& b) {
   w.bytes(b.payload, limits::block_payload_bytes_max);
 }
 
-BlockId Block::id() const {
+namespace {
+BlockId compute_block_id(const Block& b) {
   Bytes encoded;
-  encoded.reserve(256 + payload.size() + justify.signatures.size() * 80);
+  encoded.reserve(256 + b.payload.size() + b.justify.signatures.size() * 80);
   Writer w(encoded);
-  encode_block(w, *this);
+  encode_block(w, b);
   return sha256(encoded);
+}
+}  // namespace
+
+BlockId Block::id() const {
+  if (!gate_enabled(Gate::consensus_block_id_memo)) return compute_block_id(*this);
+  IdMemo& m = id_memo_;
+  if (m.valid && m.parent == parent && m.view == view && m.height == height && m.proposer == proposer &&
+      m.justify_view == justify.view && m.justify_block == justify.block_id &&
+      m.justify_signatures == justify.signatures.size() && m.payload_bytes == payload.size()) {
+    KESTREL_DEBUG_ASSERT(m.id == compute_block_id(*this));
+    return m.id;
+  }
+  m = IdMemo{true, compute_block_id(*this), parent, justify.block_id, view, justify.view, height, proposer,
+             justify.signatures.size(), payload.size()};
+  return m.id;
 }
 
 Block genesis_block(std::uint64_t chain_id) {

@@ -6,8 +6,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
+#include "common/gates.h"
+#include "common/hash.h"
 #include "common/limits.h"
 #include "common/prng.h"
 #include "hotstuff2/hotstuff2.h"
@@ -295,6 +298,64 @@ TEST(MessagesTest, CorruptedEncodingsFailOrAreCanonical) {
 
 // Seeds for messages_fuzz: KESTREL_WRITE_FUZZ_SEEDS=dir writes every sample's
 // encoding there (one file each). Does nothing otherwise.
+// consensus.block_id_memo, both sides: the id is always SHA-256 of the block's
+// encoding; with the memo on it follows every field change and, after
+// forget_id(), in-place byte changes too.
+class BlockIdMemo : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BlockIdMemo, IdIsTheHashOfTheEncodingThroughChanges) {
+  ScopedGate gate(Gate::consensus_block_id_memo, GetParam());
+  const auto expected = [](const Block& b) {
+    return sha256(encode_block(b));
+  };
+  Block b = sample_block(7, 4096);
+  const BlockId first = b.id();
+  EXPECT_EQ(first, expected(b));
+  EXPECT_EQ(b.id(), first);
+  EXPECT_EQ(b.id_memo_.valid, GetParam());
+  // Every header field, the QC and the payload size are part of the memo's key.
+  const std::vector<std::function<void(Block&)>> changes = {
+      [](Block& x) { x.view += 1; },
+      [](Block& x) { x.height += 1; },
+      [](Block& x) { x.proposer = static_cast<ReplicaId>(x.proposer + 1); },
+      [](Block& x) { x.parent.bytes[0] ^= 1; },
+      [](Block& x) { x.justify.view += 1; },
+      [](Block& x) { x.justify.block_id.bytes[31] ^= 1; },
+      [](Block& x) { x.justify.signatures.pop_back(); },
+      [](Block& x) { x.payload.push_back(1); },
+      [](Block& x) { x.payload = filled(4096, 0x41); x.payload.pop_back(); },
+  };
+  std::set<std::string> ids{first.hex()};
+  for (const auto& change : changes) {
+    Block c = b;
+    (void)c.id();
+    change(c);
+    EXPECT_EQ(c.id(), expected(c));
+    ids.insert(c.id().hex());
+  }
+  EXPECT_EQ(ids.size(), changes.size() + 1);
+  // Bytes changed in place: forget_id() makes the next id() recompute.
+  Block d = b;
+  (void)d.id();
+  d.payload[100] ^= 0xff;
+  d.forget_id();
+  EXPECT_EQ(d.id(), expected(d));
+  EXPECT_NE(d.id(), first);
+  // A copy and a move keep a correct id.
+  Block copy = d;
+  EXPECT_EQ(copy.id(), expected(d));
+  Block moved = std::move(copy);
+  EXPECT_EQ(moved.id(), expected(d));
+  // A decoded block starts without a memo and gets the sender's id.
+  const Bytes wire = encode_message(Message(Proposal{b, std::nullopt, filled(8, 1)}));
+  auto decoded = decode_message(wire);
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(std::get<Proposal>(*decoded).block.id(), first);
+}
+
+INSTANTIATE_TEST_SUITE_P(Gate, BlockIdMemo, ::testing::Bool(),
+                         [](const auto& p) { return std::string(p.param ? "memo" : "nomemo"); });
+
 TEST(MessagesTest, WriteFuzzSeeds) {
   const char* dir = std::getenv("KESTREL_WRITE_FUZZ_SEEDS");
   if (!dir) GTEST_SKIP() << "KESTREL_WRITE_FUZZ_SEEDS not set";

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "common/assert.h"
+#include "common/gates.h"
 
 namespace kestrel::mempool {
 
@@ -168,19 +169,25 @@ std::vector<Result<TransactionId, AdmitError>> Mempool::admit(std::span<const By
   return results;
 }
 
-Result<std::vector<Transaction>, ProposalError> Mempool::verify_proposal(std::span<const ByteSpan> encoded) {
+Result<std::vector<execution::TransactionId>, ProposalError> Mempool::verify_proposal(std::span<const ByteSpan> encoded,
+                                                                                      std::size_t* known) {
   if (encoded.size() > limits::block_transactions_max) return Err(ProposalError::too_many_transactions);
   std::size_t total = 0;
   for (const auto& e : encoded) total += e.size();
   if (total > limits::block_payload_bytes_max) return Err(ProposalError::too_large);
-  std::vector<Transaction> txs;
-  txs.reserve(encoded.size());
+  const bool use_known = gate_enabled(Gate::mempool_known_transactions);
+  std::vector<execution::TransactionId> ids;
+  ids.reserve(encoded.size());
+  std::vector<Transaction> txs;  // the ones that were not admitted here
   for (const auto& e : encoded) {
+    ids.push_back(execution::transaction_id(e));
+    if (use_known && by_id_.count(ids.back())) continue;  // these exact bytes passed admit()
     auto tx = execution::decode_transaction(e);
     if (!tx) return Err(ProposalError::bad_encoding);
     if (tx->chain_id != config_.chain_id) return Err(ProposalError::wrong_chain);
     txs.push_back(std::move(tx).value());
   }
+  if (known) *known = encoded.size() - txs.size();
   // Verify in chunks of one verifier batch; verifiers and signing bytes live for
   // the chunk.
   for (std::size_t at = 0; at < txs.size(); at += limits::verify_batch_items_max) {
@@ -202,7 +209,7 @@ Result<std::vector<Transaction>, ProposalError> Mempool::verify_proposal(std::sp
     KESTREL_ASSERT(verified.ok());  // n <= verify_batch_items_max
     if (std::find(valid.begin(), valid.end(), 0) != valid.end()) return Err(ProposalError::bad_signature);
   }
-  return txs;
+  return ids;
 }
 
 Batch Mempool::next_batch(std::size_t count_max, std::size_t bytes_max,

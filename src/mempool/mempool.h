@@ -109,10 +109,16 @@ class Mempool {
 
   // Checks the transactions of a proposal before the driver votes: strict
   // decoding, chain id, and every signature in parallel batches through the verify
-  // cache, so a transaction this replica admitted costs a cache hit. Nonces are
-  // not checked here (the ledger gives a wrong nonce an inert receipt). Returns the
-  // decoded transactions, or the first reason the proposal is refused.
-  Result<std::vector<execution::Transaction>, ProposalError> verify_proposal(std::span<const ByteSpan> encoded);
+  // cache. Nonces are not checked here (the ledger gives a wrong nonce an inert
+  // receipt). With gate mempool.known_transactions on, a transaction whose id (the
+  // hash of its exact bytes) is in this pool was decoded, chain-checked and verified
+  // when it was admitted, and costs one hash and one lookup; off, every
+  // transaction is decoded and checked (a cache hit when admitted before). Returns
+  // the transaction ids in order (the driver reuses them), or the first reason the
+  // proposal is refused. `known` (when given) counts the transactions that took
+  // the known path.
+  Result<std::vector<execution::TransactionId>, ProposalError> verify_proposal(std::span<const ByteSpan> encoded,
+                                                                               std::size_t* known = nullptr);
 
   // After the ledger executed a committed block: re-reads the next nonce of every
   // sender in `committed` and drops that sender's transactions below it.

@@ -227,20 +227,41 @@ TEST(MempoolTest, FailedExecutionConsumesNonceAndClearsPool) {
   EXPECT_EQ(f.pool.size(), 1u);
 }
 
-TEST(MempoolTest, VerifyProposalUsesTheCacheAndRefusesBadTransactions) {
+// Both sides of mempool.known_transactions: admitted transactions take the known
+// path (no decode, no verification) with the gate on and a verify-cache hit with
+// it off; transactions not admitted here, and every tampered one, are checked in
+// full either way.
+class VerifyProposal : public ::testing::TestWithParam<bool> {};
+
+TEST_P(VerifyProposal, UsesKnownTransactionsOrTheCacheAndRefusesBadTransactions) {
+  ScopedGate known_gate(Gate::mempool_known_transactions, GetParam());
+  ScopedGate cache_gate(Gate::crypto_verify_cache, true);
   Fixture f(config_with());
   Client a(SignatureScheme::ml_dsa_65), b;
   std::vector<Bytes> txs{a.tx(0), a.tx(1), b.tx(0)};
   std::vector<ByteSpan> in(txs.begin(), txs.end());
   for (const auto& r : f.pool.admit(in)) ASSERT_TRUE(r.ok());
-  const auto hits = f.cache.hits();
-  auto checked = f.pool.verify_proposal(in);
+  const auto hits = f.cache.hits(), misses = f.cache.misses();
+  std::size_t known = 99;
+  auto checked = f.pool.verify_proposal(in, &known);
   ASSERT_TRUE(checked.ok());
-  EXPECT_EQ(checked->size(), 3u);
-  EXPECT_EQ((*checked)[2], *execution::decode_transaction(txs[2]));
-  if (gate_enabled(Gate::crypto_verify_cache)) {
+  ASSERT_EQ(checked->size(), 3u);
+  for (std::size_t i = 0; i < txs.size(); ++i) EXPECT_EQ((*checked)[i], execution::transaction_id(txs[i]));
+  if (GetParam()) {
+    EXPECT_EQ(known, 3u);
+    EXPECT_EQ(f.cache.hits(), hits);  // nothing verified again
+  } else {
+    EXPECT_EQ(known, 0u);
     EXPECT_EQ(f.cache.hits(), hits + 3);  // admitted before: every check is a cache hit
   }
+  EXPECT_EQ(f.cache.misses(), misses);
+  // A transaction this pool never saw is verified in full on both sides.
+  const Bytes fresh = b.tx(1);
+  std::vector<ByteSpan> mixed{in[0], fresh};
+  auto mixed_checked = f.pool.verify_proposal(mixed, &known);
+  ASSERT_TRUE(mixed_checked.ok());
+  EXPECT_EQ(known, GetParam() ? 1u : 0u);
+  EXPECT_EQ(f.cache.misses(), misses + 1);
   auto bad = txs;
   bad[1][bad[1].size() - 7] ^= 1;
   std::vector<ByteSpan> bad_in(bad.begin(), bad.end());
@@ -254,6 +275,9 @@ TEST(MempoolTest, VerifyProposalUsesTheCacheAndRefusesBadTransactions) {
   EXPECT_EQ(f.pool.verify_proposal(other_in).error(), ProposalError::wrong_chain);
   EXPECT_TRUE(f.pool.verify_proposal({}).ok());
 }
+
+INSTANTIATE_TEST_SUITE_P(KnownTransactions, VerifyProposal, ::testing::Bool(),
+                         [](const auto& p) { return std::string(p.param ? "known" : "checked"); });
 
 // Both sides of crypto.parallel_verify and crypto.verify_cache, 1 and 2 threads,
 // ML-DSA-65: the same verdicts, and the cache is hit only with its gate on.

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -195,7 +196,7 @@ class Node::Impl {
   void expire_waiters(Clock::time_point now);
   void publish_status();
   void serve_fetch_from_store(hs::ReplicaId from, const hs::FetchRequest& request);
-  BlockInfo info_of(const hs::Block& block);
+  BlockInfo info_of(const hs::BlockId& id, const hs::Block& block);
   void note_block(const hs::BlockId& id, const hs::Block& block);
   hs::Tick now_tick() const {
     return static_cast<hs::Tick>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at_).count());
@@ -259,6 +260,22 @@ class Node::Impl {
   };
   std::map<hs::ReplicaId, FetchBudget> store_fetch_budget_;  // store-served fetches per peer this second
   std::uint64_t store_fetches_refused_ = 0;
+  // Transaction ids of the last proposal checked (on_consensus), for note_block.
+  std::pair<hs::BlockId, std::vector<execution::TransactionId>> checked_ids_;
+  // Proposal transactions that took the known path / were decoded and verified.
+  std::uint64_t proposal_transactions_known_ = 0, proposal_transactions_checked_ = 0;
+  // Where the consensus thread's wall time goes (kestrel_node_thread_seconds_total):
+  // nanoseconds per activity, written by the consensus thread only.
+  enum Activity : std::size_t {
+    act_idle, act_consensus, act_gossip_transactions, act_gossip_raw, act_client_submit, act_client_raw,
+    act_client_other, act_tick, act_payload, act_gossip_send, act_housekeeping, act_count
+  };
+  std::array<std::uint64_t, act_count> thread_ns_{};
+  void account(Activity a, Clock::time_point& since) {
+    const auto now = Clock::now();
+    thread_ns_[a] += static_cast<std::uint64_t>((now - since).count());
+    since = now;
+  }
   hs::View prepared_view_ = 0;
   std::uint64_t pool_version_ = 0, prepared_pool_version_ = 0;
   std::uint64_t in_flight_version_ = 0, prepared_in_flight_version_ = 0;
@@ -611,16 +628,26 @@ void Node::Impl::run() {
       const auto wake = started_at_ + std::chrono::milliseconds(wake_tick_);
       deadline = std::min(deadline, std::max(now, wake));
     }
+    Clock::time_point mark = now;
     events_.pop_all(batch, deadline);
+    account(act_idle, mark);
     for (Event& e : batch) {
       if (stopping_) break;
       handle(e);
+      static constexpr Activity by_index[] = {act_consensus,    act_gossip_transactions, act_gossip_raw,
+                                              act_client_submit, act_client_other,       act_client_other,
+                                              act_client_other,  act_client_raw,         act_client_other};
+      static_assert(std::size(by_index) == std::variant_size_v<Event>);
+      account(by_index[e.index()], mark);
     }
     batch.clear();
     if (stopping_) break;
     if (wake_tick_ != 0 && now_tick() >= wake_tick_) step(hs::TickInput{now_tick()});
+    account(act_tick, mark);
     maybe_prepare_payload(false);
+    account(act_payload, mark);
     flush_gossip();
+    account(act_gossip_send, mark);
     const auto after = Clock::now();
     if (after - last_status_ >= std::chrono::milliseconds(100)) {
       expire_waiters(after);
@@ -631,6 +658,7 @@ void Node::Impl::run() {
       refresh_metrics();
       last_metrics_ = after;
     }
+    account(act_housekeeping, mark);
   }
   running_ = false;
   events_.stop();  // producers must not block on a queue nobody drains
@@ -741,15 +769,20 @@ void Node::Impl::handle(Event& event) {
       event);
 }
 
-BlockInfo Node::Impl::info_of(const hs::Block& block) {
+BlockInfo Node::Impl::info_of(const hs::BlockId& id, const hs::Block& block) {
   BlockInfo info;
   info.height = block.height;
   info.view = block.view;
   info.parent = block.parent;
   auto payload = decode_payload(block.payload);
   if (!payload) return info;
-  info.ids.reserve(payload->transactions.size());
-  for (ByteSpan tx : payload->transactions) info.ids.push_back(execution::transaction_id(tx));
+  if (checked_ids_.first == id && checked_ids_.second.size() == payload->transactions.size()) {
+    info.ids = std::move(checked_ids_.second);  // hashed once, by the proposal check
+    checked_ids_ = {};
+  } else {
+    info.ids.reserve(payload->transactions.size());
+    for (ByteSpan tx : payload->transactions) info.ids.push_back(execution::transaction_id(tx));
+  }
   for (const auto& r : payload->raw) info.raw.push_back(key_of(r));
   return info;
 }
@@ -757,7 +790,7 @@ BlockInfo Node::Impl::info_of(const hs::Block& block) {
 void Node::Impl::note_block(const hs::BlockId& id, const hs::Block& block) {
   if (block.height <= replica_->committed_height() || in_flight_.count(id)) return;
   if (in_flight_.size() >= limits::node_in_flight_blocks_max) return;
-  BlockInfo info = info_of(block);
+  BlockInfo info = info_of(id, block);
   if (!admitted_at_.empty()) {
     const auto now = Clock::now();
     for (const auto& tx : info.ids) {
@@ -801,13 +834,18 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
     }
     if (!payload->transactions.empty()) {
       perf::StageTimer timer(stages_, perf::Stage::proposal);
-      auto checked = mempool_->verify_proposal(payload->transactions);
+      std::size_t known = 0;
+      auto checked = mempool_->verify_proposal(payload->transactions, &known);
       if (!checked) {
         ++bad_proposals_;
         spdlog::warn("proposal of view {} from {} refused: {}", proposal->block.view, m.from,
                      mempool::describe(checked.error()));
         return;
       }
+      proposal_transactions_known_ += known;
+      proposal_transactions_checked_ += checked->size() - known;
+      // The ids again when the core stores this block (note_block), same step.
+      checked_ids_ = {block.id(), std::move(*checked)};
     }
     if (!payload->raw.empty() && !config_.raw_mode) {
       ++bad_proposals_;
@@ -1208,6 +1246,26 @@ void Node::Impl::refresh_metrics() {
                                                    "Peer input the node dropped before the consensus core, by reason",
                                                    {{"reason", reasons[i].first}});
     if (counter && values[i] > (*counter)->value()) (*counter)->add(values[i] - (*counter)->value());
+  }
+  for (const auto& [path, value] : {std::pair<const char*, std::uint64_t>{"known", proposal_transactions_known_},
+                                    {"checked", proposal_transactions_checked_}}) {
+    auto counter = perf::global_registry().counter(
+        "kestrel_node_proposal_transactions_total",
+        "Transactions in peers' proposals by how they were checked (known: admitted here before, gate "
+        "mempool.known_transactions; checked: decoded and verified)",
+        {{"path", path}});
+    if (counter && value > (*counter)->value()) (*counter)->add(value - (*counter)->value());
+  }
+  static constexpr const char* activities[act_count] = {
+      "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",
+      "client_other", "tick",     "payload",             "gossip_send", "housekeeping"};
+  for (std::size_t i = 0; i < act_count; ++i) {
+    auto counter = perf::global_registry().counter(
+        "kestrel_node_thread_seconds_total",
+        "Wall time of the consensus thread by activity (idle: waiting for events; consensus: peer "
+        "messages through the core, including execution, persistence and sends)",
+        {{"activity", activities[i]}}, 1e-9);
+    if (counter && thread_ns_[i] > (*counter)->value()) (*counter)->add(thread_ns_[i] - (*counter)->value());
   }
   metrics_.refresh(replica_->counters(), replica_->view(), replica_->committed_height());
   metrics_.refresh(network_->counters());

@@ -230,9 +230,10 @@ const std::vector<StageAdvice>& stage_advice_table() {
        "consensus.batch_bytes_max (the adaptive tuner, perf.adaptive_tuning, sets batch size and flush "
        "delay from a latency target)"},
       {Stage::proposal,
-       {"net.adaptive_batching", "net.buffer_pool", "net.compression"},
+       {"net.adaptive_batching", "net.buffer_pool", "net.compression", "consensus.block_id_memo"},
        {"consensus.batch_transactions_max", "consensus.batch_bytes_max"},
-       "building and checking proposals dominates: smaller proposals (consensus.batch_transactions_max, "
+       "building and checking proposals dominates: keep consensus.block_id_memo on (a block's payload "
+       "is hashed once); smaller proposals (consensus.batch_transactions_max, "
        "consensus.batch_bytes_max) spread the work; net.buffer_pool avoids per-frame allocation; "
        "net.compression costs CPU, turn it off if it is on",
        "proposals are slow on the wire: keep net.adaptive_batching on, try net.compression for "
@@ -261,10 +262,11 @@ const std::vector<StageAdvice>& stage_advice_table() {
        "(execution.parallel) is the lever once built",
        "execution waits: usually on the store (see persistence)"},
       {Stage::persistence,
-       {"storage.write_batching", "storage.block_cache"},
+       {"storage.write_batching", "storage.block_cache", "storage.blob_files"},
        {"storage.keep_committed_blocks"},
-       "encoding and writing blocks burns CPU: keep storage.block_cache on (reads served from memory); "
-       "a smaller storage.keep_committed_blocks prunes sooner and keeps compaction cheap",
+       "encoding and writing blocks burns CPU: keep storage.blob_files on (compactions move references, "
+       "not megabyte blocks) and storage.block_cache on (reads served from memory); a smaller "
+       "storage.keep_committed_blocks prunes sooner and keeps compaction cheap",
        "synced writes dominate: turn on storage.write_batching (one fsync per batch instead of one per "
        "write) or put data_dir on a faster disk"},
       {Stage::receipt,

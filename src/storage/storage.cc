@@ -270,8 +270,24 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
       return Err(StorageError::not_a_store);
     }
   }
+  // Key-value separation for the families with large values (storage.blob_files):
+  // read at open; values written either way stay readable with the other setting.
+  rocksdb::ColumnFamilyOptions large_values = cf_options;
+  if (gate_enabled(Gate::storage_blob_files)) {
+    large_values.enable_blob_files = true;
+    large_values.min_blob_size = limits::storage_blob_min_bytes;
+    large_values.blob_file_size = limits::storage_blob_file_bytes;
+    large_values.blob_compression_type = rocksdb::kNoCompression;
+    // Pruned blocks leave garbage in the oldest blob files; compactions relocate
+    // what is still live from the oldest quarter so those files can be deleted.
+    large_values.enable_blob_garbage_collection = true;
+    large_values.blob_garbage_collection_age_cutoff = 0.25;
+  }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : family_names) descriptors.emplace_back(name, cf_options);
+  for (std::size_t f = 0; f < family_count; ++f) {
+    const bool large = f == cf_blocks || f == cf_certificates;
+    descriptors.emplace_back(family_names[f], large ? large_values : cf_options);
+  }
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;

@@ -35,6 +35,9 @@
 #include "crypto/parallel_verify.h"
 #include "crypto/signature.h"
 #include "crypto/verify_cache.h"
+#include "execution/execution.h"
+#include "hotstuff2/hotstuff2.h"
+#include "mempool/mempool.h"
 #include "net/net.h"
 #include "storage/storage.h"
 
@@ -74,6 +77,22 @@ int sha256_reuse_context() {
       data[0] = static_cast<std::uint8_t>(i);
       sink = sha256(data).bytes[0];
     }
+  };
+  measured(work);
+  std::printf("instructions\n");
+  return 0;
+}
+
+// A block with a 256 KiB payload whose id is asked for 8 times (the uses a
+// validator has for one proposal: signature check, core, store, signing, in-flight
+// tracking).
+int block_id_memo() {
+  hotstuff2::Block block;
+  block.view = 7;
+  block.height = 5;
+  block.payload.assign(256 * 1024, 0x33);
+  auto work = [&] {
+    for (int i = 0; i < 8; ++i) sink = block.id().bytes[0];
   };
   measured(work);
   std::printf("instructions\n");
@@ -320,6 +339,33 @@ int buffer_pool() {
   return 0;
 }
 
+// 16 ML-DSA-65 transfers admitted to a mempool, then checked again as a peer's
+// proposal: how many verify-cache probes (each a SHA-256 over key, message and
+// signature, or a verification) the proposal check costs. A count, for the same
+// reason as verify_cache: under callgrind SHA-256 runs without SHA-NI.
+int known_transactions() {
+  crypto::VerifyCache cache(1024);
+  crypto::ParallelVerifier verifier(1, &cache);
+  mempool::Config config;
+  config.chain_id = 3;
+  mempool::Mempool pool(config, verifier, [](const execution::AccountId&) { return std::uint64_t{0}; });
+  auto signer = crypto::generate_signer(crypto::SignatureScheme::ml_dsa_65);
+  std::vector<Bytes> txs;
+  for (std::uint64_t nonce = 0; nonce < 16; ++nonce) {
+    txs.push_back(execution::encode_transaction(
+        execution::make_signed(*signer, 3, nonce, execution::Transfer{execution::AccountId{}, 1})));
+  }
+  std::vector<ByteSpan> spans(txs.begin(), txs.end());
+  for (const auto& r : pool.admit(spans)) {
+    if (!r) fail("a transaction was not admitted");
+  }
+  const std::uint64_t before = cache.hits() + cache.misses();
+  if (!pool.verify_proposal(spans)) fail("the proposal was refused");
+  std::printf("count verify_cache_probes_per_16_transactions %llu\n",
+              static_cast<unsigned long long>(cache.hits() + cache.misses() - before));
+  return 0;
+}
+
 struct Workload {
   std::string_view gate;
   std::string_view kind;  // "instructions" or "count"
@@ -332,6 +378,8 @@ constexpr Workload workloads[] = {
     {"crypto.verify_cache", "count", verify_cache},
     {"crypto.parallel_verify", "instructions", parallel_verify},
     {"storage.block_cache", "instructions", block_cache},
+    {"consensus.block_id_memo", "instructions", block_id_memo},
+    {"mempool.known_transactions", "count", known_transactions},
     {"storage.write_batching", "count", write_batching},
     {"net.adaptive_batching", "count", adaptive_batching},
     {"net.buffer_pool", "count", buffer_pool},

@@ -1,0 +1,35 @@
+#include "node/memory.h"
+
+#include <malloc.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "common/gates.h"
+#include "common/limits.h"
+
+namespace kestrel::node {
+
+void apply_malloc_policy() {
+  mallopt(M_ARENA_MAX, limits::node_malloc_arenas_max);
+  // A fixed threshold turns off glibc's dynamic one, which after the first free
+  // of a large buffer moves blocks and frames of up to 32 MiB into the heap,
+  // where their pages stay resident after free.
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(limits::node_malloc_mmap_threshold_bytes));
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(limits::node_malloc_trim_threshold_bytes));
+}
+
+bool trim_memory() {
+  if (!gate_enabled(Gate::process_malloc_trim)) return false;
+  (void)malloc_trim(0);
+  return true;
+}
+
+std::uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace kestrel::node

@@ -1,0 +1,26 @@
+// The validator process's malloc policy (docs/node.md "Memory"): few arenas, large
+// buffers mapped and unmapped on their own, and free heap pages handed back to the
+// kernel periodically (gate process.malloc_trim). glibc-specific; the node command
+// calls these, tests call them directly.
+//
+// Thread-safety: apply_malloc_policy() before any thread starts; trim_memory()
+// from any thread (glibc locks each arena while it walks it).
+#pragma once
+
+#include <cstdint>
+
+namespace kestrel::node {
+
+// M_ARENA_MAX and a fixed M_MMAP_THRESHOLD / M_TRIM_THRESHOLD (limits.h
+// node_malloc_*). Call once, before threads start.
+void apply_malloc_policy();
+
+// With gate process.malloc_trim on: malloc_trim(0), which returns whole free
+// pages inside every arena to the kernel; off: nothing. Returns whether it
+// trimmed.
+bool trim_memory();
+
+// This process's resident set in bytes (/proc/self/statm), 0 if unreadable.
+std::uint64_t resident_bytes();
+
+}  // namespace kestrel::node
