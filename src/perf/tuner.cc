@@ -231,6 +231,17 @@ TunerDecision Tuner::step(const TunerInput& input) {
   return d;
 }
 
+FlushHoldDecision flush_hold(const FlushHoldInput& in) {
+  if (!in.tuning || in.flush_delay_us == 0 || in.batch_transactions == 0 || in.batch_transactions >= in.batch_target) {
+    return {};
+  }
+  if (!in.leads_current_view) return {true, in.flush_delay_us};
+  if (in.view_late || in.waited_us >= in.flush_delay_us) return {};
+  const FlushHoldDecision d{true, in.flush_delay_us - in.waited_us};
+  KESTREL_ASSERT(d.release_in_us > 0 && d.release_in_us <= in.flush_delay_us);
+  return d;
+}
+
 Result<TunerMetrics, MetricsError> TunerMetrics::register_in(Registry& registry) {
   TunerMetrics m;
   auto batch = registry.gauge("kestrel_tuner_batch_size", "Proposal batch size chosen by the adaptive tuner (transactions)");

@@ -394,6 +394,85 @@ RunFigures run_model(const Model& m, const std::vector<Phase>& phases, const Tun
   return run;
 }
 
+// --- Flush hold (the node's leader-side use of the flush delay) ------------------------
+
+FlushHoldInput hold_input(std::uint64_t batch, std::uint64_t waited_us) {
+  FlushHoldInput in;
+  in.tuning = true;
+  in.leads_current_view = true;
+  in.batch_transactions = batch;
+  in.batch_target = 100;
+  in.flush_delay_us = 4'000;
+  in.waited_us = waited_us;
+  return in;
+}
+
+// A leader's view, 250 us at a time: transactions arrive at `per_step`; returns
+// the waited time at which the batch was released and its size then.
+std::pair<std::uint64_t, std::uint64_t> release_point(std::uint64_t per_step, bool tuning) {
+  for (std::uint64_t waited = 0, batch = 1; waited <= 1'000'000; waited += 250, batch += per_step) {
+    FlushHoldInput in = hold_input(batch, waited);
+    in.tuning = tuning;
+    const FlushHoldDecision d = flush_hold(in);
+    if (!d.hold) return {waited, batch};
+    EXPECT_EQ(d.release_in_us, in.flush_delay_us - waited);  // the timer the driver arms
+  }
+  ADD_FAILURE() << "never released";
+  return {0, 0};
+}
+
+TEST(FlushHoldTest, BatchFillsThenRelease) {
+  // 10 transactions per 250 us: 100 reached at 2,475 us (< the 4 ms delay).
+  const auto [waited, batch] = release_point(10, true);
+  EXPECT_EQ(batch, 101u);
+  EXPECT_EQ(waited, 2'500u);
+  EXPECT_FALSE(flush_hold(hold_input(100, 0)).hold);  // exactly the target: release
+  EXPECT_FALSE(flush_hold(hold_input(5'000, 0)).hold);
+}
+
+TEST(FlushHoldTest, DeadlinePassesThenRelease) {
+  // 1 per 250 us: the batch never fills within the delay.
+  const auto [waited, batch] = release_point(1, true);
+  EXPECT_EQ(waited, 4'000u);
+  EXPECT_EQ(batch, 17u);
+  EXPECT_TRUE(flush_hold(hold_input(99, 3'999)).hold);
+  EXPECT_EQ(flush_hold(hold_input(99, 3'999)).release_in_us, 1u);
+  EXPECT_FALSE(flush_hold(hold_input(99, 4'000)).hold);
+  EXPECT_FALSE(flush_hold(hold_input(99, 1'000'000)).hold);
+}
+
+TEST(FlushHoldTest, GateOffNeverHolds) {
+  EXPECT_EQ(release_point(1, false), (std::pair<std::uint64_t, std::uint64_t>{0, 1}));
+  for (std::uint64_t batch : {0ull, 1ull, 50ull, 99ull}) {
+    for (bool current : {false, true}) {
+      FlushHoldInput in = hold_input(batch, 0);
+      in.tuning = false;
+      in.leads_current_view = current;
+      EXPECT_FALSE(flush_hold(in).hold) << batch;
+    }
+  }
+}
+
+TEST(FlushHoldTest, EmptyLateAndAheadOfTheView) {
+  EXPECT_FALSE(flush_hold(hold_input(0, 0)).hold);  // nothing to hold: the core's idle wait applies
+  FlushHoldInput late = hold_input(10, 0);
+  late.view_late = true;
+  EXPECT_FALSE(flush_hold(late).hold);
+  // Leading the next view: hold, the whole delay still to come (waited is ignored).
+  FlushHoldInput ahead = hold_input(10, 3'999);
+  ahead.leads_current_view = false;
+  EXPECT_TRUE(flush_hold(ahead).hold);
+  EXPECT_EQ(flush_hold(ahead).release_in_us, 4'000u);
+  ahead.batch_transactions = 100;
+  EXPECT_FALSE(flush_hold(ahead).hold);
+  // A zero flush delay never holds, in the view or ahead of it.
+  FlushHoldInput zero = hold_input(10, 0);
+  zero.flush_delay_us = 0;
+  EXPECT_FALSE(flush_hold(zero).hold);
+  zero.leads_current_view = false;
+  EXPECT_FALSE(flush_hold(zero).hold);
+}
+
 TEST(TunerModelTest, LoadStepHoldsTargetAndSettles) {
   const Model model;
   // Low -> high -> low. Fixed parameters (tuner off): batch 256, flush 2 ms, whose
