@@ -357,7 +357,14 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     auto config = node::load_config(path);
     if (!config) return Err(config.error().message());
     config->raw_mode = o.raw;
-    if (o.batch_transactions_max) config->batch_transactions_max = o.batch_transactions_max;
+    if (o.batch_transactions_max) {
+      // The same start for the tuner (gate perf.adaptive_tuning), so an A/B
+      // compares a fixed batch size with the tuner starting from it.
+      config->batch_transactions_max = o.batch_transactions_max;
+      auto& k = config->tuner.controller;
+      k.batch_transactions_initial = std::clamp<std::uint32_t>(o.batch_transactions_max, 1, k.batch_transactions_max);
+      k.batch_transactions_min = std::min(k.batch_transactions_min, k.batch_transactions_initial);
+    }
     if (o.tuner_latency_target_ms) config->tuner.controller.latency_target_us = o.tuner_latency_target_ms * 1000;
     if (o.tuner_interval_ms) config->tuner.interval_ms = o.tuner_interval_ms;
     {
@@ -718,7 +725,8 @@ void add_cluster_options(CLI::App& command, ClusterOptions& o) {
   command.add_option("--base-port", o.base_port, "First port (node i uses base+3i .. base+3i+2)");
   command.add_option("--accounts", o.accounts, "Funded sender accounts (signed mode)");
   command.add_option("--transactions", o.transactions, "Transfers pre-signed for the run (signed mode)");
-  command.add_option("--batch", o.batch_transactions_max, "consensus.batch_transactions_max for every node (0: config default)");
+  command.add_option("--batch", o.batch_transactions_max,
+                     "consensus.batch_transactions_max for every node, also the tuner's initial batch size (0: config default)");
   command.add_option("--raw-window", o.raw_window, "Raw commands in flight per client connection");
   command.add_option("--tuner-target-ms", o.tuner_latency_target_ms,
                      "[tuner] latency_target_ms for every node (with --gate perf.adaptive_tuning=on or --ab)");
@@ -951,7 +959,7 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
     std::printf("%-32s %s\n", name.c_str(), workload.describe.c_str());
     bool failed = false;
     for (std::uint32_t p = 0; p < pairs && !failed && !was_interrupted(); ++p) {
-      double pair[2] = {0, 0};
+      double pair[2] = {0, 0}, cpu[2] = {0, 0}, blocks[2] = {0, 0};
       std::vector<PhaseResult> pair_phases[2];
       for (int side = 0; side < 2 && !failed; ++side) {
         ClusterOptions run = base;
@@ -964,6 +972,8 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
           break;
         }
         pair[side] = workload.latency ? r->p99_ms : r->throughput;
+        for (const auto& n : r->nodes) cpu[side] += n.cpu_percent / static_cast<double>(r->nodes.size());
+        blocks[side] = r->elapsed_s > 0 ? static_cast<double>(r->common_height) / r->elapsed_s : 0;
         (side ? on : off).push_back(pair[side]);
         pair_phases[side] = r->phases;
         for (std::size_t i = 0; i < r->phases.size() && i < phase_p99[side].size(); ++i) {
@@ -972,8 +982,8 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
       }
       if (failed) break;
       ratios.push_back(pair[0] > 0 ? pair[1] / pair[0] : 0);
-      std::printf("%-32s pair %u: off %.2f  on %.2f %s  ratio %.3f\n", name.c_str(), p + 1, pair[0], pair[1], unit,
-                  ratios.back());
+      std::printf("%-32s pair %u: off %.2f  on %.2f %s  ratio %.3f   (cpu per node off %.0f%%  on %.0f%%, blocks/s off %.0f  on %.0f)\n",
+                  name.c_str(), p + 1, pair[0], pair[1], unit, ratios.back(), cpu[0], cpu[1], blocks[0], blocks[1]);
       for (std::size_t i = 0; i < pair_phases[0].size() && i < pair_phases[1].size(); ++i) {
         const auto &a = pair_phases[0][i], &b = pair_phases[1][i];
         std::printf("%-32s   phase %zu (%.0f/s): p99 off %.2f  on %.2f ms  ratio %.3f   committed/s off %.0f  on %.0f\n",

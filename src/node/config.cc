@@ -32,6 +32,7 @@ const char* describe(KeyFileError error) {
 
 perf::TunerConfig TunerSettings::default_controller() {
   perf::TunerConfig c;
+  c.batch_transactions_min = c.batch_transactions_initial;  // see load_config
   c.flush_delay_us_max = tuner_flush_delay_us_max_for(50);  // NodeConfig's idle_delay_ms default
   c.flush_delay_us_initial = std::min(c.flush_delay_us_initial, c.flush_delay_us_max);
   return c;
@@ -265,9 +266,12 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
                               std::uint64_t);
     k.latency_target_us *= 1000;
     const std::int64_t batch_max = limits::block_transactions_max;
-    KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_min, tuner.integer("batch_transactions_min", 1, batch_max, k.batch_transactions_min), std::uint32_t);
     KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_max, tuner.integer("batch_transactions_max", 1, batch_max, k.batch_transactions_max), std::uint32_t);
     KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_initial, tuner.integer("batch_transactions_initial", 1, batch_max, k.batch_transactions_initial), std::uint32_t);
+    // By default the cap does not shrink below where it started: a cap shrunk to
+    // a light load's blocks made the next load step queue while it grew back
+    // (docs/performance.md "Cluster load step").
+    KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_min, tuner.integer("batch_transactions_min", 1, batch_max, k.batch_transactions_initial), std::uint32_t);
     if (k.batch_transactions_min > k.batch_transactions_max) {
       return Err(tuner.error("batch_transactions_min", "must be <= tuner.batch_transactions_max"));
     }
