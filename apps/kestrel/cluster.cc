@@ -922,13 +922,13 @@ std::vector<GateSetting> ab_gates(Gate gate, bool on) {
 // --ab GATE|all: the same workload with the gate off and on, interleaved
 // (off, on, off, on, ...), `pairs` pairs; medians and the ratio of each pair.
 // With load steps, also each phase's p99 per pair and their medians.
-int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, const std::string& json_path,
-           const std::string& markdown_path) {
+int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::uint32_t pairs,
+           const std::string& json_path, const std::string& markdown_path) {
   install_interrupt_handler();
   o.live = false;
   std::vector<Gate> gates;
-  const bool automatic = which == "all";
-  if (automatic) {
+  const bool automatic = which == "all" || auto_workload;
+  if (which == "all") {
     for (const auto& info : all_gates()) gates.push_back(info.gate);
   } else {
     std::stringstream list(which);
@@ -1034,7 +1034,8 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
                    end.c_str());
       return 1;
     }
-    const std::string how = "\nCommand: `kestrel bench cluster --ab " + which + " --pairs " + std::to_string(pairs) +
+    const std::string how = "\nCommand: `kestrel bench cluster --ab " + which + (auto_workload && which != "all" ? " --ab-auto" : "") +
+                            " --pairs " + std::to_string(pairs) +
                             (automatic ? " --duration " + format_number(o.duration_s) : "") + "` (" +
                             std::to_string(o.nodes) + " nodes; each row's command reproduces it alone).\n\n";
     text = text.substr(0, b + begin.size()) + how + table + "\n" + text.substr(e);
@@ -1068,13 +1069,17 @@ void register_bench_cluster(CLI::App& bench) {
   static std::string markdown;
   command->add_option("--ab", ab, "A/B: GATE[,GATE...] or all; runs off/on interleaved, --pairs pairs each");
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
+  static bool ab_auto = false;
+  command->add_flag("--ab-auto", ab_auto,
+                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*: signed transfers; "
+                    "perf.adaptive_tuning: a raw load step; others: raw at saturation)");
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   static std::string sweep;
   command->add_option("--sweep", sweep, "Load sweep: comma-separated offered rates, one run each (JSON \"sweep\" rows)");
   command->callback([] {
     const int code = !sweep.empty() ? run_sweep(options, sweep, json_path)
                      : ab.empty()   ? run_bench_cluster(options, json_path)
-                                    : run_ab(options, ab, pairs, json_path, markdown);
+                                    : run_ab(options, ab, ab_auto, pairs, json_path, markdown);
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }

@@ -33,8 +33,8 @@ const char* describe(KeyFileError error) {
 perf::TunerConfig TunerSettings::default_controller() {
   perf::TunerConfig c;
   c.batch_transactions_min = c.batch_transactions_initial;  // see load_config
+  c.flush_delay_us_initial = 0;                              // see load_config
   c.flush_delay_us_max = tuner_flush_delay_us_max_for(50);  // NodeConfig's idle_delay_ms default
-  c.flush_delay_us_initial = std::min(c.flush_delay_us_initial, c.flush_delay_us_max);
   return c;
 }
 
@@ -291,10 +291,11 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
                                                        "an empty block in place of a held batch"));
     }
     KESTREL_CONFIG_TRY_ASSIGN(k.flush_delay_us_min, tuner.integer("flush_delay_us_min", 0, flush_max, 0), std::uint64_t);
+    // No hold at start: the tuner adds delay only once it sees headroom below the
+    // target (a 2 ms start held every view of a loaded cluster for seconds while
+    // the delay halved down; docs/performance.md "Cluster load step").
     KESTREL_CONFIG_TRY_ASSIGN(k.flush_delay_us_initial,
-                              tuner.integer("flush_delay_us_initial", 0, flush_max,
-                                            us(std::clamp(perf::TunerConfig{}.flush_delay_us_initial, k.flush_delay_us_min,
-                                                          k.flush_delay_us_max))),
+                              tuner.integer("flush_delay_us_initial", 0, flush_max, us(k.flush_delay_us_min)),
                               std::uint64_t);
     if (k.flush_delay_us_min > k.flush_delay_us_max) {
       return Err(tuner.error("flush_delay_us_min", "must be <= tuner.flush_delay_us_max"));

@@ -119,7 +119,7 @@ TEST_F(ConfigTest, TunerSectionDefaultsAndChecks) {
   EXPECT_EQ(loaded->tuner.controller.batch_transactions_initial, 256u);
   EXPECT_EQ(loaded->tuner.controller.batch_transactions_min, 256u);  // the cap does not shrink below its start
   EXPECT_EQ(loaded->tuner.controller.flush_delay_us_max, 40'000u);
-  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_initial, 2'000u);
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_initial, 0u);  // no hold until the tuner sees headroom
   const auto idle = [&](const std::string& ms) {
     std::string t = text;
     return t.replace(t.find("idle_delay_ms = 50"), 18, "idle_delay_ms = " + ms);
@@ -145,7 +145,7 @@ TEST_F(ConfigTest, TunerSectionDefaultsAndChecks) {
   EXPECT_NE(error_of(replace("latency_target_ms = 25", "latency_target_ms = 0")).find("tuner.latency_target_ms"), std::string::npos);
   EXPECT_NE(error_of(replace("batch_transactions_initial = 256", "batch_transactions_initial = 8")).find("tuner.batch_transactions_initial: must be in"), std::string::npos);
   EXPECT_NE(error_of(replace("batch_transactions_min = 256", "batch_transactions_min = 5000")).find("tuner.batch_transactions_min"), std::string::npos);
-  EXPECT_NE(error_of(replace("flush_delay_us_initial = 2000", "flush_delay_us_initial = 45000")).find("tuner.flush_delay_us_initial"), std::string::npos);
+  EXPECT_NE(error_of(replace("flush_delay_us_initial = 0", "flush_delay_us_initial = 45000")).find("tuner.flush_delay_us_initial"), std::string::npos);
   EXPECT_NE(error_of(replace("[tuner]", "[tuner]\ngain = 2")).find("tuner.gain: unknown key"), std::string::npos);
 }
 
