@@ -878,7 +878,7 @@ AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool autom
   if (automatic) {
     run.raw = info.subsystem != "crypto";
     if (info.gate == Gate::perf_adaptive_tuning && run.rate_steps.empty() && !(run.rate > 0)) {
-      const double third = std::max(1.0, o.duration_s / 3);
+      const double third = std::max(1.0, std::round(o.duration_s / 3));
       run.rate_steps = {{default_step_low_rate, third}, {default_step_high_rate, third}, {default_step_low_rate, third}};
     }
   }
