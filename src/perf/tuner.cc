@@ -122,9 +122,15 @@ Tuner::Wanted Tuner::wanted_move(const TunerInput& in) const {
   // and a cap far above need only lets a burst build oversized blocks. It
   // shrinks to no less than 4x the mean fill, so blocks still have room to
   // grow 4x (a longer flush delay, more load) before the cap binds again.
+  // A cap already at its configured minimum cannot shrink: the flush-delay
+  // rules below decide instead (otherwise a minimum set high, as the node's
+  // default is, would hold the delay still at light load). (4x fill is never
+  // the blocker: a cap above 8x fill is above 4x fill.)
   if (in.blocks > 0 && f(in.batched_transactions) * 8 < f(in.blocks) * batch) {
     const double fill = std::ceil(f(in.batched_transactions) / f(in.blocks));
-    return {TunerMove::batch_down, TunerReason::oversized_batch, 4 * fill};
+    if (std::max(f(config_.batch_transactions_min), 4 * fill) < batch) {
+      return {TunerMove::batch_down, TunerReason::oversized_batch, 4 * fill};
+    }
   }
   if (latency < target - band) {
     // Headroom: wait longer for fuller blocks (fewer blocks, fewer certificates

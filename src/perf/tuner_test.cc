@@ -134,6 +134,23 @@ TEST(TunerTest, EachCaseOfTheLaw) {
   }
 }
 
+TEST(TunerTest, CapAtItsFloorLetsTheFlushDelayMove) {
+  // The node's default: the cap's floor is its start. Light load (blocks of 4
+  // in a cap of 256) below the target: the cap cannot shrink, so the delay
+  // grows (it used to hold at_bound), where a cap above its floor shrinks first.
+  TunerConfig c;
+  c.batch_transactions_min = c.batch_transactions_initial;
+  Tuner t = make(c);
+  const auto d = t.step(steady(10'000, 4));
+  EXPECT_EQ(d.move, TunerMove::flush_up);
+  EXPECT_EQ(d.reason, TunerReason::under_target);
+  // The same input with the model's floor (16): the cap shrinks first.
+  Tuner u = make(TunerConfig{});
+  const auto e = u.step(steady(10'000, 4));
+  EXPECT_EQ(e.move, TunerMove::batch_down);
+  EXPECT_EQ(e.batch_transactions, 192u);
+}
+
 TEST(TunerTest, RelaxingReversalNeedsConsecutiveIntervals) {
   TunerConfig c;
   c.reversal_intervals = 3;
