@@ -119,14 +119,46 @@ pid_t spawn_node(const std::string& config_path, const std::string& log_path, co
 
 // --- Load ------------------------------------------------------------------------
 
+// The offered load of one generator: a constant rate (0: saturate) or the load
+// steps, each rate divided among the generators.
+struct Offered {
+  double rate = 0;
+  std::vector<RateStep> steps;
+  bool saturate() const { return steps.empty() && !(rate > 0); }
+  // Commands due by t seconds after the start (open loop).
+  double due(double t) const {
+    if (steps.empty()) return rate * t;
+    double sum = 0, begin = 0;
+    for (const auto& s : steps) {
+      if (t <= begin + s.seconds) return sum + s.rate * (t - begin);
+      sum += s.rate * s.seconds;
+      begin += s.seconds;
+    }
+    return sum;
+  }
+};
+
 struct Latencies {
   std::mutex mutex;
   std::vector<std::uint32_t> all_us;     // every commit of the measured run
   std::vector<std::uint32_t> window_us;  // since the last progress line
-  void add(std::uint32_t us) {
+  // Load steps: phase i is [phase_ends[i-1], phase_ends[i]) seconds.
+  std::vector<double> phase_ends;
+  std::vector<std::vector<std::uint32_t>> phase_us;  // by the phase of submission
+  std::vector<std::uint64_t> phase_committed;        // by the phase of commit
+  std::size_t phase_of(double t) const {
+    std::size_t i = 0;
+    while (i + 1 < phase_ends.size() && t >= phase_ends[i]) ++i;
+    return i;
+  }
+  void add(std::uint32_t us, double submitted_s, double committed_s) {
     std::lock_guard lock(mutex);
     all_us.push_back(us);
     window_us.push_back(us);
+    if (!phase_ends.empty()) {
+      phase_us[phase_of(submitted_s)].push_back(us);
+      ++phase_committed[phase_of(committed_s)];
+    }
   }
 };
 
@@ -148,10 +180,24 @@ struct LoadShared {
   std::atomic<std::uint64_t> submitted{0}, committed{0}, refused{0}, errors{0};
   std::map<std::string, std::uint64_t> refusals;  // under latencies.mutex
   Latencies latencies;
+  std::vector<std::uint64_t> phase_submitted;  // under latencies.mutex
+  void count_submitted(std::size_t n, double t) {
+    submitted += n;
+    if (latencies.phase_ends.empty()) return;
+    std::lock_guard lock(latencies.mutex);
+    phase_submitted[latencies.phase_of(t)] += n;
+  }
+  // A commit of something sent at `sent` (start: the run's clock).
+  void count_committed(Clock::time_point sent, Clock::time_point now, Clock::time_point start) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - sent).count();
+    ++committed;
+    latencies.add(static_cast<std::uint32_t>(std::min<std::int64_t>(us, 0xFFFFFFFF)),
+                  std::chrono::duration<double>(sent - start).count(), std::chrono::duration<double>(now - start).count());
+  }
 };
 
 // One connection's generator: signed transfers of the accounts it owns.
-void run_signed_client(node::Client& client, SignedWork& work, std::vector<std::size_t> accounts, double rate,
+void run_signed_client(node::Client& client, SignedWork& work, std::vector<std::size_t> accounts, const Offered& offered,
                        std::size_t window_per_account, LoadShared& shared, Clock::time_point start) {
   std::vector<std::size_t> next(work.txs.size(), 0), committed(work.txs.size(), 0);
   std::unordered_map<execution::TransactionId, std::pair<std::size_t, Clock::time_point>, Hash32Hasher> pending;
@@ -159,10 +205,10 @@ void run_signed_client(node::Client& client, SignedWork& work, std::vector<std::
   std::uint64_t sent = 0;
   std::size_t cursor = 0;
   while (!shared.stop) {
-    // How many more we may send now (open loop at `rate`; saturation: the window).
+    // How many more we may send now (open loop at the offered rate; saturation: the window).
     std::uint64_t allowed = limits::client_submit_batch_max;
-    if (rate > 0) {
-      const double due = rate * seconds_since(start);
+    if (!offered.saturate()) {
+      const double due = offered.due(seconds_since(start));
       allowed = due > static_cast<double>(sent) ? static_cast<std::uint64_t>(due - static_cast<double>(sent)) : 0;
       allowed = std::min<std::uint64_t>(allowed, limits::client_submit_batch_max);
     }
@@ -185,7 +231,7 @@ void run_signed_client(node::Client& client, SignedWork& work, std::vector<std::
       for (const auto& [tx, a] : batch_ids) pending[tx] = {a, now};
       submits[*id] = std::move(batch_ids);
       sent += batch.size();
-      shared.submitted += batch.size();
+      shared.count_submitted(batch.size(), std::chrono::duration<double>(now - start).count());
     }
     auto responses = client.poll(std::chrono::milliseconds(batch.empty() ? 2 : 0));
     if (!responses) {
@@ -215,11 +261,9 @@ void run_signed_client(node::Client& client, SignedWork& work, std::vector<std::
         if (!receipt->receipt) continue;  // timed out; counted as not committed
         auto it = pending.find(receipt->receipt->id);
         if (it == pending.end()) continue;
-        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - it->second.second).count();
+        shared.count_committed(it->second.second, Clock::now(), start);
         ++committed[it->second.first];
         pending.erase(it);
-        ++shared.committed;
-        shared.latencies.add(static_cast<std::uint32_t>(std::min<std::int64_t>(us, 0xFFFFFFFF)));
       } else if (std::get_if<node::ErrorResponse>(&r.body)) {
         ++shared.errors;
       }
@@ -228,15 +272,15 @@ void run_signed_client(node::Client& client, SignedWork& work, std::vector<std::
 }
 
 // One connection's generator of raw commands (sequence numbers are its own).
-void run_raw_client(node::Client& client, double rate, std::size_t window, std::uint32_t client_index,
+void run_raw_client(node::Client& client, const Offered& offered, std::size_t window, std::uint32_t client_index,
                     LoadShared& shared, Clock::time_point start) {
   std::unordered_map<std::uint64_t, Clock::time_point> pending;
   std::uint64_t sequence = 0;
   const std::size_t batch_max = limits::client_raw_batch_max;
   while (!shared.stop) {
     std::uint64_t allowed = batch_max;
-    if (rate > 0) {
-      const double due = rate * seconds_since(start);
+    if (!offered.saturate()) {
+      const double due = offered.due(seconds_since(start));
       allowed = due > static_cast<double>(sequence) ? static_cast<std::uint64_t>(due - static_cast<double>(sequence)) : 0;
       allowed = std::min<std::uint64_t>(allowed, batch_max);
     }
@@ -256,7 +300,7 @@ void run_raw_client(node::Client& client, double rate, std::size_t window, std::
         ++shared.errors;
         return;
       }
-      shared.submitted += commands.size();
+      shared.count_submitted(commands.size(), std::chrono::duration<double>(now - start).count());
     }
     auto responses = client.poll(std::chrono::milliseconds(allowed == 0 ? 1 : 0));
     if (!responses) {
@@ -269,10 +313,8 @@ void run_raw_client(node::Client& client, double rate, std::size_t window, std::
         for (std::uint64_t s : c->sequences) {
           auto it = pending.find(s);
           if (it == pending.end()) continue;
-          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - it->second).count();
+          shared.count_committed(it->second, now, start);
           pending.erase(it);
-          ++shared.committed;
-          shared.latencies.add(static_cast<std::uint32_t>(std::min<std::int64_t>(us, 0xFFFFFFFF)));
         }
       } else if (auto* e = std::get_if<node::ErrorResponse>(&r.body)) {
         ++shared.refused;
@@ -315,7 +357,16 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     auto config = node::load_config(path);
     if (!config) return Err(config.error().message());
     config->raw_mode = o.raw;
-    if (o.batch_transactions_max) config->batch_transactions_max = o.batch_transactions_max;
+    if (o.batch_transactions_max) {
+      // The same start for the tuner (gate perf.adaptive_tuning), so an A/B
+      // compares a fixed batch size with the tuner starting from it.
+      config->batch_transactions_max = o.batch_transactions_max;
+      auto& k = config->tuner.controller;
+      k.batch_transactions_initial = std::clamp<std::uint32_t>(o.batch_transactions_max, 1, k.batch_transactions_max);
+      k.batch_transactions_min = std::min(k.batch_transactions_min, k.batch_transactions_initial);
+    }
+    if (o.tuner_latency_target_ms) config->tuner.controller.latency_target_us = o.tuner_latency_target_ms * 1000;
+    if (o.tuner_interval_ms) config->tuner.interval_ms = o.tuner_interval_ms;
     {
       std::ofstream out(path, std::ios::trunc);
       out << node::render_config(*config);
@@ -402,25 +453,36 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
 
   // Drive.
   LoadShared shared;
+  Offered offered;  // per generator
+  offered.rate = o.rate / o.nodes;
+  double phase_end = 0;
+  for (const RateStep& step : o.rate_steps) {
+    offered.steps.push_back({step.rate / o.nodes, step.seconds});
+    shared.latencies.phase_ends.push_back(phase_end += step.seconds);
+  }
+  shared.latencies.phase_us.resize(o.rate_steps.size());
+  shared.latencies.phase_committed.resize(o.rate_steps.size());
+  shared.phase_submitted.resize(o.rate_steps.size());
+  const double duration = o.load_seconds();
   const auto start = Clock::now();
   std::vector<std::thread> generators;
   for (std::uint32_t i = 0; i < o.nodes; ++i) {
     if (o.raw) {
       generators.emplace_back([&, i] {
-        run_raw_client(*clients[i], o.rate / o.nodes, o.raw_window, i, shared, start);
+        run_raw_client(*clients[i], offered, o.raw_window, i, shared, start);
       });
     } else {
       std::vector<std::size_t> mine;
       for (std::size_t a = i; a < work.txs.size(); a += o.nodes) mine.push_back(a);
       generators.emplace_back([&, i, mine] {
-        run_signed_client(*clients[i], work, mine, o.rate / o.nodes, o.window_per_account, shared, start);
+        run_signed_client(*clients[i], work, mine, offered, o.window_per_account, shared, start);
       });
     }
   }
   const long ticks_per_second = sysconf(_SC_CLK_TCK);
   std::uint64_t last_committed = 0;
   auto last_tick = Clock::now();
-  while (seconds_since(start) < o.duration_s && !interrupted) {
+  while (seconds_since(start) < duration && !interrupted) {
     std::this_thread::sleep_until(last_tick + std::chrono::seconds(1));
     const auto now = Clock::now();
     const double dt = std::chrono::duration<double>(now - last_tick).count();
@@ -471,6 +533,17 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     result.p90_ms = percentile_ms(all, 0.90);
     result.p99_ms = percentile_ms(all, 0.99);
     result.max_ms = all.empty() ? 0 : *std::max_element(all.begin(), all.end()) / 1000.0;
+    for (std::size_t i = 0; i < o.rate_steps.size(); ++i) {
+      PhaseResult p;
+      p.rate = o.rate_steps[i].rate;
+      p.seconds = o.rate_steps[i].seconds;
+      p.submitted = shared.phase_submitted[i];
+      p.committed = shared.latencies.phase_committed[i];
+      p.throughput = static_cast<double>(p.committed) / p.seconds;
+      p.p50_ms = percentile_ms(shared.latencies.phase_us[i], 0.50);
+      p.p99_ms = percentile_ms(shared.latencies.phase_us[i], 0.99);
+      result.phases.push_back(p);
+    }
   }
   double cpu_seconds = 0;
   for (auto& n : nodes) {
@@ -528,6 +601,38 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   return result;
 }
 
+double ClusterOptions::load_seconds() const {
+  if (rate_steps.empty()) return duration_s;
+  double sum = 0;
+  for (const auto& s : rate_steps) sum += s.seconds;
+  return sum;
+}
+
+Result<std::vector<RateStep>, std::string> parse_rate_steps(const std::string& text) {
+  std::vector<RateStep> steps;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) {
+    const auto colon = item.find(':');
+    RateStep step;
+    char* end = nullptr;
+    bool ok = colon != std::string::npos;
+    if (ok) {
+      const std::string rate = item.substr(0, colon), seconds = item.substr(colon + 1);
+      step.rate = std::strtod(rate.c_str(), &end);
+      ok = end != rate.c_str() && *end == '\0' && std::isfinite(step.rate) && step.rate > 0;
+      step.seconds = std::strtod(seconds.c_str(), &end);
+      ok = ok && end != seconds.c_str() && *end == '\0' && std::isfinite(step.seconds) && step.seconds > 0 &&
+           step.seconds <= 3600;
+    }
+    if (!ok) return Err("'" + item + "' is not RATE:SECONDS (both positive, seconds <= 3600)");
+    if (steps.size() >= 64) return Err(std::string("at most 64 steps"));
+    steps.push_back(step);
+  }
+  if (steps.empty()) return Err(std::string("no steps"));
+  return steps;
+}
+
 void print_summary(const ClusterOptions& o, const ClusterResult& r) {
   std::printf("\n%s cluster of %u validators, %.1f s%s\n", o.raw ? "raw-command" : "signed-transfer", o.nodes, r.elapsed_s,
               interrupted ? " (interrupted)" : "");
@@ -538,6 +643,14 @@ void print_summary(const ClusterOptions& o, const ClusterResult& r) {
   std::printf("  throughput  %.0f %s/s\n", r.throughput, o.raw ? "ops" : "tx");
   std::printf("  latency     p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms (submit to commit)\n", r.p50_ms, r.p90_ms,
               r.p99_ms, r.max_ms);
+  if (!r.phases.empty()) {
+    std::printf("  %-6s %10s %8s %12s %10s %10s   (latency of what was submitted in the phase)\n", "phase", "offered",
+                "seconds", "committed/s", "p50 ms", "p99 ms");
+    for (std::size_t i = 0; i < r.phases.size(); ++i) {
+      const auto& p = r.phases[i];
+      std::printf("  %-6zu %10.0f %8.1f %12.0f %10.2f %10.2f\n", i + 1, p.rate, p.seconds, p.throughput, p.p50_ms, p.p99_ms);
+    }
+  }
   std::printf("  %-6s %8s %12s %10s %10s %8s\n", "node", "cpu", "peak rss", "height", "views", "timeouts");
   for (std::size_t i = 0; i < r.nodes.size(); ++i) {
     const auto& n = r.nodes[i];
@@ -565,6 +678,16 @@ nlohmann::json result_json(const ClusterOptions& o, const ClusterResult& r) {
   j["figures"].push_back({{"name", prefix + "peak_rss"}, {"value", rss}, {"unit", "MiB"}, {"better", "lower"}});
   j["figures"].push_back({{"name", prefix + "cpu_per_op"}, {"value", r.cpu_us_per_op}, {"unit", "us"}, {"better", "lower"}});
   j["cpu_us_per_op"] = r.cpu_us_per_op;
+  j["phases"] = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.phases.size(); ++i) {
+    const auto& p = r.phases[i];
+    const std::string phase = prefix + "phase" + std::to_string(i + 1) + ".";
+    j["figures"].push_back({{"name", phase + "p99"}, {"value", p.p99_ms}, {"unit", "ms"}, {"better", "lower"}});
+    j["figures"].push_back({{"name", phase + "throughput"}, {"value", p.throughput}, {"unit", unit}, {"better", "higher"}});
+    j["phases"].push_back({{"offered", p.rate}, {"seconds", p.seconds}, {"submitted", p.submitted},
+                           {"committed", p.committed}, {"throughput", p.throughput}, {"p50_ms", p.p50_ms},
+                           {"p99_ms", p.p99_ms}});
+  }
   j["mode"] = o.raw ? "raw" : "signed";
   j["nodes"] = o.nodes;
   j["rate"] = o.rate;
@@ -607,8 +730,21 @@ void add_cluster_options(CLI::App& command, ClusterOptions& o) {
   command.add_option("--base-port", o.base_port, "First port (node i uses base+3i .. base+3i+2)");
   command.add_option("--accounts", o.accounts, "Funded sender accounts (signed mode)");
   command.add_option("--transactions", o.transactions, "Transfers pre-signed for the run (signed mode)");
-  command.add_option("--batch", o.batch_transactions_max, "consensus.batch_transactions_max for every node (0: config default)");
+  command.add_option("--batch", o.batch_transactions_max,
+                     "consensus.batch_transactions_max for every node, also the tuner's initial batch size (0: config default)");
   command.add_option("--raw-window", o.raw_window, "Raw commands in flight per client connection");
+  command.add_option("--tuner-target-ms", o.tuner_latency_target_ms,
+                     "[tuner] latency_target_ms for every node (with --gate perf.adaptive_tuning=on or --ab)");
+  command.add_option("--tuner-interval-ms", o.tuner_interval_ms, "[tuner] interval_ms for every node");
+  command.add_option_function<std::string>(
+      "--rate-steps",
+      [&o](const std::string& text) {
+        auto steps = parse_rate_steps(text);
+        if (!steps) throw CLI::ValidationError("--rate-steps", steps.error());
+        o.rate_steps = std::move(*steps);
+      },
+      "Load steps R1:S1,R2:S2,...: offered rate R for S seconds, in sequence (replaces --rate and --duration); "
+      "per-phase throughput and latency");
 }
 
 }  // namespace kestrel::app
@@ -621,7 +757,7 @@ int run_demo(ClusterOptions o) {
   install_interrupt_handler();
   o.gates = cli_gate_settings();
   std::printf("kestrel demo: %u validators (%s) on loopback, %s for %.0f s%s\n", o.nodes, o.scheme.c_str(),
-              o.raw ? "raw 16-byte commands" : "ML-DSA-65-signed transfers", o.duration_s,
+              o.raw ? "raw 16-byte commands" : "ML-DSA-65-signed transfers", o.load_seconds(),
               o.rate > 0 ? (" at " + std::to_string(static_cast<long>(o.rate)) + "/s").c_str() : " at saturation");
   auto result = run_cluster(o);
   if (!result) {
@@ -645,6 +781,11 @@ int run_bench_cluster(ClusterOptions o, const std::string& json_path) {
   install_interrupt_handler();
   o.live = false;
   o.gates = cli_gate_settings();
+  if (!o.raw && !o.rate_steps.empty()) {  // enough pre-signed transfers for every step
+    double offered = 0;
+    for (const auto& s : o.rate_steps) offered += s.rate * s.seconds;
+    o.transactions = std::max<std::size_t>(o.transactions, static_cast<std::size_t>(offered * 1.1));
+  }
   auto result = run_cluster(o);
   if (!result) {
     std::fprintf(stderr, "kestrel bench cluster: %s\n", result.error().c_str());
@@ -668,6 +809,10 @@ int run_bench_cluster(ClusterOptions o, const std::string& json_path) {
 // (JSON "sweep" rows for scripts/bench-plots).
 int run_sweep(ClusterOptions o, const std::string& rates, const std::string& json_path) {
   install_interrupt_handler();
+  if (!o.rate_steps.empty()) {
+    std::fprintf(stderr, "kestrel bench cluster: --sweep and --rate-steps exclude each other\n");
+    return 2;
+  }
   o.live = false;
   o.gates = cli_gate_settings();
   nlohmann::json sweep = nlohmann::json::array();
@@ -708,13 +853,86 @@ double median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
+// --ab all's load step for perf.adaptive_tuning (raw ops/s), low-high-low over
+// --duration: the high rate is near what the cluster commits on this 2-core
+// machine at a p99 of tens of ms (docs/performance.md "Cluster load step").
+constexpr double default_step_low_rate = 5000, default_step_high_rate = 60000;
+
+// How a gate is measured in an A/B run: the workload and the figure.
+struct AbWorkload {
+  ClusterOptions options;
+  bool latency = false;  // figure: p99 ms, lower is better (open loop); else throughput, higher is better
+  std::string describe;  // e.g. "raw, saturation"
+  std::string flags;     // the command-line flags that reproduce it
+};
+
+std::string format_number(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", v);
+  return b;
+}
+
+AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool automatic) {
+  AbWorkload w{o, false, "", ""};
+  ClusterOptions& run = w.options;
+  // --ab all: the workload that exercises the gate. Client signatures are the
+  // only thing crypto gates touch on the transaction path, so crypto.* runs
+  // signed transfers; everything else runs raw commands, where the cluster's own
+  // machinery (network, storage, consensus) is the bottleneck. The tuner acts on
+  // latency under changing load: a load step, unless steps were given.
+  if (automatic) {
+    run.raw = info.subsystem != "crypto";
+    if (info.gate == Gate::perf_adaptive_tuning && run.rate_steps.empty() && !(run.rate > 0)) {
+      const double third = std::max(1.0, std::round(o.duration_s / 3));
+      run.rate_steps = {{default_step_low_rate, third}, {default_step_high_rate, third}, {default_step_low_rate, third}};
+    }
+  }
+  if (!run.raw && (!run.rate_steps.empty() || run.rate > 0)) {
+    double offered = run.rate * run.load_seconds();
+    for (const auto& s : run.rate_steps) offered += s.rate * s.seconds;
+    run.transactions = std::max<std::size_t>(run.transactions, static_cast<std::size_t>(offered * 1.1));
+  }
+  w.latency = !run.rate_steps.empty() || run.rate > 0;
+  std::string steps;
+  for (const auto& s : run.rate_steps) steps += (steps.empty() ? "" : ",") + format_number(s.rate) + ":" + format_number(s.seconds);
+  w.describe = std::string(run.raw ? "raw" : "signed") + ", " +
+               (!steps.empty() ? "steps " + steps : run.rate > 0 ? "rate " + format_number(run.rate) : "saturation");
+  w.flags = (run.raw ? " --raw" : "") +
+            (!steps.empty() ? " --rate-steps " + steps
+                            : " --duration " + format_number(run.duration_s) +
+                                  (run.rate > 0 ? " --rate " + format_number(run.rate) : "")) +
+            (run.raw || run.transactions == ClusterOptions{}.transactions ? ""
+                                                                           : " --transactions " + std::to_string(run.transactions));
+  if (run.tuner_latency_target_ms) w.flags += " --tuner-target-ms " + std::to_string(run.tuner_latency_target_ms);
+  if (run.tuner_interval_ms) w.flags += " --tuner-interval-ms " + std::to_string(run.tuner_interval_ms);
+  return w;
+}
+
+// The gate settings of one side: the command line's, then the gate; turning a
+// gate on turns on what it requires, turning it off turns off what requires it
+// (a node refuses to start with a dependency off).
+std::vector<GateSetting> ab_gates(Gate gate, bool on) {
+  std::vector<GateSetting> gates = cli_gate_settings();
+  gates.push_back({gate, on});
+  const GateInfo& info = gate_info(gate);
+  if (on && info.required_gate != Gate::count_) gates.push_back({info.required_gate, true});
+  if (!on) {
+    for (const auto& other : all_gates()) {
+      if (other.required_gate == gate) gates.push_back({other.gate, false});
+    }
+  }
+  return gates;
+}
+
 // --ab GATE|all: the same workload with the gate off and on, interleaved
 // (off, on, off, on, ...), `pairs` pairs; medians and the ratio of each pair.
-int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, const std::string& json_path,
-           const std::string& markdown_path) {
+// With load steps, also each phase's p99 per pair and their medians.
+int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::uint32_t pairs,
+           const std::string& json_path, const std::string& markdown_path) {
   install_interrupt_handler();
   o.live = false;
   std::vector<Gate> gates;
+  const bool automatic = which == "all" || auto_workload;
   if (which == "all") {
     for (const auto& info : all_gates()) gates.push_back(info.gate);
   } else {
@@ -729,65 +947,92 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
       gates.push_back(setting->gate);
     }
   }
-  nlohmann::json ab = nlohmann::json::array();
-  std::string table = "| gate | what it does | off | on | on/off (median) | per pair |\n|---|---|---|---|---|---|\n";
-  const char* unit = o.raw ? "ops/s" : "tx/s";
+  nlohmann::json ab = nlohmann::json::array(), phases_ab = nlohmann::json::array();
+  std::string table =
+      "| gate | what it does | workload | figure | off | on | on/off (median) | per pair | command |\n"
+      "|---|---|---|---|---|---|---|---|---|\n";
   for (Gate gate : gates) {
     const auto& info = gate_info(gate);
-    std::vector<double> off, on, ratios, cpu_off, cpu_on, cpu_ratios;
+    const std::string name(info.name);
+    const AbWorkload workload = ab_workload(o, info, automatic);
+    const ClusterOptions& base = workload.options;
+    const char* unit = workload.latency ? "ms p99" : base.raw ? "ops/s" : "tx/s";
+    std::vector<double> off, on, ratios, cpu_op_ratios;
+    std::vector<std::vector<double>> phase_p99[2];  // [side][phase] -> per pair
+    phase_p99[0].resize(base.rate_steps.size());
+    phase_p99[1].resize(base.rate_steps.size());
+    std::printf("%-32s %s\n", name.c_str(), workload.describe.c_str());
     bool failed = false;
     for (std::uint32_t p = 0; p < pairs && !failed && !was_interrupted(); ++p) {
-      double pair[2] = {0, 0}, cpu[2] = {0, 0};
+      double pair[2] = {0, 0}, cpu[2] = {0, 0}, blocks[2] = {0, 0}, cpu_op[2] = {0, 0};
+      std::vector<PhaseResult> pair_phases[2];
       for (int side = 0; side < 2 && !failed; ++side) {
-        ClusterOptions run = o;
-        run.gates = cli_gate_settings();
-        run.gates.push_back({gate, side == 1});
-        // A gate that requires another: turning it on turns its requirement on too.
-        if (side == 1 && info.required_gate != Gate::count_) run.gates.push_back({info.required_gate, true});
+        ClusterOptions run = base;
+        run.gates = ab_gates(gate, side == 1);
         auto r = run_cluster(run);
-        if (!r || !r->digests_agree) {
-          std::fprintf(stderr, "kestrel bench cluster --ab %s: %s run failed: %s\n", std::string(info.name).c_str(),
-                       side ? "on" : "off", r ? "state digests differ" : r.error().c_str());
+        if (!r || !r->digests_agree || r->committed == 0) {
+          std::fprintf(stderr, "kestrel bench cluster --ab %s: %s run failed: %s\n", name.c_str(), side ? "on" : "off",
+                       !r ? r.error().c_str() : !r->digests_agree ? "state digests differ" : "nothing committed");
           failed = true;
           break;
         }
-        pair[side] = r->throughput;
-        cpu[side] = r->cpu_us_per_op;
-        (side ? on : off).push_back(r->throughput);
-        (side ? cpu_on : cpu_off).push_back(r->cpu_us_per_op);
+        pair[side] = workload.latency ? r->p99_ms : r->throughput;
+        for (const auto& n : r->nodes) cpu[side] += n.cpu_percent / static_cast<double>(r->nodes.size());
+        blocks[side] = r->elapsed_s > 0 ? static_cast<double>(r->common_height) / r->elapsed_s : 0;
+        cpu_op[side] = r->cpu_us_per_op;
+        (side ? on : off).push_back(pair[side]);
+        pair_phases[side] = r->phases;
+        for (std::size_t i = 0; i < r->phases.size() && i < phase_p99[side].size(); ++i) {
+          phase_p99[side][i].push_back(r->phases[i].p99_ms);
+        }
       }
-      if (!failed) {
-        ratios.push_back(pair[0] > 0 ? pair[1] / pair[0] : 0);
-        cpu_ratios.push_back(cpu[0] > 0 ? cpu[1] / cpu[0] : 0);
-        std::printf("%-32s pair %u: off %.0f  on %.0f %s  ratio %.3f | CPU/op off %.0f  on %.0f us  ratio %.3f\n",
-                    std::string(info.name).c_str(), p + 1, pair[0], pair[1], unit, ratios.back(), cpu[0], cpu[1],
-                    cpu_ratios.back());
-        std::fflush(stdout);
+      if (failed) break;
+      ratios.push_back(pair[0] > 0 ? pair[1] / pair[0] : 0);
+      cpu_op_ratios.push_back(cpu_op[0] > 0 ? cpu_op[1] / cpu_op[0] : 0);
+      std::printf("%-32s pair %u: off %.2f  on %.2f %s  ratio %.3f   (cpu per node off %.0f%%  on %.0f%%, blocks/s off %.0f  on %.0f, "
+                  "CPU us/op off %.0f  on %.0f  ratio %.3f)\n",
+                  name.c_str(), p + 1, pair[0], pair[1], unit, ratios.back(), cpu[0], cpu[1], blocks[0], blocks[1],
+                  cpu_op[0], cpu_op[1], cpu_op_ratios.back());
+      for (std::size_t i = 0; i < pair_phases[0].size() && i < pair_phases[1].size(); ++i) {
+        const auto &a = pair_phases[0][i], &b = pair_phases[1][i];
+        std::printf("%-32s   phase %zu (%.0f/s): p99 off %.2f  on %.2f ms  ratio %.3f   committed/s off %.0f  on %.0f\n",
+                    "", i + 1, a.rate, a.p99_ms, b.p99_ms, a.p99_ms > 0 ? b.p99_ms / a.p99_ms : 0, a.throughput,
+                    b.throughput);
       }
+      std::fflush(stdout);
     }
     if (failed || off.empty()) return 1;
     const double m_off = median(off), m_on = median(on), m_ratio = median(ratios);
-    const double m_cpu_ratio = median(cpu_ratios);
-    std::printf("%-32s median: off %.0f  on %.0f %s  ratio %.3f | CPU/op off %.0f  on %.0f us  ratio %.3f\n",
-                std::string(info.name).c_str(), m_off, m_on, unit, m_ratio, median(cpu_off), median(cpu_on),
-                m_cpu_ratio);
-    ab.push_back({{"gate", info.name}, {"figure", unit}, {"better", "higher"}, {"off", m_off}, {"on", m_on},
-                  {"ratio", m_ratio}, {"cpu_us_per_op_off", median(cpu_off)}, {"cpu_us_per_op_on", median(cpu_on)},
-                  {"cpu_ratio", m_cpu_ratio}});
+    const double m_cpu_op_ratio = median(cpu_op_ratios);
+    std::printf("%-32s median: off %.2f  on %.2f %s  ratio %.3f   (CPU us/op ratio %.3f)\n", name.c_str(), m_off, m_on,
+                unit, m_ratio, m_cpu_op_ratio);
+    ab.push_back({{"gate", info.name}, {"figure", unit}, {"better", workload.latency ? "lower" : "higher"}, {"off", m_off},
+                  {"on", m_on}, {"ratio", m_ratio}, {"workload", workload.describe}, {"cpu_per_op_ratio", m_cpu_op_ratio}});
+    for (std::size_t i = 0; i < base.rate_steps.size(); ++i) {
+      const double p_off = median(phase_p99[0][i]), p_on = median(phase_p99[1][i]);
+      std::printf("%-32s   phase %zu (%.0f/s) median p99: off %.2f  on %.2f ms\n", "", i + 1, base.rate_steps[i].rate,
+                  p_off, p_on);
+      phases_ab.push_back({{"gate", info.name}, {"phase", i + 1}, {"offered", base.rate_steps[i].rate},
+                           {"seconds", base.rate_steps[i].seconds}, {"p99_off_ms", phase_p99[0][i]},
+                           {"p99_on_ms", phase_p99[1][i]}, {"median_off_ms", p_off}, {"median_on_ms", p_on}});
+    }
     std::string per_pair;
     for (double r : ratios) {
       char b[16];
       std::snprintf(b, sizeof b, "%s%.2f", per_pair.empty() ? "" : ", ", r);
       per_pair += b;
     }
-    char row[512];
-    std::snprintf(row, sizeof row, "| `%s` | %s | %.0f | %.0f | %.3f | %s |\n", std::string(info.name).c_str(),
-                  std::string(info.description).c_str(), m_off, m_on, m_ratio, per_pair.c_str());
+    char row[1024];
+    std::snprintf(row, sizeof row, "| `%s` | %s | %s | %s | %.*f | %.*f | %.3f | %s | `kestrel bench cluster --ab %s --pairs %u%s` |\n",
+                  name.c_str(), std::string(info.description).c_str(), workload.describe.c_str(),
+                  workload.latency ? "p99 ms, lower is better" : (std::string(unit) + ", higher is better").c_str(),
+                  workload.latency ? 2 : 0, m_off, workload.latency ? 2 : 0, m_on, m_ratio, per_pair.c_str(),
+                  name.c_str(), pairs, workload.flags.c_str());
     table += row;
   }
   if (!json_path.empty()) {
     std::ofstream out(json_path, std::ios::trunc);
-    out << nlohmann::json{{"ab", ab}}.dump(2) << "\n";
+    out << nlohmann::json{{"ab", ab}, {"phases_ab", phases_ab}}.dump(2) << "\n";
   }
   if (!markdown_path.empty()) {
     // Replace the generated table between its markers, keep the rest of the file.
@@ -800,10 +1045,10 @@ int run_ab(ClusterOptions o, const std::string& which, std::uint32_t pairs, cons
                    end.c_str());
       return 1;
     }
-    char how[256];
-    std::snprintf(how, sizeof how, "\nCommand: `kestrel bench cluster --ab %s --pairs %u --duration %.0f%s%s` (%u nodes, throughput in %s).\n\n",
-                  which.c_str(), pairs, o.duration_s, o.raw ? " --raw" : "",
-                  o.rate > 0 ? (" --rate " + std::to_string(static_cast<long>(o.rate))).c_str() : "", o.nodes, unit);
+    const std::string how = "\nCommand: `kestrel bench cluster --ab " + which + (auto_workload && which != "all" ? " --ab-auto" : "") +
+                            " --pairs " + std::to_string(pairs) +
+                            (automatic ? " --duration " + format_number(o.duration_s) : "") + "` (" +
+                            std::to_string(o.nodes) + " nodes; each row's command reproduces it alone).\n\n";
     text = text.substr(0, b + begin.size()) + how + table + "\n" + text.substr(e);
     std::ofstream out(markdown_path, std::ios::trunc);
     out << text;
@@ -835,13 +1080,17 @@ void register_bench_cluster(CLI::App& bench) {
   static std::string markdown;
   command->add_option("--ab", ab, "A/B: GATE[,GATE...] or all; runs off/on interleaved, --pairs pairs each");
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
+  static bool ab_auto = false;
+  command->add_flag("--ab-auto", ab_auto,
+                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*: signed transfers; "
+                    "perf.adaptive_tuning: a raw load step; others: raw at saturation)");
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   static std::string sweep;
   command->add_option("--sweep", sweep, "Load sweep: comma-separated offered rates, one run each (JSON \"sweep\" rows)");
   command->callback([] {
     const int code = !sweep.empty() ? run_sweep(options, sweep, json_path)
                      : ab.empty()   ? run_bench_cluster(options, json_path)
-                                    : run_ab(options, ab, pairs, json_path, markdown);
+                                    : run_ab(options, ab, ab_auto, pairs, json_path, markdown);
     if (code != 0) throw CLI::RuntimeError(code);
   });
 }

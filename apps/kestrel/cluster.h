@@ -32,6 +32,15 @@ struct ClusterInit {
 };
 Status<std::string> init_cluster(const ClusterInit& init);
 
+// One phase of a load step (--rate-steps R:S,...): offered rate R (tx/s, or
+// ops/s raw) for S seconds.
+struct RateStep {
+  double rate = 0;
+  double seconds = 0;
+};
+// Parses "R1:S1,R2:S2,..." (R > 0, S > 0); the message names the bad item.
+Result<std::vector<RateStep>, std::string> parse_rate_steps(const std::string& text);
+
 struct ClusterOptions {
   std::uint32_t nodes = 4;
   double duration_s = 30;
@@ -48,6 +57,24 @@ struct ClusterOptions {
   std::size_t raw_window = 20000;         // raw commands in flight per connection
   std::uint32_t batch_transactions_max = 0;
   std::vector<GateSetting> gates;         // passed to every node
+  // Load steps, in sequence; when not empty they replace rate and duration_s.
+  std::vector<RateStep> rate_steps;
+  // [tuner] for every node (0: the config default); used when perf.adaptive_tuning is on.
+  std::uint64_t tuner_latency_target_ms = 0;
+  std::uint64_t tuner_interval_ms = 0;
+
+  // Seconds of load: the sum of the steps, or duration_s.
+  double load_seconds() const;
+};
+
+// Per phase of a load step. Latency percentiles are of the commands submitted in
+// the phase (what a client submitting then saw, even when it committed later);
+// throughput is what committed during the phase.
+struct PhaseResult {
+  double rate = 0, seconds = 0;
+  std::uint64_t submitted = 0, committed = 0;
+  double throughput = 0;
+  double p50_ms = 0, p99_ms = 0;
 };
 
 struct NodeFigures {
@@ -72,6 +99,7 @@ struct ClusterResult {
   Hash32 digest;
   bool digests_agree = false;
   std::string bottlenecks;  // node 0's bottleneck report at the end of the run (text)
+  std::vector<PhaseResult> phases;  // with rate_steps: one per step
 };
 
 Result<ClusterResult, std::string> run_cluster(const ClusterOptions& options);

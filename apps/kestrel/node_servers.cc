@@ -1,5 +1,7 @@
 // The servers a running validator exposes besides its peer port: the client API
 // and the admin HTTP port (docs/client-api.md, docs/metrics.md).
+#include <atomic>
+
 #include "commands.h"
 #include "common/gates.h"
 #include "node/admin_http.h"
@@ -15,6 +17,9 @@ class Servers final : public NodeServers {
  public:
   std::unique_ptr<node::ClientServer> client;
   std::unique_ptr<node::AdminServer> admin;
+  // The admin server, for its own /metrics route (set once it started; the
+  // route may run on the admin thread before that).
+  std::atomic<node::AdminServer*> admin_for_metrics{nullptr};
   ~Servers() override {
     if (admin) admin->stop();
     if (client) client->stop();
@@ -42,7 +47,10 @@ Result<std::unique_ptr<NodeServers>, std::string> start_node_servers(const node:
                           : node::HttpReply{503, "text/plain; charset=utf-8", "consensus thread stopped\n"};
   };
   routes["/status"] = [&node] { return node::HttpReply{200, "application/json", node::status_json(node.status()) + "\n"}; };
-  routes["/metrics"] = [&node] {
+  routes["/metrics"] = [&node, client = servers->client.get(), self = servers.get()] {
+    // The servers' counters are snapshots: refreshed when scraped.
+    node.refresh_server_metrics(client->counters());
+    if (node::AdminServer* admin = self->admin_for_metrics.load()) node.refresh_server_metrics(admin->counters());
     return node::HttpReply{200, std::string(node::prometheus_content_type), node.metrics_text()};
   };
   routes["/gates"] = [] { return node::HttpReply{200, "application/json", gates_json() + "\n"}; };
@@ -53,6 +61,7 @@ Result<std::unique_ptr<NodeServers>, std::string> start_node_servers(const node:
                node::describe(admin.error()));
   }
   servers->admin = std::move(*admin);
+  servers->admin_for_metrics = servers->admin.get();
   return std::unique_ptr<NodeServers>(std::move(servers));
 }
 

@@ -372,7 +372,8 @@ class Runner {
       return TickInput{now_};
     }
     if (kind == "payload") {
-      if (words.size() > 3) throw TraceError{"payload HEX"};
+      if (words.size() > 3) throw TraceError{"payload HEX | payload held"};
+      if (words.size() == 3 && words[2] == "held") return PayloadReady{Bytes{}, true};
       return PayloadReady{words.size() == 3 ? parse_hex(words[2]) : Bytes{}};
     }
     if (kind != "recv") throw TraceError{"unknown input '" + kind + "'"};

@@ -276,8 +276,18 @@ struct Received {
   Tick now = 0;
 };
 // The next batch to propose (replaces a batch not yet proposed).
+//
+// hold (with an empty payload): the driver is holding a batch back to let it
+// fill (the node's flush delay, gate perf.adaptive_tuning) and will send it
+// within idle_propose_delay_ticks. A responsive leader then waits for the next
+// PayloadReady up to its idle deadline even when the block it extends carries
+// payload (where it would otherwise propose an empty block at once); at the
+// deadline it proposes whatever it has, so the hold is bounded by the same
+// delay as the heartbeat. Cleared by the proposal or by a PayloadReady without
+// hold. REQUIRES: payload empty when hold is set.
 struct PayloadReady {
   Bytes payload;
+  bool hold = false;
 };
 using Input = std::variant<Start, TickInput, Received, PayloadReady>;
 
@@ -458,6 +468,7 @@ class Replica {
   bool started_ = false;
   std::optional<TimeoutCertificate> last_tc_;
   Bytes pending_payload_;
+  bool payload_held_ = false;  // PayloadReady::hold: wait for the batch up to the idle deadline
   std::map<BlockId, Block> blocks_;
   std::map<View, Proposal> future_proposals_;
   std::map<std::pair<View, BlockId>, VoteSet> votes_;

@@ -106,7 +106,9 @@ void Replica::step(const Input& input, Output& out) {
             drop(Drop::local_input);
             return;
           }
+          KESTREL_ASSERT(!in.hold || in.payload.empty());
           pending_payload_ = in.payload;
+          payload_held_ = in.hold;
         }
       },
       input);
@@ -310,7 +312,7 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   }
   if (!responsive && !wait_expired && !all_timeouts) return;
   if (responsive && config_.idle_propose_delay_ticks != 0 && pending_payload_.empty() &&
-      !uncommitted_payload_below_lock()) {
+      (payload_held_ || !uncommitted_payload_below_lock())) {
     if (idle_deadline_ == 0) idle_deadline_ = now_ + config_.idle_propose_delay_ticks;
     if (now_ < idle_deadline_) return;  // arm_timer wakes us at the deadline
   }
@@ -328,6 +330,7 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   b.justify = safety_.locked_qc;
   b.payload = std::move(pending_payload_);
   pending_payload_.clear();
+  payload_held_ = false;
   if (!responsive && last_tc_ && last_tc_->view + 1 == view_) proposal.tc = last_tc_;
   const BlockId id = b.id();
   if (!store_block(b, id, out)) return;  // counted; the view times out

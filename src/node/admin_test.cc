@@ -486,6 +486,45 @@ TEST(NodeMetricsTest, NetworkStorageCryptoMempoolAdmin) {
   EXPECT_GT(series_value(t, "kestrel_process_resident_memory_bytes"), 0);
 }
 
+TEST(NodeMetricsTest, ClientServerCountersAndTunerDecisions) {
+  perf::Registry registry;
+  NodeMetrics metrics(registry);
+  ClientServerCounters c;
+  c.connections_accepted = 5;
+  c.connections_refused = 1;
+  c.connections_open = 3;
+  c.requests_wait_receipt = 7;
+  c.requests_submit_raw = 2;
+  c.malformed_frames = 3;
+  c.bytes_in = 100;
+  c.bytes_out = 40;
+  metrics.refresh(c);
+  c.malformed_frames = 4;  // grows by one
+  c.connections_open = 2;
+  metrics.refresh(c);
+  std::string t = registry.prometheus_text();
+  EXPECT_EQ(series_value(t, "kestrel_client_connections_total{result=\"accepted\"}"), 5);
+  EXPECT_EQ(series_value(t, "kestrel_client_connections_total{result=\"refused\"}"), 1);
+  EXPECT_EQ(series_value(t, "kestrel_client_connections"), 2);
+  EXPECT_EQ(series_value(t, "kestrel_client_requests_total{type=\"wait_receipt\"}"), 7);
+  EXPECT_EQ(series_value(t, "kestrel_client_requests_total{type=\"submit_raw\"}"), 2);
+  EXPECT_EQ(series_value(t, "kestrel_client_requests_total{type=\"submit\"}"), 0);
+  EXPECT_EQ(series_value(t, "kestrel_client_malformed_frames_total"), 4);
+  EXPECT_EQ(series_value(t, "kestrel_client_bytes_total{direction=\"in\"}"), 100);
+  EXPECT_EQ(series_value(t, "kestrel_client_bytes_total{direction=\"out\"}"), 40);
+
+  perf::TunerDecision d;
+  d.move = perf::TunerMove::flush_up;
+  d.batch_transactions = 384;
+  d.flush_delay_us = 3'000;
+  metrics.tuner.record(d);
+  t = registry.prometheus_text();
+  EXPECT_EQ(series_value(t, "kestrel_tuner_batch_size"), 384);
+  EXPECT_DOUBLE_EQ(series_value(t, "kestrel_tuner_flush_delay_seconds"), 0.003);
+  EXPECT_EQ(series_value(t, "kestrel_tuner_decisions_total{direction=\"flush_up\"}"), 1);
+  EXPECT_EQ(series_value(t, "kestrel_tuner_decisions_total{direction=\"hold\"}"), 0);
+}
+
 TEST(NodeMetricsTest, FamiliesAreUniqueNamedAndBounded) {
   perf::Registry registry;
   NodeMetrics metrics(registry);

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -27,6 +28,18 @@ const char* describe(KeyFileError error) {
     case KeyFileError::write_failed: return "key file cannot be written";
   }
   return "unknown key file error";
+}
+
+perf::TunerConfig TunerSettings::default_controller() {
+  perf::TunerConfig c;
+  c.batch_transactions_min = c.batch_transactions_initial;  // see load_config
+  c.flush_delay_us_initial = 0;                              // see load_config
+  c.flush_delay_us_max = tuner_flush_delay_us_max_for(50);  // NodeConfig's idle_delay_ms default
+  return c;
+}
+
+std::uint64_t tuner_flush_delay_us_max_for(std::uint64_t idle_delay_ms) {
+  return std::min<std::uint64_t>(40'000, idle_delay_ms * 1000 * 4 / 5);
 }
 
 namespace {
@@ -94,7 +107,7 @@ class TableReader {
   }
 
   ConfigError error(const std::string& key, const std::string& reason) const {
-    return {file_, prefix_.empty() ? key : prefix_ + "." + key, reason};
+    return {file_, prefix_.empty() ? key : key.empty() ? prefix_ : prefix_ + "." + key, reason};
   }
 
  private:
@@ -134,7 +147,7 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
     return Err(ConfigError{path, "", where.str()});
   }
   for (const auto& [key, node] : root) {
-    static const std::set<std::string> sections{"cluster", "node", "client", "admin", "consensus", "storage", "gates"};
+    static const std::set<std::string> sections{"cluster", "node", "client", "admin", "consensus", "storage", "tuner", "gates"};
     if (!sections.count(std::string(key.str()))) return Err(ConfigError{path, std::string(key.str()), "unknown section"});
     if (!node.is_table()) return Err(ConfigError{path, std::string(key.str()), "must be a table"});
   }
@@ -241,6 +254,63 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
   auto storage_done = storage.finish();
   if (!storage_done) return Err(storage_done.error());
 
+  TableReader tuner(root["tuner"].as_table(), "tuner", path);
+  {
+    TunerSettings& t = c.tuner;
+    perf::TunerConfig& k = t.controller;
+    const auto us = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    KESTREL_CONFIG_TRY_ASSIGN(t.interval_ms, tuner.integer("interval_ms", 10, 60000, us(t.interval_ms)), std::uint64_t);
+    KESTREL_CONFIG_TRY_ASSIGN(k.latency_target_us,
+                              tuner.integer("latency_target_ms", 1, static_cast<std::int64_t>(limits::tuner_latency_target_us_max / 1000),
+                                            us(k.latency_target_us / 1000)),
+                              std::uint64_t);
+    k.latency_target_us *= 1000;
+    const std::int64_t batch_max = limits::block_transactions_max;
+    KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_max, tuner.integer("batch_transactions_max", 1, batch_max, k.batch_transactions_max), std::uint32_t);
+    KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_initial, tuner.integer("batch_transactions_initial", 1, batch_max, k.batch_transactions_initial), std::uint32_t);
+    // By default the cap does not shrink below where it started: a cap shrunk to
+    // a light load's blocks made the next load step queue while it grew back
+    // (docs/performance.md "Cluster load step").
+    KESTREL_CONFIG_TRY_ASSIGN(k.batch_transactions_min, tuner.integer("batch_transactions_min", 1, batch_max, k.batch_transactions_initial), std::uint32_t);
+    if (k.batch_transactions_min > k.batch_transactions_max) {
+      return Err(tuner.error("batch_transactions_min", "must be <= tuner.batch_transactions_max"));
+    }
+    if (k.batch_transactions_initial < k.batch_transactions_min || k.batch_transactions_initial > k.batch_transactions_max) {
+      return Err(tuner.error("batch_transactions_initial", "must be in [batch_transactions_min, batch_transactions_max]"));
+    }
+    // The longest hold must end before the core's idle deadline, where it would
+    // propose an empty block in place of the held batch (docs/configuration.md).
+    const std::uint64_t idle_us = c.idle_delay_ms * 1000;
+    const std::int64_t flush_max = static_cast<std::int64_t>(limits::tuner_flush_delay_us_max);
+    KESTREL_CONFIG_TRY_ASSIGN(k.flush_delay_us_max,
+                              tuner.integer("flush_delay_us_max", 0, flush_max, us(tuner_flush_delay_us_max_for(c.idle_delay_ms))),
+                              std::uint64_t);
+    if (k.flush_delay_us_max > 0 && k.flush_delay_us_max >= idle_us) {
+      return Err(tuner.error("flush_delay_us_max", "must be below consensus.idle_delay_ms (" + std::to_string(idle_us) +
+                                                       " us; 0 when it is 0): past the idle deadline the core proposes "
+                                                       "an empty block in place of a held batch"));
+    }
+    KESTREL_CONFIG_TRY_ASSIGN(k.flush_delay_us_min, tuner.integer("flush_delay_us_min", 0, flush_max, 0), std::uint64_t);
+    // No hold at start: the tuner adds delay only once it sees headroom below the
+    // target (a 2 ms start held every view of a loaded cluster for seconds while
+    // the delay halved down; docs/performance.md "Cluster load step").
+    KESTREL_CONFIG_TRY_ASSIGN(k.flush_delay_us_initial,
+                              tuner.integer("flush_delay_us_initial", 0, flush_max, us(k.flush_delay_us_min)),
+                              std::uint64_t);
+    if (k.flush_delay_us_min > k.flush_delay_us_max) {
+      return Err(tuner.error("flush_delay_us_min", "must be <= tuner.flush_delay_us_max"));
+    }
+    if (k.flush_delay_us_initial < k.flush_delay_us_min || k.flush_delay_us_initial > k.flush_delay_us_max) {
+      return Err(tuner.error("flush_delay_us_initial", "must be in [flush_delay_us_min, flush_delay_us_max]"));
+    }
+    // The additive step stays below the dead band's width and within the range.
+    k.flush_delay_step_us = std::clamp<std::uint64_t>(perf::TunerConfig{}.flush_delay_step_us, 1,
+                                                      std::max<std::uint64_t>(1, k.flush_delay_us_max));
+    if (auto checked = perf::Tuner::create(k); !checked) return Err(tuner.error("", perf::describe(checked.error())));
+  }
+  auto tuner_done = tuner.finish();
+  if (!tuner_done) return Err(tuner_done.error());
+
   if (const toml::table* gates = root["gates"].as_table()) {
     for (const auto& [key, node_value] : *gates) {
       const std::string name(key.str());
@@ -278,7 +348,13 @@ std::string render_config(const NodeConfig& c) {
       << "\npropose_wait_ms = " << c.propose_wait_ms << "\nidle_delay_ms = " << c.idle_delay_ms
       << "\nbatch_transactions_max = " << c.batch_transactions_max
       << "\nbatch_bytes_max = " << c.batch_bytes_max << "\n\n";
-  out << "[storage]\nkeep_committed_blocks = " << c.keep_committed_blocks << "\n";
+  out << "[storage]\nkeep_committed_blocks = " << c.keep_committed_blocks << "\n\n";
+  const perf::TunerConfig& k = c.tuner.controller;
+  out << "[tuner]\ninterval_ms = " << c.tuner.interval_ms << "\nlatency_target_ms = " << k.latency_target_us / 1000
+      << "\nbatch_transactions_min = " << k.batch_transactions_min << "\nbatch_transactions_initial = "
+      << k.batch_transactions_initial << "\nbatch_transactions_max = " << k.batch_transactions_max
+      << "\nflush_delay_us_min = " << k.flush_delay_us_min << "\nflush_delay_us_initial = " << k.flush_delay_us_initial
+      << "\nflush_delay_us_max = " << k.flush_delay_us_max << "\n";
   if (!c.gates.empty()) {
     out << "\n[gates]\n";
     for (const auto& g : c.gates) out << "\"" << gate_info(g.gate).name << "\" = " << (g.enabled ? "true" : "false") << "\n";

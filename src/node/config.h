@@ -21,6 +21,7 @@
 #include "common/limits.h"
 #include "common/result.h"
 #include "crypto/signature.h"
+#include "perf/tuner.h"
 
 namespace kestrel::node {
 
@@ -39,6 +40,23 @@ struct GenesisAccount {
   Bytes public_key;       // tagged encoding
   std::uint64_t balance = 0;
 };
+
+// [tuner]: the adaptive tuner (gate perf.adaptive_tuning, docs/performance.md).
+// Read and checked whatever the gate; used only when it is on.
+struct TunerSettings {
+  std::uint64_t interval_ms = 500;  // one control step per interval
+  // Target, batch bounds, flush-delay bounds; the law's factors keep their
+  // perf::TunerConfig defaults. flush_delay_us_max defaults to
+  // tuner_flush_delay_us_max_for(idle_delay_ms) and must stay below the idle delay.
+  perf::TunerConfig controller = default_controller();
+
+  static perf::TunerConfig default_controller();
+};
+// The default flush_delay_us_max for an idle delay: 4/5 of it, at most 40 ms. The
+// node holds a batch through the core's idle wait (PayloadReady::hold); past the
+// idle deadline the core proposes an empty block in its place, so the longest
+// flush delay stays below the idle delay with a margin for the node's wake-up.
+std::uint64_t tuner_flush_delay_us_max_for(std::uint64_t idle_delay_ms);
 
 struct NodeConfig {
   std::string path;  // where it was loaded from (for messages)
@@ -75,6 +93,9 @@ struct NodeConfig {
 
   // [storage]
   std::uint64_t keep_committed_blocks = limits::node_store_keep_blocks_default;
+
+  // [tuner]
+  TunerSettings tuner;
 
   // [gates]
   std::vector<GateSetting> gates;

@@ -96,6 +96,59 @@ TEST_F(ConfigTest, BadConfigsNameFileKeyAndReason) {
   EXPECT_EQ(error_of(good + "\n[cluster]\n").find(path), 0u);  // the file comes first
 }
 
+TEST_F(ConfigTest, TunerSectionDefaultsAndChecks) {
+  NodeConfig c = sample();
+  c.tuner.interval_ms = 250;
+  c.tuner.controller.latency_target_us = 40'000;
+  c.tuner.controller.batch_transactions_initial = 512;
+  c.tuner.controller.flush_delay_us_max = 30'000;
+  auto loaded = load_config(write(render_config(c)));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->tuner.interval_ms, 250u);
+  EXPECT_EQ(loaded->tuner.controller.latency_target_us, 40'000u);
+  EXPECT_EQ(loaded->tuner.controller.batch_transactions_initial, 512u);
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_max, 30'000u);
+
+  // Absent section: documented defaults; flush_delay_us_max follows the idle delay.
+  std::string text = render_config(sample());
+  text = text.substr(0, text.find("[tuner]"));
+  loaded = load_config(write(text));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->tuner.interval_ms, 500u);
+  EXPECT_EQ(loaded->tuner.controller.latency_target_us, 25'000u);
+  EXPECT_EQ(loaded->tuner.controller.batch_transactions_initial, 256u);
+  EXPECT_EQ(loaded->tuner.controller.batch_transactions_min, 256u);  // the cap does not shrink below its start
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_max, 40'000u);
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_initial, 0u);  // no hold until the tuner sees headroom
+  const auto idle = [&](const std::string& ms) {
+    std::string t = text;
+    return t.replace(t.find("idle_delay_ms = 50"), 18, "idle_delay_ms = " + ms);
+  };
+  loaded = load_config(write(idle("10")));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_max, 8'000u);
+  loaded = load_config(write(idle("0")));
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message();
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_max, 0u);  // no idle wait: no hold
+  EXPECT_EQ(loaded->tuner.controller.flush_delay_us_initial, 0u);
+
+  // Bad values name the file, the key and the reason.
+  const std::string good = render_config(sample());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    const auto at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  EXPECT_NE(error_of(replace("flush_delay_us_max = 40000", "flush_delay_us_max = 50000")).find("tuner.flush_delay_us_max: must be below consensus.idle_delay_ms"), std::string::npos);
+  EXPECT_NE(error_of(replace("interval_ms = 500", "interval_ms = 5")).find("tuner.interval_ms: must be in [10,"), std::string::npos);
+  EXPECT_NE(error_of(replace("latency_target_ms = 25", "latency_target_ms = 0")).find("tuner.latency_target_ms"), std::string::npos);
+  EXPECT_NE(error_of(replace("batch_transactions_initial = 256", "batch_transactions_initial = 8")).find("tuner.batch_transactions_initial: must be in"), std::string::npos);
+  EXPECT_NE(error_of(replace("batch_transactions_min = 256", "batch_transactions_min = 5000")).find("tuner.batch_transactions_min"), std::string::npos);
+  EXPECT_NE(error_of(replace("flush_delay_us_initial = 0", "flush_delay_us_initial = 45000")).find("tuner.flush_delay_us_initial"), std::string::npos);
+  EXPECT_NE(error_of(replace("[tuner]", "[tuner]\ngain = 2")).find("tuner.gain: unknown key"), std::string::npos);
+}
+
 TEST_F(ConfigTest, SecretKeyFilesAreWrittenPrivateAndRefusedWhenOpen) {
   auto signer = crypto::generate_signer(crypto::SignatureScheme::ml_dsa_65);
   const std::string path = (dir_ / "validator.key").string();

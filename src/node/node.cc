@@ -19,6 +19,7 @@
 
 #include "common/assert.h"
 #include "common/codec.h"
+#include "common/gates.h"
 #include "crypto/parallel_verify.h"
 #include "crypto/signature.h"
 #include "crypto/verify_cache.h"
@@ -29,6 +30,7 @@
 #include "node/payload.h"
 #include "perf/perf.h"
 #include "perf/stages.h"
+#include "perf/tuner.h"
 #include "storage/storage.h"
 
 namespace kestrel::node {
@@ -174,6 +176,7 @@ class Node::Impl {
   }
   std::string stages_json() const { return stages_.json(); }
   bool healthy() const { return running_; }
+  NodeMetrics& metrics() { return metrics_; }  // refresh functions are thread-safe
   void post(Event e) {
     if (!events_.push(std::move(e))) {
       // Stopping: answer nothing; the servers close their connections.
@@ -206,6 +209,11 @@ class Node::Impl {
   void persist_block(const hs::BlockId& id, const hs::Block& block);
   void prune_pending_blocks();
   void refresh_metrics();
+  // Adaptive tuner (gate perf.adaptive_tuning; docs/performance.md "In the node").
+  bool tuning() const { return tuner_.has_value() && gate_enabled(Gate::perf_adaptive_tuning); }
+  std::uint32_t batch_limit() const { return tuning() ? tuner_->batch_transactions() : config_.batch_transactions_max; }
+  void note_latency(Clock::duration latency);
+  void tuner_step();
 
   NodeConfig config_;
   Clock::time_point started_at_;
@@ -246,6 +254,7 @@ class Node::Impl {
   struct RawCall {
     std::function<void(std::vector<std::uint64_t>, std::uint64_t)> committed;
     std::size_t remaining = 0;
+    Clock::time_point admitted;  // for the tuner's submit-to-commit latency
   };
   std::unordered_map<RawKey, std::shared_ptr<RawCall>, RawKeyHasher> raw_calls_;
   std::unordered_map<execution::TransactionId, std::vector<ClientWait>, Hash32Hasher> waiters_;
@@ -294,6 +303,27 @@ class Node::Impl {
   hs::View last_lock_view_ = 0;
   std::unordered_map<execution::TransactionId, Clock::time_point, Hash32Hasher> admitted_at_;  // mempool_wait
   Clock::time_point last_metrics_{};
+
+  // Adaptive tuner: present when the gate was on at start.
+  std::optional<perf::Tuner> tuner_;
+  Clock::time_point tuner_last_{};
+  // What the node observed in the current control interval (raw commands are
+  // counted apart and enter the tuner as raw / 8, the batch ratio below).
+  struct TunerWindow {
+    std::vector<std::uint32_t> latency_us;  // uniform reservoir, <= limits::node_tuner_latency_samples_max
+    std::uint64_t latency_seen = 0;
+    std::uint64_t arrived_transactions = 0, arrived_raw = 0;
+    std::uint64_t blocks = 0, batched_transactions = 0, batched_raw = 0;
+  } tuner_window_;
+  std::uint64_t reservoir_state_ = 0;  // SplitMix64 state of the reservoir sample
+  // Flush hold: when the current view began (the hold's clock), the last view we
+  // proposed in, whether the core holds for us (PayloadReady::hold), and when
+  // the held batch goes out at the latest.
+  hs::View entered_view_ = 0;
+  Clock::time_point view_entered_at_{};
+  hs::View proposed_view_ = 0;
+  bool prepared_held_ = false;
+  std::optional<Clock::time_point> hold_deadline_;
 
   mutable std::mutex status_mutex_;
   NodeStatus status_;
@@ -390,6 +420,17 @@ Status<std::string> Node::Impl::open() {
   network_ = std::move(*network);
   for (const auto& v : config_.validators) {
     if (v.id != self_) network_->set_peer_address(static_cast<net::ValidatorId>(v.id), {v.address.host, v.address.port});
+  }
+  if (gate_enabled(Gate::perf_adaptive_tuning)) {
+    auto tuner = perf::Tuner::create(config_.tuner.controller);
+    if (!tuner) return Err(config_.path + ": tuner: " + perf::describe(tuner.error()));
+    tuner_.emplace(std::move(*tuner));
+    tuner_window_.latency_us.reserve(limits::node_tuner_latency_samples_max);
+    spdlog::info("adaptive tuner on: target p99 {} ms, interval {} ms, batch {} in [{}, {}], flush delay {} us in [{}, {}]",
+                 config_.tuner.controller.latency_target_us / 1000, config_.tuner.interval_ms,
+                 tuner_->batch_transactions(), config_.tuner.controller.batch_transactions_min,
+                 config_.tuner.controller.batch_transactions_max, tuner_->flush_delay_us(),
+                 config_.tuner.controller.flush_delay_us_min, config_.tuner.controller.flush_delay_us_max);
   }
   publish_status();
   thread_ = std::thread([this] { run(); });
@@ -628,6 +669,7 @@ void Node::Impl::run() {
       const auto wake = started_at_ + std::chrono::milliseconds(wake_tick_);
       deadline = std::min(deadline, std::max(now, wake));
     }
+    if (hold_deadline_) deadline = std::min(deadline, std::max(now, *hold_deadline_));
     Clock::time_point mark = now;
     events_.pop_all(batch, deadline);
     account(act_idle, mark);
@@ -644,6 +686,10 @@ void Node::Impl::run() {
     if (stopping_) break;
     if (wake_tick_ != 0 && now_tick() >= wake_tick_) step(hs::TickInput{now_tick()});
     account(act_tick, mark);
+    if (hold_deadline_ && Clock::now() >= *hold_deadline_) {
+      hold_deadline_.reset();
+      maybe_prepare_payload(true);  // the flush delay passed: release the held batch
+    }
     maybe_prepare_payload(false);
     account(act_payload, mark);
     flush_gossip();
@@ -657,6 +703,10 @@ void Node::Impl::run() {
     if (after - last_metrics_ >= std::chrono::milliseconds(500)) {
       refresh_metrics();
       last_metrics_ = after;
+    }
+    if (tuner_ && after - tuner_last_ >= std::chrono::milliseconds(config_.tuner.interval_ms)) {
+      if (tuning()) tuner_step();
+      tuner_last_ = after;
     }
     account(act_housekeeping, mark);
   }
@@ -682,7 +732,10 @@ void Node::Impl::handle(Event& event) {
             return mempool_->admit(spans);
           }();
           for (const auto& r : results) {
-            if (r) ++pool_version_;
+            if (r) {
+              ++pool_version_;
+              ++tuner_window_.arrived_transactions;
+            }
           }
         } else if constexpr (std::is_same_v<T, PeerRaw>) {
           for (const auto& entry : e.entries) {
@@ -690,6 +743,7 @@ void Node::Impl::handle(Event& event) {
             if (raw_pool_.emplace(key_of(entry), false).second) {
               raw_queue_.push_back(entry);
               ++pool_version_;
+              ++tuner_window_.arrived_raw;
             }
           }
         } else if constexpr (std::is_same_v<T, ClientSubmit>) {
@@ -707,6 +761,7 @@ void Node::Impl::handle(Event& event) {
               if (admitted_at_.size() < limits::mempool_transactions_max) admitted_at_[*results[i]] = begin;
               gossip_transactions_.push_back(std::move(e.transactions[i]));
               ++pool_version_;
+              ++tuner_window_.arrived_transactions;
             } else {
               out[i] = {false, {}, static_cast<std::uint8_t>(results[i].error())};
             }
@@ -749,6 +804,7 @@ void Node::Impl::handle(Event& event) {
           }
           auto call = std::make_shared<RawCall>();
           call->committed = std::move(e.committed);
+          call->admitted = Clock::now();
           for (const auto& c : e.commands) {
             RawEntry entry{static_cast<std::uint16_t>(self_), e.connection, c.sequence, c.command};
             // A sequence already pending on this connection (a client reusing one)
@@ -759,6 +815,7 @@ void Node::Impl::handle(Event& event) {
               raw_calls_.emplace(key_of(entry), call);
               ++call->remaining;
               ++pool_version_;
+              ++tuner_window_.arrived_raw;
             }
           }
         } else {
@@ -802,6 +859,9 @@ void Node::Impl::note_block(const hs::BlockId& id, const hs::Block& block) {
   for (const RawKey& k : info.raw) {
     if (auto it = raw_pool_.find(k); it != raw_pool_.end()) it->second = true;
   }
+  ++tuner_window_.blocks;
+  tuner_window_.batched_transactions += info.ids.size();
+  tuner_window_.batched_raw += info.raw.size();
   in_flight_.emplace(id, std::move(info));
   ++in_flight_version_;
 }
@@ -986,6 +1046,10 @@ void Node::Impl::send_outputs() {
       perf::StageTimer timer(stages_, perf::Stage::proposal);
       sign(send.message);
       proposed_at_[p->block.view] = Clock::now();
+      // The core proposed (and cleared a hold): nothing is held for this view.
+      proposed_view_ = std::max(proposed_view_, p->block.view);
+      prepared_held_ = false;
+      hold_deadline_.reset();
       while (proposed_at_.size() > limits::node_in_flight_blocks_max) proposed_at_.erase(proposed_at_.begin());
       metrics_.proposal_transactions->observe(in_flight_.count(p->block.id()) ? in_flight_[p->block.id()].ids.size() : 0);
     } else {
@@ -1074,7 +1138,9 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
       continue;
     }
     if (auto a = admitted_at_.find(receipt.id); a != admitted_at_.end()) {
-      metrics_.submit_to_commit->observe(static_cast<std::uint64_t>((Clock::now() - a->second).count()));
+      const auto latency = Clock::now() - a->second;
+      metrics_.submit_to_commit->observe(static_cast<std::uint64_t>(latency.count()));
+      if (tuner_) note_latency(latency);
       admitted_at_.erase(a);
     }
     if (recent_receipts_.size() >= limits::node_recent_receipts_max) {
@@ -1096,6 +1162,7 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
     if (e.origin != self_) continue;
     auto call = raw_calls_.find(key_of(e));
     if (call == raw_calls_.end()) continue;  // connection closed, or already committed in a fork's twin
+    if (tuner_) note_latency(Clock::now() - call->second->admitted);
     auto& [owner, sequences] = mine[call->second.get()];
     owner = call->second;
     sequences.push_back(e.sequence);
@@ -1125,9 +1192,13 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
 // in flight, or (the core holding an empty payload) the pool got something.
 void Node::Impl::maybe_prepare_payload(bool force) {
   const hs::View view = replica_->view();
+  const auto now = Clock::now();
+  if (view != entered_view_) {  // the flush hold counts from here
+    entered_view_ = view;
+    view_entered_at_ = now;
+  }
   const bool leading_soon = hs::leader_of(view, n_) == self_ || hs::leader_of(view + 1, n_) == self_;
   if (!leading_soon) return;
-  const auto now = Clock::now();
   const bool view_changed = view != prepared_view_;
   const bool in_flight_changed = in_flight_version_ != prepared_in_flight_version_;
   const bool pool_grew_while_empty = !prepared_nonempty_ && pool_version_ != prepared_pool_version_ &&
@@ -1173,7 +1244,7 @@ void Node::Impl::maybe_prepare_payload(bool force) {
     if (raw_queue_.size() > 2 * raw_pool_.size() + 1024) {
       std::erase_if(raw_queue_, [&](const RawEntry& e) { return !raw_pool_.count(key_of(e)); });
     }
-    const std::size_t raw_max = std::min<std::size_t>(config_.batch_transactions_max * 8, limits::block_raw_commands_max);
+    const std::size_t raw_max = std::min<std::size_t>(std::size_t{batch_limit()} * 8, limits::block_raw_commands_max);
     for (const RawEntry& e : raw_queue_) {
       if (raw.size() >= raw_max || (raw.size() + 1) * 34 + 16 > bytes_max) break;
       auto it = raw_pool_.find(key_of(e));
@@ -1181,15 +1252,108 @@ void Node::Impl::maybe_prepare_payload(bool force) {
     }
     bytes_max -= std::min(bytes_max, raw.size() * 34 + 16);
   }
-  mempool::Batch batch = mempool_->next_batch(config_.batch_transactions_max, bytes_max > 64 ? bytes_max - 64 : 0, in_flight);
+  mempool::Batch batch = mempool_->next_batch(batch_limit(), bytes_max > 64 ? bytes_max - 64 : 0, in_flight);
   prepared_view_ = view;
   prepared_pool_version_ = pool_version_;
   prepared_in_flight_version_ = in_flight_version_;
   last_prepare_ = now;
   const bool nonempty = !batch.transactions.empty() || !raw.empty();
-  if (!nonempty && !prepared_nonempty_) return;  // the core's pending payload is already empty
+  // Flush hold (gate perf.adaptive_tuning): a batch below the tuner's size waits
+  // for more, up to the flush delay from the start of our view; the core is told
+  // to wait for it (PayloadReady::hold) instead of proposing an empty block.
+  perf::FlushHoldInput hold_input;
+  hold_input.tuning = tuning();
+  if (hold_input.tuning) {
+    hold_input.leads_current_view = hs::leader_of(view, n_) == self_ && proposed_view_ < view;
+    hold_input.view_late = replica_->locked_qc().view + 1 != view;
+    hold_input.batch_transactions = batch.transactions.size() + (raw.size() + 7) / 8;
+    hold_input.batch_target = tuner_->batch_transactions();
+    hold_input.flush_delay_us = tuner_->flush_delay_us();
+    hold_input.waited_us =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now - view_entered_at_).count());
+  }
+  const perf::FlushHoldDecision hold = perf::flush_hold(hold_input);
+  if (hold.hold) {
+    hold_deadline_.reset();
+    if (hold_input.leads_current_view) hold_deadline_ = now + std::chrono::microseconds(hold.release_in_us);
+    if (prepared_held_) return;  // the core already waits for us
+    prepared_held_ = true;
+    prepared_nonempty_ = false;
+    step(hs::PayloadReady{Bytes{}, true});
+    return;
+  }
+  hold_deadline_.reset();
+  if (!nonempty && !prepared_nonempty_ && !prepared_held_) return;  // the core's pending payload is already empty
   prepared_nonempty_ = nonempty;
+  prepared_held_ = false;
   step(hs::PayloadReady{encode_payload(batch.transactions, raw)});
+}
+
+void Node::Impl::note_latency(Clock::duration latency) {
+  auto& w = tuner_window_;
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(latency).count();
+  const auto sample = static_cast<std::uint32_t>(std::clamp<std::int64_t>(us, 0, 0xFFFFFFFF));
+  ++w.latency_seen;
+  if (w.latency_us.size() < limits::node_tuner_latency_samples_max) {
+    w.latency_us.push_back(sample);
+    return;
+  }
+  // Reservoir sampling (Vitter's algorithm R): every observation of the interval
+  // is kept with the same probability. SplitMix64 for the index.
+  std::uint64_t z = (reservoir_state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const std::uint64_t slot = z % w.latency_seen;
+  if (slot < w.latency_us.size()) w.latency_us[slot] = sample;
+}
+
+// One control interval: what the node observed goes in, the tuner's batch size
+// and flush delay come out (applied by maybe_prepare_payload from now on).
+// Raw commands count as 1/8 transaction each, the ratio of their batch cap.
+void Node::Impl::tuner_step() {
+  KESTREL_ASSERT(tuner_.has_value());
+  auto& w = tuner_window_;
+  const auto eighths = [](std::uint64_t raw) { return (raw + 7) / 8; };
+  perf::TunerInput in;
+  in.latency_samples = w.latency_seen;
+  if (!w.latency_us.empty()) {
+    const std::size_t k = (w.latency_us.size() * 99 + 99) / 100 - 1;  // ceil(0.99 n) - 1
+    KESTREL_ASSERT(k < w.latency_us.size());
+    std::nth_element(w.latency_us.begin(), w.latency_us.begin() + static_cast<std::ptrdiff_t>(k), w.latency_us.end());
+    in.latency_us_p99 = w.latency_us[k];
+  }
+  in.arrived_transactions = w.arrived_transactions + eighths(w.arrived_raw);
+  // Waiting: in the pools and not in an uncommitted block (those are on their way).
+  std::uint64_t ids_in_flight = 0, raw_in_flight = 0;
+  for (const auto& [id, info] : in_flight_) {
+    ids_in_flight += info.ids.size();
+    raw_in_flight += info.raw.size();
+  }
+  const auto minus = [](std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; };
+  in.queued_transactions = minus(mempool_->size(), ids_in_flight) + eighths(minus(raw_pool_.size(), raw_in_flight));
+  in.blocks = w.blocks;
+  in.batched_transactions = w.batched_transactions + eighths(w.batched_raw);
+  const perf::TunerDecision d = tuner_->step(in);
+  metrics_.tuner.record(d);
+  if (d.move != perf::TunerMove::hold) {
+    spdlog::info("tuner: {} ({}): batch {} -> {}, flush delay {} -> {} us; p99 {} us of {} commits, arrived {}, "
+                 "queued {}, {} blocks with {}",
+                 perf::move_name(d.move), perf::reason_name(d.reason), d.previous_batch_transactions,
+                 d.batch_transactions, d.previous_flush_delay_us, d.flush_delay_us, in.latency_us_p99,
+                 in.latency_samples, in.arrived_transactions, in.queued_transactions, in.blocks,
+                 in.batched_transactions);
+  } else {
+    spdlog::debug("tuner: hold ({}); p99 {} us of {} commits, arrived {}, queued {}, {} blocks with {}",
+                  perf::reason_name(d.reason), in.latency_us_p99, in.latency_samples, in.arrived_transactions,
+                  in.queued_transactions, in.blocks, in.batched_transactions);
+  }
+  w.latency_us.clear();
+  w.latency_seen = 0;
+  w.arrived_transactions = w.arrived_raw = 0;
+  w.blocks = w.batched_transactions = w.batched_raw = 0;
+  // A new size or delay may release a batch held under the old one.
+  if (prepared_held_ && d.move != perf::TunerMove::hold) maybe_prepare_payload(true);
 }
 
 void Node::Impl::flush_gossip() {
@@ -1330,6 +1494,9 @@ Node::~Node() { stop(); }
 void Node::stop() { impl_->stop(); }
 NodeStatus Node::status() const { return impl_->status(); }
 std::string Node::metrics_text() const { return perf::global_registry().prometheus_text(); }
+
+void Node::refresh_server_metrics(const ClientServerCounters& counters) { impl_->metrics().refresh(counters); }
+void Node::refresh_server_metrics(const AdminCounters& counters) { impl_->metrics().refresh(counters); }
 
 std::string Node::stages_json() const { return impl_->stages_json(); }
 bool Node::healthy() const { return impl_->healthy(); }

@@ -30,6 +30,7 @@
 #include "common/limits.h"
 #include "common/result.h"
 #include "execution/execution.h"
+#include "node/admin_http.h"
 #include "node/client_server.h"
 #include "node/config.h"
 
@@ -70,6 +71,11 @@ class Node final : public ClientBackend {
   NodeStatus status() const;
   // Prometheus text of every metric (process-wide registry).
   std::string metrics_text() const;
+
+  // Counters of the servers run beside the node (client API, admin port), added
+  // to the metrics; the app calls them when it serves /metrics. Thread-safe.
+  void refresh_server_metrics(const ClientServerCounters& counters);
+  void refresh_server_metrics(const AdminCounters& counters);
 
   // What /stages serves (perf::StageProfile JSON).
   std::string stages_json() const;

@@ -86,9 +86,16 @@ std::int64_t per_frame_milli(std::uint64_t messages, std::uint64_t frames) {
   return static_cast<std::int64_t>(messages * 1000 / frames);
 }
 
+perf::TunerMetrics tuner_metrics(perf::Registry& r) {
+  auto m = perf::TunerMetrics::register_in(r);
+  KESTREL_ASSERT(m.ok());
+  return std::move(m).value();
+}
+
 }  // namespace
 
-NodeMetrics::NodeMetrics(perf::Registry& registry) : stages(registry), registry_(registry) {
+NodeMetrics::NodeMetrics(perf::Registry& registry)
+    : stages(registry), tuner(tuner_metrics(registry)), registry_(registry) {
   auto& r = registry;
   // Consensus.
   view_ = gauge(r, "kestrel_consensus_view", "Current consensus view");
@@ -234,6 +241,41 @@ NodeMetrics::NodeMetrics(perf::Registry& registry) : stages(registry), registry_
   }
   admin_timeouts_ = delta(r, "kestrel_admin_timeouts_total", "Admin connections closed for being too slow");
 
+  // Client server (ClientServerCounters; refreshed when /metrics is served).
+  {
+    constexpr std::string_view name = "kestrel_client_connections_total";
+    constexpr std::string_view help = "Client connections by result (refused: over the connection bound, closed at once)";
+    client_accepted_ = delta(r, name, help, {{"result", "accepted"}});
+    client_refused_ = delta(r, name, help, {{"result", "refused"}});
+  }
+  client_closed_ = delta(r, "kestrel_client_connections_closed_total", "Client connections closed (any reason)");
+  client_open_ = gauge(r, "kestrel_client_connections", "Client connections open");
+  {
+    constexpr std::string_view name = "kestrel_client_requests_total";
+    constexpr std::string_view help = "Client requests by type";
+    const char* types[] = {"submit", "wait_receipt", "get_account", "get_key", "submit_raw"};
+    static_assert(std::size(types) == std::size(decltype(client_requests_){}));
+    for (std::size_t i = 0; i < std::size(types); ++i) client_requests_[i] = delta(r, name, help, {{"type", types[i]}});
+  }
+  client_transactions_ = delta(r, "kestrel_client_transactions_submitted_total", "Transactions inside client submit requests");
+  client_raw_commands_ = delta(r, "kestrel_client_raw_commands_submitted_total", "Raw commands inside client submit_raw requests");
+  client_responses_ = delta(r, "kestrel_client_responses_total", "Responses written to clients");
+  client_malformed_ = delta(r, "kestrel_client_malformed_frames_total",
+                            "Client connections closed for a malformed frame (length above the bound, undecodable body)");
+  client_backpressure_ = delta(r, "kestrel_client_backpressure_pauses_total",
+                               "Times a client connection stopped being read (in-flight or write-queue bound reached)");
+  client_stalls_ = delta(r, "kestrel_client_frame_stalls_total",
+                         "Client connections closed for a partial frame or a blocked write past the deadline");
+  client_idle_ = delta(r, "kestrel_client_idle_timeouts_total", "Client connections closed for being idle");
+  client_late_ = delta(r, "kestrel_client_late_callbacks_total",
+                       "Node completions for client connections already closed (dropped)");
+  {
+    constexpr std::string_view name = "kestrel_client_bytes_total";
+    constexpr std::string_view help = "Bytes on client connections by direction";
+    client_bytes_in_ = delta(r, name, help, {{"direction", "in"}});
+    client_bytes_out_ = delta(r, name, help, {{"direction", "out"}});
+  }
+
   perf::update_process_metrics(registry_);  // the process families exist from the start
 }
 
@@ -318,6 +360,27 @@ void NodeMetrics::refresh(const AdminCounters& c) {
   admin_accepted_.update(c.connections_accepted);
   admin_refused_.update(c.connections_refused);
   admin_timeouts_.update(c.timeouts);
+}
+
+void NodeMetrics::refresh(const ClientServerCounters& c) {
+  std::lock_guard lock(mutex_);
+  client_accepted_.update(c.connections_accepted);
+  client_refused_.update(c.connections_refused);
+  client_closed_.update(c.connections_closed);
+  client_open_->set(static_cast<std::int64_t>(c.connections_open));
+  const std::uint64_t requests[] = {c.requests_submit, c.requests_wait_receipt,
+                                    c.requests_get_account, c.requests_get_key, c.requests_submit_raw};
+  for (std::size_t i = 0; i < std::size(requests); ++i) client_requests_[i].update(requests[i]);
+  client_transactions_.update(c.transactions_submitted);
+  client_raw_commands_.update(c.raw_commands_submitted);
+  client_responses_.update(c.responses);
+  client_malformed_.update(c.malformed_frames);
+  client_backpressure_.update(c.backpressure_pauses);
+  client_stalls_.update(c.frame_stalls);
+  client_idle_.update(c.idle_timeouts);
+  client_late_.update(c.late_callbacks);
+  client_bytes_in_.update(c.bytes_in);
+  client_bytes_out_.update(c.bytes_out);
 }
 
 void NodeMetrics::refresh_process() { perf::update_process_metrics(registry_); }

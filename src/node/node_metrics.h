@@ -29,8 +29,10 @@
 #include "mempool/mempool.h"
 #include "net/net.h"
 #include "node/admin_http.h"
+#include "node/client_server.h"
 #include "perf/perf.h"
 #include "perf/stages.h"
+#include "perf/tuner.h"
 #include "storage/storage.h"
 
 namespace kestrel::node {
@@ -65,6 +67,7 @@ class NodeMetrics {
   void refresh(const crypto::VerifyCache& cache);
   void refresh(const mempool::Mempool& pool);  // call on the thread that owns the pool
   void refresh(const AdminCounters& counters);
+  void refresh(const ClientServerCounters& counters);
   void refresh_process();                      // perf::update_process_metrics
 
   // --- Direct observations (lock-free) -----------------------------------------------
@@ -85,6 +88,10 @@ class NodeMetrics {
 
   // Stage profile on the same registry (kestrel_stage_*); /stages serves stages.json().
   perf::StageProfile stages;
+  // The adaptive tuner's decisions (kestrel_tuner_*), registered whatever the
+  // gate so a scrape shows zeros, not gaps; the node records one per interval.
+  // Thread-safety: one writer (the consensus thread).
+  perf::TunerMetrics tuner;
 
  private:
   perf::Registry& registry_;
@@ -135,6 +142,14 @@ class NodeMetrics {
   // Admin.
   std::array<CounterDelta, admin_counted_statuses.size() + 1> admin_responses_{};
   CounterDelta admin_accepted_, admin_refused_, admin_timeouts_;
+
+  // Client server.
+  CounterDelta client_accepted_, client_refused_, client_closed_;
+  perf::Gauge* client_open_ = nullptr;
+  CounterDelta client_requests_[5];  // submit, wait_receipt, get_account, get_key, submit_raw
+  CounterDelta client_transactions_, client_raw_commands_, client_responses_;
+  CounterDelta client_malformed_, client_backpressure_, client_stalls_, client_idle_, client_late_;
+  CounterDelta client_bytes_in_, client_bytes_out_;
 };
 
 // Label values (stable; docs/metrics.md lists them).

@@ -122,9 +122,15 @@ Tuner::Wanted Tuner::wanted_move(const TunerInput& in) const {
   // and a cap far above need only lets a burst build oversized blocks. It
   // shrinks to no less than 4x the mean fill, so blocks still have room to
   // grow 4x (a longer flush delay, more load) before the cap binds again.
+  // A cap already at its configured minimum cannot shrink: the flush-delay
+  // rules below decide instead (otherwise a minimum set high, as the node's
+  // default is, would hold the delay still at light load). (4x fill is never
+  // the blocker: a cap above 8x fill is above 4x fill.)
   if (in.blocks > 0 && f(in.batched_transactions) * 8 < f(in.blocks) * batch) {
     const double fill = std::ceil(f(in.batched_transactions) / f(in.blocks));
-    return {TunerMove::batch_down, TunerReason::oversized_batch, 4 * fill};
+    if (std::max(f(config_.batch_transactions_min), 4 * fill) < batch) {
+      return {TunerMove::batch_down, TunerReason::oversized_batch, 4 * fill};
+    }
   }
   if (latency < target - band) {
     // Headroom: wait longer for fuller blocks (fewer blocks, fewer certificates
@@ -228,6 +234,17 @@ TunerDecision Tuner::step(const TunerInput& input) {
   KESTREL_ASSERT(flush_us_ >= config_.flush_delay_us_min && flush_us_ <= config_.flush_delay_us_max);
   KESTREL_ASSERT((move == TunerMove::hold) ==
                  (batch_ == d.previous_batch_transactions && flush_us_ == d.previous_flush_delay_us));
+  return d;
+}
+
+FlushHoldDecision flush_hold(const FlushHoldInput& in) {
+  if (!in.tuning || in.flush_delay_us == 0 || in.batch_transactions == 0 || in.batch_transactions >= in.batch_target) {
+    return {};
+  }
+  if (!in.leads_current_view) return {true, in.flush_delay_us};
+  if (in.view_late || in.waited_us >= in.flush_delay_us) return {};
+  const FlushHoldDecision d{true, in.flush_delay_us - in.waited_us};
+  KESTREL_ASSERT(d.release_in_us > 0 && d.release_in_us <= in.flush_delay_us);
   return d;
 }
 

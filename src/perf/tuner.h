@@ -148,6 +148,35 @@ class Tuner {
   std::uint32_t pending_count_ = 0;
 };
 
+// The leader-side flush hold: how the node applies the flush delay
+// (docs/performance.md "Flush hold"). A leader whose batch is below the tuner's
+// batch size withholds it from the consensus core (PayloadReady::hold) until
+// the batch reaches that size or the flush delay has passed since its view
+// became proposable; the driver arms a timer for the deadline and asks again.
+// Pure: the driver measures, this decides.
+struct FlushHoldInput {
+  bool tuning = false;                 // gate perf.adaptive_tuning on and a tuner running
+  bool leads_current_view = false;     // false: we lead the next view (the batch is prepared ahead)
+  bool view_late = false;              // current view entered without the previous view's QC
+  std::uint64_t batch_transactions = 0;  // what the batch would carry now (raw commands / 8)
+  std::uint64_t batch_target = 0;        // the tuner's batch size
+  std::uint64_t flush_delay_us = 0;      // the tuner's flush delay
+  std::uint64_t waited_us = 0;           // since the current view became proposable (ignored ahead)
+};
+
+struct FlushHoldDecision {
+  bool hold = false;
+  // When hold: the batch is released this long from now at the latest (ahead of
+  // the view: the whole delay, counted once the view starts).
+  std::uint64_t release_in_us = 0;
+};
+
+// Release when: the gate is off; the flush delay is 0; the batch is empty (nothing to hold: the core's
+// own idle wait applies); it reached the target; the view is late (it already
+// cost a timeout, waiting more only adds to that); or the delay has passed.
+// Otherwise hold.
+FlushHoldDecision flush_hold(const FlushHoldInput& input);
+
 // The tuner's metrics, as the node exports them: kestrel_tuner_batch_size,
 // kestrel_tuner_flush_delay_seconds and kestrel_tuner_decisions_total{direction}
 // (direction = move_name(): hold, batch_up, batch_down, flush_up, flush_down).

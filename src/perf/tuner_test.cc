@@ -134,6 +134,23 @@ TEST(TunerTest, EachCaseOfTheLaw) {
   }
 }
 
+TEST(TunerTest, CapAtItsFloorLetsTheFlushDelayMove) {
+  // The node's default: the cap's floor is its start. Light load (blocks of 4
+  // in a cap of 256) below the target: the cap cannot shrink, so the delay
+  // grows (it used to hold at_bound), where a cap above its floor shrinks first.
+  TunerConfig c;
+  c.batch_transactions_min = c.batch_transactions_initial;
+  Tuner t = make(c);
+  const auto d = t.step(steady(10'000, 4));
+  EXPECT_EQ(d.move, TunerMove::flush_up);
+  EXPECT_EQ(d.reason, TunerReason::under_target);
+  // The same input with the model's floor (16): the cap shrinks first.
+  Tuner u = make(TunerConfig{});
+  const auto e = u.step(steady(10'000, 4));
+  EXPECT_EQ(e.move, TunerMove::batch_down);
+  EXPECT_EQ(e.batch_transactions, 192u);
+}
+
 TEST(TunerTest, RelaxingReversalNeedsConsecutiveIntervals) {
   TunerConfig c;
   c.reversal_intervals = 3;
@@ -392,6 +409,85 @@ RunFigures run_model(const Model& m, const std::vector<Phase>& phases, const Tun
     phase_start = phase_end;
   }
   return run;
+}
+
+// --- Flush hold (the node's leader-side use of the flush delay) ------------------------
+
+FlushHoldInput hold_input(std::uint64_t batch, std::uint64_t waited_us) {
+  FlushHoldInput in;
+  in.tuning = true;
+  in.leads_current_view = true;
+  in.batch_transactions = batch;
+  in.batch_target = 100;
+  in.flush_delay_us = 4'000;
+  in.waited_us = waited_us;
+  return in;
+}
+
+// A leader's view, 250 us at a time: transactions arrive at `per_step`; returns
+// the waited time at which the batch was released and its size then.
+std::pair<std::uint64_t, std::uint64_t> release_point(std::uint64_t per_step, bool tuning) {
+  for (std::uint64_t waited = 0, batch = 1; waited <= 1'000'000; waited += 250, batch += per_step) {
+    FlushHoldInput in = hold_input(batch, waited);
+    in.tuning = tuning;
+    const FlushHoldDecision d = flush_hold(in);
+    if (!d.hold) return {waited, batch};
+    EXPECT_EQ(d.release_in_us, in.flush_delay_us - waited);  // the timer the driver arms
+  }
+  ADD_FAILURE() << "never released";
+  return {0, 0};
+}
+
+TEST(FlushHoldTest, BatchFillsThenRelease) {
+  // 10 transactions per 250 us: 100 reached at 2,475 us (< the 4 ms delay).
+  const auto [waited, batch] = release_point(10, true);
+  EXPECT_EQ(batch, 101u);
+  EXPECT_EQ(waited, 2'500u);
+  EXPECT_FALSE(flush_hold(hold_input(100, 0)).hold);  // exactly the target: release
+  EXPECT_FALSE(flush_hold(hold_input(5'000, 0)).hold);
+}
+
+TEST(FlushHoldTest, DeadlinePassesThenRelease) {
+  // 1 per 250 us: the batch never fills within the delay.
+  const auto [waited, batch] = release_point(1, true);
+  EXPECT_EQ(waited, 4'000u);
+  EXPECT_EQ(batch, 17u);
+  EXPECT_TRUE(flush_hold(hold_input(99, 3'999)).hold);
+  EXPECT_EQ(flush_hold(hold_input(99, 3'999)).release_in_us, 1u);
+  EXPECT_FALSE(flush_hold(hold_input(99, 4'000)).hold);
+  EXPECT_FALSE(flush_hold(hold_input(99, 1'000'000)).hold);
+}
+
+TEST(FlushHoldTest, GateOffNeverHolds) {
+  EXPECT_EQ(release_point(1, false), (std::pair<std::uint64_t, std::uint64_t>{0, 1}));
+  for (std::uint64_t batch : {0ull, 1ull, 50ull, 99ull}) {
+    for (bool current : {false, true}) {
+      FlushHoldInput in = hold_input(batch, 0);
+      in.tuning = false;
+      in.leads_current_view = current;
+      EXPECT_FALSE(flush_hold(in).hold) << batch;
+    }
+  }
+}
+
+TEST(FlushHoldTest, EmptyLateAndAheadOfTheView) {
+  EXPECT_FALSE(flush_hold(hold_input(0, 0)).hold);  // nothing to hold: the core's idle wait applies
+  FlushHoldInput late = hold_input(10, 0);
+  late.view_late = true;
+  EXPECT_FALSE(flush_hold(late).hold);
+  // Leading the next view: hold, the whole delay still to come (waited is ignored).
+  FlushHoldInput ahead = hold_input(10, 3'999);
+  ahead.leads_current_view = false;
+  EXPECT_TRUE(flush_hold(ahead).hold);
+  EXPECT_EQ(flush_hold(ahead).release_in_us, 4'000u);
+  ahead.batch_transactions = 100;
+  EXPECT_FALSE(flush_hold(ahead).hold);
+  // A zero flush delay never holds, in the view or ahead of it.
+  FlushHoldInput zero = hold_input(10, 0);
+  zero.flush_delay_us = 0;
+  EXPECT_FALSE(flush_hold(zero).hold);
+  zero.leads_current_view = false;
+  EXPECT_FALSE(flush_hold(zero).hold);
 }
 
 TEST(TunerModelTest, LoadStepHoldsTargetAndSettles) {
