@@ -259,13 +259,16 @@ inline LaneTwiddle inverse_twiddle(int i) {
 //            then levels 16, 8, 4, 2, 1 on two 32-coefficient blocks at a time.
 //   inverse: the same in reverse, with level 128 fused with the scaling by f.
 // m follows Algorithm 41/42: level len uses zetas[n / (2 len) + block].
-// Every loop is unrolled (constant trip counts), so the register arrays stay
-// in registers and the twiddle indices are constants.
+// The loops inside a pass are unrolled (constant trip counts), so the register
+// arrays stay in registers; the four iterations of each pass are not: fully
+// unrolled, the two functions were ~27 KiB of code, which in a whole signature
+// or verification (Keccak and the rest competing for the instruction cache and
+// the op cache) ran slower than this 7 KiB form although it won a hot loop.
 void ntt_avx2(Poly& a) {
   // Levels 128 (zetas[1]), 64 (zetas[2..3]) and 32 (zetas[4..7]) on
   // r[i] = a[o + 32 i]: level 128 pairs r[i], r[i + 4]; 64 pairs r[i], r[i + 2]
   // within each half; 32 pairs r[2j], r[2j + 1].
-#pragma GCC unroll 4
+#pragma GCC unroll 1
   for (int o = 0; o < 32; o += 8) {
     __m256i r[8];
 #pragma GCC unroll 8
@@ -283,7 +286,7 @@ void ntt_avx2(Poly& a) {
   }
   // Levels 16 (zetas[8 + B]), 8 (zetas[16 + 2B + i]), then 4, 2, 1 on the
   // 32-coefficient blocks B and B + 1: r[4j + i] = a[32 (B + j) + 8 i].
-#pragma GCC unroll 4
+#pragma GCC unroll 1
   for (int block = 0; block < 8; block += 2) {
     std::int32_t* base = &a.c[32 * block];
     __m256i r[8];
@@ -305,7 +308,7 @@ void ntt_avx2(Poly& a) {
 void inverse_ntt_to_montgomery_avx2(Poly& a) {
   // Levels 1, 2, 4, then 8 (-zetas[31 - 2B - i]) and 16 (-zetas[15 - B]) on
   // the 32-coefficient blocks B and B + 1: r[4j + i] = a[32 (B + j) + 8 i].
-#pragma GCC unroll 4
+#pragma GCC unroll 1
   for (int block = 0; block < 8; block += 2) {
     std::int32_t* base = &a.c[32 * block];
     __m256i r[8];
@@ -326,7 +329,7 @@ void inverse_ntt_to_montgomery_avx2(Poly& a) {
   // scaling by f as in the portable path, on r[i] = a[o + 32 i].
   const LaneTwiddle f = broadcast_twiddle(&inverse_ntt_scale[0], &inverse_ntt_scale[2], 0);
   const LaneTwiddle f_zeta = broadcast_twiddle(&inverse_ntt_scale[0], &inverse_ntt_scale[2], 1);
-#pragma GCC unroll 4
+#pragma GCC unroll 1
   for (int o = 0; o < 32; o += 8) {
     __m256i r[8];
 #pragma GCC unroll 8
