@@ -39,6 +39,10 @@ void permute(State& state);
 void permute_x4(StateX4& state);
 // The portable x4 path, always available (tests compare both paths).
 void permute_x4_portable(StateX4& state);
+// Eight states as two StateX4: one interleaved AVX2 permutation of both (~0.87
+// of the time of two permute_x4) when available and gated on, else two
+// permute_x4 calls.
+void permute_x8(StateX4& first, StateX4& second);
 
 // Rates in bytes (FIPS 202 section 6): 1600 - 2 x capacity, in bytes.
 inline constexpr std::size_t shake128_rate = 168;
@@ -123,7 +127,9 @@ class ShakeX4 {
 // squeezes out.size() bytes. Jobs are spread over the four lanes (longest
 // first, each to the least loaded lane) and run one after another in their
 // lane, so a lane that finishes a short job starts the next one at the next
-// permutation. ML-KEM uses it to hash H(ek), J(z || c), the matrix XOFs and the
+// permutation. On the AVX2 path a batch whose schedule over eight lanes is
+// shorter by enough (makespan x 1.75 below the four-lane one) runs on eight
+// lanes with permute_x8. ML-KEM uses it to hash H(ek), J(z || c), the matrix XOFs and the
 // PRFs of one operation together: with the AVX2 permute_x4 four lanes cost about
 // 1.6 single permutations.
 struct XofJob {

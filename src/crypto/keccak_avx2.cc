@@ -3,6 +3,9 @@
 //  - permute_x4_avx2: four interleaved states, one 256-bit word per lane
 //    index, with a round of its own written for 16 YMM registers (below);
 //    rotations by 8 and 56 are byte shuffles (one instruction, not three);
+//  - permute_x8_avx2: two such StateX4 with their rounds interleaved plane
+//    by plane (~0.87 of the time of two permute_x4_avx2 calls on this
+//    machine: the second state fills the first's theta barrier);
 //  - permute_bmi2: the scalar permutation compiled for BMI1/BMI2, where chi's
 //    ~a & b is one ANDN and rotations are non-destructive RORX;
 //  - store_words_x4_avx2: the output side of run_jobs_x4, a 4 x 4 transpose of
@@ -125,6 +128,65 @@ template <unsigned y, unsigned s0, unsigned r0, unsigned s1, unsigned r1, unsign
   plane<4, 2, 62, 8, 55, 14, 39, 15, 41, 21, 2>(src, dst, d, c);
 }
 
+// The 8-way form: two StateX4 whose rounds are interleaved plane by plane.
+// Theta is a barrier in every round (all 25 lanes feed the column parities),
+// and in the 4-way form the vector units idle while the last plane's chain
+// drains into the next round's d; with a second, independent state the
+// planes of one fill the other's gaps. Registers: the column parities are
+// recomputed from memory at the start of each round (instead of accumulated
+// in five registers) so that both states' d (10) and one plane's lanes fit.
+
+// theta's d for the round reading src (Algorithm 1 steps 1-2).
+[[gnu::always_inline]] inline void theta_d(const __m256i* src, __m256i (&d)[5]) {
+  __m256i c[5];
+#pragma GCC unroll 5
+  for (unsigned x = 0; x < 5; ++x) {
+    c[x] = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(_mm256_load_si256(src + x), _mm256_load_si256(src + x + 5)),
+                                             _mm256_xor_si256(_mm256_load_si256(src + x + 10), _mm256_load_si256(src + x + 15))),
+                            _mm256_load_si256(src + x + 20));
+  }
+#pragma GCC unroll 5
+  for (unsigned x = 0; x < 5; ++x) d[x] = _mm256_xor_si256(c[(x + 4) % 5], rotl<1>(c[(x + 1) % 5]));
+}
+
+// One output plane as in plane() above, without the parity accumulation.
+template <unsigned y, unsigned s0, unsigned r0, unsigned s1, unsigned r1, unsigned s2, unsigned r2, unsigned s3,
+          unsigned r3, unsigned s4, unsigned r4>
+[[gnu::always_inline]] inline void plane_only(const __m256i* src, __m256i* dst, const __m256i (&d)[5],
+                                              const std::uint64_t* rc = nullptr) {
+  const __m256i b0 = rotl<r0>(_mm256_xor_si256(_mm256_load_si256(src + s0), d[s0 % 5]));
+  const __m256i b1 = rotl<r1>(_mm256_xor_si256(_mm256_load_si256(src + s1), d[s1 % 5]));
+  const __m256i b2 = rotl<r2>(_mm256_xor_si256(_mm256_load_si256(src + s2), d[s2 % 5]));
+  const __m256i b3 = rotl<r3>(_mm256_xor_si256(_mm256_load_si256(src + s3), d[s3 % 5]));
+  const __m256i b4 = rotl<r4>(_mm256_xor_si256(_mm256_load_si256(src + s4), d[s4 % 5]));
+  __m256i e0 = _mm256_xor_si256(b0, _mm256_andnot_si256(b1, b2));
+  if constexpr (y == 0) e0 = _mm256_xor_si256(e0, _mm256_set1_epi64x(static_cast<long long>(*rc)));  // iota
+  _mm256_store_si256(dst + 5 * y + 0, e0);
+  _mm256_store_si256(dst + 5 * y + 1, _mm256_xor_si256(b1, _mm256_andnot_si256(b2, b3)));
+  _mm256_store_si256(dst + 5 * y + 2, _mm256_xor_si256(b2, _mm256_andnot_si256(b3, b4)));
+  _mm256_store_si256(dst + 5 * y + 3, _mm256_xor_si256(b3, _mm256_andnot_si256(b4, b0)));
+  _mm256_store_si256(dst + 5 * y + 4, _mm256_xor_si256(b4, _mm256_andnot_si256(b0, b1)));
+}
+
+// One round of both states (a: sa -> da, b: sb -> db), b one plane behind a.
+[[gnu::always_inline]] inline void round_x8(const __m256i* sa, __m256i* da, const __m256i* sb, __m256i* db,
+                                            const std::uint64_t* rc) {
+  asm("" : "+r"(sa), "+r"(da), "+r"(sb), "+r"(db));  // as in round_x4: lanes go through memory
+  __m256i d[5], g[5];
+  theta_d(sa, d);
+  plane_only<0, 0, 0, 6, 44, 12, 43, 18, 21, 24, 14>(sa, da, d, rc);
+  theta_d(sb, g);
+  plane_only<1, 3, 28, 9, 20, 10, 3, 16, 45, 22, 61>(sa, da, d);
+  plane_only<0, 0, 0, 6, 44, 12, 43, 18, 21, 24, 14>(sb, db, g, rc);
+  plane_only<2, 1, 1, 7, 6, 13, 25, 19, 8, 20, 18>(sa, da, d);
+  plane_only<1, 3, 28, 9, 20, 10, 3, 16, 45, 22, 61>(sb, db, g);
+  plane_only<3, 4, 27, 5, 36, 11, 10, 17, 15, 23, 56>(sa, da, d);
+  plane_only<2, 1, 1, 7, 6, 13, 25, 19, 8, 20, 18>(sb, db, g);
+  plane_only<4, 2, 62, 8, 55, 14, 39, 15, 41, 21, 2>(sa, da, d);
+  plane_only<3, 4, 27, 5, 36, 11, 10, 17, 15, 23, 56>(sb, db, g);
+  plane_only<4, 2, 62, 8, 55, 14, 39, 15, 41, 21, 2>(sb, db, g);
+}
+
 }  // namespace
 
 void permute_x4_avx2(StateX4& state) {
@@ -142,6 +204,16 @@ void permute_x4_avx2(StateX4& state) {
   for (unsigned i = 0; i < 24; i += 2) {
     round_x4(a, e, c, &round_constants[i]);
     round_x4(e, a, c, &round_constants[i + 1]);
+  }
+}
+
+void permute_x8_avx2(StateX4& first, StateX4& second) {
+  __m256i* a = reinterpret_cast<__m256i*>(first.lanes.data());
+  __m256i* b = reinterpret_cast<__m256i*>(second.lanes.data());
+  alignas(32) __m256i e[25], f[25];
+  for (unsigned i = 0; i < 24; i += 2) {
+    round_x8(a, e, b, f, &round_constants[i]);
+    round_x8(e, a, f, b, &round_constants[i + 1]);
   }
 }
 

@@ -136,6 +136,23 @@ TEST(KeccakTest, X4PathsMatchScalar) {
   }
 }
 
+TEST(KeccakTest, X8MatchesTwoX4BothPaths) {
+  Prng prng(25);
+  StateX4 first, second;
+  for (auto& lane : first.lanes) lane = prng.next_u64();
+  for (auto& lane : second.lanes) lane = prng.next_u64();
+  StateX4 expected_first = first, expected_second = second;
+  permute_x4_portable(expected_first);
+  permute_x4_portable(expected_second);
+  for (bool avx2 : {false, true}) {
+    ScopedGate gate(Gate::crypto_avx2, avx2);
+    StateX4 a = first, b = second;
+    permute_x8(a, b);
+    EXPECT_EQ(a.lanes, expected_first.lanes) << "avx2=" << avx2;
+    EXPECT_EQ(b.lanes, expected_second.lanes) << "avx2=" << avx2;
+  }
+}
+
 TEST(KeccakTest, ShakeX4MatchesFourSingleInstancesBothPaths) {
   Prng prng(24);
   for (bool avx2 : {false, true}) {
