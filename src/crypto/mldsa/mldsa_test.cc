@@ -381,6 +381,18 @@ TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
       Poly product_portable;
       poly_sparse_multiply_portable(product_portable, sparse, ext);
       ASSERT_EQ(product.c, product_portable.c);
+      // The int8 form, with the flush interval signing uses and with every
+      // interval the bound allows down to 1.
+      TinyPolyExtension tiny, tiny_avx2;
+      tiny_poly_extend(tiny, s);
+      tiny_poly_extend_avx2(tiny_avx2, s);
+      ASSERT_EQ(tiny.v, tiny_avx2.v);
+      const int max_taps = 127 / ((1 << params.eta_bits) - 1 - params.eta);
+      for (int taps : {max_taps, 1 + static_cast<int>(prng.uniform(static_cast<std::uint64_t>(max_taps)))}) {
+        Poly product8;
+        poly_sparse_multiply8_avx2(product8, sparse, tiny, taps);
+        ASSERT_EQ(product8.c, product_portable.c) << "taps per flush " << taps;
+      }
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product.c[i]), params.tau * 11);
         ASSERT_EQ(freeze(product.c[i]), freeze(expected.c[i])) << i;
@@ -401,6 +413,37 @@ TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product_t0.c[i]), params.tau << (d - 1));
         ASSERT_EQ(freeze(product_t0.c[i]), freeze(expected_t0.c[i])) << i;
+      }
+    }
+  }
+}
+
+// The int8 product at its bound: s constant at skDecode's extreme and tau
+// challenge taps all +1 (then all -1) next to each other, so every int8 partial
+// sum reaches taps_per_flush * max |s_i| in magnitude.
+TEST(MlDsaArithmeticTest, TinySparseProductAtItsBound) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  for (const auto set : all_sets) {
+    const Params& params = params_for(set);
+    const std::int32_t low = params.eta - (1 << params.eta_bits) + 1;
+    const int max_taps = 127 / ((1 << params.eta_bits) - 1 - params.eta);
+    ASSERT_LE(max_taps * -low, 127);
+    for (const std::int32_t value : {low, static_cast<std::int32_t>(params.eta)}) {
+      for (const std::int32_t sign : {1, -1}) {
+        Poly s, c;
+        s.c.fill(value);
+        c.c.fill(0);
+        for (int i = 0; i < params.tau; ++i) c.c[static_cast<std::size_t>(3 * i)] = sign;
+        SparseChallenge sparse;
+        sparse_challenge_from(sparse, c);
+        SmallPolyExtension ext;
+        small_poly_extend(ext, s);
+        TinyPolyExtension tiny;
+        tiny_poly_extend(tiny, s);
+        Poly expected, product8;
+        poly_sparse_multiply_portable(expected, sparse, ext);
+        poly_sparse_multiply8_avx2(product8, sparse, tiny, max_taps);
+        ASSERT_EQ(product8.c, expected.c) << parameter_set_name(set) << " value " << value << " sign " << sign;
       }
     }
   }

@@ -124,6 +124,19 @@ void small_poly_extend(SmallPolyExtension& ext, const Poly& s);
 // Replaces NTT^-1(c-hat o s-hat) (one inverse NTT per polynomial) where the
 // exact product is wanted anyway. poly_avx2.cc; REQUIRES cpu_features().avx2.
 void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+// The same product from an int8 extension, 32 coefficients per register:
+// partial sums over at most taps_per_flush taps stay exact in int8
+// (REQUIRES taps_per_flush * max |s_i| <= 127) and are then added into int16
+// accumulators. Half the loads of the int16 form (the product is load-bound:
+// every other unaligned load crosses a cache line). AVX2 only (poly_avx2.cc).
+struct alignas(32) TinyPolyExtension {
+  std::array<std::int8_t, 2 * n> v;
+};
+// REQUIRES |s_i| <= 127. The AVX2 form gives the same bytes.
+void tiny_poly_extend(TinyPolyExtension& ext, const Poly& s);
+void tiny_poly_extend_avx2(TinyPolyExtension& ext, const Poly& s);
+void poly_sparse_multiply8_avx2(Poly& out, const SparseChallenge& c, const TinyPolyExtension& ext,
+                                int taps_per_flush);
 // The same for t0 (|t0_i| <= 2^12, |c t0|_i <= tau 2^12 needs 32 bits): int32
 // extension, eight coefficients per register.
 struct alignas(32) PolyExtension {

@@ -13,6 +13,7 @@
 // MlDsaRoundingTest on both paths.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/assert.h"
@@ -285,6 +286,71 @@ void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallP
     for (int v = 0; v < 8; ++v) {
       store(o + 16 * v, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(acc[v])));
       store(o + 16 * v + 8, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(acc[v], 1)));
+    }
+  }
+}
+
+void tiny_poly_extend_avx2(TinyPolyExtension& ext, const Poly& s) {
+  // 32 coefficients per step: two signed saturating packs (no value
+  // saturates: |s_i| <= 127) leave the dwords of the four inputs interleaved
+  // per 128-bit half; one permutevar8x32 puts them in order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int g = 0; g < n / 32; ++g) {
+    const __m256i low = _mm256_packs_epi32(load(&s.c[32 * g]), load(&s.c[32 * g + 8]));
+    const __m256i high = _mm256_packs_epi32(load(&s.c[32 * g + 16]), load(&s.c[32 * g + 24]));
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(low, high), order);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&ext.v[n + 32 * g]), bytes);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&ext.v[32 * g]), _mm256_sub_epi8(_mm256_setzero_si256(), bytes));
+  }
+}
+
+void poly_sparse_multiply8_avx2(Poly& out, const SparseChallenge& c, const TinyPolyExtension& ext,
+                                int taps_per_flush) {
+  KESTREL_ASSERT(taps_per_flush >= 1);
+  // Coefficient i of X^j * s is ext[n - j + i]. Per half of 128 coefficients:
+  // four int8 accumulators (32 coefficients each) and eight int16 ones.
+  for (int half = 0; half < 2; ++half) {
+    __m256i narrow[4], wide[8];  // unrolled loops below keep these in registers
+#pragma GCC unroll 4
+    for (auto& a : narrow) a = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (auto& a : wide) a = _mm256_setzero_si256();
+    // Adds the int8 partial sums into the int16 accumulators (sign-extended).
+    auto flush = [&] [[gnu::always_inline]] {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        wide[2 * u] = _mm256_add_epi16(wide[2 * u], _mm256_cvtepi8_epi16(_mm256_castsi256_si128(narrow[u])));
+        wide[2 * u + 1] =
+            _mm256_add_epi16(wide[2 * u + 1], _mm256_cvtepi8_epi16(_mm256_extracti128_si256(narrow[u], 1)));
+        narrow[u] = _mm256_setzero_si256();
+      }
+    };
+    const std::int8_t* base = ext.v.data() + n + 128 * half;
+    // The taps (the +1 positions, then the -1 ones) in runs of at most
+    // taps_per_flush, each run summed in int8 and then flushed; all counts are
+    // public. The inner loops touch only the int8 accumulators.
+    const int total = c.plus_count + c.minus_count;
+    for (int t = 0; t < total;) {
+      const int end = std::min(total, t + taps_per_flush);
+      for (; t < std::min(end, c.plus_count); ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+        asm("" : "+r"(p));  // as in poly_sparse_multiply_avx2
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_add_epi8(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      for (; t < end; ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t - c.plus_count]);
+        asm("" : "+r"(p));
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_sub_epi8(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      flush();
+    }
+    std::int32_t* o = out.c.data() + 128 * half;
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) {
+      store(o + 16 * v, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(wide[v])));
+      store(o + 16 * v + 8, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(wide[v], 1)));
     }
   }
 }

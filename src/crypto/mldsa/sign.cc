@@ -315,6 +315,13 @@ struct detail::ExpandedSecretKeyData {
   std::array<SmallPolyExtension, l_max> s1_ext;
   std::array<SmallPolyExtension, k_max> s2_ext;
   std::array<PolyExtension, k_max> t0_ext;
+  // s1, s2 as int8 for the AVX2 product (poly_sparse_multiply8_avx2), which
+  // adds its int8 partial sums into int16 every taps_per_flush taps: skDecode
+  // gives s_i in [eta - 2^bitlen(2 eta) + 1, eta] (Algorithm 19), so
+  // |s_i| <= 2^eta_bits - 1 - eta (11 for eta = 4, 5 for eta = 2).
+  std::array<TinyPolyExtension, l_max> s1_tiny;
+  std::array<TinyPolyExtension, k_max> s2_tiny;
+  int taps_per_flush = 1;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
@@ -327,6 +334,8 @@ struct detail::ExpandedSecretKeyData {
     secure_zero(s1_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(l));
     secure_zero(s2_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
     secure_zero(t0_ext.data(), sizeof(PolyExtension) * static_cast<std::size_t>(k));
+    secure_zero(s1_tiny.data(), sizeof(TinyPolyExtension) * static_cast<std::size_t>(l));
+    secure_zero(s2_tiny.data(), sizeof(TinyPolyExtension) * static_cast<std::size_t>(k));
   }
 };
 
@@ -352,6 +361,11 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   out.tr = sk->tr;
   for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
   for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
+  // Filled on both paths (the gate may change between expansion and signing).
+  auto extend = use_avx2() ? tiny_poly_extend_avx2 : tiny_poly_extend;
+  for (int i = 0; i < params.l; ++i) extend(out.s1_tiny[i], sk->s1.p[i]);
+  for (int i = 0; i < params.k; ++i) extend(out.s2_tiny[i], sk->s2.p[i]);
+  out.taps_per_flush = 127 / ((1 << params.eta_bits) - 1 - params.eta);
   for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
@@ -414,12 +428,21 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // positions: cheaper than NTT(c), a pointwise product and an NTT^-1 per
     // polynomial, and exact values need no reduction afterwards.
     sparse_challenge_from(s->c_sparse, s->c);
+    const bool avx2 = use_avx2();
     for (int i = 0; i < params.l; ++i) {
-      poly_sparse_multiply(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+      if (avx2) {
+        poly_sparse_multiply8_avx2(s->z.p[i], s->c_sparse, key.s1_tiny[i], key.taps_per_flush);
+      } else {
+        poly_sparse_multiply(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+      }
       poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);  // exact: |z_i| <= gamma1 + 660
     }
     for (int i = 0; i < params.k; ++i) {
-      poly_sparse_multiply(s->r.p[i], s->c_sparse, key.s2_ext[i]);  // exact, |.| <= 660
+      if (avx2) {  // exact, |.| <= 660
+        poly_sparse_multiply8_avx2(s->r.p[i], s->c_sparse, key.s2_tiny[i], key.taps_per_flush);
+      } else {
+        poly_sparse_multiply(s->r.p[i], s->c_sparse, key.s2_ext[i]);
+      }
       poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-660, q + 660)
       poly_reduce32(s->r.p[i]);
       poly_caddq(s->r.p[i]);  // [0, q)
