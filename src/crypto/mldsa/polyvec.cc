@@ -144,19 +144,29 @@ void expand_mask_next(PolyVecL& y, MaskStream& stream, const Params& params,
     stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + params.l);
     return;
   }
+  constexpr int batch = MaskStream::batch;
   for (int r = 0; r < params.l; ++r) {
-    if (stream.first == 4) {
-      std::array<std::array<std::uint8_t, 66>, 4> seeds;
-      for (int i = 0; i < 4; ++i) {
+    if (stream.first == batch) {
+      // Eight SHAKE256 streams as one run_jobs_x4 batch: eight lanes, five
+      // permute_x8 steps, output stored by transposes.
+      const std::size_t bytes = 32 * static_cast<std::size_t>(params.gamma1_bits);  // 576 or 640
+      std::array<std::array<std::uint8_t, 66>, batch> seeds;
+      alignas(32) std::array<std::array<std::uint8_t, 32 * 20>, batch> buf;
+      std::array<keccak::XofJob, batch> jobs;
+      for (int i = 0; i < batch; ++i) {
         std::copy(rho_double_prime.begin(), rho_double_prime.end(), seeds[i].begin());
         const auto counter = static_cast<std::uint16_t>(stream.next_counter + i);  // IntegerToBytes(kappa + r, 2)
         seeds[i][64] = static_cast<std::uint8_t>(counter);
         seeds[i][65] = static_cast<std::uint8_t>(counter >> 8);
+        jobs[i] = {seeds[i], {buf[i].data(), bytes}, keccak::shake256_rate, keccak::shake_domain};
       }
-      poly_expand_mask_x4({&stream.pending[0], &stream.pending[1], &stream.pending[2], &stream.pending[3]}, seeds,
-                          params.gamma1_bits);
+      keccak::run_jobs_x4(jobs);
+      for (int i = 0; i < batch; ++i) {
+        unpack_offset(stream.pending[i], buf[i].data(), params.gamma1_bits, std::int32_t{1} << (params.gamma1_bits - 1));
+      }
       secure_zero(seeds.data(), sizeof seeds);
-      stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + 4);
+      secure_zero(buf.data(), sizeof buf);
+      stream.next_counter = static_cast<std::uint16_t>(stream.next_counter + batch);
       stream.first = 0;
     }
     y.p[r] = stream.pending[stream.first++];
