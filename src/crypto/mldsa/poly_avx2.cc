@@ -442,48 +442,67 @@ int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t b
 }
 
 int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
-  // Pass 1, branch-free on secret nibbles: 8 candidates per 4 input bytes
-  // (low nibble first, Algorithm 31 lines 5-12), values and accept masks.
+  // Pass 1, branch-free on secret nibbles: 64 candidates per 32 input bytes
+  // (low nibble first, Algorithm 31 lines 5-12) as bytes; the value of each
+  // nibble by one table shuffle (eta = 2: 2 - (b mod 5); eta = 4: 4 - b) and
+  // its accept bit by one byte compare (b < 15, b < 9).
   constexpr std::size_t bytes_max = 2 * 136;  // two SHAKE256 blocks
   KESTREL_ASSERT(bytes % 4 == 0 && bytes <= bytes_max);
-  const std::size_t groups = bytes / 4;
-  alignas(32) std::array<std::int32_t, 2 * bytes_max> values;
-  std::array<std::uint8_t, bytes_max / 4> accepted;
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-  const __m256i nibble = _mm256_set1_epi32(15);
+  constexpr std::size_t groups_max = (bytes_max + 31) / 32;
+  const std::size_t groups = (bytes + 31) / 32;
+  alignas(32) std::array<std::int8_t, 64 * groups_max> values;
+  std::array<std::uint64_t, groups_max> accepted;
+  const __m256i table = eta == 2 ? _mm256_setr_epi8(2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 0,  //
+                                                    2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 0)
+                                 : _mm256_setr_epi8(4, 3, 2, 1, 0, -1, -2, -3, -4, 0, 0, 0, 0, 0, 0, 0,  //
+                                                    4, 3, 2, 1, 0, -1, -2, -3, -4, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i bound = _mm256_set1_epi8(static_cast<char>(eta == 2 ? 15 : 9));
+  const __m256i nibble = _mm256_set1_epi8(15);
   for (std::size_t g = 0; g < groups; ++g) {
-    std::uint32_t word;
-    std::memcpy(&word, buf + 4 * g, 4);
-    const __m256i b = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<std::int32_t>(word)), shifts), nibble);
-    __m256i value, accept;
-    if (eta == 2) {  // eta is public. Algorithm 15: b < 15, 2 - (b mod 5)
-      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(15), b);
-      const __m256i quotient = _mm256_srli_epi32(_mm256_mullo_epi32(b, _mm256_set1_epi32(205)), 10);
-      const __m256i mod5 = _mm256_sub_epi32(b, _mm256_mullo_epi32(quotient, _mm256_set1_epi32(5)));
-      value = _mm256_sub_epi32(_mm256_set1_epi32(2), mod5);
-    } else {  // b < 9, 4 - b
-      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(9), b);
-      value = _mm256_sub_epi32(_mm256_set1_epi32(4), b);
+    const std::size_t available = std::min<std::size_t>(32, bytes - 32 * g);
+    __m256i x;
+    if (available == 32) {
+      x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + 32 * g));
+    } else {  // the last, partial group through a zero-padded copy
+      alignas(32) std::array<std::uint8_t, 32> padded{};
+      std::memcpy(padded.data(), buf + 32 * g, available);
+      x = _mm256_load_si256(reinterpret_cast<const __m256i*>(padded.data()));
+      secure_zero(padded.data(), padded.size());
     }
-    store(&values[8 * g], value);
-    accepted[g] = static_cast<std::uint8_t>(_mm256_movemask_ps(_mm256_castsi256_ps(accept)));
+    const __m256i low = _mm256_and_si256(x, nibble);
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+    // Interleave per 128-bit half, then put the halves in input order:
+    // candidates 64g + [0, 32) in first, 64g + [32, 64) in second.
+    const __m256i mixed_low = _mm256_unpacklo_epi8(low, high);
+    const __m256i mixed_high = _mm256_unpackhi_epi8(low, high);
+    const __m256i first = _mm256_permute2x128_si256(mixed_low, mixed_high, 0x20);
+    const __m256i second = _mm256_permute2x128_si256(mixed_low, mixed_high, 0x31);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&values[64 * g]), _mm256_shuffle_epi8(table, first));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&values[64 * g + 32]), _mm256_shuffle_epi8(table, second));
+    std::uint64_t mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi8(bound, first)));
+    mask |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi8(bound, second))))
+            << 32;
+    if (available < 32) mask &= (std::uint64_t{1} << (2 * available)) - 1;  // no candidates from the padding
+    accepted[g] = mask;
   }
   // FIPS 204 lets each candidate's accept bit leak (rejected nibbles are
   // independent of the accepted coefficients): declassify them, all at once.
-  ct_declassify(accepted.data(), groups);
-  // Pass 2: compaction driven by the public masks.
-  for (std::size_t g = 0; g < groups && count < n; ++g) {
-    const unsigned mask = accepted[g];
+  ct_declassify(accepted.data(), groups * sizeof(std::uint64_t));
+  // Pass 2: compaction driven by the public masks, eight candidates at a time.
+  for (std::size_t step = 0; step < 8 * groups && count < n; ++step) {
+    const auto mask = static_cast<unsigned>((accepted[step / 8] >> (8 * (step % 8))) & 0xff);
+    const std::int8_t* v = &values[8 * step];
     if (count <= n - 8) {
-      count += compress_store(&a.c[static_cast<std::size_t>(count)], load(&values[8 * g]), mask);
+      const __m256i wide = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)));
+      count += compress_store(&a.c[static_cast<std::size_t>(count)], wide, mask);
     } else {
       for (unsigned lane = 0; lane < 8 && count < n; ++lane) {
-        a.c[static_cast<std::size_t>(count)] = values[8 * g + lane];
+        a.c[static_cast<std::size_t>(count)] = v[lane];
         count += static_cast<int>((mask >> lane) & 1);
       }
     }
   }
-  secure_zero(values.data(), sizeof values);
+  secure_zero(values.data(), 64 * groups);
   return count;
 }
 
