@@ -139,7 +139,9 @@ struct XofJob {
   std::uint8_t domain = 0;  // sha3_domain or shake_domain
 };
 // REQUIRES: jobs.size() <= xof_jobs_max; each rate a multiple of 8 below 200.
-inline constexpr std::size_t xof_jobs_max = 32;  // ML-KEM-1024: 16 matrix XOFs + 2 hashes, with room
+// ML-DSA-65 key generation: 30 matrix XOFs + 11 ExpandS XOFs in one batch
+// (ML-KEM-1024: 16 matrix XOFs + 2 hashes).
+inline constexpr std::size_t xof_jobs_max = 48;
 void run_jobs_x4(std::span<const XofJob> jobs);
 
 }  // namespace kestrel::crypto::keccak

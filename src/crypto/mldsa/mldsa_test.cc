@@ -199,6 +199,19 @@ TEST(MlDsaArithmeticTest, Avx2SamplersEqualPortable) {
       for (int s = 0; s < params.l; ++s) ASSERT_EQ(a_portable.row[r].p[s].c, a_avx2.row[r].p[s].c);
       ASSERT_EQ(s2_portable.p[r].c, s2_avx2.p[r].c);
     }
+    // Key generation's combined form, on both paths.
+    for (bool avx2 : {false, true}) {
+      ScopedGate gate(Gate::crypto_avx2, avx2);
+      Matrix a_both;
+      PolyVecL s1_both;
+      PolyVecK s2_both;
+      expand_a_s(a_both, s1_both, s2_both, params, rho, rho_prime);
+      for (int r = 0; r < params.k; ++r) {
+        for (int s = 0; s < params.l; ++s) ASSERT_EQ(a_both.row[r].p[s].c, a_portable.row[r].p[s].c) << avx2;
+        ASSERT_EQ(s2_both.p[r].c, s2_portable.p[r].c) << avx2;
+      }
+      for (int s = 0; s < params.l; ++s) ASSERT_EQ(s1_both.p[s].c, s1_portable.p[s].c) << avx2;
+    }
     for (int s = 0; s < params.l; ++s) {
       ASSERT_EQ(s1_portable.p[s].c, s1_avx2.p[s].c);
       ASSERT_EQ(y_portable.p[s].c, y_avx2.p[s].c);

@@ -262,9 +262,8 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
   // rho is published in the public key, so ExpandA's rejection sampling on it
   // may branch (rho' and K stay secret).
   ct_declassify(s->sk.rho.data(), s->sk.rho.size());
-  expand_a(s->a, params, s->sk.rho);
-  expand_s(s->sk.s1, s->sk.s2, params,
-           std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
+  expand_a_s(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho,
+             std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
   compute_t(s->t, s->s1_hat, s->a, s->sk, params);
   for (int i = 0; i < params.k; ++i) poly_power2round(s->t1.p[i], s->sk.t0.p[i], s->t.p[i]);
   pk_encode(pk.data(), params, s->sk.rho, s->t1);
