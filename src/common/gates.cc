@@ -70,6 +70,13 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a badly damped controller could raise latency; steps are bounded per interval, a dead band "
      "holds still near the target, and the simulated load step in tuner_test checks it settles",
      false, Gate::net_adaptive_batching},
+    {Gate::crypto_avx512, "crypto.avx512", "crypto",
+     "AVX-512F/VL Keccak permutations (rotations and chi in one instruction each) for the 4- and "
+     "8-way Keccak of ML-KEM and ML-DSA, used only when the CPU and the OS support AVX-512",
+     GateRisk::medium,
+     "a wrong permutation would produce wrong keys or signatures; both sides run every ACVP vector "
+     "and the permutation is checked against the portable one",
+     true, Gate::crypto_avx2},
 }};
 
 struct GateStates {

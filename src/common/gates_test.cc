@@ -21,6 +21,17 @@ TEST(GatesTest, TableIsInEnumOrderWithUniqueNames) {
   EXPECT_EQ(i, static_cast<std::size_t>(Gate::count_));
 }
 
+// crypto.avx512 (the AVX-512 Keccak) only makes sense with the AVX2 paths on.
+TEST(GatesTest, Avx512RequiresAvx2) {
+  EXPECT_EQ(*find_gate("crypto.avx512"), Gate::crypto_avx512);
+  EXPECT_EQ(gate_info(Gate::crypto_avx512).required_gate, Gate::crypto_avx2);
+  ScopedGate avx2(Gate::crypto_avx2, false);
+  ScopedGate avx512(Gate::crypto_avx512, true);
+  Gate offender = Gate::count_;
+  EXPECT_FALSE(check_gate_dependencies(&offender).ok());
+  EXPECT_EQ(offender, Gate::crypto_avx512);
+}
+
 TEST(GatesTest, FindByNameAndUnknownIsError) {
   EXPECT_EQ(*find_gate("crypto.avx2"), Gate::crypto_avx2);
   EXPECT_EQ(find_gate("crypto.avx3").error(), GateError::unknown_gate);

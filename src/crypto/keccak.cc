@@ -17,6 +17,9 @@ namespace detail {
 void permute_x4_avx2(StateX4& state);
 // Two StateX4 at once, rounds interleaved (eight instances).
 void permute_x8_avx2(StateX4& first, StateX4& second);
+// keccak_avx512.cc: the same with AVX-512F/VL (x8 on 512-bit registers).
+void permute_x4_avx512(StateX4& state);
+void permute_x8_avx512(StateX4& first, StateX4& second);
 void permute_bmi2(State& state);
 // Stores words [0, words) of state j to out[j] for each j with out[j] != null.
 void store_words_x4_avx2(const StateX4& state, std::size_t words, std::uint8_t* const out[4]);
@@ -50,6 +53,16 @@ bool use_avx2_machine_code() {
   const CpuFeatures& cpu = cpu_features();
   return cpu.avx2 && cpu.bmi2 && gate_enabled(Gate::crypto_avx2);
 }
+// AVX-512F and VL with the OS saving the ZMM and opmask state (libgcc's
+// __builtin_cpu_supports checks XCR0 for AVX-512), on top of the AVX2 set,
+// and both gates on.
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  return has;
+}
+bool use_avx512_machine_code() {
+  return use_avx2_machine_code() && cpu_has_avx512() && gate_enabled(Gate::crypto_avx512);
+}
 }  // namespace
 
 void permute(State& state) {
@@ -70,7 +83,9 @@ void permute_x4_portable(StateX4& state) {
 }
 
 void permute_x4(StateX4& state) {
-  if (cpu_features().avx2 && gate_enabled(Gate::crypto_avx2)) {
+  if (use_avx512_machine_code()) {
+    detail::permute_x4_avx512(state);
+  } else if (cpu_features().avx2 && gate_enabled(Gate::crypto_avx2)) {
     detail::permute_x4_avx2(state);
   } else {
     permute_x4_portable(state);
@@ -277,13 +292,16 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
   // Each job to the least loaded lane (LPT scheduling), over four lanes (one
   // StateX4) or, on the AVX2 path, eight (two StateX4 permuted together by
   // permute_x8, which costs ~1.75 permute_x4 calls) when that finishes sooner.
+  // With AVX-512 an eight-lane step (512-bit registers) costs about 1.45
+  // four-lane ones (388 vs 270 ns in a loop on the build machine).
   const bool avx2 = use_avx2_machine_code();
+  const bool avx512 = avx2 && use_avx512_machine_code();
   Schedule four, eight;
   schedule_jobs(four, 4, count, order, permutations);
   bool use_eight = false;
   if (avx2 && count > 4) {
     schedule_jobs(eight, 8, count, order, permutations);
-    use_eight = 7 * eight.steps < 4 * four.steps;
+    use_eight = avx512 ? 29 * eight.steps < 20 * four.steps : 7 * eight.steps < 4 * four.steps;
   }
   const Schedule& schedule = use_eight ? eight : four;
   const unsigned lanes = use_eight ? 8 : 4;
@@ -322,12 +340,12 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
         word(j, words - 1) ^= std::uint64_t{0x80} << 56;
       }
     }
-    if (!use_eight) {
-      permute_x4(states[0]);
-    } else if (second_busy) {
-      detail::permute_x8_avx2(states[0], states[1]);
+    if (!use_eight || !second_busy) {
+      permute_x4(states[0]);  // the second state's lanes, if any, are all idle
+    } else if (avx512) {
+      detail::permute_x8_avx512(states[0], states[1]);
     } else {
-      detail::permute_x4_avx2(states[0]);  // the second state's lanes are all idle
+      detail::permute_x8_avx2(states[0], states[1]);
     }
     // Outputs of this step. Lanes of one state emitting a whole block at the
     // same rate are stored together with one transpose on AVX2 machines
@@ -381,7 +399,9 @@ void run_jobs_x4(std::span<const XofJob> jobs) {
 }
 
 void permute_x8(StateX4& first, StateX4& second) {
-  if (use_avx2_machine_code()) {
+  if (use_avx512_machine_code()) {
+    detail::permute_x8_avx512(first, second);
+  } else if (use_avx2_machine_code()) {
     detail::permute_x8_avx2(first, second);
   } else {
     permute_x4(first);
