@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "common/cpu.h"
 #include "common/limits.h"
 #include "crypto/ct.h"
 #include "crypto/keccak.h"
@@ -360,10 +361,13 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   out.tr = sk->tr;
   for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
   for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
-  // Filled on both paths (the gate may change between expansion and signing).
-  auto extend = use_avx2() ? tiny_poly_extend_avx2 : tiny_poly_extend;
-  for (int i = 0; i < params.l; ++i) extend(out.s1_tiny[i], sk->s1.p[i]);
-  for (int i = 0; i < params.k; ++i) extend(out.s2_tiny[i], sk->s2.p[i]);
+  // Only CPUs with AVX2 use the int8 forms; there they are filled on both
+  // sides of the gate (it may change between expansion and signing).
+  if (cpu_features().avx2) {
+    auto extend = use_avx2() ? tiny_poly_extend_avx2 : tiny_poly_extend;
+    for (int i = 0; i < params.l; ++i) extend(out.s1_tiny[i], sk->s1.p[i]);
+    for (int i = 0; i < params.k; ++i) extend(out.s2_tiny[i], sk->s2.p[i]);
+  }
   out.taps_per_flush = 127 / ((1 << params.eta_bits) - 1 - params.eta);
   for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
