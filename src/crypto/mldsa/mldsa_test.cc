@@ -423,6 +423,13 @@ TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
       Poly product_t0_portable;
       poly_sparse_multiply32_portable(product_t0_portable, sparse, ext32);
       ASSERT_EQ(product_t0.c, product_t0_portable.c);
+      SmallPolyExtension ext16;  // the int16 form signing uses on AVX2, every flush interval up to 7
+      small_poly_extend(ext16, t0);
+      for (int taps = 1; taps <= 7; ++taps) {
+        Poly product16;
+        poly_sparse_multiply16to32_avx2(product16, sparse, ext16, taps);
+        ASSERT_EQ(product16.c, product_t0_portable.c) << "taps per flush " << taps;
+      }
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product_t0.c[i]), params.tau << (d - 1));
         ASSERT_EQ(freeze(product_t0.c[i]), freeze(expected_t0.c[i])) << i;
@@ -457,6 +464,33 @@ TEST(MlDsaArithmeticTest, TinySparseProductAtItsBound) {
         poly_sparse_multiply_portable(expected, sparse, ext);
         poly_sparse_multiply8_avx2(product8, sparse, tiny, max_taps);
         ASSERT_EQ(product8.c, expected.c) << parameter_set_name(set) << " value " << value << " sign " << sign;
+      }
+    }
+  }
+}
+
+// c * t0 in int16 at its bound: t0 = 2^12 (and -2^12 + 1) everywhere, tau taps of
+// one sign, so each int16 partial sum reaches 7 * 2^12 = 28672 in magnitude.
+TEST(MlDsaArithmeticTest, Int16T0ProductAtItsBound) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  for (const auto set : all_sets) {
+    const Params& params = params_for(set);
+    for (const std::int32_t value : {std::int32_t{1} << (d - 1), -(std::int32_t{1} << (d - 1)) + 1}) {
+      for (const std::int32_t sign : {1, -1}) {
+        Poly t0, c;
+        t0.c.fill(value);
+        c.c.fill(0);
+        for (int i = 0; i < params.tau; ++i) c.c[static_cast<std::size_t>(3 * i)] = sign;
+        SparseChallenge sparse;
+        sparse_challenge_from(sparse, c);
+        PolyExtension ext32;
+        poly_extend(ext32, t0);
+        SmallPolyExtension ext16;
+        small_poly_extend(ext16, t0);
+        Poly expected, product;
+        poly_sparse_multiply32_portable(expected, sparse, ext32);
+        poly_sparse_multiply16to32_avx2(product, sparse, ext16, 7);
+        ASSERT_EQ(product.c, expected.c) << parameter_set_name(set) << " value " << value << " sign " << sign;
       }
     }
   }

@@ -144,6 +144,11 @@ struct alignas(32) PolyExtension {
 };
 void poly_extend(PolyExtension& ext, const Poly& s);
 void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
+// c * t0 from an int16 extension of t0 (|t0_i| <= 2^12): int16 partial sums over
+// at most taps_per_flush taps (REQUIRES taps_per_flush * max |t0_i| <= 32767),
+// added into int32; half the loads of the int32 form. AVX2 only.
+void poly_sparse_multiply16to32_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext,
+                                     int taps_per_flush);
 // Portable forms (poly.cc) and the dispatching functions.
 void poly_sparse_multiply_portable(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
 void poly_sparse_multiply32_portable(Poly& out, const SparseChallenge& c, const PolyExtension& ext);

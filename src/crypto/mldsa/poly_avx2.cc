@@ -355,6 +355,50 @@ void poly_sparse_multiply8_avx2(Poly& out, const SparseChallenge& c, const TinyP
   }
 }
 
+void poly_sparse_multiply16to32_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext,
+                                     int taps_per_flush) {
+  KESTREL_ASSERT(taps_per_flush >= 1);
+  // As poly_sparse_multiply8_avx2 one size up: per quarter of 64
+  // coefficients, four int16 accumulators (partial sums over at most
+  // taps_per_flush taps) flushed into eight int32 ones.
+  for (int quarter = 0; quarter < 4; ++quarter) {
+    __m256i narrow[4], wide[8];
+#pragma GCC unroll 4
+    for (auto& a : narrow) a = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (auto& a : wide) a = _mm256_setzero_si256();
+    auto flush = [&] [[gnu::always_inline]] {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        wide[2 * u] = _mm256_add_epi32(wide[2 * u], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(narrow[u])));
+        wide[2 * u + 1] =
+            _mm256_add_epi32(wide[2 * u + 1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(narrow[u], 1)));
+        narrow[u] = _mm256_setzero_si256();
+      }
+    };
+    const std::int16_t* base = ext.v.data() + n + 64 * quarter;
+    const int total = c.plus_count + c.minus_count;
+    for (int t = 0; t < total;) {  // runs of at most taps_per_flush public taps
+      const int end = std::min(total, t + taps_per_flush);
+      for (; t < std::min(end, c.plus_count); ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+        asm("" : "+r"(p));  // as in poly_sparse_multiply_avx2
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_add_epi16(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      for (; t < end; ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t - c.plus_count]);
+        asm("" : "+r"(p));
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_sub_epi16(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      flush();
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) store(out.c.data() + 64 * quarter + 8 * v, wide[v]);
+  }
+}
+
 void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
   // Four quarters of 64 coefficients, eight int32 accumulators each.
   for (int quarter = 0; quarter < 4; ++quarter) {

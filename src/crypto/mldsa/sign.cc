@@ -274,6 +274,10 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
 
 // --- Algorithm 7 ML-DSA.Sign_internal -----------------------------------------------
 
+// Taps per int16 flush of c * t0: |t0_i| <= 2^12 after skDecode (Algorithm 25).
+constexpr int t0_taps_per_flush = 32767 / (1 << (d - 1));
+static_assert(t0_taps_per_flush == 7);
+
 // The per-attempt state of the rejection loop.
 struct AttemptScratch {
   std::array<std::uint8_t, 64> rho_double_prime;
@@ -322,6 +326,9 @@ struct detail::ExpandedSecretKeyData {
   std::array<TinyPolyExtension, l_max> s1_tiny;
   std::array<TinyPolyExtension, k_max> s2_tiny;
   int taps_per_flush = 1;
+  // t0 as int16 for poly_sparse_multiply16to32_avx2: skDecode gives t0_i in
+  // [-2^12 + 1, 2^12], so int16 partial sums are exact over 32767 / 2^12 = 7 taps.
+  std::array<SmallPolyExtension, k_max> t0_small;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
@@ -336,6 +343,7 @@ struct detail::ExpandedSecretKeyData {
     secure_zero(t0_ext.data(), sizeof(PolyExtension) * static_cast<std::size_t>(k));
     secure_zero(s1_tiny.data(), sizeof(TinyPolyExtension) * static_cast<std::size_t>(l));
     secure_zero(s2_tiny.data(), sizeof(TinyPolyExtension) * static_cast<std::size_t>(k));
+    secure_zero(t0_small.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
   }
 };
 
@@ -367,6 +375,7 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
     auto extend = use_avx2() ? tiny_poly_extend_avx2 : tiny_poly_extend;
     for (int i = 0; i < params.l; ++i) extend(out.s1_tiny[i], sk->s1.p[i]);
     for (int i = 0; i < params.k; ++i) extend(out.s2_tiny[i], sk->s2.p[i]);
+    for (int i = 0; i < params.k; ++i) small_poly_extend(out.t0_small[i], sk->t0.p[i]);
   }
   out.taps_per_flush = 127 / ((1 << params.eta_bits) - 1 - params.eta);
   for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
@@ -459,7 +468,11 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
-      poly_sparse_multiply32(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);  // exact, |.| <= tau 2^12
+      if (avx2) {  // exact, |.| <= tau 2^12
+        poly_sparse_multiply16to32_avx2(s->ct0.p[i], s->c_sparse, key.t0_small[i], t0_taps_per_flush);
+      } else {
+        poly_sparse_multiply32(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);
+      }
       Poly& r_plus = s->w.p[i];  // w is no longer needed: reuse it for w - cs2 + ct0
       poly_add(r_plus, s->r.p[i], s->ct0.p[i]);
       poly_reduce32(r_plus);
