@@ -70,13 +70,17 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a badly damped controller could raise latency; steps are bounded per interval, a dead band "
      "holds still near the target, and the simulated load step in tuner_test checks it settles",
      false, Gate::net_adaptive_batching},
+    // Used only while crypto.avx2 is on too (checked where the path is chosen),
+    // but not declared as required_gate: a configuration or an A/B run that
+    // turns crypto.avx2 off alone must keep starting and get the portable code.
     {Gate::crypto_avx512, "crypto.avx512", "crypto",
      "AVX-512F/VL Keccak permutations (rotations and chi in one instruction each) for the 4- and "
-     "8-way Keccak of ML-KEM and ML-DSA, used only when the CPU and the OS support AVX-512",
+     "8-way Keccak of ML-KEM and ML-DSA, used only when crypto.avx2 is on and the CPU and the OS "
+     "support AVX-512",
      GateRisk::medium,
      "a wrong permutation would produce wrong keys or signatures; both sides run every ACVP vector "
      "and the permutation is checked against the portable one",
-     true, Gate::crypto_avx2},
+     true},
 }};
 
 struct GateStates {

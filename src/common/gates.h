@@ -31,7 +31,7 @@ enum class Gate : std::uint8_t {
   net_buffer_pool,              // reuse frame buffers from a bounded pool
   net_compression,              // zstd-compress large frames when it pays
   perf_adaptive_tuning,         // tuner moves batch size and flush delay toward a latency target
-  crypto_avx512,                // AVX-512F/VL Keccak permutations (requires crypto_avx2)
+  crypto_avx512,                // AVX-512F/VL Keccak permutations (effective only with crypto_avx2 on)
   count_,                       // not a gate: the number of gates
 };
 
