@@ -877,11 +877,14 @@ AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool autom
   ClusterOptions& run = w.options;
   // --ab all: the workload that exercises the gate. Client signatures are the
   // only thing crypto gates touch on the transaction path, so crypto.* runs
-  // signed transfers; everything else runs raw commands, where the cluster's own
-  // machinery (network, storage, consensus) is the bottleneck. The tuner acts on
-  // latency under changing load: a load step, unless steps were given.
+  // signed transfers, and so do the gates that act on signed transactions or on
+  // MiB proposals (mempool.known_transactions, consensus.block_id_memo,
+  // storage.blob_files); everything else runs raw commands, where the cluster's
+  // own machinery (network, storage, consensus) is the bottleneck. The tuner acts
+  // on latency under changing load: a load step, unless steps were given.
   if (automatic) {
-    run.raw = info.subsystem != "crypto";
+    run.raw = info.subsystem != "crypto" && info.gate != Gate::mempool_known_transactions &&
+              info.gate != Gate::consensus_block_id_memo && info.gate != Gate::storage_blob_files;
     if (info.gate == Gate::perf_adaptive_tuning && run.rate_steps.empty() && !(run.rate > 0)) {
       const double third = std::max(1.0, std::round(o.duration_s / 3));
       run.rate_steps = {{default_step_low_rate, third}, {default_step_high_rate, third}, {default_step_low_rate, third}};
@@ -924,8 +927,9 @@ std::vector<GateSetting> ab_gates(Gate gate, bool on) {
   return gates;
 }
 
-// --ab GATE|all: the same workload with the gate off and on, interleaved
-// (off, on, off, on, ...), `pairs` pairs; medians and the ratio of each pair.
+// --ab GATE|all: the same workload with the gate off and on, interleaved (off,
+// on, then on, off, ...: the first side alternates), `pairs` pairs; medians and
+// the ratio of each pair.
 // With load steps, also each phase's p99 per pair and their medians.
 int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::uint32_t pairs,
            const std::string& json_path, const std::string& markdown_path) {
@@ -966,7 +970,10 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
     for (std::uint32_t p = 0; p < pairs && !failed && !was_interrupted(); ++p) {
       double pair[2] = {0, 0}, cpu[2] = {0, 0}, blocks[2] = {0, 0}, cpu_op[2] = {0, 0};
       std::vector<PhaseResult> pair_phases[2];
-      for (int side = 0; side < 2 && !failed; ++side) {
+      // Alternate which side runs first (off/on, on/off, ...) so a bias of run
+      // order (a warmer page cache, a neighbour's load fading) cancels over pairs.
+      for (int turn = 0; turn < 2 && !failed; ++turn) {
+        const int side = p % 2 == 0 ? turn : 1 - turn;
         ClusterOptions run = base;
         run.gates = ab_gates(gate, side == 1);
         auto r = run_cluster(run);

@@ -50,8 +50,8 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "keep block and certificate values in RocksDB blob files (key-value separation), so "
      "compactions move small references instead of rewriting megabyte blocks; off: values inline in the LSM",
      GateRisk::low,
-     "RocksDB's integrated blob files could lose a value on a bug; read back and crash-tested on both "
-     "sides, and a store written with either setting opens with the other (read at open)",
+     "RocksDB's integrated blob files could lose a value on a bug; read back on both sides, a store "
+     "written with either setting reads with the other (read at open), the crash tests run it on",
      true},
     {Gate::mempool_known_transactions, "mempool.known_transactions", "mempool",
      "a proposal's transaction whose id (SHA-256 of its exact bytes) is in the local mempool was "
@@ -87,8 +87,9 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "(the decoded size is checked against frame_bytes_max first)",
      false},
     {Gate::process_malloc_trim, "process.malloc_trim", "process",
-     "every node_malloc_trim_interval_ms the node command calls malloc_trim(0), which returns whole "
-     "free pages inside the heap to the kernel; off: freed memory stays resident until reused",
+     "the node command fixes glibc's mmap and trim thresholds (buffers of 256 KiB or more mapped and "
+     "unmapped on their own) and calls malloc_trim(0) every 5 s, which returns whole free pages inside "
+     "the heap to the kernel; off: glibc's dynamic thresholds, freed memory stays resident until reused",
      GateRisk::low,
      "each trim walks the heap with its arenas locked (a pause of about a millisecond for other "
      "threads' allocations); it frees nothing in use",
@@ -100,6 +101,17 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a badly damped controller could raise latency; steps are bounded per interval, a dead band "
      "holds still near the target, and the simulated load step in tuner_test checks it settles",
      false, Gate::net_adaptive_batching},
+    // Used only while crypto.avx2 is on too (checked where the path is chosen),
+    // but not declared as required_gate: a configuration or an A/B run that
+    // turns crypto.avx2 off alone must keep starting and get the portable code.
+    {Gate::crypto_avx512, "crypto.avx512", "crypto",
+     "AVX-512F/VL Keccak permutations (rotations and chi in one instruction each) for the 4- and "
+     "8-way Keccak of ML-KEM and ML-DSA, used only when crypto.avx2 is on and the CPU and the OS "
+     "support AVX-512",
+     GateRisk::medium,
+     "a wrong permutation would produce wrong keys or signatures; both sides run every ACVP vector "
+     "and the permutation is checked against the portable one",
+     true},
 }};
 
 struct GateStates {

@@ -35,6 +35,7 @@ enum class Gate : std::uint8_t {
   net_compression,              // zstd-compress large frames when it pays
   process_malloc_trim,          // hand free heap pages back to the kernel every few seconds
   perf_adaptive_tuning,         // tuner moves batch size and flush delay toward a latency target
+  crypto_avx512,                // AVX-512F/VL Keccak permutations (effective only with crypto_avx2 on)
   count_,                       // not a gate: the number of gates
 };
 

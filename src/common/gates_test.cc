@@ -21,6 +21,17 @@ TEST(GatesTest, TableIsInEnumOrderWithUniqueNames) {
   EXPECT_EQ(i, static_cast<std::size_t>(Gate::count_));
 }
 
+// crypto.avx512 (the AVX-512 Keccak) takes effect only with crypto.avx2 on,
+// without a declared dependency: turning crypto.avx2 off alone stays a valid
+// setting (keccak_test checks that the portable permutation runs then).
+TEST(GatesTest, Avx512IsNotADeclaredDependency) {
+  EXPECT_EQ(*find_gate("crypto.avx512"), Gate::crypto_avx512);
+  EXPECT_EQ(gate_info(Gate::crypto_avx512).required_gate, Gate::count_);
+  ScopedGate avx2(Gate::crypto_avx2, false);
+  ScopedGate avx512(Gate::crypto_avx512, true);
+  EXPECT_TRUE(check_gate_dependencies().ok());
+}
+
 TEST(GatesTest, FindByNameAndUnknownIsError) {
   EXPECT_EQ(*find_gate("crypto.avx2"), Gate::crypto_avx2);
   EXPECT_EQ(find_gate("crypto.avx3").error(), GateError::unknown_gate);

@@ -165,10 +165,12 @@ static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // was rewritten on every level it passed (measured: compaction was ~35 % of a
 // validator's CPU under signed load). Certificates (2f+1 ML-DSA signatures) are
 // ~10 KiB; safety records, heights, digests and state entries stay inline.
-inline constexpr std::size_t storage_blob_min_bytes = 4 * 1024;
-// One blob file per 64 MiB of values: a few dozen full blocks. A pruned file is
-// deleted as a whole once every value in it is garbage.
-inline constexpr std::size_t storage_blob_file_bytes = 64 * 1024 * 1024;
+inline constexpr std::size_t storage_blob_value_bytes_min = 4 * 1024;
+// A blob file is cut at 64 MiB; in practice each memtable flush writes its own
+// file, so files hold one write buffer's values (storage_memtables_bytes_max / 4,
+// 4 MiB: a few full blocks). A file is deleted as a whole once every value in it
+// is garbage (pruned).
+inline constexpr std::size_t storage_blob_file_bytes_max = 64 * 1024 * 1024;
 // A stored value (block, certificate, safety record, receipts, state): a block is a
 // header plus a payload; anything larger in the store is corruption.
 inline constexpr std::size_t storage_value_bytes_max =
@@ -188,6 +190,8 @@ inline constexpr int node_malloc_arenas_max = 2;
 inline constexpr std::size_t node_malloc_mmap_threshold_bytes = 256 * 1024;
 // The top of a heap above 1 MiB free is returned at once.
 inline constexpr std::size_t node_malloc_trim_threshold_bytes = 1024 * 1024;
+// glibc caps M_MMAP_THRESHOLD at 32 MiB on 64-bit; both go through mallopt's int.
+static_assert(node_malloc_mmap_threshold_bytes <= 32 * 1024 * 1024 && node_malloc_trim_threshold_bytes <= 0x7fffffff);
 // process.malloc_trim: every 5 s (a heap walk of about a millisecond; the RSS it
 // returns is what a burst freed since the last trim).
 inline constexpr std::uint64_t node_malloc_trim_interval_ms = 5000;

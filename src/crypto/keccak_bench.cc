@@ -18,16 +18,31 @@ void BM_KeccakF1600(benchmark::State& state) {
 }
 BENCHMARK(BM_KeccakF1600)->ArgName("avx2")->Arg(0)->Arg(1);
 
-// Four permutations per iteration; arg 0 = portable, 1 = AVX2 (when available).
+// Four permutations per iteration; arg 0 = portable, 1 = AVX2, 2 = AVX-512
+// (each when the CPU has it; 1 runs with crypto.avx512 off).
 void BM_KeccakF1600x4(benchmark::State& state) {
-  ScopedGate gate(Gate::crypto_avx2, state.range(0) == 1);
+  ScopedGate gate(Gate::crypto_avx2, state.range(0) >= 1);
+  ScopedGate wide(Gate::crypto_avx512, state.range(0) == 2);
   StateX4 s;
   for (auto _ : state) {
     permute_x4(s);
     benchmark::DoNotOptimize(s);
   }
 }
-BENCHMARK(BM_KeccakF1600x4)->ArgName("avx2")->Arg(0)->Arg(1);
+BENCHMARK(BM_KeccakF1600x4)->ArgName("avx2")->Arg(0)->Arg(1)->Arg(2);
+
+// Eight permutations per iteration (permute_x8), paths as above.
+void BM_KeccakF1600x8(benchmark::State& state) {
+  ScopedGate gate(Gate::crypto_avx2, state.range(0) >= 1);
+  ScopedGate wide(Gate::crypto_avx512, state.range(0) == 2);
+  StateX4 s, t;
+  for (auto _ : state) {
+    permute_x8(s, t);
+    benchmark::DoNotOptimize(s);
+    benchmark::DoNotOptimize(t);
+  }
+}
+BENCHMARK(BM_KeccakF1600x8)->ArgName("avx2")->Arg(0)->Arg(1)->Arg(2);
 
 void BM_Shake128Squeeze(benchmark::State& state) {
   ScopedGate gate(Gate::crypto_avx2, state.range(1) == 1);

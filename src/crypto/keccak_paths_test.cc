@@ -55,8 +55,10 @@ TEST(KeccakPathsTest, JobBatchesMatchOneShotsOnBothGateSides) {
   Prng prng(33);
   Bytes input(2000);
   prng.fill(input);
-  for (bool avx2 : {false, true}) {
+  for (int path = 0; path < 3; ++path) {  // portable, AVX2, AVX-512 Keccak (where the CPU has it)
+    const bool avx2 = path >= 1;
     ScopedGate gate(Gate::crypto_avx2, avx2);
+    ScopedGate wide(Gate::crypto_avx512, path == 2);
     for (int round = 0; round < 40; ++round) {
       const std::size_t count = prng.uniform(xof_jobs_max + 1);
       std::vector<XofJob> jobs(count);

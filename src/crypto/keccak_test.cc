@@ -121,18 +121,40 @@ TEST(KeccakTest, X4PathsMatchScalar) {
   Prng prng(23);
   StateX4 x4;
   for (auto& lane : x4.lanes) lane = prng.next_u64();
-  StateX4 portable = x4, dispatched = x4;
+  StateX4 portable = x4;
   permute_x4_portable(portable);
-  {
+  for (bool avx512 : {false, true}) {  // the AVX2 and (where the CPU has it) the AVX-512 permutation
+    StateX4 dispatched = x4;
     ScopedGate on(Gate::crypto_avx2, true);
+    ScopedGate wide(Gate::crypto_avx512, avx512);
     permute_x4(dispatched);
+    EXPECT_EQ(portable.lanes, dispatched.lanes) << "avx512=" << avx512;
   }
-  EXPECT_EQ(portable.lanes, dispatched.lanes);
   for (unsigned j = 0; j < 4; ++j) {
     State s;
     for (unsigned i = 0; i < lane_count; ++i) s.a[i] = x4.lanes[4 * i + j];
     permute(s);
     for (unsigned i = 0; i < lane_count; ++i) EXPECT_EQ(s.a[i], portable.lanes[4 * i + j]);
+  }
+}
+
+TEST(KeccakTest, X8MatchesTwoX4BothPaths) {
+  Prng prng(25);
+  StateX4 first, second;
+  for (auto& lane : first.lanes) lane = prng.next_u64();
+  for (auto& lane : second.lanes) lane = prng.next_u64();
+  StateX4 expected_first = first, expected_second = second;
+  permute_x4_portable(expected_first);
+  permute_x4_portable(expected_second);
+  // Portable, AVX2, AVX-512 (where the CPU has it), and crypto.avx512 on with
+  // crypto.avx2 off (must be the portable code).
+  for (int path = 0; path < 4; ++path) {
+    ScopedGate gate(Gate::crypto_avx2, path == 1 || path == 2);
+    ScopedGate wide(Gate::crypto_avx512, path >= 2);
+    StateX4 a = first, b = second;
+    permute_x8(a, b);
+    EXPECT_EQ(a.lanes, expected_first.lanes) << "path " << path;
+    EXPECT_EQ(b.lanes, expected_second.lanes) << "path " << path;
   }
 }
 

@@ -96,13 +96,14 @@ struct Block {
 
   // SHA-256 of the canonical encoding (encode_block). With the gate
   // consensus.block_id_memo on, the first call remembers the id together with the
-  // header fields, the QC's signer count and the payload size, and later calls
-  // return it while those are unchanged (a MiB payload is hashed once per node,
-  // not once per use). Code that changes payload or signature BYTES in place after
-  // calling id() must call forget_id(); debug builds recompute and compare on
-  // every memo hit, so a stale memo fails the tests. Not safe for concurrent
-  // first calls on one Block (the node hands a block between threads through a
-  // queue, which orders them).
+  // header fields, the QC's signers and signature sizes, and the payload size, and
+  // later calls return it while those are unchanged (a MiB payload is hashed once
+  // per node, not once per use). Code that changes payload or signature bytes
+  // after calling id() without changing a size — in place, or by assigning a new
+  // `payload` or `justify` of the same shape — must call forget_id(); debug builds
+  // recompute and compare on every memo hit, so a stale memo fails the tests. Not
+  // safe for concurrent first calls on one Block (the node hands a block between
+  // threads through a queue, which orders them).
   BlockId id() const;
   void forget_id() const { id_memo_.valid = false; }
 
@@ -115,6 +116,7 @@ struct Block {
     Height height = 0;
     ReplicaId proposer = 0;
     std::size_t justify_signatures = 0, payload_bytes = 0;
+    std::uint64_t justify_shape = 0;  // a mix of the QC's signer ids and signature sizes
   };
   mutable IdMemo id_memo_{};
 };

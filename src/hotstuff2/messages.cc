@@ -257,19 +257,34 @@ BlockId compute_block_id(const Block& b) {
   encode_block(w, b);
   return sha256(encoded);
 }
+
+// Signer ids and signature sizes, mixed (SplitMix64 finalizer per step): two QCs
+// for one block from different signers differ here.
+std::uint64_t qc_shape(const QuorumCertificate& qc) {
+  std::uint64_t h = 0x9E3779B97F4A7C15ull;
+  for (const auto& s : qc.signatures) {
+    h ^= (static_cast<std::uint64_t>(s.signer) << 32) | s.signature.size();
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    h ^= h >> 31;
+  }
+  return h;
+}
 }  // namespace
 
 BlockId Block::id() const {
   if (!gate_enabled(Gate::consensus_block_id_memo)) return compute_block_id(*this);
   IdMemo& m = id_memo_;
+  const std::uint64_t shape = qc_shape(justify);
   if (m.valid && m.parent == parent && m.view == view && m.height == height && m.proposer == proposer &&
       m.justify_view == justify.view && m.justify_block == justify.block_id &&
-      m.justify_signatures == justify.signatures.size() && m.payload_bytes == payload.size()) {
+      m.justify_signatures == justify.signatures.size() && m.justify_shape == shape &&
+      m.payload_bytes == payload.size()) {
     KESTREL_DEBUG_ASSERT(m.id == compute_block_id(*this));
     return m.id;
   }
   m = IdMemo{true, compute_block_id(*this), parent, justify.block_id, view, justify.view, height, proposer,
-             justify.signatures.size(), payload.size()};
+             justify.signatures.size(), payload.size(), shape};
   return m.id;
 }
 

@@ -296,8 +296,6 @@ TEST(MessagesTest, CorruptedEncodingsFailOrAreCanonical) {
   EXPECT_GT(decoded_count, 0u);  // some corruptions hit free fields (ids, signatures)
 }
 
-// Seeds for messages_fuzz: KESTREL_WRITE_FUZZ_SEEDS=dir writes every sample's
-// encoding there (one file each). Does nothing otherwise.
 // consensus.block_id_memo, both sides: the id is always SHA-256 of the block's
 // encoding; with the memo on it follows every field change and, after
 // forget_id(), in-place byte changes too.
@@ -322,6 +320,7 @@ TEST_P(BlockIdMemo, IdIsTheHashOfTheEncodingThroughChanges) {
       [](Block& x) { x.justify.view += 1; },
       [](Block& x) { x.justify.block_id.bytes[31] ^= 1; },
       [](Block& x) { x.justify.signatures.pop_back(); },
+      [](Block& x) { x.justify.signatures.back().signer += 1; },  // another quorum, same count
       [](Block& x) { x.payload.push_back(1); },
       [](Block& x) { x.payload = filled(4096, 0x41); x.payload.pop_back(); },
   };
@@ -356,6 +355,8 @@ TEST_P(BlockIdMemo, IdIsTheHashOfTheEncodingThroughChanges) {
 INSTANTIATE_TEST_SUITE_P(Gate, BlockIdMemo, ::testing::Bool(),
                          [](const auto& p) { return std::string(p.param ? "memo" : "nomemo"); });
 
+// Seeds for messages_fuzz: KESTREL_WRITE_FUZZ_SEEDS=dir writes every sample's
+// encoding there (one file each). Does nothing otherwise.
 TEST(MessagesTest, WriteFuzzSeeds) {
   const char* dir = std::getenv("KESTREL_WRITE_FUZZ_SEEDS");
   if (!dir) GTEST_SKIP() << "KESTREL_WRITE_FUZZ_SEEDS not set";

@@ -11,8 +11,9 @@
 
 namespace kestrel::node {
 
-// M_ARENA_MAX and a fixed M_MMAP_THRESHOLD / M_TRIM_THRESHOLD (limits.h
-// node_malloc_*). Call once, before threads start.
+// M_ARENA_MAX; with gate process.malloc_trim on, also a fixed M_MMAP_THRESHOLD
+// and M_TRIM_THRESHOLD (limits.h node_malloc_*). Call once, after the gates are
+// set and before threads start.
 void apply_malloc_policy();
 
 // With gate process.malloc_trim on: malloc_trim(0), which returns whole free

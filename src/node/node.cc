@@ -276,10 +276,11 @@ class Node::Impl {
   // Where the consensus thread's wall time goes (kestrel_node_thread_seconds_total):
   // nanoseconds per activity, written by the consensus thread only.
   enum Activity : std::size_t {
-    act_idle, act_consensus, act_gossip_transactions, act_gossip_raw, act_client_submit, act_client_raw,
-    act_client_other, act_tick, act_payload, act_gossip_send, act_housekeeping, act_count
+    activity_idle, activity_consensus, activity_gossip_transactions, activity_gossip_raw, activity_client_submit,
+    activity_client_raw, activity_client_other, activity_tick, activity_payload, activity_gossip_send,
+    activity_housekeeping, activity_count
   };
-  std::array<std::uint64_t, act_count> thread_ns_{};
+  std::array<std::uint64_t, activity_count> thread_ns_{};
   void account(Activity a, Clock::time_point& since) {
     const auto now = Clock::now();
     thread_ns_[a] += static_cast<std::uint64_t>((now - since).count());
@@ -672,28 +673,28 @@ void Node::Impl::run() {
     if (hold_deadline_) deadline = std::min(deadline, std::max(now, *hold_deadline_));
     Clock::time_point mark = now;
     events_.pop_all(batch, deadline);
-    account(act_idle, mark);
+    account(activity_idle, mark);
     for (Event& e : batch) {
       if (stopping_) break;
       handle(e);
-      static constexpr Activity by_index[] = {act_consensus,    act_gossip_transactions, act_gossip_raw,
-                                              act_client_submit, act_client_other,       act_client_other,
-                                              act_client_other,  act_client_raw,         act_client_other};
+      static constexpr Activity by_index[] = {activity_consensus,    activity_gossip_transactions, activity_gossip_raw,
+                                              activity_client_submit, activity_client_other,       activity_client_other,
+                                              activity_client_other,  activity_client_raw,         activity_client_other};
       static_assert(std::size(by_index) == std::variant_size_v<Event>);
       account(by_index[e.index()], mark);
     }
     batch.clear();
     if (stopping_) break;
     if (wake_tick_ != 0 && now_tick() >= wake_tick_) step(hs::TickInput{now_tick()});
-    account(act_tick, mark);
+    account(activity_tick, mark);
     if (hold_deadline_ && Clock::now() >= *hold_deadline_) {
       hold_deadline_.reset();
       maybe_prepare_payload(true);  // the flush delay passed: release the held batch
     }
     maybe_prepare_payload(false);
-    account(act_payload, mark);
+    account(activity_payload, mark);
     flush_gossip();
-    account(act_gossip_send, mark);
+    account(activity_gossip_send, mark);
     const auto after = Clock::now();
     if (after - last_status_ >= std::chrono::milliseconds(100)) {
       expire_waiters(after);
@@ -708,7 +709,7 @@ void Node::Impl::run() {
       if (tuning()) tuner_step();
       tuner_last_ = after;
     }
-    account(act_housekeeping, mark);
+    account(activity_housekeeping, mark);
   }
   running_ = false;
   events_.stop();  // producers must not block on a queue nobody drains
@@ -836,6 +837,8 @@ BlockInfo Node::Impl::info_of(const hs::BlockId& id, const hs::Block& block) {
   if (checked_ids_.first == id && checked_ids_.second.size() == payload->transactions.size()) {
     info.ids = std::move(checked_ids_.second);  // hashed once, by the proposal check
     checked_ids_ = {};
+    KESTREL_DEBUG_ASSERT(std::equal(info.ids.begin(), info.ids.end(), payload->transactions.begin(),
+                                    [](const auto& tx_id, ByteSpan tx) { return tx_id == execution::transaction_id(tx); }));
   } else {
     info.ids.reserve(payload->transactions.size());
     for (ByteSpan tx : payload->transactions) info.ids.push_back(execution::transaction_id(tx));
@@ -1420,10 +1423,10 @@ void Node::Impl::refresh_metrics() {
         {{"path", path}});
     if (counter && value > (*counter)->value()) (*counter)->add(value - (*counter)->value());
   }
-  static constexpr const char* activities[act_count] = {
+  static constexpr const char* activities[activity_count] = {
       "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",
       "client_other", "tick",     "payload",             "gossip_send", "housekeeping"};
-  for (std::size_t i = 0; i < act_count; ++i) {
+  for (std::size_t i = 0; i < activity_count; ++i) {
     auto counter = perf::global_registry().counter(
         "kestrel_node_thread_seconds_total",
         "Wall time of the consensus thread by activity (idle: waiting for events; consensus: peer "

@@ -275,8 +275,8 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
   rocksdb::ColumnFamilyOptions large_values = cf_options;
   if (gate_enabled(Gate::storage_blob_files)) {
     large_values.enable_blob_files = true;
-    large_values.min_blob_size = limits::storage_blob_min_bytes;
-    large_values.blob_file_size = limits::storage_blob_file_bytes;
+    large_values.min_blob_size = limits::storage_blob_value_bytes_min;
+    large_values.blob_file_size = limits::storage_blob_file_bytes_max;
     large_values.blob_compression_type = rocksdb::kNoCompression;
     // Pruned blocks leave garbage in the oldest blob files; compactions relocate
     // what is still live from the oldest quarter so those files can be deleted.

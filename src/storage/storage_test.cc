@@ -416,7 +416,6 @@ std::uint64_t directory_bytes(const std::string& path) {
   return total;
 }
 
-// Endless-load proxy: 256 MiB of blocks through a store that keeps 16 of them.
 std::size_t blob_file_count(const TempDir& dir) {
   std::size_t n = 0;
   for (const auto& e : fs::directory_iterator(dir.path())) n += e.path().extension() == ".blob";
@@ -467,6 +466,7 @@ TEST(StoreBlobFilesTest, LargeValuesInBlobFilesAndReadableAcrossSettings) {
   read_all(true, 80);
 }
 
+// Endless-load proxy: 512 MiB of blocks through a store that keeps 256 of them.
 // The directory must stay far below what was written: pruned blocks are deleted
 // and the log is bounded by max_total_wal_size (64 MiB). Both sides of
 // storage.blob_files; with it on, pruned values in blob files become garbage that

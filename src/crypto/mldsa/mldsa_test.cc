@@ -199,6 +199,19 @@ TEST(MlDsaArithmeticTest, Avx2SamplersEqualPortable) {
       for (int s = 0; s < params.l; ++s) ASSERT_EQ(a_portable.row[r].p[s].c, a_avx2.row[r].p[s].c);
       ASSERT_EQ(s2_portable.p[r].c, s2_avx2.p[r].c);
     }
+    // Key generation's combined form, on both paths.
+    for (bool avx2 : {false, true}) {
+      ScopedGate gate(Gate::crypto_avx2, avx2);
+      Matrix a_both;
+      PolyVecL s1_both;
+      PolyVecK s2_both;
+      expand_a_s(a_both, s1_both, s2_both, params, rho, rho_prime);
+      for (int r = 0; r < params.k; ++r) {
+        for (int s = 0; s < params.l; ++s) ASSERT_EQ(a_both.row[r].p[s].c, a_portable.row[r].p[s].c) << avx2;
+        ASSERT_EQ(s2_both.p[r].c, s2_portable.p[r].c) << avx2;
+      }
+      for (int s = 0; s < params.l; ++s) ASSERT_EQ(s1_both.p[s].c, s1_portable.p[s].c) << avx2;
+    }
     for (int s = 0; s < params.l; ++s) {
       ASSERT_EQ(s1_portable.p[s].c, s1_avx2.p[s].c);
       ASSERT_EQ(y_portable.p[s].c, y_avx2.p[s].c);
@@ -381,6 +394,18 @@ TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
       Poly product_portable;
       poly_sparse_multiply_portable(product_portable, sparse, ext);
       ASSERT_EQ(product.c, product_portable.c);
+      // The int8 form, with the flush interval signing uses and with every
+      // interval the bound allows down to 1.
+      TinyPolyExtension tiny, tiny_avx2;
+      tiny_poly_extend(tiny, s);
+      tiny_poly_extend_avx2(tiny_avx2, s);
+      ASSERT_EQ(tiny.v, tiny_avx2.v);
+      const int max_taps = 127 / ((1 << params.eta_bits) - 1 - params.eta);
+      for (int taps : {max_taps, 1 + static_cast<int>(prng.uniform(static_cast<std::uint64_t>(max_taps)))}) {
+        Poly product8;
+        poly_sparse_multiply8_avx2(product8, sparse, tiny, taps);
+        ASSERT_EQ(product8.c, product_portable.c) << "taps per flush " << taps;
+      }
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product.c[i]), params.tau * 11);
         ASSERT_EQ(freeze(product.c[i]), freeze(expected.c[i])) << i;
@@ -398,9 +423,74 @@ TEST(MlDsaArithmeticTest, SparseChallengeProductsEqualNttProduct) {
       Poly product_t0_portable;
       poly_sparse_multiply32_portable(product_t0_portable, sparse, ext32);
       ASSERT_EQ(product_t0.c, product_t0_portable.c);
+      SmallPolyExtension ext16;  // the int16 form signing uses on AVX2, every flush interval up to 7
+      small_poly_extend(ext16, t0);
+      for (int taps = 1; taps <= 7; ++taps) {
+        Poly product16;
+        poly_sparse_multiply16to32_avx2(product16, sparse, ext16, taps);
+        ASSERT_EQ(product16.c, product_t0_portable.c) << "taps per flush " << taps;
+      }
       for (int i = 0; i < n; ++i) {
         ASSERT_LE(std::abs(product_t0.c[i]), params.tau << (d - 1));
         ASSERT_EQ(freeze(product_t0.c[i]), freeze(expected_t0.c[i])) << i;
+      }
+    }
+  }
+}
+
+// The int8 product at its bound: s constant at skDecode's extreme and tau
+// challenge taps all +1 (then all -1) next to each other, so every int8 partial
+// sum reaches taps_per_flush * max |s_i| in magnitude.
+TEST(MlDsaArithmeticTest, TinySparseProductAtItsBound) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  for (const auto set : all_sets) {
+    const Params& params = params_for(set);
+    const std::int32_t low = params.eta - (1 << params.eta_bits) + 1;
+    const int max_taps = 127 / ((1 << params.eta_bits) - 1 - params.eta);
+    ASSERT_LE(max_taps * -low, 127);
+    for (const std::int32_t value : {low, static_cast<std::int32_t>(params.eta)}) {
+      for (const std::int32_t sign : {1, -1}) {
+        Poly s, c;
+        s.c.fill(value);
+        c.c.fill(0);
+        for (int i = 0; i < params.tau; ++i) c.c[static_cast<std::size_t>(3 * i)] = sign;
+        SparseChallenge sparse;
+        sparse_challenge_from(sparse, c);
+        SmallPolyExtension ext;
+        small_poly_extend(ext, s);
+        TinyPolyExtension tiny;
+        tiny_poly_extend(tiny, s);
+        Poly expected, product8;
+        poly_sparse_multiply_portable(expected, sparse, ext);
+        poly_sparse_multiply8_avx2(product8, sparse, tiny, max_taps);
+        ASSERT_EQ(product8.c, expected.c) << parameter_set_name(set) << " value " << value << " sign " << sign;
+      }
+    }
+  }
+}
+
+// c * t0 in int16 at its bound: t0 = 2^12 (and -2^12 + 1) everywhere, tau taps of
+// one sign, so each int16 partial sum reaches 7 * 2^12 = 28672 in magnitude.
+TEST(MlDsaArithmeticTest, Int16T0ProductAtItsBound) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  for (const auto set : all_sets) {
+    const Params& params = params_for(set);
+    for (const std::int32_t value : {std::int32_t{1} << (d - 1), -(std::int32_t{1} << (d - 1)) + 1}) {
+      for (const std::int32_t sign : {1, -1}) {
+        Poly t0, c;
+        t0.c.fill(value);
+        c.c.fill(0);
+        for (int i = 0; i < params.tau; ++i) c.c[static_cast<std::size_t>(3 * i)] = sign;
+        SparseChallenge sparse;
+        sparse_challenge_from(sparse, c);
+        PolyExtension ext32;
+        poly_extend(ext32, t0);
+        SmallPolyExtension ext16;
+        small_poly_extend(ext16, t0);
+        Poly expected, product;
+        poly_sparse_multiply32_portable(expected, sparse, ext32);
+        poly_sparse_multiply16to32_avx2(product, sparse, ext16, 7);
+        ASSERT_EQ(product.c, expected.c) << parameter_set_name(set) << " value " << value << " sign " << sign;
       }
     }
   }

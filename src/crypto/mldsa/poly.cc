@@ -390,6 +390,13 @@ void small_poly_extend(SmallPolyExtension& ext, const Poly& s) {
   }
 }
 
+void tiny_poly_extend(TinyPolyExtension& ext, const Poly& s) {
+  for (int i = 0; i < n; ++i) {
+    ext.v[i] = static_cast<std::int8_t>(-s.c[i]);
+    ext.v[n + i] = static_cast<std::int8_t>(s.c[i]);
+  }
+}
+
 // Portable forms: plain loops over whole polynomials, which the compiler turns
 // into SIMD adds on the baseline instruction set (constant trip count, a local
 // accumulator nothing else can alias).

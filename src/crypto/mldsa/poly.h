@@ -124,6 +124,19 @@ void small_poly_extend(SmallPolyExtension& ext, const Poly& s);
 // Replaces NTT^-1(c-hat o s-hat) (one inverse NTT per polynomial) where the
 // exact product is wanted anyway. poly_avx2.cc; REQUIRES cpu_features().avx2.
 void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
+// The same product from an int8 extension, 32 coefficients per register:
+// partial sums over at most taps_per_flush taps stay exact in int8
+// (REQUIRES taps_per_flush * max |s_i| <= 127) and are then added into int16
+// accumulators. Half the loads of the int16 form (the product is load-bound:
+// every other unaligned load crosses a cache line). AVX2 only (poly_avx2.cc).
+struct alignas(32) TinyPolyExtension {
+  std::array<std::int8_t, 2 * n> v;
+};
+// REQUIRES |s_i| <= 127. The AVX2 form gives the same bytes.
+void tiny_poly_extend(TinyPolyExtension& ext, const Poly& s);
+void tiny_poly_extend_avx2(TinyPolyExtension& ext, const Poly& s);
+void poly_sparse_multiply8_avx2(Poly& out, const SparseChallenge& c, const TinyPolyExtension& ext,
+                                int taps_per_flush);
 // The same for t0 (|t0_i| <= 2^12, |c t0|_i <= tau 2^12 needs 32 bits): int32
 // extension, eight coefficients per register.
 struct alignas(32) PolyExtension {
@@ -131,6 +144,11 @@ struct alignas(32) PolyExtension {
 };
 void poly_extend(PolyExtension& ext, const Poly& s);
 void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext);
+// c * t0 from an int16 extension of t0 (|t0_i| <= 2^12): int16 partial sums over
+// at most taps_per_flush taps (REQUIRES taps_per_flush * max |t0_i| <= 32767),
+// added into int32; half the loads of the int32 form. AVX2 only.
+void poly_sparse_multiply16to32_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext,
+                                     int taps_per_flush);
 // Portable forms (poly.cc) and the dispatching functions.
 void poly_sparse_multiply_portable(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext);
 void poly_sparse_multiply32_portable(Poly& out, const SparseChallenge& c, const PolyExtension& ext);

@@ -13,6 +13,7 @@
 // MlDsaRoundingTest on both paths.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/assert.h"
@@ -289,6 +290,115 @@ void poly_sparse_multiply_avx2(Poly& out, const SparseChallenge& c, const SmallP
   }
 }
 
+void tiny_poly_extend_avx2(TinyPolyExtension& ext, const Poly& s) {
+  // 32 coefficients per step: two signed saturating packs (no value
+  // saturates: |s_i| <= 127) leave the dwords of the four inputs interleaved
+  // per 128-bit half; one permutevar8x32 puts them in order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int g = 0; g < n / 32; ++g) {
+    const __m256i low = _mm256_packs_epi32(load(&s.c[32 * g]), load(&s.c[32 * g + 8]));
+    const __m256i high = _mm256_packs_epi32(load(&s.c[32 * g + 16]), load(&s.c[32 * g + 24]));
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(low, high), order);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&ext.v[n + 32 * g]), bytes);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&ext.v[32 * g]), _mm256_sub_epi8(_mm256_setzero_si256(), bytes));
+  }
+}
+
+void poly_sparse_multiply8_avx2(Poly& out, const SparseChallenge& c, const TinyPolyExtension& ext,
+                                int taps_per_flush) {
+  KESTREL_ASSERT(taps_per_flush >= 1);
+  // Coefficient i of X^j * s is ext[n - j + i]. Per half of 128 coefficients:
+  // four int8 accumulators (32 coefficients each) and eight int16 ones.
+  for (int half = 0; half < 2; ++half) {
+    __m256i narrow[4], wide[8];  // unrolled loops below keep these in registers
+#pragma GCC unroll 4
+    for (auto& a : narrow) a = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (auto& a : wide) a = _mm256_setzero_si256();
+    // Adds the int8 partial sums into the int16 accumulators (sign-extended).
+    auto flush = [&] [[gnu::always_inline]] {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        wide[2 * u] = _mm256_add_epi16(wide[2 * u], _mm256_cvtepi8_epi16(_mm256_castsi256_si128(narrow[u])));
+        wide[2 * u + 1] =
+            _mm256_add_epi16(wide[2 * u + 1], _mm256_cvtepi8_epi16(_mm256_extracti128_si256(narrow[u], 1)));
+        narrow[u] = _mm256_setzero_si256();
+      }
+    };
+    const std::int8_t* base = ext.v.data() + n + 128 * half;
+    // The taps (the +1 positions, then the -1 ones) in runs of at most
+    // taps_per_flush, each run summed in int8 and then flushed; all counts are
+    // public. The inner loops touch only the int8 accumulators.
+    const int total = c.plus_count + c.minus_count;
+    for (int t = 0; t < total;) {
+      const int end = std::min(total, t + taps_per_flush);
+      for (; t < std::min(end, c.plus_count); ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+        asm("" : "+r"(p));  // as in poly_sparse_multiply_avx2
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_add_epi8(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      for (; t < end; ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t - c.plus_count]);
+        asm("" : "+r"(p));
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_sub_epi8(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      flush();
+    }
+    std::int32_t* o = out.c.data() + 128 * half;
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) {
+      store(o + 16 * v, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(wide[v])));
+      store(o + 16 * v + 8, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(wide[v], 1)));
+    }
+  }
+}
+
+void poly_sparse_multiply16to32_avx2(Poly& out, const SparseChallenge& c, const SmallPolyExtension& ext,
+                                     int taps_per_flush) {
+  KESTREL_ASSERT(taps_per_flush >= 1);
+  // As poly_sparse_multiply8_avx2 one size up: per quarter of 64
+  // coefficients, four int16 accumulators (partial sums over at most
+  // taps_per_flush taps) flushed into eight int32 ones.
+  for (int quarter = 0; quarter < 4; ++quarter) {
+    __m256i narrow[4], wide[8];
+#pragma GCC unroll 4
+    for (auto& a : narrow) a = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (auto& a : wide) a = _mm256_setzero_si256();
+    auto flush = [&] [[gnu::always_inline]] {
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u) {
+        wide[2 * u] = _mm256_add_epi32(wide[2 * u], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(narrow[u])));
+        wide[2 * u + 1] =
+            _mm256_add_epi32(wide[2 * u + 1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(narrow[u], 1)));
+        narrow[u] = _mm256_setzero_si256();
+      }
+    };
+    const std::int16_t* base = ext.v.data() + n + 64 * quarter;
+    const int total = c.plus_count + c.minus_count;
+    for (int t = 0; t < total;) {  // runs of at most taps_per_flush public taps
+      const int end = std::min(total, t + taps_per_flush);
+      for (; t < std::min(end, c.plus_count); ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.plus[t]);  // public offset
+        asm("" : "+r"(p));  // as in poly_sparse_multiply_avx2
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_add_epi16(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      for (; t < end; ++t) {
+        const auto* p = reinterpret_cast<const __m256i*>(base - c.minus[t - c.plus_count]);
+        asm("" : "+r"(p));
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; ++u) narrow[u] = _mm256_sub_epi16(narrow[u], _mm256_loadu_si256(p + u));
+      }
+      flush();
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < 8; ++v) store(out.c.data() + 64 * quarter + 8 * v, wide[v]);
+  }
+}
+
 void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const PolyExtension& ext) {
   // Four quarters of 64 coefficients, eight int32 accumulators each.
   for (int quarter = 0; quarter < 4; ++quarter) {
@@ -376,48 +486,67 @@ int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t b
 }
 
 int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
-  // Pass 1, branch-free on secret nibbles: 8 candidates per 4 input bytes
-  // (low nibble first, Algorithm 31 lines 5-12), values and accept masks.
+  // Pass 1, branch-free on secret nibbles: 64 candidates per 32 input bytes
+  // (low nibble first, Algorithm 31 lines 5-12) as bytes; the value of each
+  // nibble by one table shuffle (eta = 2: 2 - (b mod 5); eta = 4: 4 - b) and
+  // its accept bit by one byte compare (b < 15, b < 9).
   constexpr std::size_t bytes_max = 2 * 136;  // two SHAKE256 blocks
   KESTREL_ASSERT(bytes % 4 == 0 && bytes <= bytes_max);
-  const std::size_t groups = bytes / 4;
-  alignas(32) std::array<std::int32_t, 2 * bytes_max> values;
-  std::array<std::uint8_t, bytes_max / 4> accepted;
-  const __m256i shifts = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-  const __m256i nibble = _mm256_set1_epi32(15);
+  constexpr std::size_t groups_max = (bytes_max + 31) / 32;
+  const std::size_t groups = (bytes + 31) / 32;
+  alignas(32) std::array<std::int8_t, 64 * groups_max> values;
+  std::array<std::uint64_t, groups_max> accepted;
+  const __m256i table = eta == 2 ? _mm256_setr_epi8(2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 0,  //
+                                                    2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 0)
+                                 : _mm256_setr_epi8(4, 3, 2, 1, 0, -1, -2, -3, -4, 0, 0, 0, 0, 0, 0, 0,  //
+                                                    4, 3, 2, 1, 0, -1, -2, -3, -4, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i bound = _mm256_set1_epi8(static_cast<char>(eta == 2 ? 15 : 9));
+  const __m256i nibble = _mm256_set1_epi8(15);
   for (std::size_t g = 0; g < groups; ++g) {
-    std::uint32_t word;
-    std::memcpy(&word, buf + 4 * g, 4);
-    const __m256i b = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<std::int32_t>(word)), shifts), nibble);
-    __m256i value, accept;
-    if (eta == 2) {  // eta is public. Algorithm 15: b < 15, 2 - (b mod 5)
-      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(15), b);
-      const __m256i quotient = _mm256_srli_epi32(_mm256_mullo_epi32(b, _mm256_set1_epi32(205)), 10);
-      const __m256i mod5 = _mm256_sub_epi32(b, _mm256_mullo_epi32(quotient, _mm256_set1_epi32(5)));
-      value = _mm256_sub_epi32(_mm256_set1_epi32(2), mod5);
-    } else {  // b < 9, 4 - b
-      accept = _mm256_cmpgt_epi32(_mm256_set1_epi32(9), b);
-      value = _mm256_sub_epi32(_mm256_set1_epi32(4), b);
+    const std::size_t available = std::min<std::size_t>(32, bytes - 32 * g);
+    __m256i x;
+    if (available == 32) {
+      x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + 32 * g));
+    } else {  // the last, partial group through a zero-padded copy
+      alignas(32) std::array<std::uint8_t, 32> padded{};
+      std::memcpy(padded.data(), buf + 32 * g, available);
+      x = _mm256_load_si256(reinterpret_cast<const __m256i*>(padded.data()));
+      secure_zero(padded.data(), padded.size());
     }
-    store(&values[8 * g], value);
-    accepted[g] = static_cast<std::uint8_t>(_mm256_movemask_ps(_mm256_castsi256_ps(accept)));
+    const __m256i low = _mm256_and_si256(x, nibble);
+    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
+    // Interleave per 128-bit half, then put the halves in input order:
+    // candidates 64g + [0, 32) in first, 64g + [32, 64) in second.
+    const __m256i mixed_low = _mm256_unpacklo_epi8(low, high);
+    const __m256i mixed_high = _mm256_unpackhi_epi8(low, high);
+    const __m256i first = _mm256_permute2x128_si256(mixed_low, mixed_high, 0x20);
+    const __m256i second = _mm256_permute2x128_si256(mixed_low, mixed_high, 0x31);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&values[64 * g]), _mm256_shuffle_epi8(table, first));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(&values[64 * g + 32]), _mm256_shuffle_epi8(table, second));
+    std::uint64_t mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi8(bound, first)));
+    mask |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi8(bound, second))))
+            << 32;
+    if (available < 32) mask &= (std::uint64_t{1} << (2 * available)) - 1;  // no candidates from the padding
+    accepted[g] = mask;
   }
   // FIPS 204 lets each candidate's accept bit leak (rejected nibbles are
   // independent of the accepted coefficients): declassify them, all at once.
-  ct_declassify(accepted.data(), groups);
-  // Pass 2: compaction driven by the public masks.
-  for (std::size_t g = 0; g < groups && count < n; ++g) {
-    const unsigned mask = accepted[g];
+  ct_declassify(accepted.data(), groups * sizeof(std::uint64_t));
+  // Pass 2: compaction driven by the public masks, eight candidates at a time.
+  for (std::size_t step = 0; step < 8 * groups && count < n; ++step) {
+    const auto mask = static_cast<unsigned>((accepted[step / 8] >> (8 * (step % 8))) & 0xff);
+    const std::int8_t* v = &values[8 * step];
     if (count <= n - 8) {
-      count += compress_store(&a.c[static_cast<std::size_t>(count)], load(&values[8 * g]), mask);
+      const __m256i wide = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)));
+      count += compress_store(&a.c[static_cast<std::size_t>(count)], wide, mask);
     } else {
       for (unsigned lane = 0; lane < 8 && count < n; ++lane) {
-        a.c[static_cast<std::size_t>(count)] = values[8 * g + lane];
+        a.c[static_cast<std::size_t>(count)] = v[lane];
         count += static_cast<int>((mask >> lane) & 1);
       }
     }
   }
-  secure_zero(values.data(), sizeof values);
+  secure_zero(values.data(), 64 * groups);
   return count;
 }
 

@@ -37,6 +37,14 @@ void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, see
 // RejBoundedPoly(rho' || r + l) for r < k (2-byte little-endian indices); [-eta, eta].
 void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
               std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
+// ExpandA(rho) and ExpandS(rho') of key generation (Algorithm 6 lines 3-4),
+// the same values as expand_a and expand_s. On the AVX2 path, when the k * l +
+// k + l XOFs fit in one batch (ML-DSA-44 and -65), they are one run_jobs_x4
+// batch: the two-block ExpandS jobs fill the lanes the five-block matrix jobs
+// leave idle at the end (ML-DSA-65: 22 eight-lane steps instead of 20 and six
+// four-lane ones).
+void expand_a_s(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
+                std::span<const std::uint8_t, seed_bytes> rho, std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
 // Algorithm 34 ExpandMask(rho'', kappa): y[r] from H(rho'' || kappa + r);
 // coefficients in [-gamma1 + 1, gamma1].
 void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t, 64> rho_double_prime,
@@ -44,16 +52,17 @@ void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t
 
 // ExpandMask over the attempts of one signature: attempt i uses the counters
 // kappa + r = i * l + r (Algorithm 7 line 11 and Algorithm 34), one run of
-// consecutive counters. On the AVX2 path the stream hashes four counters per
-// 4-way Keccak call and keeps the unused ones for the next attempt, so an
-// attempt costs l / 4 four-way calls instead of floor(l / 4) four-way and
-// l mod 4 single ones (ML-DSA-65: 1.25 instead of 1 + 1, ML-DSA-87: 1.75
-// instead of 1 + 3). The pending polynomials are secret: wipe() on scope exit.
+// consecutive counters. On the AVX2 path the stream hashes eight counters per
+// call (one run_jobs_x4 batch on eight lanes, permute_x8) and keeps the unused
+// ones for the next attempt, so an attempt costs l / 8 eight-way calls instead
+// of floor(l / 4) four-way and l mod 4 single ones. The pending polynomials
+// are secret: wipe() on scope exit.
 struct MaskStream {
-  std::array<Poly, 4> pending;
-  int first = 0;  // pending[first, 4) not yet handed out
+  static constexpr int batch = 8;  // polynomials per run_jobs_x4 call (eight lanes)
+  std::array<Poly, batch> pending;
+  int first = 0;  // pending[first, batch) not yet handed out
   std::uint16_t next_counter = 0;  // kappa + r of the next polynomial to hash
-  MaskStream() : first(4) {}
+  MaskStream() : first(batch) {}
   void wipe();
 };
 // y = the next l polynomials of the stream, identical to expand_mask(y, params,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "common/cpu.h"
 #include "common/limits.h"
 #include "crypto/ct.h"
 #include "crypto/keccak.h"
@@ -262,9 +263,8 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
   // rho is published in the public key, so ExpandA's rejection sampling on it
   // may branch (rho' and K stay secret).
   ct_declassify(s->sk.rho.data(), s->sk.rho.size());
-  expand_a(s->a, params, s->sk.rho);
-  expand_s(s->sk.s1, s->sk.s2, params,
-           std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
+  expand_a_s(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho,
+             std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
   compute_t(s->t, s->s1_hat, s->a, s->sk, params);
   for (int i = 0; i < params.k; ++i) poly_power2round(s->t1.p[i], s->sk.t0.p[i], s->t.p[i]);
   pk_encode(pk.data(), params, s->sk.rho, s->t1);
@@ -273,6 +273,10 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
 }
 
 // --- Algorithm 7 ML-DSA.Sign_internal -----------------------------------------------
+
+// Taps per int16 flush of c * t0: |t0_i| <= 2^12 after skDecode (Algorithm 25).
+constexpr int t0_taps_per_flush = 32767 / (1 << (d - 1));
+static_assert(t0_taps_per_flush == 7);
 
 // The per-attempt state of the rejection loop.
 struct AttemptScratch {
@@ -315,6 +319,16 @@ struct detail::ExpandedSecretKeyData {
   std::array<SmallPolyExtension, l_max> s1_ext;
   std::array<SmallPolyExtension, k_max> s2_ext;
   std::array<PolyExtension, k_max> t0_ext;
+  // s1, s2 as int8 for the AVX2 product (poly_sparse_multiply8_avx2), which
+  // adds its int8 partial sums into int16 every taps_per_flush taps: skDecode
+  // gives s_i in [eta - 2^bitlen(2 eta) + 1, eta] (Algorithm 19), so
+  // |s_i| <= 2^eta_bits - 1 - eta (11 for eta = 4, 5 for eta = 2).
+  std::array<TinyPolyExtension, l_max> s1_tiny;
+  std::array<TinyPolyExtension, k_max> s2_tiny;
+  int taps_per_flush = 1;
+  // t0 as int16 for poly_sparse_multiply16to32_avx2: skDecode gives t0_i in
+  // [-2^12 + 1, 2^12], so int16 partial sums are exact over 32767 / 2^12 = 7 taps.
+  std::array<SmallPolyExtension, k_max> t0_small;
   ExpandedSecretKeyData() = default;
   ExpandedSecretKeyData(const ExpandedSecretKeyData&) = delete;
   ExpandedSecretKeyData& operator=(const ExpandedSecretKeyData&) = delete;
@@ -327,6 +341,9 @@ struct detail::ExpandedSecretKeyData {
     secure_zero(s1_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(l));
     secure_zero(s2_ext.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
     secure_zero(t0_ext.data(), sizeof(PolyExtension) * static_cast<std::size_t>(k));
+    secure_zero(s1_tiny.data(), sizeof(TinyPolyExtension) * static_cast<std::size_t>(l));
+    secure_zero(s2_tiny.data(), sizeof(TinyPolyExtension) * static_cast<std::size_t>(k));
+    secure_zero(t0_small.data(), sizeof(SmallPolyExtension) * static_cast<std::size_t>(k));
   }
 };
 
@@ -352,6 +369,15 @@ void expand_secret(ExpandedSecretKeyData& out, const Params& params, ByteSpan se
   out.tr = sk->tr;
   for (int i = 0; i < params.l; ++i) small_poly_extend(out.s1_ext[i], sk->s1.p[i]);
   for (int i = 0; i < params.k; ++i) small_poly_extend(out.s2_ext[i], sk->s2.p[i]);
+  // Only CPUs with AVX2 use the int8 forms; there they are filled on both
+  // sides of the gate (it may change between expansion and signing).
+  if (cpu_features().avx2) {
+    auto extend = use_avx2() ? tiny_poly_extend_avx2 : tiny_poly_extend;
+    for (int i = 0; i < params.l; ++i) extend(out.s1_tiny[i], sk->s1.p[i]);
+    for (int i = 0; i < params.k; ++i) extend(out.s2_tiny[i], sk->s2.p[i]);
+    for (int i = 0; i < params.k; ++i) small_poly_extend(out.t0_small[i], sk->t0.p[i]);
+  }
+  out.taps_per_flush = 127 / ((1 << params.eta_bits) - 1 - params.eta);
   for (int i = 0; i < params.k; ++i) poly_extend(out.t0_ext[i], sk->t0.p[i]);
   expand_a(out.a, params, out.rho);  // rho is public (it is in the public key)
 }
@@ -414,12 +440,21 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // positions: cheaper than NTT(c), a pointwise product and an NTT^-1 per
     // polynomial, and exact values need no reduction afterwards.
     sparse_challenge_from(s->c_sparse, s->c);
+    const bool avx2 = use_avx2();
     for (int i = 0; i < params.l; ++i) {
-      poly_sparse_multiply(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+      if (avx2) {
+        poly_sparse_multiply8_avx2(s->z.p[i], s->c_sparse, key.s1_tiny[i], key.taps_per_flush);
+      } else {
+        poly_sparse_multiply(s->z.p[i], s->c_sparse, key.s1_ext[i]);
+      }
       poly_add(s->z.p[i], s->z.p[i], s->y.p[i]);  // exact: |z_i| <= gamma1 + 660
     }
     for (int i = 0; i < params.k; ++i) {
-      poly_sparse_multiply(s->r.p[i], s->c_sparse, key.s2_ext[i]);  // exact, |.| <= 660
+      if (avx2) {  // exact, |.| <= 660
+        poly_sparse_multiply8_avx2(s->r.p[i], s->c_sparse, key.s2_tiny[i], key.taps_per_flush);
+      } else {
+        poly_sparse_multiply(s->r.p[i], s->c_sparse, key.s2_ext[i]);
+      }
       poly_subtract(s->r.p[i], s->w.p[i], s->r.p[i]);  // w - cs2 in (-660, q + 660)
       poly_reduce32(s->r.p[i]);
       poly_caddq(s->r.p[i]);  // [0, q)
@@ -433,7 +468,11 @@ Status<MlDsaError> sign_from_mu(const ExpandedSecretKeyData& key, std::span<cons
     // Lines 25-28: <<c t0>>, h = MakeHint(-ct0, w - cs2 + ct0), second decision.
     unsigned hint_ones = 0;
     for (int i = 0; i < params.k; ++i) {
-      poly_sparse_multiply32(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);  // exact, |.| <= tau 2^12
+      if (avx2) {  // exact, |.| <= tau 2^12
+        poly_sparse_multiply16to32_avx2(s->ct0.p[i], s->c_sparse, key.t0_small[i], t0_taps_per_flush);
+      } else {
+        poly_sparse_multiply32(s->ct0.p[i], s->c_sparse, key.t0_ext[i]);
+      }
       Poly& r_plus = s->w.p[i];  // w is no longer needed: reuse it for w - cs2 + ct0
       poly_add(r_plus, s->r.p[i], s->ct0.p[i]);
       poly_reduce32(r_plus);
