@@ -87,7 +87,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "(the decoded size is checked against frame_bytes_max first)",
      false},
     {Gate::process_malloc_trim, "process.malloc_trim", "process",
-     "the node command fixes glibc's mmap and trim thresholds (buffers of 256 KiB or more mapped and "
+     "the node command fixes glibc's mmap and trim thresholds (buffers of 4 MiB or more mapped and "
      "unmapped on their own) and calls malloc_trim(0) every 5 s, which returns whole free pages inside "
      "the heap to the kernel; off: glibc's dynamic thresholds, freed memory stays resident until reused",
      GateRisk::low,
