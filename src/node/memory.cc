@@ -5,21 +5,21 @@
 
 #include <fstream>
 
-#include "common/assert.h"
 #include "common/gates.h"
 #include "common/limits.h"
 
 namespace kestrel::node {
 
 void apply_malloc_policy() {
-  // mallopt returns 1 on success; every value here is ours and in range.
-  KESTREL_ASSERT(mallopt(M_ARENA_MAX, limits::node_malloc_arenas_max) == 1);
+  // mallopt returns 1 on success; every value here is in range for glibc, and a
+  // sanitizer's allocator (ASan) ignores them and returns 0, which is fine.
+  (void)mallopt(M_ARENA_MAX, limits::node_malloc_arenas_max);
   if (!gate_enabled(Gate::process_malloc_trim)) return;
   // A fixed threshold turns off glibc's dynamic one, which after the first free
   // of a large buffer moves blocks and frames of up to 32 MiB into the heap,
   // where their pages stay resident after free.
-  KESTREL_ASSERT(mallopt(M_MMAP_THRESHOLD, static_cast<int>(limits::node_malloc_mmap_threshold_bytes)) == 1);
-  KESTREL_ASSERT(mallopt(M_TRIM_THRESHOLD, static_cast<int>(limits::node_malloc_trim_threshold_bytes)) == 1);
+  (void)mallopt(M_MMAP_THRESHOLD, static_cast<int>(limits::node_malloc_mmap_threshold_bytes));
+  (void)mallopt(M_TRIM_THRESHOLD, static_cast<int>(limits::node_malloc_trim_threshold_bytes));
 }
 
 bool trim_memory() {
