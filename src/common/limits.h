@@ -195,8 +195,8 @@ inline constexpr std::size_t node_malloc_mmap_threshold_bytes = 4 * 1024 * 1024;
 inline constexpr std::size_t node_malloc_trim_threshold_bytes = 1024 * 1024;
 // glibc caps M_MMAP_THRESHOLD at 32 MiB on 64-bit; both go through mallopt's int.
 static_assert(node_malloc_mmap_threshold_bytes <= 32 * 1024 * 1024 && node_malloc_trim_threshold_bytes <= 0x7fffffff);
-// process.malloc_trim: every 5 s (a heap walk of about a millisecond; the RSS it
-// returns is what a burst freed since the last trim).
+// process.malloc_trim: every 5 s (a heap walk with the arenas locked, its pause
+// not measured; the RSS it returns is what a burst freed since the last trim).
 inline constexpr std::uint64_t node_malloc_trim_interval_ms = 5000;
 
 // Mempool: 50,000 transactions or 256 MiB (about 40 full blocks of ML-DSA-65

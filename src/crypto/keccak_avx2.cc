@@ -73,6 +73,16 @@ template <unsigned n>
   }
 }
 
+// The column parities C[x] of the 25 lanes at src (Algorithm 1 step 1).
+[[gnu::always_inline]] inline void column_parities(const __m256i* src, __m256i (&c)[5]) {
+#pragma GCC unroll 5
+  for (unsigned x = 0; x < 5; ++x) {
+    c[x] = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(_mm256_load_si256(src + x), _mm256_load_si256(src + x + 5)),
+                                             _mm256_xor_si256(_mm256_load_si256(src + x + 10), _mm256_load_si256(src + x + 15))),
+                            _mm256_load_si256(src + x + 20));
+  }
+}
+
 // One output plane y: source lanes s0..s4 (pi), rotations r0..r4 (rho).
 // With `parity`, also the next round's column parities in c (the 4-way form);
 // without, c is unused (the 8-way form recomputes them from memory).
@@ -144,12 +154,7 @@ template <bool parity, unsigned y, unsigned s0, unsigned r0, unsigned s1, unsign
 // theta's d for the round reading src (Algorithm 1 steps 1-2).
 [[gnu::always_inline]] inline void theta_d(const __m256i* src, __m256i (&d)[5]) {
   __m256i c[5];
-#pragma GCC unroll 5
-  for (unsigned x = 0; x < 5; ++x) {
-    c[x] = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(_mm256_load_si256(src + x), _mm256_load_si256(src + x + 5)),
-                                             _mm256_xor_si256(_mm256_load_si256(src + x + 10), _mm256_load_si256(src + x + 15))),
-                            _mm256_load_si256(src + x + 20));
-  }
+  column_parities(src, c);
 #pragma GCC unroll 5
   for (unsigned x = 0; x < 5; ++x) d[x] = _mm256_xor_si256(c[(x + 4) % 5], rotl<1>(c[(x + 1) % 5]));
 }
@@ -181,12 +186,7 @@ void permute_x4_avx2(StateX4& state) {
   __m256i* a = reinterpret_cast<__m256i*>(state.lanes.data());
   alignas(32) __m256i e[25];
   __m256i c[5];
-#pragma GCC unroll 5
-  for (unsigned x = 0; x < 5; ++x) {
-    c[x] = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(_mm256_load_si256(a + x), _mm256_load_si256(a + x + 5)),
-                                             _mm256_xor_si256(_mm256_load_si256(a + x + 10), _mm256_load_si256(a + x + 15))),
-                            _mm256_load_si256(a + x + 20));
-  }
+  column_parities(a, c);
   for (unsigned i = 0; i < 24; i += 2) {
     round_x4(a, e, c, &round_constants[i]);
     round_x4(e, a, c, &round_constants[i + 1]);

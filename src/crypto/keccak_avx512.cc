@@ -12,7 +12,7 @@
 // sides, and through every ML-KEM and ML-DSA known-answer vector.
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_epi32() as the unused
 // merge source, which -Wuninitialized reports inside the header once inlined
-// here; the warning is about the header's placeholder, not about our values.
+// here; the warning is about the header's undefined merge operand, not about our values.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>

@@ -1408,31 +1408,31 @@ void Node::Impl::refresh_metrics() {
   };
   const std::uint64_t values[] = {bad_peer_messages_.load(), bad_signatures_.load(), bad_proposals_.load(),
                                   unsolicited_fetch_responses_.load(), store_fetches_refused_};
+  // A running total kept here, exported as a counter (raised to the total).
+  const auto export_total = [](std::string_view name, std::string_view help, perf::Labels labels,
+                               std::uint64_t total, double unit_scale = 1.0) {
+    auto counter = perf::global_registry().counter(name, help, std::move(labels), unit_scale);
+    if (counter && total > (*counter)->value()) (*counter)->add(total - (*counter)->value());
+  };
   for (std::size_t i = 0; i < std::size(reasons); ++i) {
-    auto counter = perf::global_registry().counter("kestrel_node_dropped_total",
-                                                   "Peer input the node dropped before the consensus core, by reason",
-                                                   {{"reason", reasons[i].first}});
-    if (counter && values[i] > (*counter)->value()) (*counter)->add(values[i] - (*counter)->value());
+    export_total("kestrel_node_dropped_total", "Peer input the node dropped before the consensus core, by reason",
+                 {{"reason", reasons[i].first}}, values[i]);
   }
   for (const auto& [path, value] : {std::pair<const char*, std::uint64_t>{"known", proposal_transactions_known_},
                                     {"checked", proposal_transactions_checked_}}) {
-    auto counter = perf::global_registry().counter(
-        "kestrel_node_proposal_transactions_total",
-        "Transactions in peers' proposals by how they were checked (known: admitted here before, gate "
-        "mempool.known_transactions; checked: decoded and verified)",
-        {{"path", path}});
-    if (counter && value > (*counter)->value()) (*counter)->add(value - (*counter)->value());
+    export_total("kestrel_node_proposal_transactions_total",
+                 "Transactions in peers' proposals by how they were checked (known: admitted here before, gate "
+                 "mempool.known_transactions; checked: decoded and verified)",
+                 {{"path", path}}, value);
   }
   static constexpr const char* activities[activity_count] = {
       "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",
       "client_other", "tick",     "payload",             "gossip_send", "housekeeping"};
   for (std::size_t i = 0; i < activity_count; ++i) {
-    auto counter = perf::global_registry().counter(
-        "kestrel_node_thread_seconds_total",
-        "Wall time of the consensus thread by activity (idle: waiting for events; consensus: peer "
-        "messages through the core, including execution, persistence and sends)",
-        {{"activity", activities[i]}}, 1e-9);
-    if (counter && thread_ns_[i] > (*counter)->value()) (*counter)->add(thread_ns_[i] - (*counter)->value());
+    export_total("kestrel_node_thread_seconds_total",
+                 "Wall time of the consensus thread by activity (idle: waiting for events; consensus: peer "
+                 "messages through the core, including execution, persistence and sends)",
+                 {{"activity", activities[i]}}, thread_ns_[i], 1e-9);
   }
   metrics_.refresh(replica_->counters(), replica_->view(), replica_->committed_height());
   metrics_.refresh(network_->counters());
