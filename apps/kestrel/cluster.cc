@@ -22,6 +22,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -61,7 +62,7 @@ struct NodeProcess {
   node::NodeConfig config;
   std::string log;
   std::uint64_t cpu_ticks_start = 0, cpu_ticks_last = 0;
-  std::uint64_t peak_rss_bytes = 0;
+  std::uint64_t peak_rss_bytes = 0, peak_anon_bytes = 0;
 };
 
 // utime + stime in clock ticks from /proc/PID/stat (0 when gone).
@@ -80,14 +81,26 @@ std::uint64_t cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
-// VmHWM (peak resident set) in bytes from /proc/PID/status.
-std::uint64_t peak_rss(pid_t pid) {
+// Resident-set figures in bytes from /proc/PID/status (0 when gone).
+struct Resident {
+  std::uint64_t peak = 0;  // VmHWM
+  std::uint64_t now = 0;   // VmRSS
+  std::uint64_t anon = 0;  // RssAnon
+};
+Resident resident(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  Resident r;
   std::string line;
+  const auto field = [&](const char* name, std::uint64_t& out) {
+    const std::size_t n = std::strlen(name);
+    if (line.compare(0, n, name) == 0) out = std::stoull(line.substr(n)) * 1024;
+  };
   while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    field("VmHWM:", r.peak);
+    field("VmRSS:", r.now);
+    field("RssAnon:", r.anon);
   }
-  return 0;
+  return r;
 }
 
 pid_t spawn_node(const std::string& config_path, const std::string& log_path, const std::vector<GateSetting>& gates) {
@@ -496,7 +509,9 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     std::string cpu;
     for (auto& n : nodes) {
       const std::uint64_t t = cpu_ticks(n.pid);
-      n.peak_rss_bytes = std::max(n.peak_rss_bytes, peak_rss(n.pid));
+      const Resident rss = resident(n.pid);
+      n.peak_rss_bytes = std::max(n.peak_rss_bytes, rss.peak);
+      n.peak_anon_bytes = std::max(n.peak_anon_bytes, rss.anon);
       char buffer[16];
       std::snprintf(buffer, sizeof buffer, " %3.0f%%", 100.0 * static_cast<double>(t - n.cpu_ticks_last) / ticks_per_second / dt);
       cpu += buffer;
@@ -549,7 +564,10 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   for (auto& n : nodes) {
     NodeFigures f;
     f.cpu_percent = 100.0 * static_cast<double>(cpu_ticks(n.pid) - n.cpu_ticks_start) / ticks_per_second / elapsed;
-    f.peak_rss_bytes = std::max(n.peak_rss_bytes, peak_rss(n.pid));
+    const Resident rss = resident(n.pid);
+    f.peak_rss_bytes = std::max(n.peak_rss_bytes, rss.peak);
+    f.peak_anon_bytes = std::max(n.peak_anon_bytes, rss.anon);
+    f.end_rss_bytes = rss.now;
     if (auto s = node_status(n.config)) {
       f.view_changes = (*s)["view_changes"].get<std::uint64_t>();
       f.timeouts = (*s)["timeouts_sent"].get<std::uint64_t>();
@@ -651,10 +669,12 @@ void print_summary(const ClusterOptions& o, const ClusterResult& r) {
       std::printf("  %-6zu %10.0f %8.1f %12.0f %10.2f %10.2f\n", i + 1, p.rate, p.seconds, p.throughput, p.p50_ms, p.p99_ms);
     }
   }
-  std::printf("  %-6s %8s %12s %10s %10s %8s\n", "node", "cpu", "peak rss", "height", "views", "timeouts");
+  std::printf("  %-6s %8s %12s %12s %12s %10s %10s %8s\n", "node", "cpu", "peak rss", "peak anon", "end rss",
+              "height", "views", "timeouts");
   for (std::size_t i = 0; i < r.nodes.size(); ++i) {
     const auto& n = r.nodes[i];
-    std::printf("  %-6zu %7.0f%% %9.1f MiB %10llu %10llu %8llu\n", i, n.cpu_percent, n.peak_rss_bytes / 1048576.0,
+    std::printf("  %-6zu %7.0f%% %9.1f MiB %8.1f MiB %8.1f MiB %10llu %10llu %8llu\n", i, n.cpu_percent,
+                n.peak_rss_bytes / 1048576.0, n.peak_anon_bytes / 1048576.0, n.end_rss_bytes / 1048576.0,
                 static_cast<unsigned long long>(n.height), static_cast<unsigned long long>(n.view_changes),
                 static_cast<unsigned long long>(n.timeouts));
   }
@@ -704,6 +724,7 @@ nlohmann::json result_json(const ClusterOptions& o, const ClusterResult& r) {
   j["common_height"] = r.common_height;
   for (const auto& n : r.nodes) {
     j["per_node"].push_back({{"cpu_percent", n.cpu_percent}, {"peak_rss_bytes", n.peak_rss_bytes},
+                             {"peak_anon_bytes", n.peak_anon_bytes}, {"end_rss_bytes", n.end_rss_bytes},
                              {"view_changes", n.view_changes}, {"timeouts", n.timeouts}, {"height", n.height}});
   }
   return j;

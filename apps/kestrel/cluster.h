@@ -80,6 +80,10 @@ struct PhaseResult {
 struct NodeFigures {
   double cpu_percent = 0;
   std::uint64_t peak_rss_bytes = 0;
+  // Sampled once a second: the peak of the anonymous part (heap, stacks; the rest
+  // of the resident set is file pages, mostly shared libraries) and the resident
+  // set at the end of the run.
+  std::uint64_t peak_anon_bytes = 0, end_rss_bytes = 0;
   std::uint64_t view_changes = 0, timeouts = 0, height = 0;
 };
 

@@ -34,6 +34,12 @@ using asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
+std::chrono::nanoseconds batch_hold(double fill, std::chrono::nanoseconds since_last_write,
+                                    std::chrono::microseconds batch_delay_max) {
+  if (since_last_write >= batch_delay_max) return std::chrono::nanoseconds(0);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(batch_delay_max * std::max(0.0, 1.0 - 4.0 * fill));
+}
+
 const char* describe(NetError error) {
   switch (error) {
     case NetError::unknown_peer: return "unknown peer";
@@ -849,13 +855,11 @@ asio::awaitable<void> Session::writer() {
         }
       } else if (gate_enabled(Gate::net_adaptive_batching) && !stopping &&
                  peer.queued_bytes < config.batch_bytes_max) {
-        // Age bound shrinks as the queue fills: an idle queue may wait the full
-        // batch_delay_max for company, a full one not at all.
         const double fill = std::max(
             static_cast<double>(peer.queued_messages) / static_cast<double>(config.send_queue_messages_max),
             static_cast<double>(peer.queued_bytes) / static_cast<double>(config.send_queue_bytes_max));
         const auto delay = std::chrono::duration_cast<Clock::duration>(
-            config.batch_delay_max * std::max(0.0, 1.0 - 4.0 * fill));
+            batch_hold(fill, peer.blocks.front().oldest - last_tx, config.batch_delay_max));
         const auto flush_at = peer.blocks.front().oldest + delay;
         if (Clock::now() < flush_at) {
           peer.writer_waiting = true;

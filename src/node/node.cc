@@ -195,6 +195,10 @@ class Node::Impl {
   void apply_commit(const hs::Committed& c);
   void send_outputs();
   void maybe_prepare_payload(bool force);
+  std::optional<Clock::time_point> payload_retry_at() const;
+  // Batches are rebuilt (copying up to a block of transactions) at most this often
+  // when only the pool changed.
+  static constexpr auto prepare_interval_min = std::chrono::milliseconds(1);
   void flush_gossip();
   void expire_waiters(Clock::time_point now);
   void publish_status();
@@ -671,6 +675,7 @@ void Node::Impl::run() {
       deadline = std::min(deadline, std::max(now, wake));
     }
     if (hold_deadline_) deadline = std::min(deadline, std::max(now, *hold_deadline_));
+    if (const auto retry = payload_retry_at()) deadline = std::min(deadline, std::max(now, *retry));
     Clock::time_point mark = now;
     events_.pop_all(batch, deadline);
     account(activity_idle, mark);
@@ -1193,6 +1198,16 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
 // Building a batch copies up to a block of transactions, so it happens only when
 // the answer can change: the view changed, a proposal or commit changed what is
 // in flight, or (the core holding an empty payload) the pool got something.
+// Work that reached an empty pool within prepare_interval_min of the last batch
+// waits for the interval; the loop wakes for it then instead of at its next event
+// (at light load that could be the 5 ms idle wake-up).
+std::optional<Clock::time_point> Node::Impl::payload_retry_at() const {
+  if (prepared_nonempty_ || pool_version_ == prepared_pool_version_) return std::nullopt;
+  const hs::View view = replica_->view();
+  if (hs::leader_of(view, n_) != self_ && hs::leader_of(view + 1, n_) != self_) return std::nullopt;
+  return last_prepare_ + prepare_interval_min;
+}
+
 void Node::Impl::maybe_prepare_payload(bool force) {
   const hs::View view = replica_->view();
   const auto now = Clock::now();
@@ -1205,7 +1220,7 @@ void Node::Impl::maybe_prepare_payload(bool force) {
   const bool view_changed = view != prepared_view_;
   const bool in_flight_changed = in_flight_version_ != prepared_in_flight_version_;
   const bool pool_grew_while_empty = !prepared_nonempty_ && pool_version_ != prepared_pool_version_ &&
-                                     now - last_prepare_ >= std::chrono::milliseconds(1);
+                                     now - last_prepare_ >= prepare_interval_min;
   if (!force && !view_changed && !in_flight_changed && !pool_grew_while_empty) return;
   // In flight: the transactions of the chain our proposal will extend — the newest
   // block we know when it extends our lock (the happy path: it is about to be
@@ -1437,6 +1452,7 @@ void Node::Impl::refresh_metrics() {
   metrics_.refresh(replica_->counters(), replica_->view(), replica_->committed_height());
   metrics_.refresh(network_->counters());
   metrics_.refresh(store_->counters());
+  metrics_.refresh(store_->memory_usage());
   metrics_.refresh(*cache_);
   metrics_.refresh(*mempool_);
   metrics_.refresh_process();

@@ -192,6 +192,14 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
     block_cache_misses_ = delta(r, name, help, {{"result", "miss"}});
   }
   pruned_blocks_ = delta(r, "kestrel_storage_pruned_blocks_total", "Committed blocks pruned from the store");
+  {
+    constexpr std::string_view name = "kestrel_storage_memory_bytes";
+    constexpr std::string_view help = "RocksDB memory by kind (block_cache includes pinned)";
+    const char* kinds[] = {"memtables", "table_readers", "block_cache", "pinned"};
+    for (std::size_t i = 0; i < storage_memory_.size(); ++i) {
+      storage_memory_[i] = gauge(r, name, help, {{"kind", kinds[i]}}, 1.0);
+    }
+  }
   storage_sync = histogram(r, "kestrel_storage_sync_seconds", "Duration of one synced store write", ns_to_seconds);
 
   // Crypto.
@@ -334,6 +342,13 @@ void NodeMetrics::refresh(const storage::Counters& c) {
   block_cache_hits_.update(c.block_cache_hits);
   block_cache_misses_.update(c.block_cache_misses);
   pruned_blocks_.update(c.pruned_blocks);
+}
+
+void NodeMetrics::refresh(const storage::MemoryUsage& m) {
+  const std::uint64_t values[] = {m.memtables, m.table_readers, m.block_cache, m.pinned};
+  for (std::size_t i = 0; i < storage_memory_.size(); ++i) {
+    storage_memory_[i]->set(static_cast<std::int64_t>(values[i]));
+  }
 }
 
 void NodeMetrics::refresh(const crypto::VerifyCache& cache) {

@@ -64,6 +64,7 @@ class NodeMetrics {
   void refresh(const hotstuff2::Counters& counters, hotstuff2::View view, hotstuff2::Height committed_height);
   void refresh(const net::NetCounters& counters);
   void refresh(const storage::Counters& counters);
+  void refresh(const storage::MemoryUsage& memory);
   void refresh(const crypto::VerifyCache& cache);
   void refresh(const mempool::Mempool& pool);  // call on the thread that owns the pool
   void refresh(const AdminCounters& counters);
@@ -127,6 +128,7 @@ class NodeMetrics {
   perf::Counter* verification_failures_ = nullptr;
   CounterDelta verify_cache_hits_, verify_cache_misses_;
   perf::Gauge* verify_cache_entries_ = nullptr;
+  std::array<perf::Gauge*, 4> storage_memory_{};  // memtables, table_readers, block_cache, pinned
 
   // Mempool.
   perf::Gauge* mempool_transactions_ = nullptr;

@@ -150,6 +150,7 @@ struct Store::Impl {
   rocksdb::WriteBatchWithIndex pending{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   std::size_t pending_appends = 0;
   BlockCache cache;
+  std::shared_ptr<rocksdb::Cache> rocksdb_cache;  // shared by every family's tables
   // The pending (uncommitted) blocks' ids and sizes, including unflushed puts and
   // deletes: bounds checks without reads. At most storage_pending_blocks_max.
   std::map<Hash32, std::size_t> pending_block_sizes;
@@ -244,7 +245,8 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
   // Index and filter blocks live in one bounded LRU cache instead of every open
   // table's own memory, which grows with the number of SST files over a long run.
   rocksdb::BlockBasedTableOptions table_options;
-  table_options.block_cache = rocksdb::NewLRUCache(limits::storage_rocksdb_cache_bytes);
+  std::shared_ptr<rocksdb::Cache> rocksdb_cache = rocksdb::NewLRUCache(limits::storage_rocksdb_cache_bytes);
+  table_options.block_cache = rocksdb_cache;
   table_options.cache_index_and_filter_blocks = true;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
 
@@ -291,6 +293,7 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->rocksdb_cache = rocksdb_cache;
   {
     const auto s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &impl->db);
     if (!s.ok()) {
@@ -709,5 +712,17 @@ Result<std::optional<Bytes>, StorageError> Store::state(ByteSpan key) {
 }
 
 std::size_t Store::block_cache_size() const { return impl_->cache.size(); }
+
+MemoryUsage Store::memory_usage() const {
+  MemoryUsage m;
+  std::uint64_t value = 0;
+  if (impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &value)) m.memtables = value;
+  if (impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &value)) {
+    m.table_readers = value;
+  }
+  m.block_cache = impl_->rocksdb_cache->GetUsage();
+  m.pinned = impl_->rocksdb_cache->GetPinnedUsage();
+  return m;
+}
 
 }  // namespace kestrel::storage

@@ -94,6 +94,16 @@ struct Counters {
   std::uint64_t pruned_blocks = 0;
 };
 
+// What RocksDB holds in memory (bytes), for the memory budget (docs/storage.md
+// "Bounds"). Table readers are the open SST files' own memory outside the block
+// cache; the block cache holds data, index and filter blocks.
+struct MemoryUsage {
+  std::uint64_t memtables = 0;
+  std::uint64_t table_readers = 0;
+  std::uint64_t block_cache = 0;
+  std::uint64_t pinned = 0;  // block-cache entries in use by readers and iterators
+};
+
 class Store {
  public:
   // On failure, *detail (when given) receives a human-readable explanation.
@@ -183,6 +193,8 @@ class Store {
 
   const Counters& counters() const { return counters_; }
   std::size_t block_cache_size() const;
+  // RocksDB's memory now (a few property reads; about once a second is fine).
+  MemoryUsage memory_usage() const;
 
  private:
   struct Impl;

@@ -126,6 +126,16 @@ TEST_P(StoreGates, AppendReadReopen) {
   ASSERT_TRUE(store);
   EXPECT_EQ(store->committed_height(), 100u);
   for (std::uint64_t h = 1; h <= 100; ++h) expect_block(*store, h);
+  // Memory: the blocks are in SST files after the reopen; reading them went
+  // through the block cache and open table readers; new writes fill a memtable.
+  const MemoryUsage before = store->memory_usage();
+  EXPECT_GT(before.block_cache, 0u);
+  EXPECT_GT(before.table_readers, 0u);
+  EXPECT_LE(before.block_cache, limits::storage_rocksdb_cache_bytes);
+  for (std::uint64_t h = 101; h <= 200; ++h) append(*store, h);
+  ASSERT_TRUE(store->flush().ok());
+  EXPECT_GT(store->memory_usage().memtables, before.memtables);
+  EXPECT_LE(store->memory_usage().memtables, limits::storage_memtables_bytes_max);
 }
 
 TEST_P(StoreGates, SafetyRecordIsSyncedWithPendingWrites) {
