@@ -152,12 +152,15 @@ inline constexpr std::size_t storage_pending_bytes_max = 32 * 1024 * 1024;
 // Catch-up fetches read the last few dozen blocks (consensus_fetch_blocks_max).
 inline constexpr std::size_t storage_block_cache_entries_max = 256;
 inline constexpr std::size_t storage_block_cache_bytes_max = 4 * 1024 * 1024;
-// RocksDB memtables of all column families together: 16 MiB holds a few seconds
-// of full blocks before a flush, within the node's 64 MiB memory budget.
-inline constexpr std::size_t storage_memtables_bytes_max = 16 * 1024 * 1024;
-// RocksDB's own block cache (data, index and filter blocks of the SST files): 8 MiB
-// keeps index and filter memory bounded however many files a long run makes.
-inline constexpr std::size_t storage_rocksdb_cache_bytes = 8 * 1024 * 1024;
+// RocksDB memtables of all column families together: 8 MiB within the node's
+// 64 MiB memory budget (of which ~19 MiB are shared-library pages). Blocks and
+// certificates go to blob files (storage.blob_files), so the memtables hold small
+// values: a 2 MiB write buffer per family holds seconds of them at full load.
+inline constexpr std::size_t storage_memtables_bytes_max = 8 * 1024 * 1024;
+// RocksDB's own block cache (data, index and filter blocks of the SST files): 4 MiB
+// keeps index and filter memory bounded however many files a long run makes; reads
+// are rare (restart, catch-up, state pages), recent blocks come from our cache.
+inline constexpr std::size_t storage_rocksdb_cache_bytes = 4 * 1024 * 1024;
 static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // Blob files (gate storage.blob_files): block and certificate values of at least
 // 4 KiB go to blob files and the LSM keeps a small reference. Blocks are keyed by
@@ -271,8 +274,13 @@ inline constexpr std::size_t net_send_block_bytes = 1024 * 1024;
 static_assert(net_send_block_bytes >= net_batch_bytes_max);
 // Buffers larger than this are never pooled (a pooled 8 MiB buffer per slot
 // would be 512 MiB of idle memory). A block's sealed frames are a little over
-// net_send_block_bytes, so 2 MiB keeps both pooled: at most 128 MiB idle.
+// net_send_block_bytes, so 2 MiB keeps both pooled.
 inline constexpr std::size_t net_buffer_pool_buffer_bytes_max = 2 * net_send_block_bytes;
+// All pooled buffers together (their capacity): the pool's share of the
+// validator's 64 MiB memory budget. 64 buffers of 2 MiB would be 128 MiB idle;
+// 6 MiB still pools a sealed block and its records for each of 3 peers' writers.
+inline constexpr std::size_t net_buffer_pool_bytes_max = 6 * 1024 * 1024;
+static_assert(net_buffer_pool_bytes_max >= net_buffer_pool_buffer_bytes_max);
 // Rekey before the nonce counter or the byte budget of one key runs out. The
 // counter is 64-bit, so 2^32 frames is far below wrap-around; 2^36 bytes (64 GiB)
 // per key keeps ChaCha20-Poly1305 well inside its per-key usage bound (RFC 8439

@@ -127,6 +127,7 @@ struct NetCounters {
   std::uint64_t rekeys = 0;
   std::uint64_t frames_compressed = 0, compression_bytes_saved = 0;
   std::uint64_t buffer_pool_hits = 0, buffer_pool_misses = 0;
+  std::uint64_t buffer_pool_bytes = 0;  // capacity of the pooled buffers now (a level, not a count)
   std::uint64_t dial_attempts = 0;
   std::uint64_t handshake_failures[static_cast<std::size_t>(HandshakeFailure::count_)] = {};
   std::uint64_t handshake_failures_total() const;

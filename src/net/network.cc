@@ -107,12 +107,17 @@ class BufferPool {
       if (!free_.empty()) {
         Bytes b = std::move(free_.back());
         free_.pop_back();
+        bytes_ -= b.capacity();
         add(counters_.buffer_pool_hits);
         return b;
       }
     }
     add(counters_.buffer_pool_misses);
     return {};
+  }
+  std::size_t bytes() const {
+    std::lock_guard lock(mutex_);
+    return bytes_;
   }
   void put(Bytes&& b) {
     if (!gate_enabled(Gate::net_buffer_pool) || b.capacity() > limits::net_buffer_pool_buffer_bytes_max) {
@@ -121,13 +126,20 @@ class BufferPool {
     }
     b.clear();
     std::lock_guard lock(mutex_);
-    if (free_.size() < limits::net_buffer_pool_buffers_max) free_.push_back(std::move(b));
+    if (free_.size() >= limits::net_buffer_pool_buffers_max ||
+        bytes_ + b.capacity() > limits::net_buffer_pool_bytes_max) {
+      Bytes().swap(b);
+      return;
+    }
+    bytes_ += b.capacity();
+    free_.push_back(std::move(b));
   }
 
  private:
   AtomicCounters& counters_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::vector<Bytes> free_;
+  std::size_t bytes_ = 0;  // capacity of the buffers in free_
 };
 
 }  // namespace
@@ -319,6 +331,7 @@ class Network::Impl {
     c.compression_bytes_saved = get(counters_.compression_bytes_saved);
     c.buffer_pool_hits = get(counters_.buffer_pool_hits);
     c.buffer_pool_misses = get(counters_.buffer_pool_misses);
+    c.buffer_pool_bytes = pool_.bytes();
     c.dial_attempts = get(counters_.dial_attempts);
     for (std::size_t i = 0; i < std::size(c.handshake_failures); ++i) {
       c.handshake_failures[i] = get(counters_.handshake_failures[i]);

@@ -285,9 +285,14 @@ TEST(NetworkTest, BufferPoolGateBothSides) {
     const auto c = cluster.node(0).counters();
     if (pool) {
       EXPECT_GT(c.buffer_pool_hits, 0u);
+      EXPECT_GT(c.buffer_pool_bytes, 0u);  // the writer's buffers came back
     } else {
       EXPECT_EQ(c.buffer_pool_hits, 0u);
+      EXPECT_EQ(c.buffer_pool_bytes, 0u);
     }
+    // Whatever passed through, the pool holds at most its byte bound.
+    EXPECT_LE(c.buffer_pool_bytes, limits::net_buffer_pool_bytes_max);
+    EXPECT_LE(cluster.node(1).counters().buffer_pool_bytes, limits::net_buffer_pool_bytes_max);
   }
 }
 

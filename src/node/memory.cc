@@ -35,4 +35,13 @@ std::uint64_t resident_bytes() {
   return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
+HeapUsage heap_usage() {
+  const struct mallinfo2 info = mallinfo2();
+  HeapUsage h;
+  h.in_use = info.uordblks;
+  h.free = info.fordblks;
+  h.mapped = info.hblkhd;
+  return h;
+}
+
 }  // namespace kestrel::node

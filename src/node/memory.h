@@ -24,4 +24,16 @@ bool trim_memory();
 // This process's resident set in bytes (/proc/self/statm), 0 if unreadable.
 std::uint64_t resident_bytes();
 
+// glibc's heap (mallinfo2, all arenas): bytes in allocated chunks, bytes in free
+// chunks the arenas keep (fragmentation plus what a trim could return), and bytes
+// in chunks mapped on their own (at or above the mmap threshold). Walks the free
+// lists under each arena's lock: about once a second is fine. Under a sanitizer's
+// allocator the figures are whatever its mallinfo2 reports (often zeros).
+struct HeapUsage {
+  std::uint64_t in_use = 0;
+  std::uint64_t free = 0;
+  std::uint64_t mapped = 0;
+};
+HeapUsage heap_usage();
+
 }  // namespace kestrel::node

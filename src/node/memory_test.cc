@@ -55,5 +55,31 @@ TEST(MemoryTest, TrimReturnsFreedHeapPagesOnlyWithTheGateOn) {
 #endif
 }
 
+TEST(MemoryTest, HeapUsageSeesAllocationsAndFrees) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "ASan's allocator replaces glibc malloc";
+#else
+  ScopedGate gate(Gate::process_malloc_trim, false);
+  const HeapUsage before = heap_usage();
+  std::vector<char*> chunks;
+  for (int i = 0; i < 1024; ++i) chunks.push_back(static_cast<char*>(std::malloc(4000)));
+  const HeapUsage held = heap_usage();
+  EXPECT_GE(held.in_use, before.in_use + 1024 * 4000);
+  // Free all but the last (it keeps the freed ones from merging into the top).
+  for (std::size_t i = 0; i + 1 < chunks.size(); ++i) std::free(chunks[i]);
+  const HeapUsage freed = heap_usage();
+  EXPECT_LE(freed.in_use + 1000 * 4000, held.in_use);
+  EXPECT_GE(freed.free, held.free + 1000 * 4000);
+  std::free(chunks.back());
+  // A chunk above the mmap threshold is counted as mapped while it lives.
+  const std::size_t big = 64 * 1024 * 1024;
+  char* volatile p = static_cast<char*>(std::malloc(big));  // volatile: the pair is not elided
+  ASSERT_NE(p, nullptr);
+  p[0] = 1;
+  EXPECT_GE(heap_usage().mapped, big);
+  std::free(p);
+#endif
+}
+
 }  // namespace
 }  // namespace kestrel::node

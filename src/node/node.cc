@@ -1453,6 +1453,7 @@ void Node::Impl::refresh_metrics() {
   metrics_.refresh(network_->counters());
   metrics_.refresh(store_->counters());
   metrics_.refresh(store_->memory_usage());
+  metrics_.refresh(heap_usage());
   metrics_.refresh(*cache_);
   metrics_.refresh(*mempool_);
   metrics_.refresh_process();

@@ -285,6 +285,12 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
   }
 
   perf::update_process_metrics(registry_);  // the process families exist from the start
+  {
+    constexpr std::string_view name = "kestrel_process_heap_bytes";
+    constexpr std::string_view help = "malloc heap: bytes allocated, free but held by the arenas, mapped on their own";
+    const char* kinds[] = {"in_use", "free", "mapped"};
+    for (std::size_t i = 0; i < heap_.size(); ++i) heap_[i] = gauge(r, name, help, {{"kind", kinds[i]}}, 1.0);
+  }
 }
 
 void NodeMetrics::refresh(const hotstuff2::Counters& c, hotstuff2::View view, hotstuff2::Height committed_height) {
@@ -349,6 +355,11 @@ void NodeMetrics::refresh(const storage::MemoryUsage& m) {
   for (std::size_t i = 0; i < storage_memory_.size(); ++i) {
     storage_memory_[i]->set(static_cast<std::int64_t>(values[i]));
   }
+}
+
+void NodeMetrics::refresh(const HeapUsage& h) {
+  const std::uint64_t values[] = {h.in_use, h.free, h.mapped};
+  for (std::size_t i = 0; i < heap_.size(); ++i) heap_[i]->set(static_cast<std::int64_t>(values[i]));
 }
 
 void NodeMetrics::refresh(const crypto::VerifyCache& cache) {

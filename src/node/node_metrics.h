@@ -30,6 +30,7 @@
 #include "net/net.h"
 #include "node/admin_http.h"
 #include "node/client_server.h"
+#include "node/memory.h"
 #include "perf/perf.h"
 #include "perf/stages.h"
 #include "perf/tuner.h"
@@ -65,6 +66,7 @@ class NodeMetrics {
   void refresh(const net::NetCounters& counters);
   void refresh(const storage::Counters& counters);
   void refresh(const storage::MemoryUsage& memory);
+  void refresh(const HeapUsage& heap);
   void refresh(const crypto::VerifyCache& cache);
   void refresh(const mempool::Mempool& pool);  // call on the thread that owns the pool
   void refresh(const AdminCounters& counters);
@@ -129,6 +131,7 @@ class NodeMetrics {
   CounterDelta verify_cache_hits_, verify_cache_misses_;
   perf::Gauge* verify_cache_entries_ = nullptr;
   std::array<perf::Gauge*, 4> storage_memory_{};  // memtables, table_readers, block_cache, pinned
+  std::array<perf::Gauge*, 3> heap_{};            // in_use, free, mapped
 
   // Mempool.
   perf::Gauge* mempool_transactions_ = nullptr;
