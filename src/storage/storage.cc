@@ -80,45 +80,57 @@ void set_detail(std::string* detail, std::string text) {
   if (detail != nullptr) *detail = std::move(text);
 }
 
-// Bounded LRU of blocks by height (gate storage.block_cache).
+// Bounded LRU of committed blocks by height and by id (gate storage.block_cache).
 class BlockCache {
  public:
   std::shared_ptr<const Bytes> find(std::uint64_t height) {
     const auto it = index_.find(height);
     if (it == index_.end()) return nullptr;
     order_.splice(order_.begin(), order_, it->second);
-    return it->second->second;
+    return it->second->block;
   }
-  void insert(std::uint64_t height, std::shared_ptr<const Bytes> block) {
+  std::shared_ptr<const Bytes> find(const Hash32& id) {
+    const auto it = ids_.find(id);
+    return it == ids_.end() ? nullptr : find(it->second);
+  }
+  void insert(std::uint64_t height, const Hash32& id, std::shared_ptr<const Bytes> block) {
     erase(height);
     if (block->size() > limits::storage_block_cache_bytes_max) return;
     bytes_ += block->size();
-    order_.emplace_front(height, std::move(block));
+    order_.push_front({height, id, std::move(block)});
     index_.emplace(height, order_.begin());
+    ids_[id] = height;
     while (order_.size() > limits::storage_block_cache_entries_max ||
            bytes_ > limits::storage_block_cache_bytes_max) {
-      erase(order_.back().first);
+      erase(order_.back().height);
     }
-    KESTREL_ASSERT(order_.size() == index_.size());
+    KESTREL_ASSERT(order_.size() == index_.size() && ids_.size() == index_.size());
   }
   void erase(std::uint64_t height) {
     const auto it = index_.find(height);
     if (it == index_.end()) return;
-    bytes_ -= it->second->second->size();
+    bytes_ -= it->second->block->size();
+    ids_.erase(it->second->id);
     order_.erase(it->second);
     index_.erase(it);
   }
   void clear() {
     order_.clear();
     index_.clear();
+    ids_.clear();
     bytes_ = 0;
   }
   std::size_t size() const { return order_.size(); }
 
  private:
-  using Entry = std::pair<std::uint64_t, std::shared_ptr<const Bytes>>;
+  struct Entry {
+    std::uint64_t height;
+    Hash32 id;
+    std::shared_ptr<const Bytes> block;
+  };
   std::list<Entry> order_;  // most recent first
   std::unordered_map<std::uint64_t, std::list<Entry>::iterator> index_;
+  std::unordered_map<Hash32, std::uint64_t, Hash32Hasher> ids_;  // a height's id (one block per height)
   std::size_t bytes_ = 0;
 };
 
@@ -505,7 +517,7 @@ Status<StorageError> Store::append_block(std::uint64_t height, const Hash32& id,
     first_kept_height_ = first_kept;
   }
   if (gate_enabled(Gate::storage_block_cache)) {
-    d.cache.insert(height, std::make_shared<const Bytes>(block.begin(), block.end()));
+    d.cache.insert(height, id, std::make_shared<const Bytes>(block.begin(), block.end()));
   }
   d.pending_appends++;
   if (!batching || d.pending_appends >= limits::storage_pending_writes_max ||
@@ -542,7 +554,7 @@ Result<std::shared_ptr<const Bytes>, StorageError> Store::block_at(std::uint64_t
   auto bytes = block(*id);
   if (!bytes) return Err(bytes.error() == StorageError::not_found ? StorageError::corrupt : bytes.error());
   auto shared = std::make_shared<const Bytes>(std::move(bytes).value());
-  if (use_cache) impl_->cache.insert(height, shared);
+  if (use_cache) impl_->cache.insert(height, *id, shared);
   return std::shared_ptr<const Bytes>(shared);
 }
 
@@ -556,6 +568,14 @@ Result<Bytes, StorageError> to_bytes(Result<std::optional<std::string>, StorageE
 }  // namespace
 
 Result<Bytes, StorageError> Store::block(const Hash32& id) {
+  // Recent committed blocks (a lagging peer's catch-up fetches) come from the
+  // cache; pending blocks and older ones from RocksDB.
+  if (gate_enabled(Gate::storage_block_cache)) {
+    if (auto hit = impl_->cache.find(id)) {
+      counters_.block_cache_hits++;
+      return Bytes(*hit);
+    }
+  }
   return to_bytes(impl_->get(cf_blocks, slice(id.span())));
 }
 

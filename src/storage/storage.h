@@ -142,6 +142,7 @@ class Store {
   Result<Hash32, StorageError> block_id_at(std::uint64_t height);
   // Through the block cache (gate storage.block_cache).
   Result<std::shared_ptr<const Bytes>, StorageError> block_at(std::uint64_t height);
+  // By id: committed or pending; recent committed blocks through the block cache.
   Result<Bytes, StorageError> block(const Hash32& id);
   Result<Bytes, StorageError> certificate(const Hash32& id);
   Result<Bytes, StorageError> receipts(std::uint64_t height);

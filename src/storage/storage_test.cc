@@ -107,10 +107,13 @@ TEST_P(StoreGates, AppendReadReopen) {
     EXPECT_EQ(store->append_block(102, block_id(5), {}, {}, {}).error(), StorageError::height_not_next);
     EXPECT_EQ(store->block_at(101).error(), StorageError::not_found);
     EXPECT_EQ(store->block_at(0).error(), StorageError::not_found);
-    // Block reads hit the cache only with the gate on.
+    // Block reads hit the cache only with the gate on, by height and by id.
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->block_at(50).ok());
+    const auto hits_by_height = store->counters().block_cache_hits;
+    EXPECT_EQ(*store->block(block_id(60)), block_bytes(60));
     if (gate_enabled(Gate::storage_block_cache)) {
-      EXPECT_GE(store->counters().block_cache_hits, 3u);
+      EXPECT_GE(hits_by_height, 3u);
+      EXPECT_EQ(store->counters().block_cache_hits, hits_by_height + 1);
     } else {
       EXPECT_EQ(store->counters().block_cache_hits, 0u);
       EXPECT_EQ(store->block_cache_size(), 0u);
