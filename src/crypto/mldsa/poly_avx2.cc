@@ -460,6 +460,11 @@ inline int compress_store(std::int32_t* out, __m256i values, unsigned mask) {
 }  // namespace
 
 int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
+  return rej_ntt_fill_avx2(a, count, buf, bytes, bytes);
+}
+
+int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable) {
+  KESTREL_DEBUG_ASSERT(readable >= bytes);
   // Candidate i (Algorithm 14 CoeffFromThreeBytes) is bytes 3i..3i+2, top bit
   // cleared. permute4x64 puts bytes 0-15 in the low half and 8-23 in the high
   // half, so each 128-bit shuffle reaches its four 3-byte groups.
@@ -468,8 +473,9 @@ int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t b
   const __m256i low23 = _mm256_set1_epi32(0x7fffff);
   const __m256i q_vector = _mm256_set1_epi32(q);
   std::size_t pos = 0;
-  // The 32-byte load reads 8 bytes past the 24 it parses: stay inside buf.
-  for (; pos + 32 <= bytes && count <= n - 8; pos += 24) {
+  // The 32-byte load reads 8 bytes past the 24 it parses: stay inside
+  // buf[0, readable).
+  for (; pos + 24 <= bytes && pos + 32 <= readable && count <= n - 8; pos += 24) {
     __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + pos));
     x = _mm256_permute4x64_epi64(x, 0x94);  // qwords 0, 1, 1, 2
     x = _mm256_and_si256(_mm256_shuffle_epi8(x, spread), low23);
@@ -486,6 +492,12 @@ int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t b
 }
 
 int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
+  return rej_bounded_fill_avx2(a, count, buf, bytes, bytes, eta);
+}
+
+int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable,
+                          int eta) {
+  KESTREL_DEBUG_ASSERT(readable >= bytes);
   // Pass 1, branch-free on secret nibbles: 64 candidates per 32 input bytes
   // (low nibble first, Algorithm 31 lines 5-12) as bytes; the value of each
   // nibble by one table shuffle (eta = 2: 2 - (b mod 5); eta = 4: 4 - b) and
@@ -505,7 +517,7 @@ int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size
   for (std::size_t g = 0; g < groups; ++g) {
     const std::size_t available = std::min<std::size_t>(32, bytes - 32 * g);
     __m256i x;
-    if (available == 32) {
+    if (32 * g + 32 <= readable) {  // candidates past `available` are masked off below
       x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + 32 * g));
     } else {  // the last, partial group through a zero-padded copy
       alignas(32) std::array<std::uint8_t, 32> padded{};

@@ -38,13 +38,17 @@ void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, see
 void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
               std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
 // ExpandA(rho) and ExpandS(rho') of key generation (Algorithm 6 lines 3-4),
-// the same values as expand_a and expand_s. On the AVX2 path, when the k * l +
-// k + l XOFs fit in one batch (ML-DSA-44 and -65), they are one run_jobs_x4
-// batch: the two-block ExpandS jobs fill the lanes the five-block matrix jobs
-// leave idle at the end (ML-DSA-65: 22 eight-lane steps instead of 20 and six
-// four-lane ones).
+// the same values as expand_a and expand_s. On the AVX2 path all k * l + k + l
+// XOFs run on eight Keccak lanes (expand_a_s_avx2): the two-block ExpandS jobs
+// fill the lanes the five-block matrix jobs leave idle at the end (ML-DSA-65:
+// 22 eight-lane steps instead of 20 and six four-lane ones).
 void expand_a_s(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                 std::span<const std::uint8_t, seed_bytes> rho, std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
+// The AVX2 form (expand_avx2.cc): its own eight-lane driver, parsing each
+// squeezed block straight from the transposed state. REQUIRES: use_avx2().
+void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
+                     std::span<const std::uint8_t, seed_bytes> rho,
+                     std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
 // Algorithm 34 ExpandMask(rho'', kappa): y[r] from H(rho'' || kappa + r);
 // coefficients in [-gamma1 + 1, gamma1].
 void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t, 64> rho_double_prime,
