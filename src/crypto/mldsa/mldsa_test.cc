@@ -278,6 +278,24 @@ TEST_P(MlDsaRoundingPathTest, Power2RoundMatchesDefinition) {
   }
 }
 
+// Key generation's fused form: Power2Round(freeze(x + y)) equals the steps one
+// by one, for x of either sign (an inverse NTT output) and y in [-eta, eta].
+TEST_P(MlDsaRoundingPathTest, Power2RoundSumEqualsSteps) {
+  Prng prng(9);
+  for (int round = 0; round < 200; ++round) {
+    Poly x = random_poly(prng, q), y = random_poly(prng, 5), sum, a1, a0, b1, b0;
+    if (round == 0) x.c.fill(-q + 5), y.c.fill(-4);  // most negative sum
+    if (round == 1) x.c.fill(q - 5), y.c.fill(4);    // largest sum
+    poly_power2round_sum(a1, a0, x, y);
+    poly_add(sum, x, y);
+    poly_reduce32(sum);
+    poly_caddq(sum);
+    poly_power2round(b1, b0, sum);
+    ASSERT_EQ(a1.c, b1.c) << round;
+    ASSERT_EQ(a0.c, b0.c) << round;
+  }
+}
+
 // Lemma of FIPS 204 section 7.4: UseHint(MakeHint(z, r), r) = HighBits(r + z) for ||z|| <= gamma2.
 TEST_P(MlDsaRoundingPathTest, UseHintRecoversHighBits) {
   Prng prng(6);

@@ -45,6 +45,11 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound);
 // a0_i = a_i mod+- 2^d in (-2^12, 2^12]; a1_i in [0, 2^10).
 void poly_power2round(Poly& a1, Poly& a0, const Poly& a);
 void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a);  // poly_avx2.cc; the above dispatches
+// Power2Round of freeze(x + y) (reduce32, caddq, then Algorithm 35) in one pass:
+// key generation's t = NTT^-1(A-hat o NTT(s1)) + s2 (Algorithm 6 lines 5-6)
+// without storing t. REQUIRES x_i + y_i within reduce32's range.
+void poly_power2round_sum(Poly& a1, Poly& a0, const Poly& x, const Poly& y);
+void poly_power2round_sum_avx2(Poly& a1, Poly& a0, const Poly& x, const Poly& y);
 // Algorithm 36 Decompose for a_i in [0, q): a1_i in [0, (q-1)/(2 gamma2)),
 // a0_i in [-gamma2, gamma2] with the q-1 corner case of the standard.
 void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);

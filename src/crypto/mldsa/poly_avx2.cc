@@ -126,6 +126,20 @@ void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a) {
   }
 }
 
+void poly_power2round_sum_avx2(Poly& a1, Poly& a0, const Poly& x, const Poly& y) {
+  const __m256i round = _mm256_set1_epi32(1 << 22);
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  const __m256i half = _mm256_set1_epi32((1 << (d - 1)) - 1);
+  for (int i = 0; i < n; i += 8) {
+    __m256i a = _mm256_add_epi32(load(&x.c[i]), load(&y.c[i]));
+    a = _mm256_sub_epi32(a, _mm256_mullo_epi32(_mm256_srai_epi32(_mm256_add_epi32(a, round), 23), q_vector));  // reduce32
+    a = _mm256_add_epi32(a, _mm256_and_si256(_mm256_srai_epi32(a, 31), q_vector));  // caddq
+    const __m256i high = _mm256_srai_epi32(_mm256_add_epi32(a, half), d);
+    store(&a1.c[i], high);
+    store(&a0.c[i], _mm256_sub_epi32(a, _mm256_slli_epi32(high, d)));
+  }
+}
+
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);
   decompose_all<gamma2_32>(a1, a0, a);
