@@ -259,6 +259,31 @@ void unpack_fixed_avx2(Poly& a, const std::uint8_t* in, std::int32_t b, bool off
 
 }  // namespace
 
+void pack4_avx2(std::uint8_t* out, const Poly& a, std::int32_t b, bool offset) {
+  // 64 coefficients per step: int32 -> int16 -> uint8 (saturating packs, exact
+  // for values in [0, 16)), back into coefficient order (the packs interleave
+  // the 128-bit halves), then each byte pair c0 + 16 c1 by one maddubs, and the
+  // 16-bit results packed to bytes again. Branch-free; offset is public.
+  const __m256i base = _mm256_set1_epi32(b);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i nibbles = _mm256_set1_epi16(0x1001);  // bytes 1, 16: c0 * 1 + c1 * 16
+  auto value = [&](int i) {
+    const __m256i x = load(&a.c[i]);
+    return offset ? _mm256_sub_epi32(base, x) : x;
+  };
+  auto bytes32 = [&](int i) {  // coefficients i .. i + 31 as bytes, in order
+    const __m256i low = _mm256_packs_epi32(value(i), value(i + 8));
+    const __m256i high = _mm256_packs_epi32(value(i + 16), value(i + 24));
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(low, high), order);
+  };
+  for (int i = 0; i < n; i += 64) {
+    const __m256i first = _mm256_maddubs_epi16(bytes32(i), nibbles);
+    const __m256i second = _mm256_maddubs_epi16(bytes32(i + 32), nibbles);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(first, second), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 2), packed);
+  }
+}
+
 bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset) {
   switch (bits) {
     case 3: unpack_fixed_avx2<3>(a, in, b, offset); return true;
