@@ -141,7 +141,8 @@ void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params
   };
   alignas(32) std::array<keccak::StateX4, 2> states;
   alignas(32) std::uint8_t blocks[lane_total][block_bytes];
-  std::array<int, lane_total> count{};  // coefficients accepted for the lane's current job
+  std::array<int, lane_total> count{};        // coefficients accepted for the lane's current job
+  std::array<Poly*, lane_total> out_of{};     // the polynomial the lane's current job fills
   const std::uint64_t tail_domain = std::uint64_t{keccak::shake_domain} << 16;
   for (int step = 0; step < schedule.steps; ++step) {
     const auto& lanes = schedule.at[static_cast<std::size_t>(step)];
@@ -161,6 +162,7 @@ void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params
         start_lane(states, j, rho_prime.data(), rho_prime_bytes / 8, r | tail_domain, keccak::shake256_rate);
       }
       count[j] = 0;
+      out_of[j] = &target(job);
     }
     if (second_busy) {
       keccak::permute_x8(states[0], states[1]);
@@ -172,7 +174,7 @@ void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params
     for (unsigned j = 0; j < lane_total; ++j) {
       const int job = lanes[j].job;
       if (job < 0) continue;
-      Poly& out = target(job);
+      Poly& out = *out_of[j];
       int last_block;
       if (job < matrix) {
         count[j] = rej_ntt_fill_avx2(out, count[j], blocks[j], keccak::shake128_rate, block_bytes);

@@ -583,19 +583,20 @@ int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size
   // FIPS 204 lets each candidate's accept bit leak (rejected nibbles are
   // independent of the accepted coefficients): declassify them, all at once.
   ct_declassify(accepted.data(), groups * sizeof(std::uint64_t));
-  // Pass 2: compaction driven by the public masks, eight candidates at a time.
-  for (std::size_t step = 0; step < 8 * groups && count < n; ++step) {
-    const auto mask = static_cast<unsigned>((accepted[step / 8] >> (8 * (step % 8))) & 0xff);
-    const std::int8_t* v = &values[8 * step];
-    if (count <= n - 8) {
+  // Pass 2: compaction driven by the public masks, eight candidates at a time
+  // while a full 8-lane store fits (count <= n - 8), then one at a time.
+  std::size_t step = 0;  // eight-candidate steps done
+  for (std::size_t g = 0; g < groups && count <= n - 8; ++g) {
+    std::uint64_t mask = accepted[g];
+    const std::int8_t* v = &values[64 * g];
+    for (unsigned sub = 0; sub < 8 && count <= n - 8; ++sub, ++step, v += 8, mask >>= 8) {
       const __m256i wide = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)));
-      count += compress_store(&a.c[static_cast<std::size_t>(count)], wide, mask);
-    } else {
-      for (unsigned lane = 0; lane < 8 && count < n; ++lane) {
-        a.c[static_cast<std::size_t>(count)] = v[lane];
-        count += static_cast<int>((mask >> lane) & 1);
-      }
+      count += compress_store(&a.c[static_cast<std::size_t>(count)], wide, static_cast<unsigned>(mask & 0xff));
     }
+  }
+  for (std::size_t i = 8 * step; i < 64 * groups && count < n; ++i) {
+    a.c[static_cast<std::size_t>(count)] = values[i];
+    count += static_cast<int>((accepted[i / 64] >> (i % 64)) & 1);
   }
   secure_zero(values.data(), 64 * groups);
   return count;
