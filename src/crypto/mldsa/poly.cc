@@ -516,7 +516,7 @@ void unpack_fixed(Poly& a, const std::uint8_t* in) {
 
 void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
-  if (bits == 4 && use_avx2()) return pack4_avx2(out, a, 0, false);
+  if (use_avx2() && pack_avx2(out, a, bits, 0, false)) return;
   switch (bits) {
     case 3: return pack_fixed<3>(out, a);
     case 4: return pack_fixed<4>(out, a);
@@ -574,7 +574,7 @@ void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
 }
 
 void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b) {
-  if (bits == 4 && use_avx2()) return pack4_avx2(out, a, b, true);
+  if (use_avx2() && pack_avx2(out, a, bits, b, true)) return;
   switch (bits) {
     case 3: return pack_fixed<3, true>(out, a, b);
     case 4: return pack_fixed<4, true>(out, a, b);

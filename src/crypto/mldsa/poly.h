@@ -180,6 +180,9 @@ bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool
 // bits (w1 for gamma2 = (q-1)/32, s1 and s2 for eta = 4). REQUIRES the packed
 // values in [0, 16). poly_avx2.cc; pack_simple and pack_offset dispatch.
 void pack4_avx2(std::uint8_t* out, const Poly& a, std::int32_t b, bool offset);
+// AVX2 SimpleBitPack / BitPack at 4, 10 (t1) and 13 (t0) bits; false for any
+// other width (nothing written). Writes exactly 32 * bits bytes. poly_avx2.cc.
+bool pack_avx2(std::uint8_t* out, const Poly& a, int bits, std::int32_t b, bool offset);
 // Algorithm 17 BitPack(w, a, b) with a = b - 2^bits + 1 (all uses in FIPS 204):
 // stores b - w_i in [0, 2^bits).
 void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b);

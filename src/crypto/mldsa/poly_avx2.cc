@@ -284,6 +284,52 @@ void pack4_avx2(std::uint8_t* out, const Poly& a, std::int32_t b, bool offset) {
   }
 }
 
+namespace {
+
+// Bits in [9, 15]: eight coefficients (Bits bytes) per step. In each 64-bit
+// lane the odd coefficient moves next to the even one (2 Bits bits), the two
+// 64-bit lanes of each 128-bit half join (4 Bits bits in the low word), and
+// the two halves meet in general registers: lo | hi << 4 Bits, then the rest
+// of hi. The 16-byte store of a step writes 16 - Bits bytes of zeros past its
+// group, which the next step overwrites; the last step stores exactly.
+template <int Bits, bool Offset>
+void pack_wide(std::uint8_t* out, const Poly& a, std::int32_t b) {
+  static_assert(Bits >= 9 && Bits <= 15);
+  const __m256i base = _mm256_set1_epi32(b);
+  const __m256i low32 = _mm256_set1_epi64x(0xffffffff);
+  const __m256i join = _mm256_setr_epi64x(0, 2 * Bits, 0, 2 * Bits);
+  auto group = [&](int g, std::uint64_t& first, std::uint64_t& second) {
+    __m256i x = load(&a.c[8 * g]);
+    if constexpr (Offset) x = _mm256_sub_epi32(base, x);
+    const __m256i pairs = _mm256_or_si256(_mm256_and_si256(x, low32), _mm256_srli_epi64(x, 32 - Bits));
+    const __m256i quads = _mm256_or_si256(pairs, _mm256_bsrli_epi128(_mm256_sllv_epi64(pairs, join), 8));
+    const auto lo = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm256_castsi256_si128(quads)));
+    const auto hi = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm256_extracti128_si256(quads, 1)));
+    first = lo | hi << (4 * Bits);
+    second = hi >> (64 - 4 * Bits);
+  };
+  std::uint64_t first, second;
+  for (int g = 0; g < n / 8 - 1; ++g, out += Bits) {
+    group(g, first, second);
+    std::memcpy(out, &first, 8);
+    std::memcpy(out + 8, &second, 8);
+  }
+  group(n / 8 - 1, first, second);
+  std::memcpy(out, &first, 8);
+  std::memcpy(out + 8, &second, Bits - 8);
+}
+
+}  // namespace
+
+bool pack_avx2(std::uint8_t* out, const Poly& a, int bits, std::int32_t b, bool offset) {
+  switch (bits) {
+    case 4: pack4_avx2(out, a, b, offset); return true;
+    case 10: offset ? pack_wide<10, true>(out, a, b) : pack_wide<10, false>(out, a, b); return true;
+    case 13: offset ? pack_wide<13, true>(out, a, b) : pack_wide<13, false>(out, a, b); return true;
+    default: return false;
+  }
+}
+
 bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset) {
   switch (bits) {
     case 3: unpack_fixed_avx2<3>(a, in, b, offset); return true;
