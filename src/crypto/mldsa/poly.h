@@ -87,7 +87,7 @@ void poly_rej_bounded(Poly& a, std::span<const std::uint8_t, 66> seed, int eta);
 void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
                          int eta);
 // The candidate parsers of the two samplers on eight candidates per step
-// (poly_avx2.cc): append the accepted coefficients parsed from buf[0, bytes) to
+// (sample_avx2.cc): append the accepted coefficients parsed from buf[0, bytes) to
 // a from position count, stop at n, return the new count. Identical results to
 // the portable parsers. rej_bounded_fill_avx2: bytes a multiple of 4, at most
 // two SHAKE256 blocks; it declassifies only the accept bits, like the portable one.

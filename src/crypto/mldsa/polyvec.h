@@ -44,7 +44,7 @@ void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
 // 22 eight-lane steps instead of 20 and six four-lane ones).
 void expand_a_s(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                 std::span<const std::uint8_t, seed_bytes> rho, std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
-// The AVX2 form (expand_avx2.cc): its own eight-lane driver, parsing each
+// The AVX2 form (sample_avx2.cc): its own eight-lane driver, parsing each
 // squeezed block straight from the transposed state. REQUIRES: use_avx2().
 void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                      std::span<const std::uint8_t, seed_bytes> rho,
