@@ -235,132 +235,224 @@ void transpose_blocks(const keccak::StateX4& state, std::uint8_t (*out)[block_by
   }
 }
 
-// What each lane does at each step: the job (matrix entry k' = r * l + s for
-// job < k * l, then ExpandS index r) and which of its output blocks this
-// step's permutation makes, or job -1 (idle lane: permuted, never read).
-struct LaneStep {
-  std::int8_t job = -1;
-  std::int8_t block = 0;
-};
-constexpr int steps_max = (k_max * l_max * matrix_blocks + (k_max + l_max) * small_blocks + lane_total - 1) / lane_total + matrix_blocks;
-struct Schedule {
-  std::array<std::array<LaneStep, lane_total>, steps_max> at{};
-  int steps = 0;
+// The eight lanes of the batch: which job each runs (or none), and its progress.
+struct Lanes {
+  alignas(32) std::array<keccak::StateX4, 2> states;
+  std::array<int, lane_total> job;     // index into the job list, -1 when idle
+  std::array<int, lane_total> done;    // blocks squeezed for the job
+  std::array<int, lane_total> count;   // coefficients accepted for the job
+  std::array<Poly*, lane_total> out;   // the polynomial the job fills
+  Lanes() { job.fill(-1); }
+  int busy() const { return static_cast<int>(std::count_if(job.begin(), job.end(), [](int x) { return x >= 0; })); }
 };
 
-// Jobs longest first (matrix, then ExpandS), each to the least loaded lane
-// (LPT, as run_jobs_x4); depends only on k and l, so it is built at compile time.
-constexpr Schedule make_schedule(int k, int l) {
-  Schedule schedule;
-  std::array<int, lane_total> load{};
-  for (int job = 0; job < k * l + k + l; ++job) {
-    unsigned lane = 0;
-    for (unsigned j = 1; j < lane_total; ++j) lane = load[j] < load[lane] ? j : lane;
-    const int blocks = job < k * l ? matrix_blocks : small_blocks;
-    for (int b = 0; b < blocks; ++b) {
-      schedule.at[static_cast<std::size_t>(load[lane] + b)][lane] = {static_cast<std::int8_t>(job), static_cast<std::int8_t>(b)};
-    }
-    load[lane] += blocks;
-    schedule.steps = std::max(schedule.steps, load[lane]);
-  }
-  return schedule;
+// Moves lane `from` (state and progress) to the idle lane `to`.
+void move_lane(Lanes& lanes, unsigned from, unsigned to) {
+  for (std::size_t i = 0; i < keccak::lane_count; ++i) word(lanes.states, to, i) = word(lanes.states, from, i);
+  lanes.job[to] = lanes.job[from];
+  lanes.done[to] = lanes.done[from];
+  lanes.count[to] = lanes.count[from];
+  lanes.out[to] = lanes.out[from];
+  lanes.job[from] = -1;
 }
-constexpr Schedule schedules[] = {make_schedule(ml_dsa_44_params.k, ml_dsa_44_params.l),
-                                  make_schedule(ml_dsa_65_params.k, ml_dsa_65_params.l),
-                                  make_schedule(ml_dsa_87_params.k, ml_dsa_87_params.l)};
-static_assert(schedules[0].steps == 12 && schedules[1].steps == 22 && schedules[2].steps == 39);
-static_assert(schedules[2].steps <= steps_max);
 
-const Schedule& schedule_for(const Params& params) {
-  switch (params.set) {
-    case ParameterSet::ml_dsa_44: return schedules[0];
-    case ParameterSet::ml_dsa_65: return schedules[1];
-    case ParameterSet::ml_dsa_87: return schedules[2];
+// tr = H(pk, 64) (Algorithm 6 line 9) absorbed block by block as the rows of
+// t1 land in pk. Public data.
+struct PublicKeyHash {
+  keccak::State state;
+  int blocks_done = 0;
+  int blocks = 0;           // padded SHAKE256 blocks of pk
+  std::size_t bytes = 0;    // pk length
+  // XORs block blocks_done of pk into the state (with pad10*1 and the domain
+  // bits in the last one, FIPS 202 Algorithm 9 and B.2).
+  void absorb_next(const std::uint8_t* pk) {
+    constexpr std::size_t rate = keccak::shake256_rate;
+    const std::size_t offset = rate * static_cast<std::size_t>(blocks_done);
+    const std::size_t length = std::min(rate, bytes - offset);
+    std::size_t i = 0;
+    for (; 8 * i + 8 <= length; ++i) state.a[i] ^= load_le64(pk + offset + 8 * i);
+    if (blocks_done + 1 < blocks) return;
+    std::uint8_t last[8] = {};
+    std::memcpy(last, pk + offset + 8 * i, length - 8 * i);
+    last[length - 8 * i] ^= keccak::shake_domain;
+    state.a[i] ^= load_le64(last);
+    state.a[rate / 8 - 1] ^= std::uint64_t{0x80} << 56;
   }
-  KESTREL_ASSERT(false);
-  return schedules[1];
-}
+};
 
 }  // namespace
 
 void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                      std::span<const std::uint8_t, seed_bytes> rho,
-                     std::span<const std::uint8_t, rho_prime_bytes> rho_prime) {
-  const int matrix = params.k * params.l;
-  const int total = matrix + params.k + params.l;
-  KESTREL_ASSERT(total <= jobs_max);
-  const Schedule& schedule = schedule_for(params);
-  auto target = [&](int job) -> Poly& {
-    if (job < matrix) return a.row[job / params.l].p[job % params.l];
-    const int r = job - matrix;
-    return r < params.l ? s1.p[r] : s2.p[r - params.l];
-  };
-  alignas(32) std::array<keccak::StateX4, 2> states;
+                     std::span<const std::uint8_t, rho_prime_bytes> rho_prime, const KeyGenRows* rows) {
+  const int k = params.k, l = params.l;
+  // Jobs in the order their results are needed: ExpandS for s1 (all rows of t
+  // need NTT(s1)), then row by row the l matrix entries and s2[r]. Job j < l
+  // is s1[j]; then row r is jobs l + r (l + 1) + [0, l) (A[r][s]) and
+  // l + r (l + 1) + l (s2[r]).
+  const int jobs = l + k * (l + 1);
+  KESTREL_ASSERT(jobs <= jobs_max);
+  auto is_matrix = [&](int job) { return job >= l && (job - l) % (l + 1) < l; };
+  auto row_of = [&](int job) { return (job - l) / (l + 1); };
+  Lanes lanes;
   alignas(32) std::uint8_t blocks[lane_total][block_bytes];
-  std::array<int, lane_total> count{};        // coefficients accepted for the lane's current job
-  std::array<Poly*, lane_total> out_of{};     // the polynomial the lane's current job fills
   const std::uint64_t tail_domain = std::uint64_t{keccak::shake_domain} << 16;
-  for (int step = 0; step < schedule.steps; ++step) {
-    const auto& lanes = schedule.at[static_cast<std::size_t>(step)];
-    bool second_busy = false;
-    for (unsigned j = 0; j < lane_total; ++j) {
-      const int job = lanes[j].job;
-      if (job < 0) continue;
-      second_busy = second_busy || j >= 4;
-      if (lanes[j].block != 0) continue;
-      if (job < matrix) {
-        // rho || IntegerToBytes(s, 1) || IntegerToBytes(r, 1) (Algorithm 32 line 3).
-        const auto s = static_cast<std::uint64_t>(job % params.l), r = static_cast<std::uint64_t>(job / params.l);
-        start_lane(states, j, rho.data(), seed_bytes / 8, s | r << 8 | tail_domain, keccak::shake128_rate);
-      } else {
-        // rho' || IntegerToBytes(r, 2) (Algorithm 33 lines 2 and 5).
-        const auto r = static_cast<std::uint64_t>(job - matrix);
-        start_lane(states, j, rho_prime.data(), rho_prime_bytes / 8, r | tail_domain, keccak::shake256_rate);
-      }
-      count[j] = 0;
-      out_of[j] = &target(job);
+  auto start = [&](unsigned j, int job) {
+    lanes.job[j] = job;
+    lanes.done[j] = 0;
+    lanes.count[j] = 0;
+    if (job < l) {
+      // rho' || IntegerToBytes(r, 2) (Algorithm 33 lines 2 and 5).
+      start_lane(lanes.states, j, rho_prime.data(), rho_prime_bytes / 8, static_cast<std::uint64_t>(job) | tail_domain,
+                 keccak::shake256_rate);
+      lanes.out[j] = &s1.p[job];
+      return;
     }
-    if (second_busy) {
-      keccak::permute_x8(states[0], states[1]);
+    const int r = row_of(job), s = (job - l) % (l + 1);
+    if (s < l) {
+      // rho || IntegerToBytes(s, 1) || IntegerToBytes(r, 1) (Algorithm 32 line 3).
+      start_lane(lanes.states, j, rho.data(), seed_bytes / 8,
+                 static_cast<std::uint64_t>(s) | static_cast<std::uint64_t>(r) << 8 | tail_domain,
+                 keccak::shake128_rate);
+      lanes.out[j] = &a.row[r].p[s];
     } else {
-      keccak::permute_x4(states[0]);
+      start_lane(lanes.states, j, rho_prime.data(), rho_prime_bytes / 8,
+                 static_cast<std::uint64_t>(l + r) | tail_domain, keccak::shake256_rate);
+      lanes.out[j] = &s2.p[r];
     }
-    transpose_blocks(states[0], &blocks[0]);
-    if (second_busy) transpose_blocks(states[1], &blocks[4]);
-    for (unsigned j = 0; j < lane_total; ++j) {
-      const int job = lanes[j].job;
-      if (job < 0) continue;
-      Poly& out = *out_of[j];
-      int last_block;
-      if (job < matrix) {
-        count[j] = rej_ntt_parse(out, count[j], blocks[j], keccak::shake128_rate, block_bytes);
-        last_block = matrix_blocks - 1;
-      } else {
-        count[j] = rej_bounded_parse(out, count[j], blocks[j], keccak::shake256_rate, block_bytes, params.eta);
-        last_block = small_blocks - 1;
-      }
-      if (lanes[j].block < last_block || count[j] == n) continue;
-      // Rare (matrix ~2^-75, ExpandS with eta = 4 ~1e-5; the decision is an
-      // accept count, which may leak): the streaming sampler recomputes the
-      // polynomial with as many blocks as it needs.
-      if (job < matrix) {
+  };
+  // Called when the lane's job squeezed its last block: the streaming sampler
+  // recomputes the polynomial in the rare case the first squeeze fell short
+  // (matrix ~2^-75, ExpandS with eta = 4 ~1e-5; the decision is an accept
+  // count, which may leak).
+  auto finish = [&](unsigned j) {
+    const int job = lanes.job[j];
+    if (lanes.count[j] < n) {
+      if (is_matrix(job)) {
         std::array<std::uint8_t, seed_bytes + 2> seed;
         std::copy(rho.begin(), rho.end(), seed.begin());
-        seed[seed_bytes] = static_cast<std::uint8_t>(job % params.l);
-        seed[seed_bytes + 1] = static_cast<std::uint8_t>(job / params.l);
-        poly_rej_ntt(out, seed);
+        seed[seed_bytes] = static_cast<std::uint8_t>((job - l) % (l + 1));
+        seed[seed_bytes + 1] = static_cast<std::uint8_t>(row_of(job));
+        poly_rej_ntt(*lanes.out[j], seed);
       } else {
+        const int r = job < l ? job : l + row_of(job);
         std::array<std::uint8_t, rho_prime_bytes + 2> seed;
         std::copy(rho_prime.begin(), rho_prime.end(), seed.begin());
-        seed[rho_prime_bytes] = static_cast<std::uint8_t>(job - matrix);
+        seed[rho_prime_bytes] = static_cast<std::uint8_t>(r);
         seed[rho_prime_bytes + 1] = 0;
-        poly_rej_bounded(out, seed, params.eta);
+        poly_rej_bounded(*lanes.out[j], seed, params.eta);
         secure_zero(seed);
       }
     }
+    lanes.job[j] = -1;
+  };
+
+  // Progress of the key generation continuation (rows != nullptr).
+  int s1_left = l;
+  std::array<int, k_max> row_left;
+  row_left.fill(l + 1);
+  bool s1_transformed = false;
+  int rows_done = 0;  // rows of t1 packed into pk
+  PublicKeyHash hash;
+  if (rows != nullptr) {
+    hash.bytes = params.public_key_bytes;
+    hash.blocks = static_cast<int>(hash.bytes / keccak::shake256_rate) + 1;
+    std::copy(rho.begin(), rho.end(), rows->pk);  // pkEncode (Algorithm 22): rho first
+  }
+  auto pk_bytes_ready = [&]() -> std::size_t {
+    return rows_done == k ? hash.bytes : seed_bytes + 320 * static_cast<std::size_t>(rows_done);
+  };
+
+  int next_job = 0;
+  while (next_job < jobs || lanes.busy() > 0 || hash.blocks_done < hash.blocks) {
+    // The next H(pk) block runs this step if its bytes are in pk and a lane is
+    // free for it (the lanes taken by unfinished jobs cannot be freed).
+    const std::size_t block_end =
+        std::min(keccak::shake256_rate * static_cast<std::size_t>(hash.blocks_done + 1), hash.bytes);
+    bool hash_runs = hash.blocks_done < hash.blocks && pk_bytes_ready() >= block_end &&
+                     lanes.busy() < static_cast<int>(lane_total);
+    for (unsigned j = 0; j < lane_total && next_job < jobs; ++j) {
+      if (lanes.job[j] < 0 && lanes.busy() + (hash_runs ? 1 : 0) < static_cast<int>(lane_total)) start(j, next_job++);
+    }
+    if (hash_runs) hash.absorb_next(rows->pk);
+    const int busy = lanes.busy();
+    if (busy == 0) {
+      KESTREL_ASSERT(hash_runs);  // every row is in pk once every job is done
+      keccak::permute(hash.state);  // only the hash is left: one scalar permutation
+    } else {
+      // Everything into the first four lanes when it fits (one four-lane
+      // permutation instead of eight): move jobs from the second half down.
+      const int total = busy + (hash_runs ? 1 : 0);
+      if (total <= 4) {
+        unsigned free_low = 0;
+        for (unsigned j = 4; j < lane_total; ++j) {
+          if (lanes.job[j] < 0) continue;
+          while (lanes.job[free_low] >= 0) ++free_low;
+          move_lane(lanes, j, free_low);
+        }
+      }
+      unsigned hash_lane = lane_total;
+      if (hash_runs) {
+        hash_lane = 0;
+        while (lanes.job[hash_lane] >= 0) ++hash_lane;
+        for (std::size_t i = 0; i < keccak::lane_count; ++i) word(lanes.states, hash_lane, i) = hash.state.a[i];
+      }
+      bool second_busy = hash_lane >= 4 && hash_lane < lane_total;
+      for (unsigned j = 4; j < lane_total; ++j) second_busy = second_busy || lanes.job[j] >= 0;
+      if (second_busy) {
+        keccak::permute_x8(lanes.states[0], lanes.states[1]);
+      } else {
+        keccak::permute_x4(lanes.states[0]);
+      }
+      if (hash_runs) {
+        for (std::size_t i = 0; i < keccak::lane_count; ++i) hash.state.a[i] = word(lanes.states, hash_lane, i);
+      }
+      transpose_blocks(lanes.states[0], &blocks[0]);
+      if (second_busy) transpose_blocks(lanes.states[1], &blocks[4]);
+      for (unsigned j = 0; j < lane_total; ++j) {
+        const int job = lanes.job[j];
+        if (job < 0) continue;
+        Poly& out = *lanes.out[j];
+        int blocks_needed;
+        if (is_matrix(job)) {
+          lanes.count[j] = rej_ntt_parse(out, lanes.count[j], blocks[j], keccak::shake128_rate, block_bytes);
+          blocks_needed = matrix_blocks;
+        } else {
+          lanes.count[j] = rej_bounded_parse(out, lanes.count[j], blocks[j], keccak::shake256_rate, block_bytes, params.eta);
+          blocks_needed = small_blocks;
+        }
+        if (++lanes.done[j] < blocks_needed) continue;
+        finish(j);
+        if (job < l) {
+          --s1_left;
+        } else {
+          --row_left[static_cast<std::size_t>(row_of(job))];
+        }
+      }
+    }
+    if (hash_runs) ++hash.blocks_done;
+    if (rows == nullptr) continue;
+    // Algorithm 6 lines 5-6 for every row whose inputs are complete, in order:
+    // t[r] = NTT^-1(A-hat[r] o NTT(s1)) + s2[r], Power2Round, and t1[r] into pk.
+    if (s1_left == 0 && !s1_transformed) {
+      for (int i = 0; i < l; ++i) rows->s1_hat.p[i] = s1.p[i];
+      vec_ntt(rows->s1_hat, l);
+      s1_transformed = true;
+    }
+    while (s1_transformed && rows_done < k && row_left[static_cast<std::size_t>(rows_done)] == 0) {
+      const int r = rows_done++;
+      inner_product_montgomery_avx2(rows->t.p[r], a.row[r].p.data(), rows->s1_hat.p.data(), l);
+      inverse_ntt_to_montgomery(rows->t.p[r]);
+      poly_power2round_sum(rows->t1.p[r], rows->t0.p[r], rows->t.p[r], s2.p[r]);
+      pack_simple(rows->pk + seed_bytes + 320 * r, rows->t1.p[r], 10);  // pkEncode
+    }
+  }
+  KESTREL_ASSERT(next_job == jobs && rows_done == (rows != nullptr ? k : 0));
+  if (rows != nullptr) {
+    for (std::size_t i = 0; i < tr_bytes / 8; ++i) std::memcpy(rows->tr.data() + 8 * i, &hash.state.a[i], 8);
   }
   // The ExpandS lanes and blocks are secret (derived from rho').
-  secure_zero(states.data(), sizeof states);
+  secure_zero(lanes.states.data(), sizeof lanes.states);
   secure_zero(&blocks[0][0], sizeof blocks);
 }
 

@@ -262,11 +262,17 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
   // rho is published in the public key, so ExpandA's rejection sampling on it
   // may branch (rho' and K stay secret).
   ct_declassify(s->sk.rho.data(), s->sk.rho.size());
-  expand_a_s(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho,
-             std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
-  compute_t1_t0(s->t1, s->sk.t0, s->t, s->s1_hat, s->a, s->sk, params);
-  pk_encode(pk.data(), params, s->sk.rho, s->t1);
-  h(s->sk.tr, {pk});  // line 9: tr = H(pk, 64)
+  const std::span<const std::uint8_t, rho_prime_bytes> rho_prime(s->seeds.data() + seed_bytes, rho_prime_bytes);
+  if (use_avx2()) {
+    // Lines 3-9 in one eight-lane Keccak batch (polyvec.h KeyGenRows).
+    const KeyGenRows rows{s->s1_hat, s->t, s->t1, s->sk.t0, pk.data(), s->sk.tr};
+    expand_a_s_avx2(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho, rho_prime, &rows);
+  } else {
+    expand_a_s(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho, rho_prime);
+    compute_t1_t0(s->t1, s->sk.t0, s->t, s->s1_hat, s->a, s->sk, params);
+    pk_encode(pk.data(), params, s->sk.rho, s->t1);
+    h(s->sk.tr, {pk});  // line 9: tr = H(pk, 64)
+  }
   sk_encode(sk.data(), params, s->sk);
 }
 
