@@ -39,9 +39,8 @@ void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
               std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
 // ExpandA(rho) and ExpandS(rho') of key generation (Algorithm 6 lines 3-4),
 // the same values as expand_a and expand_s. On the AVX2 path all k * l + k + l
-// XOFs run on eight Keccak lanes (expand_a_s_avx2): the two-block ExpandS jobs
-// fill the lanes the five-block matrix jobs leave idle at the end (ML-DSA-65:
-// 22 eight-lane steps instead of 20 and six four-lane ones).
+// XOFs run on eight Keccak lanes (expand_a_s_avx2), ExpandS jobs filling the
+// lanes the five-block matrix jobs leave idle.
 void expand_a_s(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                 std::span<const std::uint8_t, seed_bytes> rho, std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
 // The rest of key generation run inside the AVX2 batch (Algorithm 6 lines

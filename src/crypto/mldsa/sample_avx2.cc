@@ -13,9 +13,11 @@
 // and output buffers, the driver writes each lane's padded input as words, and
 // after every eight-lane permutation transposes the output blocks into one
 // small, L1-resident buffer per lane and parses them straight into the
-// polynomials (the parsers inlined). Jobs are spread over the lanes longest
-// first, each to the least loaded lane (as run_jobs_x4 does), which depends
-// only on k and l.
+// polynomials (the parsers inlined). Jobs start in the order their results are
+// needed, each in the first free lane; in key generation the rows of t are
+// computed as their inputs complete and tr = H(pk) runs in a free lane as the
+// rows of t1 land in pk (polyvec.h KeyGenRows). The schedule depends only on k
+// and l: a lane step per output block, the same for every key.
 //
 // Constant time: the schedule and the matrix side are public (rho is in the
 // public key); rho' enters the lanes through stores only, and the ExpandS
