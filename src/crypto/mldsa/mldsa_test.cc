@@ -278,6 +278,24 @@ TEST_P(MlDsaRoundingPathTest, Power2RoundMatchesDefinition) {
   }
 }
 
+// Key generation's fused form: Power2Round(freeze(x + y)) equals the steps one
+// by one, for x of either sign (an inverse NTT output) and y in [-eta, eta].
+TEST_P(MlDsaRoundingPathTest, Power2RoundSumEqualsSteps) {
+  Prng prng(9);
+  for (int round = 0; round < 200; ++round) {
+    Poly x = random_poly(prng, q), y = random_poly(prng, 5), sum, a1, a0, b1, b0;
+    if (round == 0) x.c.fill(-q + 5), y.c.fill(-4);  // most negative sum
+    if (round == 1) x.c.fill(q - 5), y.c.fill(4);    // largest sum
+    poly_power2round_sum(a1, a0, x, y);
+    poly_add(sum, x, y);
+    poly_reduce32(sum);
+    poly_caddq(sum);
+    poly_power2round(b1, b0, sum);
+    ASSERT_EQ(a1.c, b1.c) << round;
+    ASSERT_EQ(a0.c, b0.c) << round;
+  }
+}
+
 // Lemma of FIPS 204 section 7.4: UseHint(MakeHint(z, r), r) = HighBits(r + z) for ||z|| <= gamma2.
 TEST_P(MlDsaRoundingPathTest, UseHintRecoversHighBits) {
   Prng prng(6);
@@ -618,6 +636,34 @@ TEST(MlDsaPackingTest, Avx2UnpackEqualsPortable) {
   }
   Poly unused;
   EXPECT_FALSE(unpack_avx2(unused, nullptr, 6, 0, false));
+}
+
+// pack_simple and pack_offset (AVX2 at 4 bits, the fused-offset templates
+// elsewhere) against the portable path, every value of the range included.
+TEST(MlDsaPackingTest, PackPathsAgree) {
+  if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
+  Prng prng(17);
+  for (int round = 0; round < 50; ++round) {
+    for (int bits : {3, 4, 6, 10, 13, 18, 20}) {
+      const std::int32_t b = static_cast<std::int32_t>(prng.uniform(std::uint64_t{1} << bits));
+      Poly a, w;
+      for (int i = 0; i < n; ++i) {
+        a.c[i] = round == 0 ? i % (1 << bits) : static_cast<std::int32_t>(prng.uniform(std::uint64_t{1} << bits));
+        w.c[i] = b - a.c[i];  // b - w_i = a_i in [0, 2^bits)
+      }
+      std::vector<std::uint8_t> simple[2], offset[2];
+      for (int path = 0; path < 2; ++path) {
+        ScopedGate gate(Gate::crypto_avx2, path == 1);
+        simple[path].assign(32 * bits, 0xee);
+        offset[path].assign(32 * bits, 0xee);
+        pack_simple(simple[path].data(), a, bits);
+        pack_offset(offset[path].data(), w, bits, b);
+      }
+      ASSERT_EQ(simple[0], simple[1]) << bits;
+      ASSERT_EQ(offset[0], offset[1]) << bits;
+      ASSERT_EQ(simple[0], offset[0]) << bits;
+    }
+  }
 }
 
 TEST(MlDsaPackingTest, BitPackRoundTrips) {

@@ -19,7 +19,12 @@ static_assert(power_mod_q(2, 64) == 2365951);
 
 }  // namespace
 
-bool use_avx2() { return cpu_features().avx2 && gate_enabled(Gate::crypto_avx2); }
+bool use_avx2() {
+  // The CPU check once (a function-local static); the gate every time (it may
+  // be switched while running). ~60 calls per key generation.
+  static const bool cpu_has_avx2 = cpu_features().avx2;
+  return cpu_has_avx2 && gate_enabled(Gate::crypto_avx2);
+}
 
 // Algorithm 41: Cooley-Tukey butterflies, len = 128 down to 1. Each level adds
 // at most q to the magnitude (the Montgomery product is < q), so 8 levels take

@@ -199,6 +199,15 @@ void poly_power2round(Poly& a1, Poly& a0, const Poly& a) {
   }
 }
 
+void poly_power2round_sum(Poly& a1, Poly& a0, const Poly& x, const Poly& y) {
+  if (use_avx2()) return poly_power2round_sum_avx2(a1, a0, x, y);
+  for (int i = 0; i < n; ++i) {
+    const std::int32_t a = freeze(x.c[i] + y.c[i]);
+    a1.c[i] = (a + (1 << (d - 1)) - 1) >> d;
+    a0.c[i] = a - (a1.c[i] << d);
+  }
+}
+
 void poly_decompose_portable(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);
   KESTREL_ASSERT(gamma2 == gamma2_32);
@@ -458,8 +467,10 @@ namespace {
 // w1 4/6): each group of 8 coefficients is exactly Bits bytes, and with Bits a
 // compile-time constant every shift, mask and byte index below is a constant,
 // so the loops over j and b unroll into straight-line code.
-template <int Bits>
-void pack_fixed(std::uint8_t* out, const Poly& a) {
+// Packs a (Offset false) or b - a (Offset true: BitPack's b - w_i, computed
+// on the fly so no shifted copy of a secret polynomial is made and wiped).
+template <int Bits, bool Offset = false>
+void pack_fixed(std::uint8_t* out, const Poly& a, std::int32_t b = 0) {
   // 32 coefficients are 4 * Bits bytes, a whole number of 32-bit words: with
   // the loop unrolled, when a word is full is known at compile time.
   for (int g = 0; g < n / 32; ++g) {
@@ -467,7 +478,8 @@ void pack_fixed(std::uint8_t* out, const Poly& a) {
     int held = 0;  // < 32 between coefficients
 #pragma GCC unroll 32
     for (int j = 0; j < 32; ++j) {
-      accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(a.c[32 * g + j])) << held;
+      const std::int32_t value = Offset ? b - a.c[32 * g + j] : a.c[32 * g + j];
+      accumulator |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(value)) << held;
       held += Bits;
       if (held >= 32) {
         const auto word = static_cast<std::uint32_t>(accumulator);
@@ -504,6 +516,7 @@ void unpack_fixed(Poly& a, const std::uint8_t* in) {
 
 void pack_simple(std::uint8_t* out, const Poly& a, int bits) {
   KESTREL_DEBUG_ASSERT(bits >= 1 && bits <= 24);
+  if (use_avx2() && pack_avx2(out, a, bits, 0, false)) return;
   switch (bits) {
     case 3: return pack_fixed<3>(out, a);
     case 4: return pack_fixed<4>(out, a);
@@ -561,6 +574,15 @@ void unpack_simple(Poly& a, const std::uint8_t* in, int bits) {
 }
 
 void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b) {
+  if (use_avx2() && pack_avx2(out, a, bits, b, true)) return;
+  switch (bits) {
+    case 3: return pack_fixed<3, true>(out, a, b);
+    case 4: return pack_fixed<4, true>(out, a, b);
+    case 13: return pack_fixed<13, true>(out, a, b);
+    case 18: return pack_fixed<18, true>(out, a, b);
+    case 20: return pack_fixed<20, true>(out, a, b);
+    default: break;
+  }
   Poly shifted;
   for (int i = 0; i < n; ++i) shifted.c[i] = b - a.c[i];
   pack_simple(out, shifted, bits);

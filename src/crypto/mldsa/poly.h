@@ -45,6 +45,11 @@ std::uint32_t poly_norm_exceeds_avx2(const Poly& a, std::int32_t bound);
 // a0_i = a_i mod+- 2^d in (-2^12, 2^12]; a1_i in [0, 2^10).
 void poly_power2round(Poly& a1, Poly& a0, const Poly& a);
 void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a);  // poly_avx2.cc; the above dispatches
+// Power2Round of freeze(x + y) (reduce32, caddq, then Algorithm 35) in one pass:
+// key generation's t = NTT^-1(A-hat o NTT(s1)) + s2 (Algorithm 6 lines 5-6)
+// without storing t. REQUIRES x_i + y_i within reduce32's range.
+void poly_power2round_sum(Poly& a1, Poly& a0, const Poly& x, const Poly& y);
+void poly_power2round_sum_avx2(Poly& a1, Poly& a0, const Poly& x, const Poly& y);
 // Algorithm 36 Decompose for a_i in [0, q): a1_i in [0, (q-1)/(2 gamma2)),
 // a0_i in [-gamma2, gamma2] with the q-1 corner case of the standard.
 void poly_decompose(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2);
@@ -82,12 +87,18 @@ void poly_rej_bounded(Poly& a, std::span<const std::uint8_t, 66> seed, int eta);
 void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std::uint8_t, 66>, 4>& seeds,
                          int eta);
 // The candidate parsers of the two samplers on eight candidates per step
-// (poly_avx2.cc): append the accepted coefficients parsed from buf[0, bytes) to
+// (sample_avx2.cc): append the accepted coefficients parsed from buf[0, bytes) to
 // a from position count, stop at n, return the new count. Identical results to
 // the portable parsers. rej_bounded_fill_avx2: bytes a multiple of 4, at most
 // two SHAKE256 blocks; it declassifies only the accept bits, like the portable one.
 int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
 int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
+// The same where buf[0, readable) may be read (readable >= bytes): the vector
+// loads then run up to the end of the candidates instead of stopping where a
+// full load would leave buf (key generation parses straight from a padded block).
+int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable);
+int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable,
+                          int eta);
 // The portable parsers (poly.cc), exposed for the tests.
 int rej_ntt_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
 int rej_bounded_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
@@ -165,6 +176,13 @@ void unpack_simple(Poly& a, const std::uint8_t* in, int bits);
 // for the widths FIPS 204 uses (3, 4, 10, 13, 18, 20 bits); false for any other
 // width (nothing written). Reads only the 32 * bits input bytes. poly_avx2.cc.
 bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset);
+// AVX2 SimpleBitPack (offset false) and BitPack (offset true: b - a_i) at 4
+// bits (w1 for gamma2 = (q-1)/32, s1 and s2 for eta = 4). REQUIRES the packed
+// values in [0, 16). poly_avx2.cc; pack_simple and pack_offset dispatch.
+void pack4_avx2(std::uint8_t* out, const Poly& a, std::int32_t b, bool offset);
+// AVX2 SimpleBitPack / BitPack at 4, 10 (t1) and 13 (t0) bits; false for any
+// other width (nothing written). Writes exactly 32 * bits bytes. poly_avx2.cc.
+bool pack_avx2(std::uint8_t* out, const Poly& a, int bits, std::int32_t b, bool offset);
 // Algorithm 17 BitPack(w, a, b) with a = b - 2^bits + 1 (all uses in FIPS 204):
 // stores b - w_i in [0, 2^bits).
 void pack_offset(std::uint8_t* out, const Poly& a, int bits, std::int32_t b);

@@ -126,6 +126,20 @@ void poly_power2round_avx2(Poly& a1, Poly& a0, const Poly& a) {
   }
 }
 
+void poly_power2round_sum_avx2(Poly& a1, Poly& a0, const Poly& x, const Poly& y) {
+  const __m256i round = _mm256_set1_epi32(1 << 22);
+  const __m256i q_vector = _mm256_set1_epi32(q);
+  const __m256i half = _mm256_set1_epi32((1 << (d - 1)) - 1);
+  for (int i = 0; i < n; i += 8) {
+    __m256i a = _mm256_add_epi32(load(&x.c[i]), load(&y.c[i]));
+    a = _mm256_sub_epi32(a, _mm256_mullo_epi32(_mm256_srai_epi32(_mm256_add_epi32(a, round), 23), q_vector));  // reduce32
+    a = _mm256_add_epi32(a, _mm256_and_si256(_mm256_srai_epi32(a, 31), q_vector));  // caddq
+    const __m256i high = _mm256_srai_epi32(_mm256_add_epi32(a, half), d);
+    store(&a1.c[i], high);
+    store(&a0.c[i], _mm256_sub_epi32(a, _mm256_slli_epi32(high, d)));
+  }
+}
+
 void poly_decompose_avx2(Poly& a1, Poly& a0, const Poly& a, std::int32_t gamma2) {
   if (gamma2 == gamma2_88) return decompose_all<gamma2_88>(a1, a0, a);
   decompose_all<gamma2_32>(a1, a0, a);
@@ -244,6 +258,77 @@ void unpack_fixed_avx2(Poly& a, const std::uint8_t* in, std::int32_t b, bool off
 }
 
 }  // namespace
+
+void pack4_avx2(std::uint8_t* out, const Poly& a, std::int32_t b, bool offset) {
+  // 64 coefficients per step: int32 -> int16 -> uint8 (saturating packs, exact
+  // for values in [0, 16)), back into coefficient order (the packs interleave
+  // the 128-bit halves), then each byte pair c0 + 16 c1 by one maddubs, and the
+  // 16-bit results packed to bytes again. Branch-free; offset is public.
+  const __m256i base = _mm256_set1_epi32(b);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i nibbles = _mm256_set1_epi16(0x1001);  // bytes 1, 16: c0 * 1 + c1 * 16
+  auto value = [&](int i) {
+    const __m256i x = load(&a.c[i]);
+    return offset ? _mm256_sub_epi32(base, x) : x;
+  };
+  auto bytes32 = [&](int i) {  // coefficients i .. i + 31 as bytes, in order
+    const __m256i low = _mm256_packs_epi32(value(i), value(i + 8));
+    const __m256i high = _mm256_packs_epi32(value(i + 16), value(i + 24));
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(low, high), order);
+  };
+  for (int i = 0; i < n; i += 64) {
+    const __m256i first = _mm256_maddubs_epi16(bytes32(i), nibbles);
+    const __m256i second = _mm256_maddubs_epi16(bytes32(i + 32), nibbles);
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(first, second), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 2), packed);
+  }
+}
+
+namespace {
+
+// Bits in [9, 15]: eight coefficients (Bits bytes) per step. In each 64-bit
+// lane the odd coefficient moves next to the even one (2 Bits bits), the two
+// 64-bit lanes of each 128-bit half join (4 Bits bits in the low word), and
+// the two halves meet in general registers: lo | hi << 4 Bits, then the rest
+// of hi. The 16-byte store of a step writes 16 - Bits bytes of zeros past its
+// group, which the next step overwrites; the last step stores exactly.
+template <int Bits, bool Offset>
+void pack_wide(std::uint8_t* out, const Poly& a, std::int32_t b) {
+  static_assert(Bits >= 9 && Bits <= 15);
+  const __m256i base = _mm256_set1_epi32(b);
+  const __m256i low32 = _mm256_set1_epi64x(0xffffffff);
+  const __m256i join = _mm256_setr_epi64x(0, 2 * Bits, 0, 2 * Bits);
+  auto group = [&](int g, std::uint64_t& first, std::uint64_t& second) {
+    __m256i x = load(&a.c[8 * g]);
+    if constexpr (Offset) x = _mm256_sub_epi32(base, x);
+    const __m256i pairs = _mm256_or_si256(_mm256_and_si256(x, low32), _mm256_srli_epi64(x, 32 - Bits));
+    const __m256i quads = _mm256_or_si256(pairs, _mm256_bsrli_epi128(_mm256_sllv_epi64(pairs, join), 8));
+    const auto lo = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm256_castsi256_si128(quads)));
+    const auto hi = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm256_extracti128_si256(quads, 1)));
+    first = lo | hi << (4 * Bits);
+    second = hi >> (64 - 4 * Bits);
+  };
+  std::uint64_t first, second;
+  for (int g = 0; g < n / 8 - 1; ++g, out += Bits) {
+    group(g, first, second);
+    std::memcpy(out, &first, 8);
+    std::memcpy(out + 8, &second, 8);
+  }
+  group(n / 8 - 1, first, second);
+  std::memcpy(out, &first, 8);
+  std::memcpy(out + 8, &second, Bits - 8);
+}
+
+}  // namespace
+
+bool pack_avx2(std::uint8_t* out, const Poly& a, int bits, std::int32_t b, bool offset) {
+  switch (bits) {
+    case 4: pack4_avx2(out, a, b, offset); return true;
+    case 10: offset ? pack_wide<10, true>(out, a, b) : pack_wide<10, false>(out, a, b); return true;
+    case 13: offset ? pack_wide<13, true>(out, a, b) : pack_wide<13, false>(out, a, b); return true;
+    default: return false;
+  }
+}
 
 bool unpack_avx2(Poly& a, const std::uint8_t* in, int bits, std::int32_t b, bool offset) {
   switch (bits) {
@@ -421,133 +506,6 @@ void poly_sparse_multiply32_avx2(Poly& out, const SparseChallenge& c, const Poly
 #pragma GCC unroll 8
     for (int v = 0; v < 8; ++v) store(out.c.data() + 64 * quarter + 8 * v, acc[v]);
   }
-}
-
-// --- Rejection samplers (FIPS 204 Algorithms 30 and 31, section 7.3) ---------------
-//
-// Both parse eight candidates at a time: compute the eight values and an 8-bit
-// accept mask, then move the accepted values to the front of the register with
-// one permutevar8x32 whose index vector is looked up by the mask, and store
-// them at the current count. The full-register store writes up to seven lanes
-// past the accepted ones, so the vector step runs only while count <= n - 8;
-// the last few coefficients go one at a time.
-
-namespace {
-
-// compress_indices[m] lists the set bits of m in increasing order (8 one-byte
-// lane indices, the unused tail 0), computed at compile time.
-constexpr std::array<std::uint64_t, 256> make_compress_indices() {
-  std::array<std::uint64_t, 256> table{};
-  for (unsigned m = 0; m < 256; ++m) {
-    unsigned slot = 0;
-    for (unsigned lane = 0; lane < 8; ++lane) {
-      if ((m >> lane) & 1) table[m] |= static_cast<std::uint64_t>(lane) << (8 * slot++);
-    }
-  }
-  return table;
-}
-constexpr std::array<std::uint64_t, 256> compress_indices = make_compress_indices();
-
-// Stores the lanes of values selected by mask (public) contiguously at out.
-// REQUIRES: out has room for 8 int32 values.
-inline int compress_store(std::int32_t* out, __m256i values, unsigned mask) {
-  const __m256i index =
-      _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(compress_indices[mask])));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_permutevar8x32_epi32(values, index));
-  return __builtin_popcount(mask);
-}
-
-}  // namespace
-
-int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
-  // Candidate i (Algorithm 14 CoeffFromThreeBytes) is bytes 3i..3i+2, top bit
-  // cleared. permute4x64 puts bytes 0-15 in the low half and 8-23 in the high
-  // half, so each 128-bit shuffle reaches its four 3-byte groups.
-  const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,  //
-                                          4, 5, 6, -1, 7, 8, 9, -1, 10, 11, 12, -1, 13, 14, 15, -1);
-  const __m256i low23 = _mm256_set1_epi32(0x7fffff);
-  const __m256i q_vector = _mm256_set1_epi32(q);
-  std::size_t pos = 0;
-  // The 32-byte load reads 8 bytes past the 24 it parses: stay inside buf.
-  for (; pos + 32 <= bytes && count <= n - 8; pos += 24) {
-    __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + pos));
-    x = _mm256_permute4x64_epi64(x, 0x94);  // qwords 0, 1, 1, 2
-    x = _mm256_and_si256(_mm256_shuffle_epi8(x, spread), low23);
-    const auto accept = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(q_vector, x))));
-    count += compress_store(&a.c[static_cast<std::size_t>(count)], x, accept);  // public data (rho)
-  }
-  for (; pos + 3 <= bytes && count < n; pos += 3) {
-    const std::uint32_t z = static_cast<std::uint32_t>(buf[pos]) | (static_cast<std::uint32_t>(buf[pos + 1]) << 8) |
-                            (static_cast<std::uint32_t>(buf[pos + 2] & 0x7f) << 16);
-    a.c[static_cast<std::size_t>(count)] = static_cast<std::int32_t>(z);
-    count += z < static_cast<std::uint32_t>(q) ? 1 : 0;
-  }
-  return count;
-}
-
-int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
-  // Pass 1, branch-free on secret nibbles: 64 candidates per 32 input bytes
-  // (low nibble first, Algorithm 31 lines 5-12) as bytes; the value of each
-  // nibble by one table shuffle (eta = 2: 2 - (b mod 5); eta = 4: 4 - b) and
-  // its accept bit by one byte compare (b < 15, b < 9).
-  constexpr std::size_t bytes_max = 2 * 136;  // two SHAKE256 blocks
-  KESTREL_ASSERT(bytes % 4 == 0 && bytes <= bytes_max);
-  constexpr std::size_t groups_max = (bytes_max + 31) / 32;
-  const std::size_t groups = (bytes + 31) / 32;
-  alignas(32) std::array<std::int8_t, 64 * groups_max> values;
-  std::array<std::uint64_t, groups_max> accepted;
-  const __m256i table = eta == 2 ? _mm256_setr_epi8(2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 0,  //
-                                                    2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 2, 1, 0, -1, -2, 0)
-                                 : _mm256_setr_epi8(4, 3, 2, 1, 0, -1, -2, -3, -4, 0, 0, 0, 0, 0, 0, 0,  //
-                                                    4, 3, 2, 1, 0, -1, -2, -3, -4, 0, 0, 0, 0, 0, 0, 0);
-  const __m256i bound = _mm256_set1_epi8(static_cast<char>(eta == 2 ? 15 : 9));
-  const __m256i nibble = _mm256_set1_epi8(15);
-  for (std::size_t g = 0; g < groups; ++g) {
-    const std::size_t available = std::min<std::size_t>(32, bytes - 32 * g);
-    __m256i x;
-    if (available == 32) {
-      x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(buf + 32 * g));
-    } else {  // the last, partial group through a zero-padded copy
-      alignas(32) std::array<std::uint8_t, 32> padded{};
-      std::memcpy(padded.data(), buf + 32 * g, available);
-      x = _mm256_load_si256(reinterpret_cast<const __m256i*>(padded.data()));
-      secure_zero(padded.data(), padded.size());
-    }
-    const __m256i low = _mm256_and_si256(x, nibble);
-    const __m256i high = _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble);
-    // Interleave per 128-bit half, then put the halves in input order:
-    // candidates 64g + [0, 32) in first, 64g + [32, 64) in second.
-    const __m256i mixed_low = _mm256_unpacklo_epi8(low, high);
-    const __m256i mixed_high = _mm256_unpackhi_epi8(low, high);
-    const __m256i first = _mm256_permute2x128_si256(mixed_low, mixed_high, 0x20);
-    const __m256i second = _mm256_permute2x128_si256(mixed_low, mixed_high, 0x31);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(&values[64 * g]), _mm256_shuffle_epi8(table, first));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(&values[64 * g + 32]), _mm256_shuffle_epi8(table, second));
-    std::uint64_t mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi8(bound, first)));
-    mask |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpgt_epi8(bound, second))))
-            << 32;
-    if (available < 32) mask &= (std::uint64_t{1} << (2 * available)) - 1;  // no candidates from the padding
-    accepted[g] = mask;
-  }
-  // FIPS 204 lets each candidate's accept bit leak (rejected nibbles are
-  // independent of the accepted coefficients): declassify them, all at once.
-  ct_declassify(accepted.data(), groups * sizeof(std::uint64_t));
-  // Pass 2: compaction driven by the public masks, eight candidates at a time.
-  for (std::size_t step = 0; step < 8 * groups && count < n; ++step) {
-    const auto mask = static_cast<unsigned>((accepted[step / 8] >> (8 * (step % 8))) & 0xff);
-    const std::int8_t* v = &values[8 * step];
-    if (count <= n - 8) {
-      const __m256i wide = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(v)));
-      count += compress_store(&a.c[static_cast<std::size_t>(count)], wide, mask);
-    } else {
-      for (unsigned lane = 0; lane < 8 && count < n; ++lane) {
-        a.c[static_cast<std::size_t>(count)] = v[lane];
-        count += static_cast<int>((mask >> lane) & 1);
-      }
-    }
-  }
-  secure_zero(values.data(), 64 * groups);
-  return count;
 }
 
 }  // namespace kestrel::crypto::mldsa::detail

@@ -107,48 +107,9 @@ void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
 
 void expand_a_s(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                 std::span<const std::uint8_t, seed_bytes> rho, std::span<const std::uint8_t, rho_prime_bytes> rho_prime) {
-  const int matrix = params.k * params.l;
-  const int small = params.k + params.l;
-  if (!use_avx2() || static_cast<std::size_t>(matrix + small) > keccak::xof_jobs_max) {
-    expand_a(a, params, rho);
-    expand_s(s1, s2, params, rho_prime);
-    return;
-  }
-  constexpr std::size_t small_bytes = 2 * keccak::shake256_rate;  // RejBoundedPoly's first two blocks
-  std::array<std::array<std::uint8_t, 34>, keccak::xof_jobs_max> seeds_a;
-  alignas(32) std::array<std::array<std::uint8_t, rej_ntt_bytes>, keccak::xof_jobs_max> buf_a;
-  std::array<std::array<std::uint8_t, 66>, k_max + l_max> seeds_s;
-  alignas(32) std::array<std::array<std::uint8_t, small_bytes>, k_max + l_max> buf_s;
-  std::array<keccak::XofJob, keccak::xof_jobs_max> jobs;
-  for (int i = 0; i < matrix; ++i) {
-    std::copy(rho.begin(), rho.end(), seeds_a[i].begin());
-    seeds_a[i][32] = static_cast<std::uint8_t>(i % params.l);  // s, then r (Algorithm 32 line 3)
-    seeds_a[i][33] = static_cast<std::uint8_t>(i / params.l);
-    jobs[i] = {seeds_a[i], buf_a[i], keccak::shake128_rate, keccak::shake_domain};
-  }
-  for (int r = 0; r < small; ++r) {
-    std::copy(rho_prime.begin(), rho_prime.end(), seeds_s[r].begin());
-    seeds_s[r][64] = static_cast<std::uint8_t>(r);  // IntegerToBytes(r, 2)
-    seeds_s[r][65] = static_cast<std::uint8_t>(r >> 8);
-    jobs[matrix + r] = {seeds_s[r], buf_s[r], keccak::shake256_rate, keccak::shake_domain};
-  }
-  keccak::run_jobs_x4(std::span<const keccak::XofJob>(jobs.data(), static_cast<std::size_t>(matrix + small)));
-  for (int i = 0; i < matrix; ++i) {
-    Poly& out = a.row[i / params.l].p[i % params.l];
-    // As in expand_a: five blocks fall short with probability ~2^-75.
-    if (rej_ntt_fill_avx2(out, 0, buf_a[i].data(), rej_ntt_bytes) < n) poly_rej_ntt(out, seeds_a[i]);
-  }
-  for (int r = 0; r < small; ++r) {
-    Poly& out = r < params.l ? s1.p[r] : s2.p[r - params.l];
-    // Two blocks (544 candidates) fall short rarely (eta = 4: ~1e-5; the
-    // decision is an accept count, which may leak): then the streaming
-    // sampler recomputes the polynomial.
-    if (rej_bounded_fill_avx2(out, 0, buf_s[r].data(), small_bytes, params.eta) < n) {
-      poly_rej_bounded(out, seeds_s[r], params.eta);
-    }
-  }
-  secure_zero(seeds_s.data(), sizeof seeds_s);
-  secure_zero(buf_s.data(), sizeof buf_s);
+  if (use_avx2()) return expand_a_s_avx2(a, s1, s2, params, rho, rho_prime);
+  expand_a(a, params, rho);
+  expand_s(s1, s2, params, rho_prime);
 }
 
 void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t, 64> rho_double_prime,

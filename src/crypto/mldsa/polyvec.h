@@ -38,13 +38,32 @@ void expand_a(Matrix& a, const Params& params, std::span<const std::uint8_t, see
 void expand_s(PolyVecL& s1, PolyVecK& s2, const Params& params,
               std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
 // ExpandA(rho) and ExpandS(rho') of key generation (Algorithm 6 lines 3-4),
-// the same values as expand_a and expand_s. On the AVX2 path, when the k * l +
-// k + l XOFs fit in one batch (ML-DSA-44 and -65), they are one run_jobs_x4
-// batch: the two-block ExpandS jobs fill the lanes the five-block matrix jobs
-// leave idle at the end (ML-DSA-65: 22 eight-lane steps instead of 20 and six
-// four-lane ones).
+// the same values as expand_a and expand_s. On the AVX2 path all k * l + k + l
+// XOFs run on eight Keccak lanes (expand_a_s_avx2), ExpandS jobs filling the
+// lanes the five-block matrix jobs leave idle.
 void expand_a_s(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
                 std::span<const std::uint8_t, seed_bytes> rho, std::span<const std::uint8_t, rho_prime_bytes> rho_prime);
+// The rest of key generation run inside the AVX2 batch (Algorithm 6 lines
+// 5-9): as soon as s1 and a row of A-hat and s2 are complete, t[r] =
+// NTT^-1(A-hat[r] o NTT(s1)) + s2[r] is computed, split by Power2Round into
+// t1[r] and t0[r], and t1[r] packed into pk (pkEncode); tr = H(pk, 64) is
+// absorbed block by block in a free lane of the batch while later rows are
+// still being sampled, instead of 10 / 15 / 20 scalar permutations at the end.
+struct KeyGenRows {
+  PolyVecL& s1_hat;  // NTT(s1)
+  PolyVecK& t;       // scratch (secret)
+  PolyVecK& t1;
+  PolyVecK& t0;
+  std::uint8_t* pk;  // params.public_key_bytes
+  std::span<std::uint8_t, tr_bytes> tr;
+};
+// The AVX2 form (sample_avx2.cc): its own eight-lane driver, parsing each
+// squeezed block straight from the transposed state; with rows, also the rest
+// of key generation above (pk complete and tr = H(pk) on return).
+// REQUIRES: use_avx2().
+void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params,
+                     std::span<const std::uint8_t, seed_bytes> rho,
+                     std::span<const std::uint8_t, rho_prime_bytes> rho_prime, const KeyGenRows* rows = nullptr);
 // Algorithm 34 ExpandMask(rho'', kappa): y[r] from H(rho'' || kappa + r);
 // coefficients in [-gamma1 + 1, gamma1].
 void expand_mask(PolyVecL& y, const Params& params, std::span<const std::uint8_t, 64> rho_double_prime,

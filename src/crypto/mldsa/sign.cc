@@ -238,17 +238,16 @@ struct KeyGenScratch {
   }
 };
 
-// Computes t = NTT^-1(A-hat o NTT(s1)) + s2 in [0, q) (Algorithm 6 line 5).
-void compute_t(PolyVecK& t, PolyVecL& s1_hat, const Matrix& a, const SecretKeyParts& sk, const Params& params) {
+// Algorithm 6 lines 5-6: (t1, t0) = Power2Round(NTT^-1(A-hat o NTT(s1)) + s2),
+// the last additions and reductions fused with Power2Round (t is not stored).
+// t_partial is scratch (the product before s2 is added).
+void compute_t1_t0(PolyVecK& t1, PolyVecK& t0, PolyVecK& t_partial, PolyVecL& s1_hat, const Matrix& a,
+                   const SecretKeyParts& sk, const Params& params) {
   for (int i = 0; i < params.l; ++i) s1_hat.p[i] = sk.s1.p[i];
   vec_ntt(s1_hat, params.l);
-  matrix_multiply(t, a, s1_hat, params);
-  vec_inverse_ntt(t, params.k);
-  for (int i = 0; i < params.k; ++i) {
-    poly_add(t.p[i], t.p[i], sk.s2.p[i]);
-    poly_reduce32(t.p[i]);
-    poly_caddq(t.p[i]);
-  }
+  matrix_multiply(t_partial, a, s1_hat, params);
+  vec_inverse_ntt(t_partial, params.k);
+  for (int i = 0; i < params.k; ++i) poly_power2round_sum(t1.p[i], t0.p[i], t_partial.p[i], sk.s2.p[i]);
 }
 
 void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByteSpan sk) {
@@ -263,12 +262,17 @@ void key_gen_with(const Params& params, Seed xi, MutableByteSpan pk, MutableByte
   // rho is published in the public key, so ExpandA's rejection sampling on it
   // may branch (rho' and K stay secret).
   ct_declassify(s->sk.rho.data(), s->sk.rho.size());
-  expand_a_s(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho,
-             std::span<const std::uint8_t, rho_prime_bytes>(s->seeds.data() + seed_bytes, rho_prime_bytes));
-  compute_t(s->t, s->s1_hat, s->a, s->sk, params);
-  for (int i = 0; i < params.k; ++i) poly_power2round(s->t1.p[i], s->sk.t0.p[i], s->t.p[i]);
-  pk_encode(pk.data(), params, s->sk.rho, s->t1);
-  h(s->sk.tr, {pk});  // line 9: tr = H(pk, 64)
+  const std::span<const std::uint8_t, rho_prime_bytes> rho_prime(s->seeds.data() + seed_bytes, rho_prime_bytes);
+  if (use_avx2()) {
+    // Lines 3-9 in one eight-lane Keccak batch (polyvec.h KeyGenRows).
+    const KeyGenRows rows{s->s1_hat, s->t, s->t1, s->sk.t0, pk.data(), s->sk.tr};
+    expand_a_s_avx2(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho, rho_prime, &rows);
+  } else {
+    expand_a_s(s->a, s->sk.s1, s->sk.s2, params, s->sk.rho, rho_prime);
+    compute_t1_t0(s->t1, s->sk.t0, s->t, s->s1_hat, s->a, s->sk, params);
+    pk_encode(pk.data(), params, s->sk.rho, s->t1);
+    h(s->sk.tr, {pk});  // line 9: tr = H(pk, 64)
+  }
   sk_encode(sk.data(), params, s->sk);
 }
 
@@ -781,9 +785,8 @@ Status<MlDsaError> check_secret_key(ParameterSet set, ByteSpan secret_key, Mutab
   std::uint32_t out_of_range = vec_norm_exceeds(s->sk.s1, params.l, params.eta + 1) |
                                vec_norm_exceeds(s->sk.s2, params.k, params.eta + 1);
   expand_a(s->a, params, s->sk.rho);
-  compute_t(s->t, s->s1_hat, s->a, s->sk, params);
   PolyVecK t0;
-  for (int i = 0; i < params.k; ++i) poly_power2round(s->t1.p[i], t0.p[i], s->t.p[i]);
+  compute_t1_t0(s->t1, t0, s->t, s->s1_hat, s->a, s->sk, params);
   for (int i = 0; i < params.k; ++i) {
     for (int j = 0; j < n; ++j) out_of_range |= static_cast<std::uint32_t>(t0.p[i].c[j] ^ s->sk.t0.p[i].c[j]);
   }
