@@ -220,7 +220,8 @@ struct Config {
   // payload in the uncommitted blocks it would extend) waits up to this long for
   // a PayloadReady before it proposes an empty block: an idle cluster makes a
   // heartbeat block per this delay instead of spinning, while a block that
-  // carries payload is still followed at once by the block that commits it.
+  // carries payload is still followed at once by the block that commits it and
+  // by the block whose QC tells the other replicas (lock_commits_payload).
   // 0: propose at once (the simulator's and the golden traces' setting).
   // REQUIRES: < view_timeout_ticks (followers would time out first).
   Tick idle_propose_delay_ticks = 0;
@@ -437,6 +438,7 @@ class Replica {
   void try_vote(const Block& block, const BlockId& id, Output& out);
   void try_propose(Output& out, bool wait_expired);
   bool uncommitted_payload_below_lock() const;
+  bool lock_commits_payload() const;
   void local_timeout(Output& out);
   void try_commit(Output& out);
   void request_block(const BlockId& id, ReplicaId from, Output& out);

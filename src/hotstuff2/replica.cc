@@ -303,6 +303,19 @@ bool Replica::uncommitted_payload_below_lock() const {
   return false;
 }
 
+// True when the lock's QC is what commits a block with payload (the locked
+// block's parent, one view earlier: the two-chain rule). The other replicas learn
+// of that commit only from the QC our proposal carries, so the proposal must not
+// wait for the idle delay either (at light load the last block of a burst would
+// otherwise reach its clients idle_propose_delay late everywhere but here).
+bool Replica::lock_commits_payload() const {
+  auto locked = blocks_.find(safety_.locked_qc.block_id);
+  if (locked == blocks_.end()) return false;
+  auto parent = blocks_.find(locked->second.parent);
+  if (parent == blocks_.end() || parent->first == genesis_id_) return false;
+  return parent->second.view + 1 == locked->second.view && !parent->second.payload.empty();
+}
+
 void Replica::try_propose(Output& out, bool wait_expired) {
   if (!started_ || proposed_in_view_ || leader_of(view_, config_.n) != config_.self) return;
   const bool responsive = safety_.locked_qc.view + 1 == view_;
@@ -312,7 +325,7 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   }
   if (!responsive && !wait_expired && !all_timeouts) return;
   if (responsive && config_.idle_propose_delay_ticks != 0 && pending_payload_.empty() &&
-      (payload_held_ || !uncommitted_payload_below_lock())) {
+      (payload_held_ || !(uncommitted_payload_below_lock() || lock_commits_payload()))) {
     if (idle_deadline_ == 0) idle_deadline_ = now_ + config_.idle_propose_delay_ticks;
     if (now_ < idle_deadline_) return;  // arm_timer wakes us at the deadline
   }

@@ -102,15 +102,6 @@ struct NetworkConfig {
   std::uint64_t rekey_bytes = limits::net_rekey_bytes_max;
 };
 
-// How long the writer may hold a queue that is not a full batch for company (gate
-// net.adaptive_batching). `fill` is the queue's fullness (0..1, messages or bytes,
-// whichever is higher); `since_last_write` is the time since the session last wrote.
-// A link that has been quiet for batch_delay_max sends at once: a lone message at
-// light load is not delayed. A busy link holds for batch_delay_max, less as the queue
-// fills (a quarter full or more: not at all).
-std::chrono::nanoseconds batch_hold(double fill, std::chrono::nanoseconds since_last_write,
-                                    std::chrono::microseconds batch_delay_max);
-
 // A snapshot of the counters (for the metrics issue to export).
 struct NetCounters {
   std::uint64_t bytes_sent = 0, bytes_received = 0;  // on the wire, frames only

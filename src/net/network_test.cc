@@ -253,21 +253,6 @@ TEST(NetworkTest, BatchingGateOffSendsOneFramePerMessage) {
   }
 }
 
-// The writer's hold (gate net.adaptive_batching): a message that finds the link
-// quiet goes at once; on a busy link it waits for company, less as the queue fills.
-TEST(NetworkTest, BatchHoldSendsAtOnceOnAQuietLink) {
-  using std::chrono::microseconds;
-  using std::chrono::nanoseconds;
-  const microseconds max{200};
-  EXPECT_EQ(batch_hold(0.0, microseconds(200), max), nanoseconds(0));
-  EXPECT_EQ(batch_hold(0.0, std::chrono::seconds(3), max), nanoseconds(0));
-  EXPECT_EQ(batch_hold(0.0, microseconds(199), max), nanoseconds(max));
-  EXPECT_EQ(batch_hold(0.0, microseconds(-50), max), nanoseconds(max));  // queued mid-write
-  EXPECT_EQ(batch_hold(0.125, microseconds(10), max), nanoseconds(microseconds(100)));
-  EXPECT_EQ(batch_hold(0.25, microseconds(10), max), nanoseconds(0));
-  EXPECT_EQ(batch_hold(1.0, microseconds(10), max), nanoseconds(0));
-}
-
 TEST(NetworkTest, BufferPoolGateBothSides) {
   for (bool pool : {false, true}) {
     ScopedGate gate(Gate::net_buffer_pool, pool);
