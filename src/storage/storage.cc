@@ -95,6 +95,9 @@ class BlockCache {
   }
   void insert(std::uint64_t height, const Hash32& id, std::shared_ptr<const Bytes> block) {
     erase(height);
+    // An id already cached at another height (only a corrupt height index can do
+    // that: ids cover the height) leaves first, so one id maps to one entry.
+    if (const auto other = ids_.find(id); other != ids_.end()) erase(other->second);
     if (block->size() > limits::storage_block_cache_bytes_max) return;
     bytes_ += block->size();
     order_.push_front({height, id, std::move(block)});
