@@ -9,6 +9,14 @@
 namespace kestrel::node {
 namespace {
 
+// `text` with the first `from` replaced by `to` (a test failure if absent).
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at == std::string::npos) return text;
+  return text.replace(at, from.size(), to);
+}
+
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -73,12 +81,7 @@ TEST_F(ConfigTest, RenderThenLoadIsIdentity) {
 
 TEST_F(ConfigTest, BadConfigsNameFileKeyAndReason) {
   const std::string good = render_config(sample());
-  auto replace = [&](const std::string& from, const std::string& to) {
-    std::string s = good;
-    const auto at = s.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    return s.replace(at, from.size(), to);
-  };
+  auto replace = [&](const std::string& from, const std::string& to) { return replaced(good, from, to); };
   EXPECT_EQ(error_of(good), "");
   EXPECT_NE(error_of(replace("view_timeout_ms = 1000", "view_timeout_ms = \"1s\"")).find("consensus.view_timeout_ms: must be an integer"), std::string::npos);
   EXPECT_NE(error_of(replace("view_timeout_ms = 1000", "view_timeout_ms = 5")).find("consensus.view_timeout_ms: must be in [10,"), std::string::npos);
@@ -134,12 +137,7 @@ TEST_F(ConfigTest, TunerSectionDefaultsAndChecks) {
 
   // Bad values name the file, the key and the reason.
   const std::string good = render_config(sample());
-  auto replace = [&](const std::string& from, const std::string& to) {
-    std::string s = good;
-    const auto at = s.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    return s.replace(at, from.size(), to);
-  };
+  auto replace = [&](const std::string& from, const std::string& to) { return replaced(good, from, to); };
   EXPECT_NE(error_of(replace("flush_delay_us_max = 40000", "flush_delay_us_max = 50000")).find("tuner.flush_delay_us_max: must be below consensus.idle_delay_ms"), std::string::npos);
   EXPECT_NE(error_of(replace("interval_ms = 500", "interval_ms = 5")).find("tuner.interval_ms: must be in [10,"), std::string::npos);
   EXPECT_NE(error_of(replace("latency_target_ms = 25", "latency_target_ms = 0")).find("tuner.latency_target_ms"), std::string::npos);

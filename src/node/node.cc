@@ -196,6 +196,8 @@ class Node::Impl {
   void send_outputs();
   void maybe_prepare_payload(bool force);
   std::optional<Clock::time_point> payload_retry_at() const;
+  bool leading_soon(hs::View view) const;  // we lead this view or the next
+  bool pool_grew_while_empty() const;      // the core holds an empty payload and the pool changed
   // Batches are rebuilt (copying up to a block of transactions) at most this often
   // when only the pool changed.
   static constexpr auto prepare_interval_min = std::chrono::milliseconds(1);
@@ -1202,10 +1204,16 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
 // waits for the interval; the loop wakes for it then instead of at its next event
 // (at light load that could be the 5 ms idle wake-up).
 std::optional<Clock::time_point> Node::Impl::payload_retry_at() const {
-  if (prepared_nonempty_ || pool_version_ == prepared_pool_version_) return std::nullopt;
-  const hs::View view = replica_->view();
-  if (hs::leader_of(view, n_) != self_ && hs::leader_of(view + 1, n_) != self_) return std::nullopt;
+  if (!pool_grew_while_empty() || !leading_soon(replica_->view())) return std::nullopt;
   return last_prepare_ + prepare_interval_min;
+}
+
+bool Node::Impl::leading_soon(hs::View view) const {
+  return hs::leader_of(view, n_) == self_ || hs::leader_of(view + 1, n_) == self_;
+}
+
+bool Node::Impl::pool_grew_while_empty() const {
+  return !prepared_nonempty_ && pool_version_ != prepared_pool_version_;
 }
 
 void Node::Impl::maybe_prepare_payload(bool force) {
@@ -1215,13 +1223,11 @@ void Node::Impl::maybe_prepare_payload(bool force) {
     entered_view_ = view;
     view_entered_at_ = now;
   }
-  const bool leading_soon = hs::leader_of(view, n_) == self_ || hs::leader_of(view + 1, n_) == self_;
-  if (!leading_soon) return;
+  if (!leading_soon(view)) return;
   const bool view_changed = view != prepared_view_;
   const bool in_flight_changed = in_flight_version_ != prepared_in_flight_version_;
-  const bool pool_grew_while_empty = !prepared_nonempty_ && pool_version_ != prepared_pool_version_ &&
-                                     now - last_prepare_ >= prepare_interval_min;
-  if (!force && !view_changed && !in_flight_changed && !pool_grew_while_empty) return;
+  const bool pool_due = pool_grew_while_empty() && now - last_prepare_ >= prepare_interval_min;
+  if (!force && !view_changed && !in_flight_changed && !pool_due) return;
   // In flight: the transactions of the chain our proposal will extend — the newest
   // block we know when it extends our lock (the happy path: it is about to be
   // certified), else the locked block — and its uncommitted ancestors. Not forks:

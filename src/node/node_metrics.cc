@@ -64,6 +64,18 @@ perf::Gauge* gauge(perf::Registry& r, std::string_view name, std::string_view he
   return *g;
 }
 
+// One gauge per value of a `kind` label, in the order of `kinds`.
+template <std::size_t N>
+void gauge_family(perf::Registry& r, std::string_view name, std::string_view help, const char* const (&kinds)[N],
+                  std::array<perf::Gauge*, N>& out) {
+  for (std::size_t i = 0; i < N; ++i) out[i] = gauge(r, name, help, {{"kind", kinds[i]}}, 1.0);
+}
+
+template <std::size_t N>
+void set_family(const std::array<perf::Gauge*, N>& gauges, const std::uint64_t (&values)[N]) {
+  for (std::size_t i = 0; i < N; ++i) gauges[i]->set(static_cast<std::int64_t>(values[i]));
+}
+
 perf::Histogram* histogram(perf::Registry& r, std::string_view name, std::string_view help, double unit_scale) {
   auto h = r.histogram(name, help, unit_scale);
   KESTREL_ASSERT(h.ok());
@@ -192,14 +204,8 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
     block_cache_misses_ = delta(r, name, help, {{"result", "miss"}});
   }
   pruned_blocks_ = delta(r, "kestrel_storage_pruned_blocks_total", "Committed blocks pruned from the store");
-  {
-    constexpr std::string_view name = "kestrel_storage_memory_bytes";
-    constexpr std::string_view help = "RocksDB memory by kind (block_cache includes pinned)";
-    const char* kinds[] = {"memtables", "table_readers", "block_cache", "pinned"};
-    for (std::size_t i = 0; i < storage_memory_.size(); ++i) {
-      storage_memory_[i] = gauge(r, name, help, {{"kind", kinds[i]}}, 1.0);
-    }
-  }
+  gauge_family(r, "kestrel_storage_memory_bytes", "RocksDB memory by kind (block_cache includes pinned)",
+               {"memtables", "table_readers", "block_cache", "pinned"}, storage_memory_);
   storage_sync = histogram(r, "kestrel_storage_sync_seconds", "Duration of one synced store write", ns_to_seconds);
 
   // Crypto.
@@ -285,12 +291,9 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
   }
 
   perf::update_process_metrics(registry_);  // the process families exist from the start
-  {
-    constexpr std::string_view name = "kestrel_process_heap_bytes";
-    constexpr std::string_view help = "malloc heap: bytes allocated, free but held by the arenas, mapped on their own";
-    const char* kinds[] = {"in_use", "free", "mapped"};
-    for (std::size_t i = 0; i < heap_.size(); ++i) heap_[i] = gauge(r, name, help, {{"kind", kinds[i]}}, 1.0);
-  }
+  gauge_family(r, "kestrel_process_heap_bytes",
+               "malloc heap: bytes allocated, free but held by the arenas, mapped on their own",
+               {"in_use", "free", "mapped"}, heap_);
 }
 
 void NodeMetrics::refresh(const hotstuff2::Counters& c, hotstuff2::View view, hotstuff2::Height committed_height) {
@@ -351,16 +354,10 @@ void NodeMetrics::refresh(const storage::Counters& c) {
 }
 
 void NodeMetrics::refresh(const storage::MemoryUsage& m) {
-  const std::uint64_t values[] = {m.memtables, m.table_readers, m.block_cache, m.pinned};
-  for (std::size_t i = 0; i < storage_memory_.size(); ++i) {
-    storage_memory_[i]->set(static_cast<std::int64_t>(values[i]));
-  }
+  set_family(storage_memory_, {m.memtables, m.table_readers, m.block_cache, m.pinned});
 }
 
-void NodeMetrics::refresh(const HeapUsage& h) {
-  const std::uint64_t values[] = {h.in_use, h.free, h.mapped};
-  for (std::size_t i = 0; i < heap_.size(); ++i) heap_[i]->set(static_cast<std::int64_t>(values[i]));
-}
+void NodeMetrics::refresh(const HeapUsage& h) { set_family(heap_, {h.in_use, h.free, h.mapped}); }
 
 void NodeMetrics::refresh(const crypto::VerifyCache& cache) {
   std::lock_guard lock(mutex_);
