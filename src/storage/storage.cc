@@ -300,10 +300,12 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
     large_values.min_blob_size = limits::storage_blob_value_bytes_min;
     large_values.blob_file_size = limits::storage_blob_file_bytes_max;
     large_values.blob_compression_type = rocksdb::kNoCompression;
-    // Pruned blocks leave garbage in the oldest blob files; compactions relocate
-    // what is still live from the oldest quarter so those files can be deleted.
-    large_values.enable_blob_garbage_collection = true;
-    large_values.blob_garbage_collection_age_cutoff = 0.25;
+    // No blob garbage collection: heights are committed and pruned in order, so a
+    // blob file (one flush's values) turns all-garbage at once and is deleted when
+    // no table references it. Age-based collection relocated live blocks from the
+    // oldest quarter of the files at every compaction: 22 % of the machine's CPU
+    // under signed load, for nothing (docs/storage.md "Blob files").
+    large_values.enable_blob_garbage_collection = false;
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (std::size_t f = 0; f < family_count; ++f) {
