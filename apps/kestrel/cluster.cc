@@ -989,7 +989,7 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
     std::printf("%-32s %s\n", name.c_str(), workload.describe.c_str());
     bool failed = false;
     for (std::uint32_t p = 0; p < pairs && !failed && !was_interrupted(); ++p) {
-      double pair[2] = {0, 0}, cpu[2] = {0, 0}, blocks[2] = {0, 0}, cpu_op[2] = {0, 0};
+      double pair[2] = {0, 0}, cpu[2] = {0, 0}, blocks[2] = {0, 0}, cpu_op[2] = {0, 0}, p50[2] = {0, 0};
       std::vector<PhaseResult> pair_phases[2];
       // Alternate which side runs first (off/on, on/off, ...) so a bias of run
       // order (a warmer page cache, a neighbour's load fading) cancels over pairs.
@@ -1005,6 +1005,7 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
           break;
         }
         pair[side] = workload.latency ? r->p99_ms : r->throughput;
+        p50[side] = r->p50_ms;
         for (const auto& n : r->nodes) cpu[side] += n.cpu_percent / static_cast<double>(r->nodes.size());
         blocks[side] = r->elapsed_s > 0 ? static_cast<double>(r->common_height) / r->elapsed_s : 0;
         cpu_op[side] = r->cpu_us_per_op;
@@ -1021,6 +1022,9 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
                   "CPU us/op off %.0f  on %.0f  ratio %.3f)\n",
                   name.c_str(), p + 1, pair[0], pair[1], unit, ratios.back(), cpu[0], cpu[1], blocks[0], blocks[1],
                   cpu_op[0], cpu_op[1], cpu_op_ratios.back());
+      if (workload.latency) {
+        std::printf("%-32s   p50 off %.2f  on %.2f ms  ratio %.3f\n", "", p50[0], p50[1], p50[0] > 0 ? p50[1] / p50[0] : 0);
+      }
       for (std::size_t i = 0; i < pair_phases[0].size() && i < pair_phases[1].size(); ++i) {
         const auto &a = pair_phases[0][i], &b = pair_phases[1][i];
         std::printf("%-32s   phase %zu (%.0f/s): p99 off %.2f  on %.2f ms  ratio %.3f   committed/s off %.0f  on %.0f\n",
