@@ -899,13 +899,15 @@ AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool autom
   // --ab all: the workload that exercises the gate. Client signatures are the
   // only thing crypto gates touch on the transaction path, so crypto.* runs
   // signed transfers, and so do the gates that act on signed transactions or on
-  // MiB proposals (mempool.known_transactions, consensus.block_id_memo,
-  // storage.blob_files); everything else runs raw commands, where the cluster's
+  // MiB proposals (mempool.*, consensus.block_id_memo, storage.blob_files,
+  // storage.direct_io_flush);
+  // everything else runs raw commands, where the cluster's
   // own machinery (network, storage, consensus) is the bottleneck. The tuner acts
   // on latency under changing load: a load step, unless steps were given.
   if (automatic) {
-    run.raw = info.subsystem != "crypto" && info.gate != Gate::mempool_known_transactions &&
-              info.gate != Gate::consensus_block_id_memo && info.gate != Gate::storage_blob_files;
+    run.raw = info.subsystem != "crypto" && info.subsystem != "mempool" &&
+              info.gate != Gate::consensus_block_id_memo && info.gate != Gate::storage_blob_files &&
+              info.gate != Gate::storage_direct_io_flush;
     if (info.gate == Gate::perf_adaptive_tuning && run.rate_steps.empty() && !(run.rate > 0)) {
       const double third = std::max(1.0, std::round(o.duration_s / 3));
       run.rate_steps = {{default_step_low_rate, third}, {default_step_high_rate, third}, {default_step_low_rate, third}};
@@ -1114,7 +1116,7 @@ void register_bench_cluster(CLI::App& bench) {
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
   static bool ab_auto = false;
   command->add_flag("--ab-auto", ab_auto,
-                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*: signed transfers; "
+                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*, mempool.*: signed transfers; "
                     "perf.adaptive_tuning: a raw load step; others: raw at saturation)");
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   static std::string sweep;

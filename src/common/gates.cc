@@ -53,6 +53,15 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "RocksDB's integrated blob files could lose a value on a bug; read back on both sides, a store "
      "written with either setting reads with the other (read at open), the crash tests run it on",
      true},
+    {Gate::storage_direct_io_flush, "storage.direct_io_flush", "storage",
+     "RocksDB writes flushed tables and blob files, and reads compaction inputs, with O_DIRECT, so a "
+     "block's bytes are not copied into the page cache a second time at flush (the write-ahead log "
+     "copied them once); read when the store opens, and only where the filesystem accepts O_DIRECT",
+     GateRisk::low,
+     "reads of flushed blocks go to the device instead of the page cache (the block cache keeps the "
+     "recent ones); a filesystem without O_DIRECT falls back to buffered writes (probed at open); "
+     "the crash tests run with it on",
+     true},
     {Gate::mempool_known_transactions, "mempool.known_transactions", "mempool",
      "a proposal's transaction whose id (SHA-256 of its exact bytes) is in the local mempool was "
      "decoded, chain-checked and verified at admission: one hash and a lookup instead of decoding "
@@ -112,6 +121,24 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::medium,
      "a wrong permutation would produce wrong keys or signatures; both sides run every ACVP vector "
      "and the permutation is checked against the portable one",
+     true},
+    {Gate::mempool_id_keyed_verify_cache, "mempool.id_keyed_verify_cache", "mempool",
+     "a transaction's verify-cache key is derived from its id (SHA-256 of its exact bytes, computed "
+     "anyway) with one short hash, instead of SHA-256 over its public key, signing bytes and signature "
+     "(about 7 KB for ML-DSA-65)",
+     GateRisk::medium,
+     "a key derived from a digest that did not cover the verified inputs would let one success answer "
+     "for another input; the mempool passes only the id of the bytes the inputs were decoded from, "
+     "and binding keys are domain-separated from input keys",
+     true},
+    {Gate::crypto_openssl_aead, "crypto.openssl_aead", "crypto",
+     "ChaCha20-Poly1305 (RFC 8439: session frames, sealed files) of 1 KiB or more through OpenSSL's "
+     "EVP, whose x86-64 code uses AVX-512 or AVX2, instead of libsodium's; the same cipher, so the same "
+     "bytes on the wire and either side opens what the other sealed",
+     GateRisk::low,
+     "OpenSSL decrypts before it checks the tag, so a forged frame's plaintext exists briefly in the "
+     "caller's buffer (zeroed before the error returns, as with libsodium); both sides run the RFC "
+     "8439 vector, the bit-flip test and a cross-check against libsodium",
      true},
 }};
 

@@ -28,6 +28,7 @@ enum class Gate : std::uint8_t {
   storage_write_batching,       // group commit of non-safety writes (one synced write)
   storage_block_cache,          // bounded LRU of blocks read from or written to the store
   storage_blob_files,           // large values (blocks, certificates) in RocksDB blob files
+  storage_direct_io_flush,      // flushes and compactions write with O_DIRECT (no page-cache copy)
   mempool_known_transactions,   // a proposal's transactions already admitted here skip decode and verify
   consensus_block_id_memo,      // a block remembers its id (one hash of a MiB payload per node)
   net_adaptive_batching,        // several messages per encrypted frame, flushed on size/age/pressure
@@ -36,6 +37,8 @@ enum class Gate : std::uint8_t {
   process_malloc_trim,          // hand free heap pages back to the kernel every few seconds
   perf_adaptive_tuning,         // tuner moves batch size and flush delay toward a latency target
   crypto_avx512,                // AVX-512F/VL Keccak permutations (effective only with crypto_avx2 on)
+  mempool_id_keyed_verify_cache,  // a transaction's verify-cache key derives from its id, not from ~7 KB of inputs
+  crypto_openssl_aead,          // ChaCha20-Poly1305 through OpenSSL's EVP instead of libsodium (same bytes)
   count_,                       // not a gate: the number of gates
 };
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/gates.h"
 #include "common/prng.h"
 #include "crypto/ct.h"
 
@@ -143,7 +144,16 @@ AeadKey rfc8439_key() {
   return key;
 }
 
-TEST(AeadTest, Rfc8439Vector) {
+// Both implementations (gate crypto.openssl_aead): libsodium off, OpenSSL on.
+class AeadTest : public ::testing::TestWithParam<bool> {
+ protected:
+  ScopedGate gate_{Gate::crypto_openssl_aead, GetParam()};
+};
+
+INSTANTIATE_TEST_SUITE_P(Implementations, AeadTest, ::testing::Bool(),
+                         [](const auto& p) { return std::string(p.param ? "openssl" : "libsodium"); });
+
+TEST_P(AeadTest, Rfc8439Vector) {
   const AeadKey key = rfc8439_key();
   const AeadNonce nonce = hex_array<12>("070000004041424344454647");
   const Bytes aad = hex("50515253c0c1c2c3c4c5c6c7");
@@ -159,37 +169,91 @@ TEST(AeadTest, Rfc8439Vector) {
   EXPECT_EQ(std::string(opened->begin(), opened->end()), rfc8439_plaintext);
 }
 
-TEST(AeadTest, AnyFlippedBitIsRejectedAndPlaintextZeroed) {
-  const AeadKey key = rfc8439_key();
+TEST_P(AeadTest, AnyFlippedBitIsRejectedAndPlaintextZeroed) {
+  // 33 bytes: libsodium on both sides; 1,500: OpenSSL's path with the gate on.
+  for (std::size_t size : {33, 1500}) {
+    SCOPED_TRACE(size);
+    const AeadKey key = rfc8439_key();
+    AeadNonce nonce{};
+    nonce[0] = 1;
+    Bytes plaintext(size);
+    Prng(4).fill(plaintext);
+    const Bytes aad{1, 2, 3};
+    const Bytes sealed = aead_seal(plaintext, aad, nonce, key);
+    for (std::size_t bit = 0; bit < sealed.size() * 8; ++bit) {
+      Bytes s = sealed;
+      s[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+      EXPECT_EQ(aead_open(s, aad, nonce, key).error(), CryptoError::authentication_failed)
+          << (bit < plaintext.size() * 8 ? "ciphertext" : "tag") << " bit " << bit;
+    }
+    for (std::size_t bit = 0; bit < aad.size() * 8; ++bit) {
+      Bytes a = aad;
+      a[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+      EXPECT_FALSE(aead_open(sealed, a, nonce, key).ok());
+    }
+    AeadNonce other = nonce;
+    other[11] ^= 0x80;
+    EXPECT_FALSE(aead_open(sealed, aad, other, key).ok());
+    // Detached open zeroes its output on failure.
+    Bytes out(plaintext.size(), 0xaa);
+    Bytes bad_tag(sealed.end() - aead_tag_bytes, sealed.end());
+    bad_tag[0] ^= 1;
+    EXPECT_FALSE(aead_open_detached(out, ByteSpan(sealed).first(plaintext.size()), bad_tag, aad,
+                                    nonce, key)
+                     .ok());
+    EXPECT_EQ(out, Bytes(plaintext.size(), 0));
+    EXPECT_EQ(aead_open(ByteSpan(sealed).first(15), aad, nonce, key).error(), CryptoError::bad_length);
+  }
+}
+
+// In place, as session frames are sealed and opened; a forged frame leaves zeros.
+TEST_P(AeadTest, InPlaceRoundTrip) {
+  AeadKey key{};
+  Prng(8).fill(key);
   AeadNonce nonce{};
-  nonce[0] = 1;
-  Bytes plaintext(33);
-  Prng(4).fill(plaintext);
-  const Bytes aad{1, 2, 3};
-  const Bytes sealed = aead_seal(plaintext, aad, nonce, key);
-  for (std::size_t bit = 0; bit < sealed.size() * 8; ++bit) {
-    Bytes s = sealed;
-    s[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
-    EXPECT_EQ(aead_open(s, aad, nonce, key).error(), CryptoError::authentication_failed)
-        << (bit < plaintext.size() * 8 ? "ciphertext" : "tag") << " bit " << bit;
+  nonce[3] = 9;
+  Bytes plaintext(70'000);  // above the 1 KiB where the gate's OpenSSL path starts
+  Prng(9).fill(plaintext);
+  const Bytes aad{7, 7};
+  Bytes buffer = plaintext;
+  std::array<std::uint8_t, aead_tag_bytes> tag;
+  aead_seal_detached(buffer, tag, buffer, aad, nonce, key);
+  EXPECT_NE(buffer, plaintext);
+  Bytes forged = buffer;
+  forged[100] ^= 4;
+  EXPECT_FALSE(aead_open_detached(forged, forged, tag, aad, nonce, key).ok());
+  EXPECT_EQ(forged, Bytes(forged.size(), 0));
+  ASSERT_TRUE(aead_open_detached(buffer, buffer, tag, aad, nonce, key).ok());
+  EXPECT_EQ(buffer, plaintext);
+}
+
+// The two implementations agree byte for byte (sizes around the 64-byte block
+// and the 16-byte MAC block, empty inputs included), and each opens the other's.
+TEST(AeadPathsTest, OpenSslAndLibsodiumAgree) {
+  Prng prng(10);
+  for (std::size_t size : {0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 1000, 4096, 65537}) {
+    for (std::size_t aad_size : {0, 1, 13, 16, 40}) {
+      AeadKey key;
+      AeadNonce nonce;
+      prng.fill(key);
+      prng.fill(nonce);
+      Bytes plaintext(size), aad(aad_size);
+      prng.fill(plaintext);
+      prng.fill(aad);
+      Bytes sealed[2];
+      for (bool openssl : {false, true}) {
+        ScopedGate gate(Gate::crypto_openssl_aead, openssl);
+        sealed[openssl] = aead_seal(plaintext, aad, nonce, key);
+      }
+      ASSERT_EQ(sealed[0], sealed[1]) << size << " bytes, " << aad_size << " of associated data";
+      for (bool openssl : {false, true}) {
+        ScopedGate gate(Gate::crypto_openssl_aead, openssl);
+        auto opened = aead_open(sealed[!openssl], aad, nonce, key);
+        ASSERT_TRUE(opened.ok()) << size;
+        EXPECT_EQ(*opened, plaintext);
+      }
+    }
   }
-  for (std::size_t bit = 0; bit < aad.size() * 8; ++bit) {
-    Bytes a = aad;
-    a[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
-    EXPECT_FALSE(aead_open(sealed, a, nonce, key).ok());
-  }
-  AeadNonce other = nonce;
-  other[11] ^= 0x80;
-  EXPECT_FALSE(aead_open(sealed, aad, other, key).ok());
-  // Detached open zeroes its output on failure.
-  Bytes out(plaintext.size(), 0xaa);
-  Bytes bad_tag(sealed.end() - aead_tag_bytes, sealed.end());
-  bad_tag[0] ^= 1;
-  EXPECT_FALSE(aead_open_detached(out, ByteSpan(sealed).first(plaintext.size()), bad_tag, aad,
-                                  nonce, key)
-                   .ok());
-  EXPECT_EQ(out, Bytes(plaintext.size(), 0));
-  EXPECT_EQ(aead_open(ByteSpan(sealed).first(15), aad, nonce, key).error(), CryptoError::bad_length);
 }
 
 // --- Constant-time helpers ----------------------------------------------------------

@@ -37,7 +37,7 @@ void ParallelVerifier::run(Job& job) const {
     if (i >= count) return;
     const VerifyItem& item = job.items[i];
     KESTREL_ASSERT(item.verifier != nullptr);
-    const bool ok = cache_ != nullptr ? cache_->verify(*item.verifier, item.message, item.signature).ok()
+    const bool ok = cache_ != nullptr ? cache_->verify(*item.verifier, item.message, item.signature, item.binding).ok()
                                       : item.verifier->verify(item.message, item.signature).ok();
     job.valid[i] = ok ? 1 : 0;  // each index is written by exactly one thread
   }

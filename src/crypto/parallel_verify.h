@@ -43,6 +43,9 @@ struct VerifyItem {
   const Verifier* verifier = nullptr;  // REQUIRES: not null
   ByteSpan message;
   ByteSpan signature;
+  // Optional: a digest binding all the inputs, for the cache key
+  // (VerifyCache::verify's binding; same requirement).
+  const Hash32* binding = nullptr;
 };
 
 enum class VerifyBatchError : std::uint8_t {

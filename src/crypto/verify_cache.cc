@@ -64,9 +64,17 @@ Hash32 VerifyCache::key_of(const Verifier& verifier, ByteSpan message, ByteSpan 
   return hasher.finish();
 }
 
-Status<CryptoError> VerifyCache::verify(const Verifier& verifier, ByteSpan message, ByteSpan signature) {
+Hash32 VerifyCache::key_of_binding(const Hash32& binding) {
+  Sha256 hasher;
+  hasher.update(as_bytes("kestrel/verify-cache/binding/v1"));
+  hasher.update(binding.span());
+  return hasher.finish();
+}
+
+Status<CryptoError> VerifyCache::verify(const Verifier& verifier, ByteSpan message, ByteSpan signature,
+                                        const Hash32* binding) {
   if (!gate_enabled(Gate::crypto_verify_cache)) return verifier.verify(message, signature);
-  const Hash32 key = key_of(verifier, message, signature);
+  const Hash32 key = binding != nullptr ? key_of_binding(*binding) : key_of(verifier, message, signature);
   {
     std::lock_guard lock(mutex_);
     if (lookup_and_touch(key)) {

@@ -37,10 +37,21 @@ class VerifyCache {
   // Verifies through the cache: a hit returns success without verifying; a miss
   // verifies and, on success, remembers the result. With the gate off it only
   // verifies (no lookup, no insert).
-  [[nodiscard]] Status<CryptoError> verify(const Verifier& verifier, ByteSpan message, ByteSpan signature);
+  //
+  // binding, when not null, is a digest the caller already holds of an encoding
+  // that determines the scheme, public key, message and signature (a transaction
+  // id: the transaction's bytes contain all four); the key is then
+  // key_of_binding(*binding), one short hash, instead of key_of over the inputs.
+  // REQUIRES: the inputs were decoded from exactly the bytes *binding digests;
+  // otherwise one input's success could answer for another's.
+  [[nodiscard]] Status<CryptoError> verify(const Verifier& verifier, ByteSpan message, ByteSpan signature,
+                                           const Hash32* binding = nullptr);
 
   // The cache key of these inputs.
   static Hash32 key_of(const Verifier& verifier, ByteSpan message, ByteSpan signature);
+  // The cache key for a binding digest: SHA-256 of a domain tag and the digest.
+  // The tag's first byte is no scheme byte, so no input key shares a preimage.
+  static Hash32 key_of_binding(const Hash32& binding);
   bool contains(const Hash32& key) const;
   void insert(const Hash32& key);  // marks key as a verified success, most recent
   void clear();

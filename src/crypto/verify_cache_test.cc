@@ -61,6 +61,32 @@ TEST_P(VerifyCacheTest, SuccessesAreCachedFailuresNever) {
   EXPECT_FALSE(cache.verify(other->verifier(), message, signature).ok());
 }
 
+// A binding digest keys the entry instead of the inputs; failures stay uncached.
+TEST_P(VerifyCacheTest, BindingKeysTheEntry) {
+  const bool enabled = GetParam();
+  auto signer = generate_signer(SignatureScheme::ml_dsa_65);
+  CountingVerifier verifier(signer->verifier());
+  VerifyCache cache(8);
+  const Bytes message{'t', 'x'};
+  Bytes signature;
+  signer->sign(message, signature);
+  const Hash32 binding = sha256(signature);  // stands for a transaction id
+  EXPECT_TRUE(cache.verify(verifier, message, signature, &binding).ok());
+  EXPECT_TRUE(cache.verify(verifier, message, signature, &binding).ok());
+  EXPECT_EQ(verifier.calls, enabled ? 1 : 2);
+  EXPECT_EQ(cache.contains(VerifyCache::key_of_binding(binding)), enabled);
+  EXPECT_FALSE(cache.contains(VerifyCache::key_of(verifier, message, signature)));
+  EXPECT_NE(VerifyCache::key_of_binding(binding), binding);
+  Bytes bad = signature;
+  bad[100] ^= 1;
+  const Hash32 bad_binding = sha256(bad);
+  verifier.calls = 0;
+  EXPECT_FALSE(cache.verify(verifier, message, bad, &bad_binding).ok());
+  EXPECT_FALSE(cache.verify(verifier, message, bad, &bad_binding).ok());
+  EXPECT_EQ(verifier.calls, 2);
+  EXPECT_FALSE(cache.contains(VerifyCache::key_of_binding(bad_binding)));
+}
+
 INSTANTIATE_TEST_SUITE_P(Gate, VerifyCacheTest, ::testing::Bool(),
                          [](const auto& test_info) { return test_info.param ? "on" : "off"; });
 

@@ -137,10 +137,15 @@ std::vector<Result<TransactionId, AdmitError>> Mempool::admit(std::span<const By
     results.push_back(id);  // provisional: phase 2 may refuse it
   }
 
-  // Phase 2: one parallel verification of every candidate's signature.
+  // Phase 2: one parallel verification of every candidate's signature. The id
+  // digests the bytes the candidate was decoded from, so it binds the inputs
+  // (gate mempool.id_keyed_verify_cache).
+  const bool id_keyed = gate_enabled(Gate::mempool_id_keyed_verify_cache);
   std::vector<crypto::VerifyItem> items;
   items.reserve(candidates.size());
-  for (const auto& c : candidates) items.push_back({c.verifier.get(), c.signing, c.tx.signature});
+  for (const auto& c : candidates) {
+    items.push_back({c.verifier.get(), c.signing, c.tx.signature, id_keyed ? &c.id : nullptr});
+  }
   std::vector<std::uint8_t> valid(candidates.size(), 0);
   const auto verified = verifier_.verify_batch(items, valid);
   KESTREL_ASSERT(verified.ok());  // sizes are ours: batch bound checked above
@@ -179,6 +184,7 @@ Result<std::vector<execution::TransactionId>, ProposalError> Mempool::verify_pro
   std::vector<execution::TransactionId> ids;
   ids.reserve(encoded.size());
   std::vector<Transaction> txs;  // the ones that were not admitted here
+  std::vector<std::size_t> txs_at;  // txs[k] is encoded[txs_at[k]] (its id: ids[txs_at[k]])
   for (const auto& e : encoded) {
     ids.push_back(execution::transaction_id(e));
     if (use_known && by_id_.count(ids.back())) continue;  // these exact bytes passed admit()
@@ -186,7 +192,9 @@ Result<std::vector<execution::TransactionId>, ProposalError> Mempool::verify_pro
     if (!tx) return Err(ProposalError::bad_encoding);
     if (tx->chain_id != config_.chain_id) return Err(ProposalError::wrong_chain);
     txs.push_back(std::move(tx).value());
+    txs_at.push_back(ids.size() - 1);
   }
+  const bool id_keyed = gate_enabled(Gate::mempool_id_keyed_verify_cache);
   if (known) *known = encoded.size() - txs.size();
   // Verify in chunks of one verifier batch; verifiers and signing bytes live for
   // the chunk.
@@ -202,7 +210,7 @@ Result<std::vector<execution::TransactionId>, ProposalError> Mempool::verify_pro
       verifiers.push_back(verifier_for(txs[i], execution::sender_of(txs[i])));
       if (!verifiers.back()) return Err(ProposalError::bad_signature);
       signing.push_back(execution::signing_bytes(txs[i]));
-      items.push_back({verifiers.back().get(), signing.back(), txs[i].signature});
+      items.push_back({verifiers.back().get(), signing.back(), txs[i].signature, id_keyed ? &ids[txs_at[i]] : nullptr});
     }
     std::vector<std::uint8_t> valid(n, 0);
     const auto verified = verifier_.verify_batch(items, valid);

@@ -279,6 +279,40 @@ TEST_P(VerifyProposal, UsesKnownTransactionsOrTheCacheAndRefusesBadTransactions)
 INSTANTIATE_TEST_SUITE_P(KnownTransactions, VerifyProposal, ::testing::Bool(),
                          [](const auto& p) { return std::string(p.param ? "known" : "checked"); });
 
+// Both sides of mempool.id_keyed_verify_cache: admission keys the cache entry by
+// the transaction's id with the gate on and by its inputs with it off, and a
+// proposal carrying the transaction finds that entry either way.
+class IdKeyedCache : public ::testing::TestWithParam<bool> {};
+
+TEST_P(IdKeyedCache, EntryKeyFollowsTheGate) {
+  ScopedGate id_gate(Gate::mempool_id_keyed_verify_cache, GetParam());
+  ScopedGate cache_gate(Gate::crypto_verify_cache, true);
+  ScopedGate known_gate(Gate::mempool_known_transactions, false);  // proposals go through the cache
+  Fixture f(config_with());
+  Client a(SignatureScheme::ml_dsa_65);
+  const Bytes tx = a.tx(0);
+  const ByteSpan in[] = {tx};
+  ASSERT_TRUE(f.pool.admit(in)[0].ok());
+  const auto decoded = execution::decode_transaction(tx).value();
+  const Hash32 by_inputs =
+      crypto::VerifyCache::key_of(a.signer->verifier(), execution::signing_bytes(decoded), decoded.signature);
+  const Hash32 by_id = crypto::VerifyCache::key_of_binding(execution::transaction_id(tx));
+  EXPECT_EQ(f.cache.contains(by_id), GetParam());
+  EXPECT_EQ(f.cache.contains(by_inputs), !GetParam());
+  const auto hits = f.cache.hits(), misses = f.cache.misses();
+  ASSERT_TRUE(f.pool.verify_proposal(in).ok());
+  EXPECT_EQ(f.cache.hits(), hits + 1);
+  EXPECT_EQ(f.cache.misses(), misses);
+  // Other bytes, other id: a tampered copy is verified, and refused.
+  Bytes bad = tx;
+  bad[bad.size() - 9] ^= 1;
+  const ByteSpan bad_in[] = {bad};
+  EXPECT_EQ(f.pool.verify_proposal(bad_in).error(), ProposalError::bad_signature);
+}
+
+INSTANTIATE_TEST_SUITE_P(Gate, IdKeyedCache, ::testing::Bool(),
+                         [](const auto& p) { return std::string(p.param ? "id" : "inputs"); });
+
 // Both sides of crypto.parallel_verify and crypto.verify_cache, 1 and 2 threads,
 // ML-DSA-65: the same verdicts, and the cache is hit only with its gate on.
 class MempoolGates : public ::testing::TestWithParam<std::tuple<bool, bool, std::size_t>> {};

@@ -230,7 +230,7 @@ const std::vector<StageAdvice>& stage_advice_table() {
        "consensus.batch_bytes_max (the adaptive tuner, perf.adaptive_tuning, sets batch size and flush "
        "delay from a latency target)"},
       {Stage::proposal,
-       {"net.adaptive_batching", "net.buffer_pool", "net.compression", "consensus.block_id_memo"},
+       {"net.adaptive_batching", "net.buffer_pool", "net.compression", "crypto.openssl_aead", "consensus.block_id_memo"},
        {"consensus.batch_transactions_max", "consensus.batch_bytes_max"},
        "building and checking proposals dominates: keep consensus.block_id_memo on (a block's payload "
        "is hashed once); smaller proposals (consensus.batch_transactions_max, "
@@ -262,7 +262,7 @@ const std::vector<StageAdvice>& stage_advice_table() {
        "(execution.parallel) is the lever once built",
        "execution waits: usually on the store (see persistence)"},
       {Stage::persistence,
-       {"storage.write_batching", "storage.block_cache", "storage.blob_files"},
+       {"storage.write_batching", "storage.block_cache", "storage.blob_files", "storage.direct_io_flush"},
        {"storage.keep_committed_blocks"},
        "encoding and writing blocks burns CPU: keep storage.blob_files on (compactions move references, "
        "not megabyte blocks) and storage.block_cache on (reads served from memory); a smaller "

@@ -194,6 +194,9 @@ class Store {
 
   const Counters& counters() const { return counters_; }
   std::size_t block_cache_size() const;
+  // Whether flushes and compactions write with O_DIRECT (gate
+  // storage.direct_io_flush and the filesystem's support, decided at open).
+  bool direct_io() const;
   // RocksDB's memory now (a few property reads; about once a second is fine).
   MemoryUsage memory_usage() const;
 
