@@ -1116,7 +1116,8 @@ void register_bench_cluster(CLI::App& bench) {
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
   static bool ab_auto = false;
   command->add_flag("--ab-auto", ab_auto,
-                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*, mempool.*: signed transfers; "
+                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*, mempool.*, "
+                    "consensus.block_id_memo, storage.blob_files, storage.direct_io_flush: signed transfers; "
                     "perf.adaptive_tuning: a raw load step; others: raw at saturation)");
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   static std::string sweep;

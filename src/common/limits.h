@@ -170,6 +170,11 @@ static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // validator's CPU under signed load). Certificates (2f+1 ML-DSA signatures) are
 // ~10 KiB; safety records, heights, digests and state entries stay inline.
 inline constexpr std::size_t storage_blob_value_bytes_min = 4 * 1024;
+// ChaCha20-Poly1305 inputs (plaintext plus associated data) this large or larger
+// go through OpenSSL's EVP (gate crypto.openssl_aead); below it, its per-call set-up
+// costs more than its faster code saves, and libsodium does them (seal + open,
+// kestrel-microbench --benchmark_filter=BM_AeadPaths; docs/crypto.md).
+inline constexpr std::size_t openssl_aead_bytes_min = 1024;
 // A blob file is cut at 64 MiB; in practice each memtable flush writes its own
 // file, so files hold one write buffer's values (storage_memtables_bytes_max / 4,
 // 4 MiB: a few full blocks). A file is deleted as a whole once every value in it

@@ -9,6 +9,7 @@
 
 #include "common/assert.h"
 #include "common/gates.h"
+#include "common/limits.h"
 #include "crypto/ct.h"
 #include "crypto/random.h"
 
@@ -124,21 +125,13 @@ static_assert(aead_tag_bytes == crypto_aead_chacha20poly1305_ietf_ABYTES);
 
 namespace {
 
-// OpenSSL's ChaCha20-Poly1305 (gate crypto.openssl_aead): fetched once, one EVP
-// context per thread, reset (key state wiped) after every use. Below 1 KiB its
-// per-call setup costs more than its faster code saves (seal + open: 1.48 against
-// 1.19 us at 512 bytes, 1.42 against 1.90 at 1 KiB, 2.70 against 6.47 at 4 KiB;
-// kestrel-microbench --benchmark_filter=BM_AeadPaths), so small messages stay
-// with libsodium: the bytes are the same either way.
-constexpr std::size_t openssl_aead_bytes_min = 1024;
-
-bool use_openssl_aead(std::size_t bytes) {
-  return bytes >= openssl_aead_bytes_min && gate_enabled(Gate::crypto_openssl_aead);
-}
-
+// OpenSSL's ChaCha20-Poly1305: fetched once (null if the provider lacks it), one
+// EVP context per thread. The context is reset after every use, which wipes the
+// key state and frees the provider's cipher context, so each call allocates it
+// anew: the measured per-call cost is in limits::openssl_aead_bytes_min's note,
+// and keeping key state alive between frames is what the reset avoids.
 const EVP_CIPHER* openssl_chacha20_poly1305() {
   static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
-  KESTREL_ASSERT(cipher != nullptr);
   return cipher;
 }
 
@@ -168,12 +161,14 @@ bool evp_in_pieces(Update update, std::uint8_t* out, const std::uint8_t* in, std
 
 void openssl_seal(MutableByteSpan ciphertext, std::span<std::uint8_t, aead_tag_bytes> tag, ByteSpan plaintext,
                   ByteSpan associated_data, const AeadNonce& nonce, const AeadKey& key) {
+  const EVP_CIPHER* cipher = openssl_chacha20_poly1305();
+  KESTREL_ASSERT(cipher != nullptr);
   EVP_CIPHER_CTX* c = thread_aead_context();
   auto update = [c](std::uint8_t* out, int* written, const std::uint8_t* in, int n) {
     return EVP_EncryptUpdate(c, out, written, in, n);
   };
   int final_bytes = 0;
-  const bool ok = EVP_EncryptInit_ex2(c, openssl_chacha20_poly1305(), key.data(), nonce.data(), nullptr) == 1 &&
+  const bool ok = EVP_EncryptInit_ex2(c, cipher, key.data(), nonce.data(), nullptr) == 1 &&
                   evp_in_pieces(update, nullptr, associated_data.data(), associated_data.size()) &&
                   evp_in_pieces(update, ciphertext.data(), plaintext.data(), plaintext.size()) &&
                   EVP_EncryptFinal_ex(c, ciphertext.data() + ciphertext.size(), &final_bytes) == 1 &&
@@ -185,6 +180,9 @@ void openssl_seal(MutableByteSpan ciphertext, std::span<std::uint8_t, aead_tag_b
 
 bool openssl_open(MutableByteSpan plaintext, ByteSpan ciphertext, ByteSpan tag, ByteSpan associated_data,
                   const AeadNonce& nonce, const AeadKey& key) {
+  const EVP_CIPHER* cipher = openssl_chacha20_poly1305();
+  KESTREL_ASSERT(cipher != nullptr);
+  KESTREL_ASSERT(tag.size() == aead_tag_bytes);
   EVP_CIPHER_CTX* c = thread_aead_context();
   auto update = [c](std::uint8_t* out, int* written, const std::uint8_t* in, int n) {
     return EVP_DecryptUpdate(c, out, written, in, n);
@@ -192,7 +190,7 @@ bool openssl_open(MutableByteSpan plaintext, ByteSpan ciphertext, ByteSpan tag, 
   std::array<std::uint8_t, aead_tag_bytes> expected;
   std::copy(tag.begin(), tag.end(), expected.begin());
   int final_bytes = 0;
-  KESTREL_ASSERT(EVP_DecryptInit_ex2(c, openssl_chacha20_poly1305(), key.data(), nonce.data(), nullptr) == 1);
+  KESTREL_ASSERT(EVP_DecryptInit_ex2(c, cipher, key.data(), nonce.data(), nullptr) == 1);
   KESTREL_ASSERT(evp_in_pieces(update, nullptr, associated_data.data(), associated_data.size()));
   KESTREL_ASSERT(evp_in_pieces(update, plaintext.data(), ciphertext.data(), ciphertext.size()));
   KESTREL_ASSERT(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, static_cast<int>(aead_tag_bytes), expected.data()) == 1);
@@ -202,16 +200,8 @@ bool openssl_open(MutableByteSpan plaintext, ByteSpan ciphertext, ByteSpan tag, 
   return authentic && final_bytes == 0;
 }
 
-}  // namespace
-
-void aead_seal_detached(MutableByteSpan ciphertext, std::span<std::uint8_t, aead_tag_bytes> tag,
-                        ByteSpan plaintext, ByteSpan associated_data, const AeadNonce& nonce,
-                        const AeadKey& key) {
-  KESTREL_ASSERT(ciphertext.size() == plaintext.size());
-  if (use_openssl_aead(plaintext.size() + associated_data.size())) {
-    openssl_seal(ciphertext, tag, plaintext, associated_data, nonce, key);
-    return;
-  }
+void sodium_seal(MutableByteSpan ciphertext, std::span<std::uint8_t, aead_tag_bytes> tag, ByteSpan plaintext,
+                 ByteSpan associated_data, const AeadNonce& nonce, const AeadKey& key) {
   sodium_init_once();
   unsigned long long tag_length = 0;
   KESTREL_ASSERT(crypto_aead_chacha20poly1305_ietf_encrypt_detached(
@@ -221,27 +211,69 @@ void aead_seal_detached(MutableByteSpan ciphertext, std::span<std::uint8_t, aead
   KESTREL_ASSERT(tag_length == aead_tag_bytes);
 }
 
-Status<CryptoError> aead_open_detached(MutableByteSpan plaintext, ByteSpan ciphertext,
-                                       ByteSpan tag, ByteSpan associated_data,
-                                       const AeadNonce& nonce, const AeadKey& key) {
+bool sodium_open(MutableByteSpan plaintext, ByteSpan ciphertext, ByteSpan tag, ByteSpan associated_data,
+                 const AeadNonce& nonce, const AeadKey& key) {
+  sodium_init_once();
+  return crypto_aead_chacha20poly1305_ietf_decrypt_detached(plaintext.data(), nullptr, ciphertext.data(),
+                                                            ciphertext.size(), tag.data(), associated_data.data(),
+                                                            associated_data.size(), nonce.data(), key.data()) == 0;
+}
+
+detail::AeadLibrary library_for(std::size_t bytes) {
+  return bytes >= limits::openssl_aead_bytes_min && gate_enabled(Gate::crypto_openssl_aead) &&
+                 detail::openssl_aead_available()
+             ? detail::AeadLibrary::openssl
+             : detail::AeadLibrary::libsodium;
+}
+
+}  // namespace
+
+namespace detail {
+
+bool openssl_aead_available() { return openssl_chacha20_poly1305() != nullptr; }
+
+void aead_seal_detached_with(AeadLibrary library, MutableByteSpan ciphertext,
+                             std::span<std::uint8_t, aead_tag_bytes> tag, ByteSpan plaintext,
+                             ByteSpan associated_data, const AeadNonce& nonce, const AeadKey& key) {
+  KESTREL_ASSERT(ciphertext.size() == plaintext.size());
+  if (library == AeadLibrary::openssl) {
+    openssl_seal(ciphertext, tag, plaintext, associated_data, nonce, key);
+  } else {
+    sodium_seal(ciphertext, tag, plaintext, associated_data, nonce, key);
+  }
+}
+
+Status<CryptoError> aead_open_detached_with(AeadLibrary library, MutableByteSpan plaintext,
+                                            ByteSpan ciphertext, ByteSpan tag, ByteSpan associated_data,
+                                            const AeadNonce& nonce, const AeadKey& key) {
   if (plaintext.size() != ciphertext.size() || tag.size() != aead_tag_bytes) {
     secure_zero(plaintext);
     return Err(CryptoError::bad_length);
   }
-  bool authentic = false;
-  if (use_openssl_aead(ciphertext.size() + associated_data.size())) {
-    authentic = openssl_open(plaintext, ciphertext, tag, associated_data, nonce, key);
-  } else {
-    sodium_init_once();
-    authentic = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-                    plaintext.data(), nullptr, ciphertext.data(), ciphertext.size(), tag.data(),
-                    associated_data.data(), associated_data.size(), nonce.data(), key.data()) == 0;
-  }
+  const bool authentic = library == AeadLibrary::openssl
+                             ? openssl_open(plaintext, ciphertext, tag, associated_data, nonce, key)
+                             : sodium_open(plaintext, ciphertext, tag, associated_data, nonce, key);
   if (!authentic) {
     secure_zero(plaintext);
     return Err(CryptoError::authentication_failed);
   }
   return {};
+}
+
+}  // namespace detail
+
+void aead_seal_detached(MutableByteSpan ciphertext, std::span<std::uint8_t, aead_tag_bytes> tag,
+                        ByteSpan plaintext, ByteSpan associated_data, const AeadNonce& nonce,
+                        const AeadKey& key) {
+  detail::aead_seal_detached_with(library_for(plaintext.size() + associated_data.size()), ciphertext, tag,
+                                  plaintext, associated_data, nonce, key);
+}
+
+Status<CryptoError> aead_open_detached(MutableByteSpan plaintext, ByteSpan ciphertext,
+                                       ByteSpan tag, ByteSpan associated_data,
+                                       const AeadNonce& nonce, const AeadKey& key) {
+  return detail::aead_open_detached_with(library_for(ciphertext.size() + associated_data.size()), plaintext,
+                                         ciphertext, tag, associated_data, nonce, key);
 }
 
 Bytes aead_seal(ByteSpan plaintext, ByteSpan associated_data, const AeadNonce& nonce,

@@ -1,11 +1,16 @@
-// Classical primitives from libsodium: Ed25519 signatures, X25519 key agreement,
-// ChaCha20-Poly1305 (IETF, RFC 8439) authenticated encryption.
+// Classical primitives: Ed25519 signatures and X25519 key agreement from
+// libsodium; ChaCha20-Poly1305 (IETF, RFC 8439) authenticated encryption from
+// OpenSSL 3's EVP for inputs of limits::openssl_aead_bytes_min or more with gate
+// crypto.openssl_aead on, from libsodium otherwise (the same cipher: the same
+// bytes either way; docs/crypto.md).
 //
 // Every function checks lengths at the boundary (fixed-size arrays make most of
 // them static) and returns a CryptoError on failure; an AEAD open that fails
-// zeroes its output. libsodium is initialised once on first use.
+// zeroes its output. libsodium is initialised once on first use; OpenSSL's cipher
+// is fetched once, and if that fails every input goes to libsodium.
 //
-// Thread-safe: yes (libsodium's functions are, after sodium_init).
+// Thread-safe: yes (libsodium's functions are, after sodium_init; the OpenSSL
+// path uses one EVP context per thread).
 #pragma once
 
 #include <array>
@@ -95,5 +100,21 @@ Bytes aead_seal(ByteSpan plaintext, ByteSpan associated_data, const AeadNonce& n
                 const AeadKey& key);
 Result<Bytes, CryptoError> aead_open(ByteSpan sealed, ByteSpan associated_data,
                                      const AeadNonce& nonce, const AeadKey& key);
+
+// The two implementations behind aead_seal_detached / aead_open_detached, for
+// tests and benchmarks that must reach one of them at any size (the public
+// functions choose by gate and size). Same contracts as the public functions.
+namespace detail {
+enum class AeadLibrary : std::uint8_t { libsodium, openssl };
+// False when OpenSSL's cipher could not be fetched (the public functions then
+// use libsodium for everything).
+bool openssl_aead_available();
+void aead_seal_detached_with(AeadLibrary library, MutableByteSpan ciphertext,
+                             std::span<std::uint8_t, aead_tag_bytes> tag, ByteSpan plaintext,
+                             ByteSpan associated_data, const AeadNonce& nonce, const AeadKey& key);
+Status<CryptoError> aead_open_detached_with(AeadLibrary library, MutableByteSpan plaintext,
+                                            ByteSpan ciphertext, ByteSpan tag, ByteSpan associated_data,
+                                            const AeadNonce& nonce, const AeadKey& key);
+}  // namespace detail
 
 }  // namespace kestrel::crypto

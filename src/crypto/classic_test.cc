@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "common/gates.h"
+#include "common/limits.h"
 #include "common/prng.h"
 #include "crypto/ct.h"
 
@@ -144,7 +146,8 @@ AeadKey rfc8439_key() {
   return key;
 }
 
-// Both implementations (gate crypto.openssl_aead): libsodium off, OpenSSL on.
+// The public functions with gate crypto.openssl_aead off and on (on, inputs of
+// limits::openssl_aead_bytes_min or more go to OpenSSL).
 class AeadTest : public ::testing::TestWithParam<bool> {
  protected:
   ScopedGate gate_{Gate::crypto_openssl_aead, GetParam()};
@@ -227,11 +230,57 @@ TEST_P(AeadTest, InPlaceRoundTrip) {
   EXPECT_EQ(buffer, plaintext);
 }
 
+// Each implementation on its own, at any size (the public functions choose by
+// size): the RFC 8439 vector, and a flipped bit anywhere is refused with zeroed
+// output.
+using detail::AeadLibrary;
+
+class AeadLibraryTest : public ::testing::TestWithParam<AeadLibrary> {};
+
+TEST_P(AeadLibraryTest, Rfc8439VectorAndTampering) {
+  ASSERT_TRUE(GetParam() == AeadLibrary::libsodium || detail::openssl_aead_available());
+  const AeadKey key = rfc8439_key();
+  const AeadNonce nonce = hex_array<12>("070000004041424344454647");
+  const Bytes aad = hex("50515253c0c1c2c3c4c5c6c7");
+  const ByteSpan plaintext = as_bytes(rfc8439_plaintext);
+  Bytes ciphertext(plaintext.size());
+  std::array<std::uint8_t, aead_tag_bytes> tag;
+  detail::aead_seal_detached_with(GetParam(), ciphertext, tag, plaintext, aad, nonce, key);
+  EXPECT_EQ(to_hex(ciphertext),
+            "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69"
+            "da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad67594"
+            "5585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116");
+  EXPECT_EQ(to_hex(tag), "1ae10b594f09e26a7e902ecbd0600691");
+  Bytes out(plaintext.size());
+  ASSERT_TRUE(detail::aead_open_detached_with(GetParam(), out, ciphertext, tag, aad, nonce, key).ok());
+  EXPECT_EQ(std::string(out.begin(), out.end()), rfc8439_plaintext);
+  for (std::size_t bit = 0; bit < (ciphertext.size() + tag.size()) * 8; bit += 3) {
+    Bytes c = ciphertext;
+    auto t = tag;
+    std::uint8_t* byte = bit / 8 < c.size() ? &c[bit / 8] : &t[bit / 8 - c.size()];
+    *byte ^= static_cast<std::uint8_t>(1u << (bit % 8));
+    std::fill(out.begin(), out.end(), 0xaa);
+    EXPECT_EQ(detail::aead_open_detached_with(GetParam(), out, c, t, aad, nonce, key).error(),
+              CryptoError::authentication_failed)
+        << bit;
+    EXPECT_EQ(out, Bytes(out.size(), 0)) << bit;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Libraries, AeadLibraryTest, ::testing::Values(AeadLibrary::libsodium, AeadLibrary::openssl),
+                         [](const auto& p) { return std::string(p.param == AeadLibrary::openssl ? "openssl" : "libsodium"); });
+
 // The two implementations agree byte for byte (sizes around the 64-byte block
-// and the 16-byte MAC block, empty inputs included), and each opens the other's.
+// and the 16-byte MAC block, empty inputs included, below and above the size
+// where the public functions switch), and each opens the other's.
 TEST(AeadPathsTest, OpenSslAndLibsodiumAgree) {
   Prng prng(10);
-  for (std::size_t size : {0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 1000, 4096, 65537}) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t base : {std::size_t{0}, limits::openssl_aead_bytes_min}) {
+    for (std::size_t d : {0, 1, 15, 16, 17, 63, 64, 65, 255, 256}) sizes.push_back(base + d);
+  }
+  sizes.push_back(65537);
+  for (std::size_t size : sizes) {
     for (std::size_t aad_size : {0, 1, 13, 16, 40}) {
       AeadKey key;
       AeadNonce nonce;
@@ -241,16 +290,28 @@ TEST(AeadPathsTest, OpenSslAndLibsodiumAgree) {
       prng.fill(plaintext);
       prng.fill(aad);
       Bytes sealed[2];
-      for (bool openssl : {false, true}) {
-        ScopedGate gate(Gate::crypto_openssl_aead, openssl);
-        sealed[openssl] = aead_seal(plaintext, aad, nonce, key);
+      for (AeadLibrary library : {AeadLibrary::libsodium, AeadLibrary::openssl}) {
+        const auto k = static_cast<std::size_t>(library);
+        sealed[k].resize(size + aead_tag_bytes);
+        std::span<std::uint8_t, aead_tag_bytes> tag(sealed[k].data() + size, aead_tag_bytes);
+        detail::aead_seal_detached_with(library, MutableByteSpan(sealed[k].data(), size), tag, plaintext, aad, nonce,
+                                        key);
       }
       ASSERT_EQ(sealed[0], sealed[1]) << size << " bytes, " << aad_size << " of associated data";
-      for (bool openssl : {false, true}) {
-        ScopedGate gate(Gate::crypto_openssl_aead, openssl);
-        auto opened = aead_open(sealed[!openssl], aad, nonce, key);
-        ASSERT_TRUE(opened.ok()) << size;
-        EXPECT_EQ(*opened, plaintext);
+      for (AeadLibrary library : {AeadLibrary::libsodium, AeadLibrary::openssl}) {
+        const Bytes& other = sealed[1 - static_cast<std::size_t>(library)];
+        Bytes out(size);
+        ASSERT_TRUE(detail::aead_open_detached_with(library, out, ByteSpan(other).first(size),
+                                                    ByteSpan(other).subspan(size), aad, nonce, key)
+                        .ok())
+            << size;
+        EXPECT_EQ(out, plaintext);
+      }
+      // The public functions, either gate side, open both.
+      for (bool gate_on : {false, true}) {
+        ScopedGate gate(Gate::crypto_openssl_aead, gate_on);
+        EXPECT_EQ(aead_seal(plaintext, aad, nonce, key), sealed[0]);
+        EXPECT_TRUE(aead_open(sealed[0], aad, nonce, key).ok());
       }
     }
   }

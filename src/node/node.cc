@@ -368,6 +368,10 @@ Status<std::string> Node::Impl::open() {
   auto store = storage::Store::open(so, &detail);
   if (!store) return Err(so.path + ": " + storage::describe(store.error()) + (detail.empty() ? "" : ": " + detail));
   store_ = std::move(*store);
+  if (gate_enabled(Gate::storage_direct_io_flush) && !store_->direct_io()) {
+    spdlog::warn("{}: the filesystem refuses O_DIRECT; storage flushes are buffered (gate storage.direct_io_flush)",
+                 so.path);
+  }
 
   std::vector<execution::GenesisAllocation> genesis;
   for (const auto& g : config_.genesis) {

@@ -212,7 +212,7 @@ const std::vector<StageAdvice>& stage_advice_table() {
        "client transactions wait to be read: raise client.in_flight_max if clients hit the in-flight "
        "bound, else look at the client link"},
       {Stage::signature_verification,
-       {"crypto.parallel_verify", "crypto.verify_cache", "crypto.avx2"},
+       {"crypto.parallel_verify", "crypto.verify_cache", "mempool.id_keyed_verify_cache", "crypto.avx2"},
        {"cluster.scheme"},
        "signature checks dominate: turn on crypto.parallel_verify (batches over all cores), "
        "crypto.verify_cache (a transaction checked at ingress is not checked again in the proposal) and "

@@ -251,7 +251,8 @@ TEST(BottleneckReportTest, SaturatedProcessRanksByCpu) {
   EXPECT_TRUE(busy.cpu_saturated);
   EXPECT_EQ(busy.dominant, Stage::signature_verification);
   EXPECT_TRUE(busy.dominant_cpu_bound);
-  EXPECT_EQ(busy.gates, (std::vector<std::string_view>{"crypto.parallel_verify", "crypto.verify_cache", "crypto.avx2"}));
+  EXPECT_EQ(busy.gates, (std::vector<std::string_view>{"crypto.parallel_verify", "crypto.verify_cache",
+                                                      "mempool.id_keyed_verify_cache", "crypto.avx2"}));
   // The same stages on an idle process: latency matters, the wait dominates.
   const BottleneckReport idle = bottleneck_report(s, idle_process);
   EXPECT_FALSE(idle.cpu_saturated);

@@ -1,16 +1,17 @@
 #include "storage/storage.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/table.h>
 #include <rocksdb/options.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_batch.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <list>
@@ -221,21 +222,25 @@ struct Store::Impl {
 
 namespace {
 
-// Whether files in `directory` (or, before the store exists, its parent) can be
-// opened with O_DIRECT: some filesystems refuse it, and RocksDB would then fail
-// every flush.
+// Whether files in `directory` (or, before the store exists, its nearest existing
+// ancestor, where it will be created) can be opened with O_DIRECT: some
+// filesystems refuse it, and RocksDB would then fail every flush. The probe file
+// is removed whatever happened (a filesystem may create it and then refuse).
 bool direct_io_supported(const std::string& directory) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::path where(directory);
-  if (!fs::is_directory(where, ec)) where = where.parent_path();
-  if (where.empty()) where = ".";
-  const fs::path probe = where / ".kestrel-direct-io-probe";
-  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  ::close(fd);
+  fs::path where = fs::absolute(fs::path(directory), ec);
+  if (ec) return false;
+  while (!fs::is_directory(where, ec) && where.has_relative_path()) where = where.parent_path();
+  // Unique per process and call: two stores opening side by side must not meet.
+  static std::atomic<std::uint64_t> probes{0};
+  const fs::path probe = where / (".kestrel-direct-io-probe-" + std::to_string(::getpid()) + "-" +
+                                  std::to_string(probes.fetch_add(1, std::memory_order_relaxed)));
+  const int fd = ::open(probe.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
   fs::remove(probe, ec);
-  return true;
+  KESTREL_ASSERT(!fs::exists(probe, ec) || ec);
+  return fd >= 0;
 }
 
 }  // namespace
@@ -344,7 +349,6 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->direct_io = db_options.use_direct_io_for_flush_and_compaction;
   impl->rocksdb_cache = rocksdb_cache;
   {
     const auto s = rocksdb::DB::Open(db_options, options.path, descriptors, &impl->handles, &impl->db);
@@ -354,6 +358,9 @@ Result<std::unique_ptr<Store>, StorageError> Store::open(const Options& options,
     }
   }
   KESTREL_ASSERT(impl->handles.size() == family_count);
+  // What RocksDB runs with, not what was asked (docs/storage.md "Direct I/O").
+  impl->direct_io = impl->db->GetDBOptions().use_direct_io_for_flush_and_compaction;
+
   std::unique_ptr<Store> store(new Store(std::move(impl)));
   Impl& d = *store->impl_;
 
