@@ -10,6 +10,7 @@
 #include "common/assert.h"
 #include "common/gates.h"
 #include "common/limits.h"
+#include "crypto/aead_detail.h"
 #include "crypto/ct.h"
 #include "crypto/random.h"
 

@@ -101,20 +101,4 @@ Bytes aead_seal(ByteSpan plaintext, ByteSpan associated_data, const AeadNonce& n
 Result<Bytes, CryptoError> aead_open(ByteSpan sealed, ByteSpan associated_data,
                                      const AeadNonce& nonce, const AeadKey& key);
 
-// The two implementations behind aead_seal_detached / aead_open_detached, for
-// tests and benchmarks that must reach one of them at any size (the public
-// functions choose by gate and size). Same contracts as the public functions.
-namespace detail {
-enum class AeadLibrary : std::uint8_t { libsodium, openssl };
-// False when OpenSSL's cipher could not be fetched (the public functions then
-// use libsodium for everything).
-bool openssl_aead_available();
-void aead_seal_detached_with(AeadLibrary library, MutableByteSpan ciphertext,
-                             std::span<std::uint8_t, aead_tag_bytes> tag, ByteSpan plaintext,
-                             ByteSpan associated_data, const AeadNonce& nonce, const AeadKey& key);
-Status<CryptoError> aead_open_detached_with(AeadLibrary library, MutableByteSpan plaintext,
-                                            ByteSpan ciphertext, ByteSpan tag, ByteSpan associated_data,
-                                            const AeadNonce& nonce, const AeadKey& key);
-}  // namespace detail
-
 }  // namespace kestrel::crypto

@@ -1,7 +1,9 @@
-// Micro-benchmarks of the classical primitives (libsodium).
+// Micro-benchmarks of the classical primitives (libsodium; ChaCha20-Poly1305 also
+// through OpenSSL, BM_AeadPaths).
 #include <benchmark/benchmark.h>
 
 #include "common/prng.h"
+#include "crypto/aead_detail.h"
 #include "crypto/classic.h"
 
 namespace kestrel::crypto {

@@ -8,6 +8,7 @@
 #include "common/gates.h"
 #include "common/limits.h"
 #include "common/prng.h"
+#include "crypto/aead_detail.h"
 #include "crypto/ct.h"
 
 namespace kestrel::crypto {
