@@ -896,19 +896,11 @@ std::string format_number(double v) {
 AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool automatic) {
   AbWorkload w{o, false, "", ""};
   ClusterOptions& run = w.options;
-  // --ab all: the workload that exercises the gate. Client signatures are the
-  // only thing crypto gates touch on the transaction path, so crypto.* runs
-  // signed transfers, and so do the gates that act on signed transactions or on
-  // MiB proposals (mempool.*, consensus.block_id_memo, storage.blob_files,
-  // storage.direct_io_flush);
-  // everything else runs raw commands, where the cluster's
-  // own machinery (network, storage, consensus) is the bottleneck. The tuner acts
-  // on latency under changing load: a load step, unless steps were given.
+  // --ab all: the workload that exercises the gate (GateInfo::workload); a load
+  // step unless steps or a rate were given.
   if (automatic) {
-    run.raw = info.subsystem != "crypto" && info.subsystem != "mempool" &&
-              info.gate != Gate::consensus_block_id_memo && info.gate != Gate::storage_blob_files &&
-              info.gate != Gate::storage_direct_io_flush;
-    if (info.gate == Gate::perf_adaptive_tuning && run.rate_steps.empty() && !(run.rate > 0)) {
+    run.raw = info.workload != GateWorkload::signed_saturation;
+    if (info.workload == GateWorkload::raw_load_step && run.rate_steps.empty() && !(run.rate > 0)) {
       const double third = std::max(1.0, std::round(o.duration_s / 3));
       run.rate_steps = {{default_step_low_rate, third}, {default_step_high_rate, third}, {default_step_low_rate, third}};
     }
@@ -1116,9 +1108,8 @@ void register_bench_cluster(CLI::App& bench) {
   command->add_option("--pairs", pairs, "A/B pairs per gate (at least 3 for a claim)")->check(CLI::Range(1, 20));
   static bool ab_auto = false;
   command->add_flag("--ab-auto", ab_auto,
-                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (crypto.*, mempool.*, "
-                    "consensus.block_id_memo, storage.blob_files, storage.direct_io_flush: signed transfers; "
-                    "perf.adaptive_tuning: a raw load step; others: raw at saturation)");
+                    "With --ab GATE,...: each gate's own workload, as --ab all chooses it (the workload column of "
+                    "`kestrel gates`)");
   command->add_option("--markdown", markdown, "With --ab: rewrite the table between the markers in this file (docs/performance.md)");
   static std::string sweep;
   command->add_option("--sweep", sweep, "Load sweep: comma-separated offered rates, one run each (JSON \"sweep\" rows)");

@@ -15,7 +15,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "AVX2 code paths for Keccak, ML-KEM and ML-DSA, used only when the CPU has AVX2",
      GateRisk::medium,
      "a wrong vector path would produce wrong keys or signatures; both paths run every ACVP vector",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::common_sha256_reuse_context, "common.sha256_reuse_context", "common",
      "SHA-256 of small inputs through a per-thread EVP context and a pre-fetched digest, "
      "instead of OpenSSL's one-shot SHA256(), which fetches the algorithm on every call",
@@ -26,12 +26,12 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "bounded LRU of successful signature verifications keyed by SHA-256(public key, message, signature)",
      GateRisk::medium,
      "a cache bug could accept an unverified signature; only successes are cached, keyed by a collision-resistant hash",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::crypto_parallel_verify, "crypto.parallel_verify", "crypto",
      "verify signature batches (QCs, block transactions) on a fixed worker pool",
      GateRisk::low,
      "a threading bug could mix up per-item results; each item's verdict is written only by the thread that checked it",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::storage_write_batching, "storage.write_batching", "storage",
      "collect block appends and state writes in one pending batch, written with one synced write "
      "on flush, on the safety record, or when the batch is full; off: every write is synced alone",
@@ -52,7 +52,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::low,
      "RocksDB's integrated blob files could lose a value on a bug; read back on both sides, a store "
      "written with either setting reads with the other (read at open), the crash tests run it on",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::storage_direct_io_flush, "storage.direct_io_flush", "storage",
      "RocksDB writes flushed tables and blob files, and reads compaction inputs, with O_DIRECT, so a "
      "block's bytes are not copied into the page cache a second time at flush (the write-ahead log "
@@ -61,7 +61,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "reads of flushed blocks go to the device instead of the page cache (the block cache keeps the "
      "recent ones); a filesystem without O_DIRECT falls back to buffered writes (probed at open); "
      "the crash tests run with it on",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::mempool_known_transactions, "mempool.known_transactions", "mempool",
      "a proposal's transaction whose id (SHA-256 of its exact bytes) is in the local mempool was "
      "decoded, chain-checked and verified at admission: one hash and a lookup instead of decoding "
@@ -69,7 +69,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::medium,
      "a pool entry whose bytes were never verified would let an unverified transaction through; "
      "only admit() inserts, after the same checks, and ids are collision-resistant hashes",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::consensus_block_id_memo, "consensus.block_id_memo", "consensus",
      "a block remembers its id (SHA-256 of its encoding) after the first computation instead of "
      "re-encoding and re-hashing its payload at every use (signature checks, core, store, signing)",
@@ -77,7 +77,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a stale memo would name a block by another block's id; the memo is keyed by every header field, "
      "the QC's signer count and the payload size, in-place byte changes must call forget_id(), and "
      "debug builds recompute and compare on every hit",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::net_adaptive_batching, "net.adaptive_batching", "net",
      "pack several messages into one encrypted frame, flushed on size, age of the oldest "
      "message, or sooner under send-queue pressure; off: one frame per message",
@@ -110,7 +110,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::medium,
      "a badly damped controller could raise latency; steps are bounded per interval, a dead band "
      "holds still near the target, and the simulated load step in tuner_test checks it settles",
-     false, Gate::net_adaptive_batching},
+     false, Gate::net_adaptive_batching, GateWorkload::raw_load_step},
     // Used only while crypto.avx2 is on too (checked where the path is chosen),
     // but not declared as required_gate: a configuration or an A/B run that
     // turns crypto.avx2 off alone must keep starting and get the portable code.
@@ -121,7 +121,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      GateRisk::medium,
      "a wrong permutation would produce wrong keys or signatures; both sides run every ACVP vector "
      "and the permutation is checked against the portable one",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     // Not declared as requiring crypto.verify_cache: with the cache off there is no
     // key to derive, and an A/B run of the cache alone must keep starting.
     {Gate::mempool_id_keyed_verify_cache, "mempool.id_keyed_verify_cache", "mempool",
@@ -132,7 +132,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "a key derived from a digest that did not cover the verified inputs would let one success answer "
      "for another input; the mempool passes only the id of the bytes the inputs were decoded from, "
      "and binding keys are domain-separated from input keys",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
     {Gate::crypto_openssl_aead, "crypto.openssl_aead", "crypto",
      "ChaCha20-Poly1305 (RFC 8439: session frames, sealed files) of 1 KiB or more through OpenSSL's "
      "EVP, whose x86-64 code uses AVX-512 or AVX2, instead of libsodium's; the same cipher, so the same "
@@ -142,7 +142,7 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "caller's buffer (zeroed before the error returns, as with libsodium); each implementation runs "
      "the RFC 8439 vector and a bit-flip test directly, and they are cross-checked byte for byte "
      "around 0 and 1 KiB",
-     true},
+     true, Gate::count_, GateWorkload::signed_saturation},
 }};
 
 struct GateStates {
@@ -179,6 +179,15 @@ const char* describe(GateRisk risk) {
     case GateRisk::low: return "low";
     case GateRisk::medium: return "medium";
     case GateRisk::high: return "high";
+  }
+  return "unknown";
+}
+
+const char* describe(GateWorkload workload) {
+  switch (workload) {
+    case GateWorkload::raw_saturation: return "raw";
+    case GateWorkload::signed_saturation: return "signed";
+    case GateWorkload::raw_load_step: return "raw step";
   }
   return "unknown";
 }

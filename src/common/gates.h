@@ -44,6 +44,13 @@ enum class Gate : std::uint8_t {
 
 enum class GateRisk : std::uint8_t { low, medium, high };
 
+// The cluster load that exercises a gate (`kestrel bench cluster --ab all` and
+// `--ab-auto`): raw commands at saturation (the cluster's own network, storage
+// and consensus work), signed ML-DSA-65 transfers at saturation (gates that act
+// on client signatures, transactions or MiB proposals), or a raw load step (gates
+// whose effect is on latency under changing load).
+enum class GateWorkload : std::uint8_t { raw_saturation, signed_saturation, raw_load_step };
+
 struct GateInfo {
   Gate gate;
   std::string_view name;         // dotted name used in config and on the command line
@@ -55,6 +62,7 @@ struct GateInfo {
   // A gate that only makes sense with another one on (e.g. a tuner of batching
   // parameters needs batching). Gate::count_ means none.
   Gate required_gate = Gate::count_;
+  GateWorkload workload = GateWorkload::raw_saturation;
 };
 
 enum class GateError : std::uint8_t {
@@ -68,6 +76,7 @@ std::span<const GateInfo> all_gates();
 const GateInfo& gate_info(Gate gate);
 Result<Gate, GateError> find_gate(std::string_view name);
 const char* describe(GateRisk risk);
+const char* describe(GateWorkload workload);  // "raw", "signed", "raw step"
 
 // Parses `name=on|off` (also true/false, 1/0), as given to `--gate` on the
 // command line; unknown names are errors, never ignored.

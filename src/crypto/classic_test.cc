@@ -141,6 +141,14 @@ constexpr const char* rfc8439_plaintext =
     "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, "
     "sunscreen would be it.";
 
+constexpr const char* rfc8439_nonce = "070000004041424344454647";
+constexpr const char* rfc8439_aad = "50515253c0c1c2c3c4c5c6c7";
+constexpr const char* rfc8439_ciphertext =
+    "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69"
+    "da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad67594"
+    "5585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116";
+constexpr const char* rfc8439_tag = "1ae10b594f09e26a7e902ecbd0600691";
+
 AeadKey rfc8439_key() {
   AeadKey key;
   for (std::size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::uint8_t>(0x80 + i);
@@ -159,15 +167,12 @@ INSTANTIATE_TEST_SUITE_P(Implementations, AeadTest, ::testing::Bool(),
 
 TEST_P(AeadTest, Rfc8439Vector) {
   const AeadKey key = rfc8439_key();
-  const AeadNonce nonce = hex_array<12>("070000004041424344454647");
-  const Bytes aad = hex("50515253c0c1c2c3c4c5c6c7");
+  const AeadNonce nonce = hex_array<12>(rfc8439_nonce);
+  const Bytes aad = hex(rfc8439_aad);
   const Bytes sealed = aead_seal(as_bytes(rfc8439_plaintext), aad, nonce, key);
   const std::string sealed_hex = to_hex(sealed);
-  EXPECT_EQ(sealed_hex.substr(0, sealed_hex.size() - 32),
-            "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69"
-            "da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad67594"
-            "5585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116");
-  EXPECT_EQ(sealed_hex.substr(sealed_hex.size() - 32), "1ae10b594f09e26a7e902ecbd0600691");
+  EXPECT_EQ(sealed_hex.substr(0, sealed_hex.size() - 32), rfc8439_ciphertext);
+  EXPECT_EQ(sealed_hex.substr(sealed_hex.size() - 32), rfc8439_tag);
   auto opened = aead_open(sealed, aad, nonce, key);
   ASSERT_TRUE(opened.ok());
   EXPECT_EQ(std::string(opened->begin(), opened->end()), rfc8439_plaintext);
@@ -241,17 +246,14 @@ class AeadLibraryTest : public ::testing::TestWithParam<AeadLibrary> {};
 TEST_P(AeadLibraryTest, Rfc8439VectorAndTampering) {
   ASSERT_TRUE(GetParam() == AeadLibrary::libsodium || detail::openssl_aead_available());
   const AeadKey key = rfc8439_key();
-  const AeadNonce nonce = hex_array<12>("070000004041424344454647");
-  const Bytes aad = hex("50515253c0c1c2c3c4c5c6c7");
+  const AeadNonce nonce = hex_array<12>(rfc8439_nonce);
+  const Bytes aad = hex(rfc8439_aad);
   const ByteSpan plaintext = as_bytes(rfc8439_plaintext);
   Bytes ciphertext(plaintext.size());
   std::array<std::uint8_t, aead_tag_bytes> tag;
   detail::aead_seal_detached_with(GetParam(), ciphertext, tag, plaintext, aad, nonce, key);
-  EXPECT_EQ(to_hex(ciphertext),
-            "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69"
-            "da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad67594"
-            "5585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116");
-  EXPECT_EQ(to_hex(tag), "1ae10b594f09e26a7e902ecbd0600691");
+  EXPECT_EQ(to_hex(ciphertext), rfc8439_ciphertext);
+  EXPECT_EQ(to_hex(tag), rfc8439_tag);
   Bytes out(plaintext.size());
   ASSERT_TRUE(detail::aead_open_detached_with(GetParam(), out, ciphertext, tag, aad, nonce, key).ok());
   EXPECT_EQ(std::string(out.begin(), out.end()), rfc8439_plaintext);

@@ -140,8 +140,9 @@ struct XofJob {
   std::uint8_t domain = 0;  // sha3_domain or shake_domain
 };
 // REQUIRES: jobs.size() <= xof_jobs_max; each rate a multiple of 8 below 200.
-// ML-DSA-65 key generation: 30 matrix XOFs + 11 ExpandS XOFs in one batch
-// (ML-KEM-1024: 16 matrix XOFs + 2 hashes).
+// ML-DSA-87 ExpandA: 56 matrix XOFs, run in batches of at most this many
+// (ML-KEM-1024: 16 matrix XOFs + 2 hashes). ML-DSA key generation on the AVX2
+// path has its own eight-lane batch (mldsa/sample_avx2.cc).
 inline constexpr std::size_t xof_jobs_max = 48;
 void run_jobs_x4(std::span<const XofJob> jobs);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <list>
+#include <memory>
 
 #include "common/gates.h"
 #include "common/prng.h"
@@ -27,21 +28,24 @@ class CountingVerifier final : public Verifier {
   const Verifier& inner_;
 };
 
+// One ML-DSA-65 signer, a counting verifier of its key, a small cache and one
+// signed message, with crypto.verify_cache off and on.
 class VerifyCacheTest : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override { gate_.emplace(Gate::crypto_verify_cache, GetParam()); }
+  void SetUp() override {
+    gate_.emplace(Gate::crypto_verify_cache, GetParam());
+    signer->sign(message, signature);
+  }
   std::optional<ScopedGate> gate_;
+  const bool enabled = GetParam();
+  std::unique_ptr<Signer> signer = generate_signer(SignatureScheme::ml_dsa_65);
+  CountingVerifier verifier{signer->verifier()};
+  VerifyCache cache{8};
+  const Bytes message{'t', 'x'};
+  Bytes signature;
 };
 
 TEST_P(VerifyCacheTest, SuccessesAreCachedFailuresNever) {
-  const bool enabled = GetParam();
-  auto signer = generate_signer(SignatureScheme::ml_dsa_65);
-  CountingVerifier verifier(signer->verifier());
-  VerifyCache cache(8);
-  const Bytes message{'t', 'x'};
-  Bytes signature;
-  signer->sign(message, signature);
-
   EXPECT_TRUE(cache.verify(verifier, message, signature).ok());
   EXPECT_TRUE(cache.verify(verifier, message, signature).ok());
   EXPECT_EQ(verifier.calls, enabled ? 1 : 2);
@@ -63,13 +67,6 @@ TEST_P(VerifyCacheTest, SuccessesAreCachedFailuresNever) {
 
 // A binding digest keys the entry instead of the inputs; failures stay uncached.
 TEST_P(VerifyCacheTest, BindingKeysTheEntry) {
-  const bool enabled = GetParam();
-  auto signer = generate_signer(SignatureScheme::ml_dsa_65);
-  CountingVerifier verifier(signer->verifier());
-  VerifyCache cache(8);
-  const Bytes message{'t', 'x'};
-  Bytes signature;
-  signer->sign(message, signature);
   const Hash32 binding = sha256(signature);  // stands for a transaction id
   EXPECT_TRUE(cache.verify(verifier, message, signature, &binding).ok());
   EXPECT_TRUE(cache.verify(verifier, message, signature, &binding).ok());

@@ -638,8 +638,8 @@ TEST(MlDsaPackingTest, Avx2UnpackEqualsPortable) {
   EXPECT_FALSE(unpack_avx2(unused, nullptr, 6, 0, false));
 }
 
-// pack_simple and pack_offset (AVX2 at 4 bits, the fused-offset templates
-// elsewhere) against the portable path, every value of the range included.
+// pack_simple and pack_offset (AVX2 at 4, 10 and 13 bits, the fused-offset
+// templates elsewhere) against the portable path, every value of the range included.
 TEST(MlDsaPackingTest, PackPathsAgree) {
   if (!cpu_features().avx2) GTEST_SKIP() << "CPU without AVX2";
   Prng prng(17);

@@ -20,8 +20,8 @@ static_assert(power_mod_q(2, 64) == 2365951);
 }  // namespace
 
 bool use_avx2() {
-  // The CPU check once (a function-local static); the gate every time (it may
-  // be switched while running). ~60 calls per key generation.
+  // The CPU's answer (cpu_features(), itself computed once) copied into a local
+  // static; the gate every time (it may be switched while running).
   static const bool cpu_has_avx2 = cpu_features().avx2;
   return cpu_has_avx2 && gate_enabled(Gate::crypto_avx2);
 }

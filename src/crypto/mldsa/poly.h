@@ -93,12 +93,6 @@ void poly_rej_bounded_x4(std::array<Poly*, 4> a, const std::array<std::array<std
 // two SHAKE256 blocks; it declassifies only the accept bits, like the portable one.
 int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
 int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);
-// The same where buf[0, readable) may be read (readable >= bytes): the vector
-// loads then run up to the end of the candidates instead of stopping where a
-// full load would leave buf (key generation parses straight from a padded block).
-int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable);
-int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable,
-                          int eta);
 // The portable parsers (poly.cc), exposed for the tests.
 int rej_ntt_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes);
 int rej_bounded_fill_portable(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta);

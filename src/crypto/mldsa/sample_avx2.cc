@@ -174,15 +174,8 @@ namespace {
 int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes) {
   return rej_ntt_parse(a, count, buf, bytes, bytes);
 }
-int rej_ntt_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable) {
-  return rej_ntt_parse(a, count, buf, bytes, readable);
-}
 int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, int eta) {
   return rej_bounded_parse(a, count, buf, bytes, bytes, eta);
-}
-int rej_bounded_fill_avx2(Poly& a, int count, const std::uint8_t* buf, std::size_t bytes, std::size_t readable,
-                          int eta) {
-  return rej_bounded_parse(a, count, buf, bytes, readable, eta);
 }
 
 namespace {
@@ -358,12 +351,12 @@ void expand_a_s_avx2(Matrix& a, PolyVecL& s1, PolyVecK& s2, const Params& params
   PublicKeyHash hash;
   if (rows != nullptr) {
     hash.bytes = params.public_key_bytes;
+    KESTREL_ASSERT(hash.bytes == seed_bytes + 320 * static_cast<std::size_t>(k));  // FIPS 204 Table 2
     hash.blocks = static_cast<int>(hash.bytes / keccak::shake256_rate) + 1;
     std::copy(rho.begin(), rho.end(), rows->pk);  // pkEncode (Algorithm 22): rho first
   }
-  auto pk_bytes_ready = [&]() -> std::size_t {
-    return rows_done == k ? hash.bytes : seed_bytes + 320 * static_cast<std::size_t>(rows_done);
-  };
+  // pkEncode: rho, then 320 bytes of t1 per row (all k rows: the whole key).
+  auto pk_bytes_ready = [&]() -> std::size_t { return seed_bytes + 320 * static_cast<std::size_t>(rows_done); };
 
   int next_job = 0;
   while (next_job < jobs || lanes.busy() > 0 || hash.blocks_done < hash.blocks) {
