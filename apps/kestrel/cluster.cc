@@ -878,11 +878,13 @@ double median(std::vector<double> v) {
 // --duration: the high rate is near what the cluster commits on this 2-core
 // machine at a p99 of tens of ms (docs/performance.md "Cluster load step").
 constexpr double default_step_low_rate = 5000, default_step_high_rate = 60000;
+constexpr double light_load_rate = 100;  // GateWorkload::raw_light_load: ops/s, the light-load figure's rate
 
 // How a gate is measured in an A/B run: the workload and the figure.
 struct AbWorkload {
   ClusterOptions options;
   bool latency = false;  // figure: p99 ms, lower is better (open loop); else throughput, higher is better
+  bool p50 = false;      // with latency: the figure is p50 instead (light load)
   std::string describe;  // e.g. "raw, saturation"
   std::string flags;     // the command-line flags that reproduce it
 };
@@ -894,7 +896,7 @@ std::string format_number(double v) {
 }
 
 AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool automatic) {
-  AbWorkload w{o, false, "", ""};
+  AbWorkload w{o, false, false, "", ""};
   ClusterOptions& run = w.options;
   // --ab all: the workload that exercises the gate (GateInfo::workload); a load
   // step unless steps or a rate were given.
@@ -904,6 +906,10 @@ AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool autom
       const double third = std::max(1.0, std::round(o.duration_s / 3));
       run.rate_steps = {{default_step_low_rate, third}, {default_step_high_rate, third}, {default_step_low_rate, third}};
     }
+    if (info.workload == GateWorkload::raw_light_load && run.rate_steps.empty() && !(run.rate > 0)) {
+      run.rate = light_load_rate;
+    }
+    w.p50 = info.workload == GateWorkload::raw_light_load;
   }
   if (!run.raw && (!run.rate_steps.empty() || run.rate > 0)) {
     double offered = run.rate * run.load_seconds();
@@ -975,7 +981,7 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
     const std::string name(info.name);
     const AbWorkload workload = ab_workload(o, info, automatic);
     const ClusterOptions& base = workload.options;
-    const char* unit = workload.latency ? "ms p99" : base.raw ? "ops/s" : "tx/s";
+    const char* unit = workload.latency ? (workload.p50 ? "ms p50" : "ms p99") : base.raw ? "ops/s" : "tx/s";
     std::vector<double> off, on, ratios, cpu_op_ratios;
     std::vector<std::vector<double>> phase_p99[2];  // [side][phase] -> per pair
     phase_p99[0].resize(base.rate_steps.size());
@@ -998,7 +1004,7 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
           failed = true;
           break;
         }
-        pair[side] = workload.latency ? r->p99_ms : r->throughput;
+        pair[side] = workload.latency ? (workload.p50 ? r->p50_ms : r->p99_ms) : r->throughput;
         p50[side] = r->p50_ms;
         for (const auto& n : r->nodes) cpu[side] += n.cpu_percent / static_cast<double>(r->nodes.size());
         blocks[side] = r->elapsed_s > 0 ? static_cast<double>(r->common_height) / r->elapsed_s : 0;
@@ -1016,7 +1022,7 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
                   "CPU us/op off %.0f  on %.0f  ratio %.3f)\n",
                   name.c_str(), p + 1, pair[0], pair[1], unit, ratios.back(), cpu[0], cpu[1], blocks[0], blocks[1],
                   cpu_op[0], cpu_op[1], cpu_op_ratios.back());
-      if (workload.latency) {
+      if (workload.latency && !workload.p50) {
         std::printf("%-32s   p50 off %.2f  on %.2f ms  ratio %.3f\n", "", p50[0], p50[1], p50[0] > 0 ? p50[1] / p50[0] : 0);
       }
       for (std::size_t i = 0; i < pair_phases[0].size() && i < pair_phases[1].size(); ++i) {
@@ -1051,7 +1057,8 @@ int run_ab(ClusterOptions o, const std::string& which, bool auto_workload, std::
     char row[1024];
     std::snprintf(row, sizeof row, "| `%s` | %s | %s | %s | %.*f | %.*f | %.3f | %s | `kestrel bench cluster --ab %s --pairs %u%s` |\n",
                   name.c_str(), std::string(info.description).c_str(), workload.describe.c_str(),
-                  workload.latency ? "p99 ms, lower is better" : (std::string(unit) + ", higher is better").c_str(),
+                  workload.latency ? (workload.p50 ? "p50 ms, lower is better" : "p99 ms, lower is better")
+                                   : (std::string(unit) + ", higher is better").c_str(),
                   workload.latency ? 2 : 0, m_off, workload.latency ? 2 : 0, m_on, m_ratio, per_pair.c_str(),
                   name.c_str(), pairs, workload.flags.c_str());
     table += row;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "common/gates.h"
 #include "sim/sim.h"
 
 namespace kestrel::app {
@@ -27,7 +28,8 @@ struct SimOptions {
 };
 
 std::string replay_command(const SimOptions& o, std::uint32_t byzantine, std::uint64_t seed) {
-  return "kestrel sim --protocol " + o.protocol + " --nodes " + std::to_string(o.nodes) + " --byzantine " +
+  const bool early = gate_enabled(Gate::consensus_early_proposal);
+  return std::string("kestrel --gate consensus.early_proposal=") + (early ? "on" : "off") + " sim --protocol " + o.protocol + " --nodes " + std::to_string(o.nodes) + " --byzantine " +
          std::to_string(byzantine) + " --faults " + o.faults + " --views " + std::to_string(o.views) +
          " --scheme " + o.scheme + " --seed " + std::to_string(seed) + " --trace";
 }
@@ -63,6 +65,8 @@ int run(const SimOptions& o) {
   config.views = o.views;
   config.faults = *faults;
   config.scheme = *scheme;
+  // Honest replicas drive the core as the node does with this gate (kestrel --gate).
+  config.early_proposals = gate_enabled(Gate::consensus_early_proposal);
   const std::uint64_t first = o.seed ? *o.seed : o.seed_start;
   const std::uint64_t count = o.seed ? 1 : o.seeds;
   if (count > UINT64_MAX - first) {
@@ -104,7 +108,7 @@ int run(const SimOptions& o) {
   const double delay_ms = static_cast<double>(config.delay_ms) + static_cast<double>(config.jitter_ms) / 2.0;
   const double latency_ms = latency_samples ? latency_weighted / static_cast<double>(latency_samples) : 0.0;
   std::printf(
-      "sim hotstuff2: n=%u byzantine=%u faults=%s scheme=%s views=%llu\n"
+      "sim hotstuff2: n=%u byzantine=%u faults=%s scheme=%s views=%llu early proposals=%s\n"
       "  seeds run:               %llu (%.1f s wall, %.0f seeds/min)\n"
       "  safety violations:       %llu\n"
       "  liveness failures:       %llu\n"
@@ -113,7 +117,7 @@ int run(const SimOptions& o) {
       "  bytes / commit:          %.0f\n"
       "  commit latency:          %.1f sim ms = %.2f message delays (mean delay %.1f ms)\n",
       o.nodes, byzantine, o.faults.c_str(), o.scheme.c_str(), static_cast<unsigned long long>(o.views),
-      static_cast<unsigned long long>(count), wall_s, wall_s > 0 ? static_cast<double>(count) * 60.0 / wall_s : 0.0,
+      config.early_proposals ? "on" : "off", static_cast<unsigned long long>(count), wall_s, wall_s > 0 ? static_cast<double>(count) * 60.0 / wall_s : 0.0,
       static_cast<unsigned long long>(violations), static_cast<unsigned long long>(liveness_failures),
       sim_ms ? static_cast<double>(committed) * 1000.0 / static_cast<double>(sim_ms) : 0.0,
       committed ? static_cast<double>(messages) / static_cast<double>(committed) : 0.0,

@@ -143,6 +143,23 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "the RFC 8439 vector and a bit-flip test directly, and they are cross-checked byte for byte "
      "around 0 and 1 KiB",
      true, Gate::count_, GateWorkload::signed_saturation},
+    {Gate::consensus_early_proposal, "consensus.early_proposal", "consensus",
+     "a replica that votes in view v and leads v + 1 reserves v + 1 in that vote's synced safety "
+     "record, so its proposal of v + 1 leaves before the step's synced write (its lock, its own vote, "
+     "the commit) instead of after it; votes and timeouts still wait for it",
+     GateRisk::medium,
+     "a proposal whose view was not reserved durably could be proposed again differently after a crash "
+     "(an equivocating honest leader); only reserved views leave early, a restart never proposes in a "
+     "reserved view, and the simulator's crash sweeps check that no honest replica proposes twice in a view",
+     true, Gate::count_, GateWorkload::raw_light_load},
+    {Gate::node_early_receipts, "node.early_receipts", "node",
+     "a client's receipt leaves as soon as its block commits (the two-chain rule: every voter of both "
+     "QCs synced the block before voting) instead of after this node's own synced write of the commit",
+     GateRisk::medium,
+     "a node that crashes right after answering has not stored the commit itself; it is committed in the "
+     "cluster (durable on the quorum that certified it) and the node catches it up on restart, which "
+     "the kill-and-restart cluster test checks for every acknowledged transaction",
+     true, Gate::count_, GateWorkload::raw_light_load},
 }};
 
 struct GateStates {
@@ -188,6 +205,7 @@ const char* describe(GateWorkload workload) {
     case GateWorkload::raw_saturation: return "raw";
     case GateWorkload::signed_saturation: return "signed";
     case GateWorkload::raw_load_step: return "raw step";
+    case GateWorkload::raw_light_load: return "raw light";
   }
   return "unknown";
 }

@@ -39,6 +39,8 @@ enum class Gate : std::uint8_t {
   crypto_avx512,                // AVX-512F/VL Keccak permutations (effective only with crypto_avx2 on)
   mempool_id_keyed_verify_cache,  // a transaction's verify-cache key derives from its id, not from ~7 KB of inputs
   crypto_openssl_aead,          // ChaCha20-Poly1305 through OpenSSL's EVP instead of libsodium (same bytes)
+  consensus_early_proposal,     // a leader's reserved proposal leaves before its synced write
+  node_early_receipts,          // clients hear of a commit before the node's own synced write of it
   count_,                       // not a gate: the number of gates
 };
 
@@ -49,7 +51,10 @@ enum class GateRisk : std::uint8_t { low, medium, high };
 // and consensus work), signed ML-DSA-65 transfers at saturation (gates that act
 // on client signatures, transactions or MiB proposals), or a raw load step (gates
 // whose effect is on latency under changing load).
-enum class GateWorkload : std::uint8_t { raw_saturation, signed_saturation, raw_load_step };
+// What an A/B run of the gate measures (kestrel bench cluster --ab-auto): raw or
+// signed throughput at saturation, raw p99 over a load step, or raw p50 at light
+// load (100 ops/s).
+enum class GateWorkload : std::uint8_t { raw_saturation, signed_saturation, raw_load_step, raw_light_load };
 
 struct GateInfo {
   Gate gate;

@@ -194,6 +194,7 @@ class Runner {
     c.future_proposals_max = a.number("future_proposals_max", c.future_proposals_max);
     c.fetches_in_flight_max = a.number("fetches_in_flight_max", c.fetches_in_flight_max);
     c.commit_walk_max = a.number("commit_walk_max", c.commit_walk_max);
+    c.reserve_next_proposal = a.number("reserve_next_proposal", 0) != 0;
     a.done();
     if (!a.positional.empty()) throw TraceError{"unexpected '" + a.positional[0] + "'"};
     if (c.n == 0 || c.n > 128 || c.self >= c.n) throw TraceError{"need 0 < n <= 128 and self < n"};
@@ -278,7 +279,8 @@ class Runner {
         {"qcs_formed", c.qcs_formed},         {"tcs_formed", c.tcs_formed},
         {"timeouts_sent", c.timeouts_sent},   {"view_changes", c.view_changes},
         {"commits", c.commits},               {"fetches_sent", c.fetches_sent},
-        {"equivocations_seen", c.equivocations_seen}, {"safety_alarms", c.safety_alarms}};
+        {"equivocations_seen", c.equivocations_seen}, {"safety_alarms", c.safety_alarms},
+        {"early_proposals", c.early_proposals}};
     std::string mismatches;
     for (const auto& [key, want_text] : a.keyed) {
       const std::uint64_t want = parse_number(want_text);
@@ -611,7 +613,7 @@ class Runner {
     }
     for (const Send& send : out.sends) {
       lines.push_back((send.to ? "< send to=" + std::to_string(*send.to) + " " : std::string("< broadcast ")) +
-                      render(send.message));
+                      (send.before_persist ? "early " : "") + render(send.message));
     }
     if (out.proposed) lines.push_back("< proposed");
     if (out.wake_at_tick) lines.push_back("< wake " + std::to_string(*out.wake_at_tick));
@@ -629,7 +631,7 @@ class Runner {
          " timeouts_sent=" + std::to_string(c.timeouts_sent) + " view_changes=" + std::to_string(c.view_changes) +
          " commits=" + std::to_string(c.commits) + " fetches_sent=" + std::to_string(c.fetches_sent) +
          " equivocations_seen=" + std::to_string(c.equivocations_seen) +
-         " safety_alarms=" + std::to_string(c.safety_alarms);
+         " safety_alarms=" + std::to_string(c.safety_alarms) + " early_proposals=" + std::to_string(c.early_proposals);
     return s;
   }
 

@@ -5,7 +5,8 @@
 //   # comment                      (also blank lines)
 //   config n=4 self=1 timeout=1000 propose_wait=100 [idle_delay= timeout_max= chain= view_jump_max=
 //          vote_views_max= timeout_views_max= fetch_blocks_max= blocks_max=
-//          future_proposals_max= fetches_in_flight_max= commit_walk_max=]
+//          future_proposals_max= fetches_in_flight_max= commit_walk_max=
+//          reserve_next_proposal=0|1]
 //                                  a fresh replica with empty storage (first line)
 //   block B2 view=2 parent=B1 justify=Q1 [payload=hex] [height=h] [proposer=r]
 //                                  names a block (height defaults to parent + 1,
@@ -29,7 +30,8 @@
 // Outputs: `persist safety voted=V lock=Q timeout=V`, `persist block B`,
 //   `persist commit height=H block=B`, `commit B height=H view=V`,
 //   `send to=R MSG` / `broadcast MSG` (MSG as above; voter/sender/sig only when
-//   they are not the replica itself / empty), `proposed`, `wake T`.
+//   they are not the replica itself / empty; `broadcast early MSG` for a send
+//   marked before_persist), `proposed`, `wake T`.
 // Blocks the replica proposes are named N<view> when first seen. An id with no
 // name prints as `#` and 8 hex digits (with the block's fields when known), a QC
 // or TC with no name as `{qc view=.. block=.. signers=..}` / `{tc view=.. entries=..}`.

@@ -23,7 +23,10 @@
 //      to self are delivered back as Inputs by the driver.
 //   3. Persist before send. Every Record in Output::persist must be durable
 //      (synced) before ANY message in the same Output leaves. This is what
-//      makes "vote at most once per view" survive crashes.
+//      makes "vote at most once per view" survive crashes. The one exception is
+//      a Send marked before_persist (only with Config::reserve_next_proposal): a
+//      proposal whose view an earlier, durable record already reserved; it may
+//      leave before this Output's records are durable, and the others still wait.
 //   4. Timers. Output::wake_at_tick asks for a Tick input at or after that tick.
 //
 // What the core checks itself: quorum sizes (n - f distinct signers, distinct by
@@ -225,6 +228,15 @@ struct Config {
   // 0: propose at once (the simulator's and the golden traces' setting).
   // REQUIRES: < view_timeout_ticks (followers would time out first).
   Tick idle_propose_delay_ticks = 0;
+  // Early proposals (the node's gate consensus.early_proposal). When a replica
+  // votes in view v and leads view v + 1, that vote's safety record also
+  // reserves v + 1 (last_proposed_view = v + 1: after a restart it never proposes
+  // in v + 1). Its proposal of v + 1 is then marked Send::before_persist: the
+  // leader's synced write (its lock, its own vote, the commit) no longer delays
+  // the view. A crash between that vote and the proposal costs its turn (it
+  // resumes in v + 1 without proposing, and the view times out). Off: every
+  // proposal waits for the step's records, as votes and timeouts always do.
+  bool reserve_next_proposal = false;
 
   // Bounds (Byzantine input cannot grow state past them). The constructor
   // asserts them against limits.h (they are configuration, not peer input).
@@ -316,6 +328,9 @@ using Record = std::variant<SafetyRecord, Block, CommitMarker>;
 struct Send {
   std::optional<ReplicaId> to;  // nullopt: broadcast to every other replica
   Message message;
+  // May leave before this Output's persist records are durable (contract 3's
+  // exception): a proposal whose view a durable record already reserved.
+  bool before_persist = false;
 };
 
 struct Committed {
@@ -375,6 +390,7 @@ const char* describe(Drop drop);
 struct Counters {
   std::array<std::uint64_t, static_cast<std::size_t>(Drop::count_)> dropped{};
   std::uint64_t proposals_sent = 0;
+  std::uint64_t early_proposals = 0;  // of which marked before_persist (reserve_next_proposal)
   std::uint64_t votes_sent = 0;
   std::uint64_t qcs_formed = 0;
   std::uint64_t tcs_formed = 0;
@@ -464,6 +480,12 @@ class Replica {
   Tick idle_deadline_ = 0;  // idle_propose_delay: propose an empty block at this tick
   std::uint32_t consecutive_timeouts_ = 0;
   bool proposed_in_view_ = false;
+  // The durable last_proposed_view read at restart: never propose at or below it
+  // (it may be a reservation for a view after the one we resume in).
+  View restart_proposal_bar_ = 0;
+  // safety_.last_proposed_view as of the start of this step: what the driver has
+  // made durable (contract 3), so a proposal at or below it may leave early.
+  View durable_proposal_view_ = 0;
   bool propose_wait_expired_ = false;
   std::set<ReplicaId> synced_in_view_;  // peers we sent catch-up certificates this view
   std::map<View, BlockId> first_proposal_;  // first proposal stored per view (later ones are not stored)

@@ -64,9 +64,13 @@ Replica::Replica(const Config& config, const RestoredState& restored)
     if (blocks_.emplace(block->id(), *block).second) stored_payload_bytes_ += block->payload.size();
   }
   // Resume in the highest view our record proves we reached (docs "Restart").
-  view_ = std::max<View>({1, safety_.locked_qc.view + 1, safety_.last_voted_view,
-                          safety_.last_timeout_view, safety_.last_proposed_view});
-  proposed_in_view_ = safety_.last_proposed_view >= view_;
+  // Not last_proposed_view: a real proposal's view is also our vote's (or our
+  // timeout's), while a reserved one (reserve_next_proposal) is a view we may
+  // never have reached, and a replica alone in a view the others did not reach
+  // cannot join their timeout certificates (found by the simulator's sweeps).
+  view_ = std::max<View>({1, safety_.locked_qc.view + 1, safety_.last_voted_view, safety_.last_timeout_view});
+  restart_proposal_bar_ = safety_.last_proposed_view;
+  proposed_in_view_ = restart_proposal_bar_ >= view_;
   // The proposals we stored for the views ahead are each view's first proposal:
   // a leader's other block for such a view stays an equivocation after restart.
   for (const auto& [id, block] : blocks_) {
@@ -86,6 +90,8 @@ bool Replica::is_genesis_qc(const QuorumCertificate& qc) const {
 }
 
 void Replica::step(const Input& input, Output& out) {
+  // Every record of earlier outputs is durable now (contract 3).
+  durable_proposal_view_ = safety_.last_proposed_view;
   std::visit(
       [&](const auto& in) {
         using T = std::decay_t<decltype(in)>;
@@ -268,7 +274,7 @@ void Replica::enter_view(View view, Output& out) {
   KESTREL_ASSERT(view > view_);
   view_ = view;
   ++counters_.view_changes;
-  proposed_in_view_ = false;
+  proposed_in_view_ = restart_proposal_bar_ >= view;  // proposed (or reserved) before a restart
   propose_wait_expired_ = false;
   propose_wait_deadline_ = 0;
   idle_deadline_ = 0;
@@ -352,10 +358,14 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   ++counters_.proposals_sent;
   first_proposal_.emplace(view_, id);
   // Durable before the proposal leaves: one proposal per view, across restarts.
-  // (The leader's own vote below updates this same record in the output.)
-  safety_.last_proposed_view = view_;
+  // (The leader's own vote below updates this same record in the output.) With
+  // reserve_next_proposal, a durable record may have reserved this view already
+  // (try_vote): then the proposal need not wait for this output's records.
+  const bool reserved = config_.reserve_next_proposal && durable_proposal_view_ >= view_;
+  safety_.last_proposed_view = std::max(safety_.last_proposed_view, view_);
   persist_safety(out);
-  out.sends.push_back({std::nullopt, proposal});
+  out.sends.push_back({std::nullopt, proposal, reserved});
+  if (reserved) ++counters_.early_proposals;
   try_vote(b, id, out);
   KESTREL_ASSERT(blocks_.count(id) || blocks_.size() >= config_.blocks_max);
 }
@@ -378,6 +388,10 @@ void Replica::try_vote(const Block& b, const BlockId& id, Output& out) {
     return;
   }
   safety_.last_voted_view = b.view;
+  if (config_.reserve_next_proposal && leader_of(b.view + 1, config_.n) == config_.self) {
+    // Reserve our next view's proposal in the record this vote persists anyway.
+    safety_.last_proposed_view = std::max(safety_.last_proposed_view, b.view + 1);
+  }
   persist_safety(out);
   Vote vote;
   vote.view = b.view;

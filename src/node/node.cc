@@ -193,7 +193,12 @@ class Node::Impl {
   void step(const hs::Input& input);
   void execute_commits();
   void apply_commit(const hs::Committed& c);
-  void send_outputs();
+  // Signs and sends output_.sends: with early, only those marked before_persist
+  // (removed from the list once sent); without, the rest.
+  void send_outputs(bool early = false);
+  // Answers the clients whose transactions the step committed (receipts_due_,
+  // raw_due_): after the synced write, or before it with gate node.early_receipts.
+  void deliver_receipts();
   void maybe_prepare_payload(bool force);
   std::optional<Clock::time_point> payload_retry_at() const;
   bool leading_soon(hs::View view) const;  // we lead this view or the next
@@ -400,6 +405,8 @@ Status<std::string> Node::Impl::open() {
   hc.view_timeout_ticks_max = config_.view_timeout_max_ms;
   hc.propose_wait_ticks = config_.propose_wait_ms;
   hc.idle_propose_delay_ticks = config_.idle_delay_ms;
+  // Read once: the reservation and the early send must agree for the node's life.
+  hc.reserve_next_proposal = gate_enabled(Gate::consensus_early_proposal);
   hc.keep_committed_blocks = limits::node_core_committed_blocks;  // older blocks are served from the store
   // How far behind a node can catch up by block fetch (docs/node.md "Catch-up").
   hc.blocks_max = limits::node_catch_up_blocks_max;
@@ -1004,6 +1011,13 @@ void Node::Impl::step(const hs::Input& input) {
       note_block(id, *b);
     }
   }
+  // A committed block is durable on a quorum already (each voter of the two QCs
+  // synced it before voting), so with gate node.early_receipts its clients hear
+  // now, not after this node's own synced write of the commit.
+  if (gate_enabled(Gate::node_early_receipts)) deliver_receipts();
+  // Contract 3's exception: a reserved proposal leaves before the synced write
+  // (gate consensus.early_proposal; the core marks it only with the gate on).
+  if (replica_->config().reserve_next_proposal) send_outputs(/*early=*/true);
   const auto sync_start = Clock::now();
   const bool synced = safety || !output_.commits.empty() || pending_written_;
   std::optional<perf::StageTimer> persistence;
@@ -1039,13 +1053,7 @@ void Node::Impl::step(const hs::Input& input) {
     while (certified_at_.size() > 64) certified_at_.erase(certified_at_.begin());
   }
   send_outputs();
-  if (!receipts_due_.empty() || !raw_due_.empty()) {
-    perf::StageTimer timer(stages_, perf::Stage::receipt);
-    for (auto& [wait, receipt] : receipts_due_) wait.done(receipt);
-  }
-  receipts_due_.clear();
-  for (auto& [call, part] : raw_due_) call->committed(std::move(part.first), part.second);
-  raw_due_.clear();
+  deliver_receipts();
   // Messages to ourselves are inputs of their own steps (contract 2).
   while (!to_self_.empty() && !stopping_) {
     hs::Message m = std::move(to_self_.front());
@@ -1054,8 +1062,19 @@ void Node::Impl::step(const hs::Input& input) {
   }
 }
 
-void Node::Impl::send_outputs() {
+void Node::Impl::deliver_receipts() {
+  if (!receipts_due_.empty() || !raw_due_.empty()) {
+    perf::StageTimer timer(stages_, perf::Stage::receipt);
+    for (auto& [wait, receipt] : receipts_due_) wait.done(receipt);
+  }
+  receipts_due_.clear();
+  for (auto& [call, part] : raw_due_) call->committed(std::move(part.first), part.second);
+  raw_due_.clear();
+}
+
+void Node::Impl::send_outputs(bool early) {
   for (auto& send : output_.sends) {
+    if (early && !send.before_persist) continue;
     if (auto* p = std::get_if<hs::Proposal>(&send.message)) {
       perf::StageTimer timer(stages_, perf::Stage::proposal);
       sign(send.message);
@@ -1089,6 +1108,7 @@ void Node::Impl::send_outputs() {
       }
     }
   }
+  if (early) std::erase_if(output_.sends, [](const hs::Send& send) { return send.before_persist; });
 }
 
 void Node::Impl::apply_commit(const hs::Committed& c) {

@@ -130,6 +130,8 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
   tcs_formed_ = delta(r, "kestrel_consensus_tcs_formed_total", "Timeout certificates formed by this replica");
   view_changes_ = delta(r, "kestrel_consensus_view_changes_total", "Views entered");
   commits_ = delta(r, "kestrel_consensus_commits_total", "Commit decisions (each commits a block and its ancestors)");
+  early_proposals_ = delta(r, "kestrel_consensus_early_proposals_total",
+                           "Proposals sent before this replica's synced write of the step (gate consensus.early_proposal)");
   equivocations_ = delta(r, "kestrel_consensus_equivocations_total",
                          "Second proposals for one view from its leader (equivocation seen)");
   safety_alarms_ = delta(r, "kestrel_consensus_safety_alarms_total",
@@ -309,6 +311,7 @@ void NodeMetrics::refresh(const hotstuff2::Counters& c, hotstuff2::View view, ho
   view_changes_.update(c.view_changes);
   commits_.update(c.commits);
   equivocations_.update(c.equivocations_seen);
+  early_proposals_.update(c.early_proposals);
   safety_alarms_.update(c.safety_alarms);
   for (std::size_t i = 0; i < dropped_.size(); ++i) dropped_[i].update(c.dropped[i]);
 }

@@ -341,6 +341,7 @@ class Simulation {
     c.view_timeout_ticks = config_.view_timeout_ms;
     c.view_timeout_ticks_max = config_.view_timeout_ms * 8;
     c.propose_wait_ticks = 3 * (config_.delay_ms + config_.jitter_ms);
+    c.reserve_next_proposal = config_.early_proposals && !config_.unreserved_early_proposals;
     return c;
   }
 
@@ -504,11 +505,29 @@ class Simulation {
     in_step_ = true;
     out_.clear();
     node.core->step(input, out_);
+    // Contract 3's exception: sends marked before_persist leave first (the test
+    // hook sends every honest proposal early, reserved or not).
+    bool sent_early = false;
+    if (!node.byzantine) {
+      for (auto& send : out_.sends) {
+        if (config_.unreserved_early_proposals && std::holds_alternative<hs::Proposal>(send.message)) {
+          send.before_persist = true;
+        }
+        if (!send.before_persist) continue;
+        dispatch(r, send);
+        sent_early = true;
+        ++result_.early_proposals;
+      }
+      std::erase_if(out_.sends, [](const hs::Send& send) { return send.before_persist; });
+    }
     // Contract 3: persist first. A crash in the middle of an output keeps a prefix
-    // of its records and sends nothing.
+    // of its records and sends nothing more.
     std::size_t durable = out_.persist.size();
     bool crash_now = false;
-    if (has(Fault::crash) && !node.byzantine && now_ < gst_ && !out_.persist.empty() && prng_.chance(1, 400)) {
+    // A step that sent early is the window early proposals open: crash there more
+    // often, so the sweeps reach "proposal out, records not durable".
+    if (has(Fault::crash) && !node.byzantine && now_ < gst_ && !out_.persist.empty() &&
+        prng_.chance(1, sent_early ? 16 : 400)) {
       durable = prng_.uniform(out_.persist.size() + 1);
       crash_now = true;
     }
@@ -528,6 +547,7 @@ class Simulation {
     }
     if (node.disk.blocks.size() > 8192) prune_disk(node);
     if (crash_now) {
+      if (sent_early) ++result_.crashes_after_early_proposal;
       in_step_ = false;
       crash(r);
       return;
@@ -601,6 +621,15 @@ class Simulation {
     auto [it, inserted] = votes_sent_.emplace(std::make_pair(r, v.view), v.block_id);
     if (!inserted) {
       result_.violations.push_back("replica " + std::to_string(r) + " voted twice in view " + std::to_string(v.view));
+    }
+  }
+
+  // An honest leader proposes one block per view, across crashes and restarts.
+  void check_proposal(ReplicaId r, const hs::Block& block) {
+    auto [it, inserted] = proposals_sent_.emplace(std::make_pair(r, block.view), block.id());
+    if (!inserted && it->second != block.id()) {
+      result_.violations.push_back("replica " + std::to_string(r) + " proposed twice in view " +
+                                   std::to_string(block.view));
     }
   }
 
@@ -679,6 +708,7 @@ class Simulation {
     if (auto* p = std::get_if<hs::Proposal>(&send.message)) proposed_at_.emplace(p->block.id(), now_);
     if (!nodes_[r].byzantine) {
       if (auto* v = std::get_if<hs::Vote>(&send.message)) check_vote(r, *v);
+      if (auto* p = std::get_if<hs::Proposal>(&send.message)) check_proposal(r, p->block);
       send_to(r, send.to, send.message);
       return;
     }
@@ -885,6 +915,7 @@ class Simulation {
   Sha256 digest_;
   std::map<std::uint64_t, hs::BlockId> committed_at_;
   std::map<std::pair<ReplicaId, hs::View>, hs::BlockId> votes_sent_;
+  std::map<std::pair<ReplicaId, hs::View>, hs::BlockId> proposals_sent_;
   std::map<hs::BlockId, Tick> proposed_at_;
   std::uint64_t max_commit_view_ = 0;
   std::optional<std::uint64_t> view_at_gst_;

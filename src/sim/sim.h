@@ -63,6 +63,15 @@ struct SimConfig {
   std::uint64_t jitter_ms = 5;     // uniform extra delay, always
   std::uint64_t view_timeout_ms = 200;
   bool trace = false;              // print every event
+  // Honest replicas reserve their next proposal and send it before the step's
+  // records are durable (hotstuff2::Config::reserve_next_proposal; `kestrel sim`
+  // takes it from the gate consensus.early_proposal). A crash then can fall
+  // between an early proposal and its records, which the restart must survive.
+  bool early_proposals = false;
+  // Test hook: every honest proposal leaves before its records, with no
+  // reservation. A restarted leader may then propose twice in a view, which the
+  // checker MUST report (sim_test.cc). Never set by `kestrel sim`.
+  bool unreserved_early_proposals = false;
   // Test hook: apply the honest-replica checkers to the Byzantine replicas too.
   // A Byzantine replica that double-votes then MUST be reported, which shows the
   // checkers can fail (sim_test.cc). Never set by `kestrel sim`.
@@ -85,6 +94,8 @@ struct SimResult {
   double commit_latency_ms = 0;          // mean: proposal sent -> first honest commit
   std::uint64_t latency_samples = 0;
   std::uint64_t events = 0;
+  std::uint64_t early_proposals = 0;            // proposals sent before their step's records
+  std::uint64_t crashes_after_early_proposal = 0;  // crashes between such a send and the records
   Hash32 trace_digest;
 };
 

@@ -220,15 +220,34 @@ TEST(Cluster, CommitExactlyOnce) {
 
 // --- 2. Crash and restart under load --------------------------------------------------------
 
-TEST(Cluster, CrashAndRestartUnderLoad) {
+// The value of a Prometheus series whose line starts with `prefix` (nullopt: none).
+std::optional<double> metric(const std::string& text, const std::string& prefix) {
+  std::size_t at = 0;
+  while ((at = text.find(prefix, at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') {
+      const auto end = text.find('\n', at);
+      const auto line = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+      return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    at += prefix.size();
+  }
+  return std::nullopt;
+}
+
+// `gates`: added to every node's [gates] (the defaults, or the other side of the
+// gates that change what leaves before the synced write).
+void crash_and_restart_under_load(const std::string& name, const std::vector<GateSetting>& gates) {
   constexpr std::uint32_t accounts = 64;
   constexpr std::size_t per_account = 300;  // more than the run sends at 300 tx/s
   // With one of four validators down, round-robin HotStuff-2 loses two views in
   // four (the dead node's own, and the one before it, whose votes go to it), and
   // the second timeout is doubled by the back-off: about 3 view timeouts per 4
   // views. A short view timeout keeps the test short; it changes no safety rule.
-  auto created = Cluster::create({.name = "crash", .nodes = 4, .accounts = accounts, .budget = 150s,
-                                  .tweak = [](node::NodeConfig& config) { config.view_timeout_ms = 250; }});
+  auto created = Cluster::create({.name = name, .nodes = 4, .accounts = accounts, .budget = 150s,
+                                  .tweak = [&](node::NodeConfig& config) {
+                                    config.view_timeout_ms = 250;
+                                    config.gates.insert(config.gates.end(), gates.begin(), gates.end());
+                                  }});
   ASSERT_TRUE(created.ok()) << created.error();
   Cluster& c = **created;
   const auto test_start = Clock::now();
@@ -241,6 +260,21 @@ TEST(Cluster, CrashAndRestartUnderLoad) {
   load.start();
   std::this_thread::sleep_for(3s);
   ASSERT_GT(load.confirmed(), 0u) << join(load.figures().errors);
+  // The gate setting reached the nodes: leaders sent early proposals or none.
+  double early = 0;
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    const auto m = c.admin_get(i, "/metrics");
+    ASSERT_TRUE(m && m->first == 200);
+    early += metric(m->second, "kestrel_consensus_early_proposals_total").value_or(-1);
+  }
+  const bool early_on = std::none_of(gates.begin(), gates.end(), [](const GateSetting& g) {
+    return g.gate == Gate::consensus_early_proposal && !g.enabled;
+  });
+  if (early_on) {
+    EXPECT_GT(early, 0);
+  } else {
+    EXPECT_EQ(early, 0);
+  }
 
   // A follower (not the current leader) crashes: the other three keep committing.
   const auto leader = c.leader();
@@ -344,6 +378,15 @@ TEST(Cluster, CrashAndRestartUnderLoad) {
   }
   std::printf("[crash] total test time %.1f s\n", seconds_since(test_start));
   judge_copies("crash", failed, f.rejected_bad_nonce);
+}
+
+TEST(Cluster, CrashAndRestartUnderLoad) { crash_and_restart_under_load("crash", {}); }
+
+// The same with the early sends off: receipts after this node's synced write, and
+// every proposal after its leader's (gates node.early_receipts and
+// consensus.early_proposal; the default run above has them on).
+TEST(Cluster, CrashAndRestartUnderLoadWithoutEarlySends) {
+  crash_and_restart_under_load("crash-late", {{Gate::node_early_receipts, false}, {Gate::consensus_early_proposal, false}});
 }
 
 // --- 3. Long downtime catch-up --------------------------------------------------------------
@@ -484,19 +527,6 @@ Bytes submit_frame(std::uint64_t request_id, ByteSpan tx) {
   return frame;
 }
 
-// The value of a Prometheus series whose line starts with `prefix` (nullopt: none).
-std::optional<double> metric(const std::string& text, const std::string& prefix) {
-  std::size_t at = 0;
-  while ((at = text.find(prefix, at)) != std::string::npos) {
-    if (at == 0 || text[at - 1] == '\n') {
-      const auto end = text.find('\n', at);
-      const auto line = text.substr(at, end == std::string::npos ? std::string::npos : end - at);
-      return std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    at += prefix.size();
-  }
-  return std::nullopt;
-}
 
 TEST(Cluster, InvalidInput) {
   auto created = Cluster::create({.name = "invalid", .nodes = 4, .accounts = 6, .budget = 90s, .tweak = {}});
