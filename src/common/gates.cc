@@ -160,6 +160,15 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "cluster (durable on the quorum that certified it) and the node catches it up on restart, which "
      "the kill-and-restart cluster test checks for every acknowledged transaction",
      true, Gate::count_, GateWorkload::raw_light_load},
+    {Gate::execution_known_senders, "execution.known_senders", "execution",
+     "a committed transaction that the local mempool admitted takes its sender's account id (SHA-256 of "
+     "its 1,952-byte ML-DSA-65 public key) from the mempool entry, and the others are hashed once for "
+     "both the ledger and the mempool, instead of twice more at commit",
+     GateRisk::medium,
+     "a wrong id would debit another account; the entry is found by the transaction id, the SHA-256 of "
+     "the exact bytes the public key is part of, so equal ids mean equal keys, and debug builds "
+     "recompute and compare every id handed in",
+     true, Gate::count_, GateWorkload::signed_saturation},
 }};
 
 struct GateStates {

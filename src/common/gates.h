@@ -41,6 +41,7 @@ enum class Gate : std::uint8_t {
   crypto_openssl_aead,          // ChaCha20-Poly1305 through OpenSSL's EVP instead of libsodium (same bytes)
   consensus_early_proposal,     // a leader's reserved proposal leaves before its synced write
   node_early_receipts,          // clients hear of a commit before the node's own synced write of it
+  execution_known_senders,      // a committed transaction's sender id comes from its mempool entry
   count_,                       // not a gate: the number of gates
 };
 

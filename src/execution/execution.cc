@@ -468,10 +468,9 @@ Bytes kv_state_key(const AccountId& id, ByteSpan k) {
   return key;
 }
 
-ReceiptStatus Ledger::apply(const Transaction& tx, std::uint64_t height, std::vector<AccountId>& touched,
-                            std::vector<Bytes>& put_keys) {
+ReceiptStatus Ledger::apply(const Transaction& tx, const AccountId& sender, std::uint64_t height,
+                            std::vector<AccountId>& touched, std::vector<Bytes>& put_keys) {
   if (tx.chain_id != chain_id_) return ReceiptStatus::rejected_wrong_chain;
-  const AccountId sender = sender_of(tx);
   auto sender_it = accounts_.find(sender);
   const std::uint64_t next = sender_it == accounts_.end() ? 0 : sender_it->second.account.nonce;
   if (tx.nonce != next) return ReceiptStatus::rejected_bad_nonce;
@@ -552,8 +551,10 @@ void Ledger::apply_raw(std::span<const RawPut> raw, std::uint64_t height, std::v
 Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
                                                        std::span<const Transaction> txs,
                                                        std::span<const TransactionId> ids,
-                                                       std::span<const RawPut> raw) {
+                                                       std::span<const RawPut> raw,
+                                                       std::span<const AccountId> senders) {
   KESTREL_ASSERT(txs.size() == ids.size());
+  KESTREL_ASSERT(senders.empty() || senders.size() == txs.size());
   if (height != height_ + 1) return Err(LedgerError::height_not_next);
   if (txs.size() > limits::block_transactions_max) return Err(LedgerError::too_many_transactions);
   BlockResult result;
@@ -562,7 +563,13 @@ Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
   touched.reserve(2 * txs.size());
   std::vector<Bytes> put_keys;
   for (std::size_t i = 0; i < txs.size(); ++i) {
-    const auto status = apply(txs[i], height, touched, put_keys);
+    ReceiptStatus status;
+    if (senders.empty()) {
+      status = apply(txs[i], sender_of(txs[i]), height, touched, put_keys);
+    } else {
+      KESTREL_DEBUG_ASSERT(senders[i] == sender_of(txs[i]));
+      status = apply(txs[i], senders[i], height, touched, put_keys);
+    }
     result.receipts.push_back(Receipt{ids[i], status, height, static_cast<std::uint32_t>(i)});
   }
   if (!raw.empty()) apply_raw(raw, height, touched, put_keys);

@@ -240,10 +240,14 @@ class Ledger {
   // after the transactions as puts into the raw account (raw_account_id): no
   // receipts, no nonce; when the raw account holds ledger_account_keys_max keys, a
   // put of a new key has no effect (like key_space_full).
+  // `senders`, when not empty: senders[i] == sender_of(txs[i]), computed by the
+  // caller (the node's gate execution.known_senders), so the ledger does not hash
+  // each sender's public key again; debug builds check it.
   Result<BlockResult, LedgerError> execute_block(std::uint64_t height,
                                                  std::span<const Transaction> txs,
                                                  std::span<const TransactionId> ids,
-                                                 std::span<const RawPut> raw = {});
+                                                 std::span<const RawPut> raw = {},
+                                                 std::span<const AccountId> senders = {});
 
  private:
   // touched_height: the height of the block that last changed the entry. The
@@ -260,8 +264,8 @@ class Ledger {
     std::uint64_t touched_height = 0;
   };
   explicit Ledger(std::uint32_t chain_id) : chain_id_(chain_id) {}
-  ReceiptStatus apply(const Transaction& tx, std::uint64_t height, std::vector<AccountId>& touched,
-                      std::vector<Bytes>& put_keys);
+  ReceiptStatus apply(const Transaction& tx, const AccountId& sender, std::uint64_t height,
+                      std::vector<AccountId>& touched, std::vector<Bytes>& put_keys);
   void apply_raw(std::span<const RawPut> raw, std::uint64_t height, std::vector<AccountId>& touched,
                  std::vector<Bytes>& put_keys);
   // Before the first change of an existing entry in the block at `height`.

@@ -246,6 +246,31 @@ TEST(LedgerTest, DigestIsDeterministicAndSensitive) {
   EXPECT_NE(l4.execute_block(1, other, ids_of(other))->state_digest, r1->state_digest);
 }
 
+// The caller's sender ids (gate execution.known_senders) give the same receipts,
+// state writes and digest as the ledger hashing each public key itself.
+TEST(LedgerTest, SendersFromTheCallerGiveTheSameBlock) {
+  Party a, b, c;
+  const std::vector<GenesisAllocation> g{{a.id, 100}, {b.id, 50}};
+  const std::vector<Transaction> txs{transfer(a, 0, c.id, 5), transfer(b, 0, c.id, 70), transfer(b, 5, c.id, 1),
+                                     make_signed(*a.signer, chain, 1, Put{Bytes{1}, Bytes{2}})};
+  const auto ids = ids_of(txs);
+  const std::vector<AccountId> senders{a.id, b.id, b.id, a.id};
+  auto plain = make_ledger(g);
+  auto memo = make_ledger(g);
+  const auto r1 = plain.execute_block(1, txs, ids);
+  const auto r2 = memo.execute_block(1, txs, ids, {}, senders);
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  EXPECT_EQ(r1->receipts, r2->receipts);
+  EXPECT_EQ(r1->state_digest, r2->state_digest);
+  ASSERT_EQ(r1->state_writes.size(), r2->state_writes.size());
+  for (std::size_t i = 0; i < r1->state_writes.size(); ++i) {
+    EXPECT_EQ(r1->state_writes[i].key, r2->state_writes[i].key);
+    EXPECT_EQ(r1->state_writes[i].value, r2->state_writes[i].value);
+  }
+  EXPECT_EQ(memo.account(c.id).balance, 5u);  // b's 70 is more than its 50: insufficient
+  EXPECT_EQ(memo.account(b.id).nonce, 1u);  // the nonce-5 transfer was inert
+}
+
 TEST(LedgerTest, StateWritesCoverEveryChange) {
   Party a, b;
   auto ledger = make_ledger({{a.id, 100}});

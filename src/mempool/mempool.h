@@ -33,6 +33,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -122,7 +123,20 @@ class Mempool {
 
   // After the ledger executed a committed block: re-reads the next nonce of every
   // sender in `committed` and drops that sender's transactions below it.
-  void on_committed(std::span<const execution::Transaction> committed);
+  // `senders`, when not empty: senders[i] == sender_of(committed[i]) (the
+  // caller's, see known_sender); debug builds check it.
+  void on_committed(std::span<const execution::Transaction> committed,
+                    std::span<const execution::AccountId> senders = {});
+
+  // The sender's account id of a transaction in this pool (computed when it was
+  // admitted: the id is the hash of its exact bytes, public key included), or
+  // nullopt. Lets the node skip hashing the public key again at commit (gate
+  // execution.known_senders).
+  std::optional<execution::AccountId> known_sender(const execution::TransactionId& id) const {
+    const auto it = by_id_.find(id);
+    if (it == by_id_.end()) return std::nullopt;
+    return it->second.first;
+  }
 
   bool contains(const execution::TransactionId& id) const { return by_id_.count(id) != 0; }
   std::size_t size() const { return count_; }

@@ -227,6 +227,34 @@ TEST(MempoolTest, FailedExecutionConsumesNonceAndClearsPool) {
   EXPECT_EQ(f.pool.size(), 1u);
 }
 
+// known_sender and on_committed with the caller's senders (gate
+// execution.known_senders): the admitted transaction's sender, nothing for one not
+// in the pool, and the same pool after the commit either way.
+TEST(MempoolTest, KnownSenderAndCommitWithSenders) {
+  Client a, b;
+  const std::vector<Bytes> txs{a.tx(0, 1), a.tx(1, 1), b.tx(0, 1)};
+  const execution::AccountId a_id = a.id, b_id = b.id;
+  for (bool with_senders : {false, true}) {
+    Fixture f(config_with(), {{a_id, 10}, {b_id, 10}});
+    for (const auto& t : txs) admit_ok(f.pool, t);
+    EXPECT_EQ(f.pool.known_sender(execution::transaction_id(txs[0])), a_id);
+    EXPECT_EQ(f.pool.known_sender(execution::transaction_id(txs[2])), b_id);
+    EXPECT_FALSE(f.pool.known_sender(execution::transaction_id(a.tx(2, 1))).has_value());
+    const std::vector<Transaction> block{*execution::decode_transaction(txs[0]), *execution::decode_transaction(txs[2])};
+    const std::vector<execution::TransactionId> ids{execution::transaction_id(txs[0]), execution::transaction_id(txs[2])};
+    const std::vector<execution::AccountId> senders{a_id, b_id};
+    ASSERT_TRUE(f.ledger.execute_block(1, block, ids, {}, with_senders ? std::span(senders) : std::span<const execution::AccountId>()).ok());
+    if (with_senders) {
+      f.pool.on_committed(block, senders);
+    } else {
+      f.pool.on_committed(block);
+    }
+    EXPECT_EQ(f.pool.size(), 1u) << with_senders;  // a's nonce-1 transfer is left
+    EXPECT_FALSE(f.pool.known_sender(ids[0]).has_value());
+    EXPECT_EQ(f.pool.known_sender(execution::transaction_id(txs[1])), a_id);
+  }
+}
+
 // Both sides of mempool.known_transactions: admitted transactions take the known
 // path (no decode, no verification) with the gate on and a verify-cache hit with
 // it off; transactions not admitted here, and every tampered one, are checked in

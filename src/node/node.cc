@@ -1134,10 +1134,21 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
     std::copy_n(raw[i].command.begin(), 8, puts[i].key.begin());
     std::copy_n(raw[i].command.begin() + 8, 8, puts[i].value.begin());
   }
+  // Gate execution.known_senders: a transaction this pool admitted has its
+  // sender's account id (the hash of its public key) already; the others are
+  // hashed once here for both the ledger and the pool.
+  std::vector<execution::AccountId> senders;
+  if (gate_enabled(Gate::execution_known_senders)) {
+    senders.reserve(txs.size());
+    for (std::size_t i = 0; i < txs.size(); ++i) {
+      const auto known = mempool_->known_sender(ids[i]);
+      senders.push_back(known ? *known : execution::sender_of(txs[i]));
+    }
+  }
   const auto execution_start = Clock::now();
   auto result = [&] {
     perf::StageTimer timer(stages_, perf::Stage::execution);
-    return ledger_->execute_block(c.height, txs, ids, puts);
+    return ledger_->execute_block(c.height, txs, ids, puts, senders);
   }();
   KESTREL_ASSERT(result.ok());  // heights come from the core in order
   metrics_.observe_block_executed(txs.size() + raw.size(),
@@ -1155,7 +1166,7 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
     stopping_ = true;
     return;
   }
-  mempool_->on_committed(txs);
+  mempool_->on_committed(txs, senders);
   ++in_flight_version_;
   transactions_committed_ += txs.size();
   raw_committed_ += raw.size();
