@@ -909,7 +909,6 @@ AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool autom
     if (info.workload == GateWorkload::raw_light_load && run.rate_steps.empty() && !(run.rate > 0)) {
       run.rate = light_load_rate;
     }
-    w.p50 = info.workload == GateWorkload::raw_light_load;
   }
   if (!run.raw && (!run.rate_steps.empty() || run.rate > 0)) {
     double offered = run.rate * run.load_seconds();
@@ -917,6 +916,8 @@ AbWorkload ab_workload(const ClusterOptions& o, const GateInfo& info, bool autom
     run.transactions = std::max<std::size_t>(run.transactions, static_cast<std::size_t>(offered * 1.1));
   }
   w.latency = !run.rate_steps.empty() || run.rate > 0;
+  // A light-load gate's figure is p50 at one open-loop rate, however it was asked for.
+  w.p50 = w.latency && run.rate_steps.empty() && info.workload == GateWorkload::raw_light_load;
   std::string steps;
   for (const auto& s : run.rate_steps) steps += (steps.empty() ? "" : ",") + format_number(s.rate) + ":" + format_number(s.seconds);
   w.describe = std::string(run.raw ? "raw" : "signed") + ", " +

@@ -153,12 +153,14 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "reserved view, and the simulator's crash sweeps check that no honest replica proposes twice in a view",
      true, Gate::count_, GateWorkload::raw_light_load},
     {Gate::node_early_receipts, "node.early_receipts", "node",
-     "a client's receipt leaves as soon as its block commits (the two-chain rule: every voter of both "
-     "QCs synced the block before voting) instead of after this node's own synced write of the commit",
+     "a client's receipt leaves as soon as its block commits (the two-chain rule; every voter of the QC "
+     "that certified the block synced it before voting) instead of after this node's own synced write "
+     "of the commit",
      GateRisk::medium,
      "a node that crashes right after answering has not stored the commit itself; it is committed in the "
-     "cluster (durable on the quorum that certified it) and the node catches it up on restart, which "
-     "the kill-and-restart cluster test checks for every acknowledged transaction",
+     "cluster (durable on the quorum that certified it) and the node catches it up on restart; the "
+     "kill-and-restart cluster test checks every acknowledged transaction, but it hits that window "
+     "(microseconds per step) only by chance",
      true, Gate::count_, GateWorkload::raw_light_load},
     {Gate::execution_known_senders, "execution.known_senders", "execution",
      "a committed transaction that the local mempool admitted takes its sender's account id (SHA-256 of "

@@ -48,13 +48,12 @@ enum class Gate : std::uint8_t {
 enum class GateRisk : std::uint8_t { low, medium, high };
 
 // The cluster load that exercises a gate (`kestrel bench cluster --ab all` and
-// `--ab-auto`): raw commands at saturation (the cluster's own network, storage
-// and consensus work), signed ML-DSA-65 transfers at saturation (gates that act
-// on client signatures, transactions or MiB proposals), or a raw load step (gates
-// whose effect is on latency under changing load).
-// What an A/B run of the gate measures (kestrel bench cluster --ab-auto): raw or
-// signed throughput at saturation, raw p99 over a load step, or raw p50 at light
-// load (100 ops/s).
+// `--ab-auto`) and its figure: raw commands at saturation (the cluster's own
+// network, storage and consensus work) or signed ML-DSA-65 transfers at
+// saturation (gates that act on client signatures, transactions or MiB
+// proposals), throughput; a raw load step (gates whose effect is on latency under
+// changing load), p99; raw commands at 100 ops/s (gates that shorten the
+// light-load critical path), p50.
 enum class GateWorkload : std::uint8_t { raw_saturation, signed_saturation, raw_load_step, raw_light_load };
 
 struct GateInfo {

@@ -563,13 +563,9 @@ Result<BlockResult, LedgerError> Ledger::execute_block(std::uint64_t height,
   touched.reserve(2 * txs.size());
   std::vector<Bytes> put_keys;
   for (std::size_t i = 0; i < txs.size(); ++i) {
-    ReceiptStatus status;
-    if (senders.empty()) {
-      status = apply(txs[i], sender_of(txs[i]), height, touched, put_keys);
-    } else {
-      KESTREL_DEBUG_ASSERT(senders[i] == sender_of(txs[i]));
-      status = apply(txs[i], senders[i], height, touched, put_keys);
-    }
+    const AccountId sender = senders.empty() ? sender_of(txs[i]) : senders[i];
+    KESTREL_DEBUG_ASSERT(senders.empty() || sender == sender_of(txs[i]));
+    const auto status = apply(txs[i], sender, height, touched, put_keys);
     result.receipts.push_back(Receipt{ids[i], status, height, static_cast<std::uint32_t>(i)});
   }
   if (!raw.empty()) apply_raw(raw, height, touched, put_keys);

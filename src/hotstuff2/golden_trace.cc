@@ -261,12 +261,18 @@ class Runner {
     tcs_.emplace_back(words[1], tc);
   }
 
+  // `restart`: from everything persisted. `restart lose_last_step`: a crash
+  // before the last step's records were durable (what an early proposal may
+  // leave behind: it left before them).
   void restart(const std::vector<std::string>& words) {
-    if (words.size() != 1) throw TraceError{"restart takes no arguments"};
+    if (words.size() > 2 || (words.size() == 2 && words[1] != "lose_last_step")) {
+      throw TraceError{"restart takes no arguments or lose_last_step"};
+    }
+    if (words.size() == 2) disk_ = disk_before_last_step_;
     RestoredState restored;
-    restored.safety = disk_safety_;
-    restored.commit = disk_commit_;
-    restored.blocks = disk_blocks_;
+    restored.safety = disk_.safety;
+    restored.commit = disk_.commit;
+    restored.blocks = disk_.blocks;
     replica_ = std::make_unique<Replica>(config_, restored);
   }
 
@@ -441,13 +447,14 @@ class Runner {
 
   // The storage a driver keeps (contract 3): what `restart` rebuilds from.
   void write_disk(const Output& out) {
+    disk_before_last_step_ = disk_;
     for (const Record& record : out.persist) {
       if (const auto* s = std::get_if<SafetyRecord>(&record)) {
-        disk_safety_ = *s;
+        disk_.safety = *s;
       } else if (const auto* b = std::get_if<Block>(&record)) {
-        if (disk_block_ids_.insert(b->id()).second) disk_blocks_.push_back(*b);
+        if (disk_.block_ids.insert(b->id()).second) disk_.blocks.push_back(*b);
       } else {
-        disk_commit_ = std::get<CommitMarker>(record);
+        disk_.commit = std::get<CommitMarker>(record);
       }
     }
   }
@@ -653,10 +660,13 @@ class Runner {
   std::vector<std::pair<std::string, QuorumCertificate>> qcs_;  // in definition order: first name wins
   std::vector<std::pair<std::string, TimeoutCertificate>> tcs_;
   // The replica's disk.
-  std::optional<SafetyRecord> disk_safety_;
-  std::optional<CommitMarker> disk_commit_;
-  std::vector<Block> disk_blocks_;
-  std::set<BlockId> disk_block_ids_;
+  struct Disk {
+    std::optional<SafetyRecord> safety;
+    std::optional<CommitMarker> commit;
+    std::vector<Block> blocks;
+    std::set<BlockId> block_ids;
+  };
+  Disk disk_, disk_before_last_step_;
 };
 
 }  // namespace

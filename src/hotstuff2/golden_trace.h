@@ -13,7 +13,8 @@
 //                                  proposer to the view's leader); G is genesis
 //   qc Q1 view=1 block=B1 signers=0,1,2 [sigs=hex,hex,hex]   QG is the genesis QC
 //   tc T1 view=1 entries=0:0,2:0,3:1                (signer:high_qc_view)
-//   restart                        rebuild the replica from every record it persisted
+//   restart [lose_last_step]       rebuild the replica from every record it persisted
+//                                  (lose_last_step: all but the last step's records)
 //   counters dropped.vote_rule=1 votes_sent=2 dropped=1   (listed counters only;
 //                                  `dropped` is the sum of all drop reasons)
 //   state view=2 voted=1 lock=Q1 committed=B1 committed_height=1

@@ -27,6 +27,10 @@
 //      a Send marked before_persist (only with Config::reserve_next_proposal): a
 //      proposal whose view an earlier, durable record already reserved; it may
 //      leave before this Output's records are durable, and the others still wait.
+//      With reserve_next_proposal the core also relies on every Output's records
+//      being durable before the next step() call (a driver that syncs several
+//      steps' records at once must not use it): what it marks before_persist is
+//      judged by the records of earlier steps.
 //   4. Timers. Output::wake_at_tick asks for a Tick input at or after that tick.
 //
 // What the core checks itself: quorum sizes (n - f distinct signers, distinct by
@@ -234,7 +238,8 @@ struct Config {
   // in v + 1). Its proposal of v + 1 is then marked Send::before_persist: the
   // leader's synced write (its lock, its own vote, the commit) no longer delays
   // the view. A crash between that vote and the proposal costs its turn (it
-  // resumes in v + 1 without proposing, and the view times out). Off: every
+  // resumes in v, the view it voted in, and does not propose when it reaches
+  // v + 1, which times out). Off: every
   // proposal waits for the step's records, as votes and timeouts always do.
   bool reserve_next_proposal = false;
 
@@ -311,7 +316,9 @@ struct SafetyRecord {
   View last_voted_view = 0;      // never vote at or below this again
   QuorumCertificate locked_qc;   // the highest QC seen (HotStuff-2 locks on it)
   View last_timeout_view = 0;    // we timed out in this view: no vote in it any more
-  View last_proposed_view = 0;   // never propose twice in a view, across restarts
+  // Never propose twice in a view, across restarts: after a restart no proposal
+  // at or below this view (with reserve_next_proposal it may be a reserved view).
+  View last_proposed_view = 0;
 };
 
 // The node's durable form of the safety record (versioned, strict).
@@ -344,7 +351,7 @@ struct Committed {
 };
 
 struct Output {
-  std::vector<Record> persist;        // durable before any send (contract 3)
+  std::vector<Record> persist;        // durable before any send but a before_persist one (contract 3)
   std::vector<Send> sends;
   std::optional<Tick> wake_at_tick;   // contract 4
   std::vector<Committed> commits;     // in height order

@@ -324,6 +324,9 @@ bool Replica::lock_commits_payload() const {
 
 void Replica::try_propose(Output& out, bool wait_expired) {
   if (!started_ || proposed_in_view_ || leader_of(view_, config_.n) != config_.self) return;
+  // What keeps a restarted leader from proposing twice in a view (or in one it
+  // reserved): proposed_in_view_ is set for every view at or below the bar.
+  KESTREL_ASSERT(view_ > restart_proposal_bar_);
   const bool responsive = safety_.locked_qc.view + 1 == view_;
   bool all_timeouts = false;
   if (auto t = timeouts_.find(view_ - 1); t != timeouts_.end()) {

@@ -272,7 +272,9 @@ class Node::Impl {
   std::size_t waiter_count_ = 0;
   std::unordered_map<execution::TransactionId, execution::Receipt, Hash32Hasher> recent_receipts_;
   std::deque<execution::TransactionId> recent_order_;
-  std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;  // delivered after the sync
+  // Delivered by deliver_receipts(): after the step's sync, or before it with gate
+  // node.early_receipts.
+  std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;
   std::vector<std::pair<std::shared_ptr<RawCall>, std::pair<std::vector<std::uint64_t>, std::uint64_t>>> raw_due_;
   struct FetchBudget {
     std::size_t requests = 0, bytes = 0;
@@ -284,6 +286,7 @@ class Node::Impl {
   std::pair<hs::BlockId, std::vector<execution::TransactionId>> checked_ids_;
   // Proposal transactions that took the known path / were decoded and verified.
   std::uint64_t proposal_transactions_known_ = 0, proposal_transactions_checked_ = 0;
+  std::uint64_t early_receipts_ = 0;  // answers sent before the step's sync (gate node.early_receipts)
   // Where the consensus thread's wall time goes (kestrel_node_thread_seconds_total):
   // nanoseconds per activity, written by the consensus thread only.
   enum Activity : std::size_t {
@@ -988,9 +991,10 @@ void Node::Impl::sign(hs::Message& message) const {
       message);
 }
 
-// One step of the core and everything it asks for, in the contract's order:
-// execute and append commits, persist (one synced write), send, then answer
-// clients whose transactions are now durable.
+// One step of the core and everything it asks for, in the contract's order
+// (docs/node.md "One step of the core"): execute and append commits, queue the
+// blocks to persist, send a reserved proposal and answer clients (each with its
+// gate), the synced write, the other sends, then the clients not answered yet.
 void Node::Impl::step(const hs::Input& input) {
   output_.clear();
   replica_->step(input, output_);
@@ -1011,13 +1015,17 @@ void Node::Impl::step(const hs::Input& input) {
       note_block(id, *b);
     }
   }
-  // A committed block is durable on a quorum already (each voter of the two QCs
-  // synced it before voting), so with gate node.early_receipts its clients hear
-  // now, not after this node's own synced write of the commit.
-  if (gate_enabled(Gate::node_early_receipts)) deliver_receipts();
   // Contract 3's exception: a reserved proposal leaves before the synced write
   // (gate consensus.early_proposal; the core marks it only with the gate on).
+  // First: every replica's next view waits for it.
   if (replica_->config().reserve_next_proposal) send_outputs(/*early=*/true);
+  // A committed block is durable on a quorum already (each voter of the QC that
+  // certified it synced it before voting), so with gate node.early_receipts its
+  // clients hear now, not after this node's own synced write of the commit.
+  if (gate_enabled(Gate::node_early_receipts)) {
+    early_receipts_ += receipts_due_.size() + raw_due_.size();
+    deliver_receipts();
+  }
   const auto sync_start = Clock::now();
   const bool synced = safety || !output_.commits.empty() || pending_written_;
   std::optional<perf::StageTimer> persistence;
@@ -1200,7 +1208,7 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
     }
   }
   // Our clients' commands: tell each submit_raw call which of its sequences
-  // committed (after the sync, in step()).
+  // committed (deliver_receipts(), from step()).
   std::map<RawCall*, std::pair<std::shared_ptr<RawCall>, std::vector<std::uint64_t>>> mine;
   for (const auto& e : raw) {
     raw_pool_.erase(key_of(e));
@@ -1481,6 +1489,10 @@ void Node::Impl::refresh_metrics() {
                  "mempool.known_transactions; checked: decoded and verified)",
                  {{"path", path}}, value);
   }
+  export_total("kestrel_node_early_receipts_total",
+               "Receipts and raw commit notices sent before this node's synced write of the commit (gate "
+               "node.early_receipts)",
+               {}, early_receipts_);
   static constexpr const char* activities[activity_count] = {
       "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",
       "client_other", "tick",     "payload",             "gossip_send", "housekeeping"};

@@ -260,20 +260,26 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
   load.start();
   std::this_thread::sleep_for(3s);
   ASSERT_GT(load.confirmed(), 0u) << join(load.figures().errors);
-  // The gate setting reached the nodes: leaders sent early proposals or none.
-  double early = 0;
+  // The gate settings reached the nodes: early proposals and early receipts, or none.
+  double early_proposals = 0, early_receipts = 0;
   for (std::uint32_t i = 0; i < c.size(); ++i) {
     const auto m = c.admin_get(i, "/metrics");
     ASSERT_TRUE(m && m->first == 200);
-    early += metric(m->second, "kestrel_consensus_early_proposals_total").value_or(-1);
+    early_proposals += metric(m->second, "kestrel_consensus_early_proposals_total").value_or(-1);
+    early_receipts += metric(m->second, "kestrel_node_early_receipts_total").value_or(-1);
   }
-  const bool early_on = std::none_of(gates.begin(), gates.end(), [](const GateSetting& g) {
-    return g.gate == Gate::consensus_early_proposal && !g.enabled;
-  });
-  if (early_on) {
-    EXPECT_GT(early, 0);
+  const auto on = [&](Gate gate) {
+    return std::none_of(gates.begin(), gates.end(), [&](const GateSetting& g) { return g.gate == gate && !g.enabled; });
+  };
+  if (on(Gate::consensus_early_proposal)) {
+    EXPECT_GT(early_proposals, 0);
   } else {
-    EXPECT_EQ(early, 0);
+    EXPECT_EQ(early_proposals, 0);
+  }
+  if (on(Gate::node_early_receipts)) {
+    EXPECT_GT(early_receipts, 0);
+  } else {
+    EXPECT_EQ(early_receipts, 0);
   }
 
   // A follower (not the current leader) crashes: the other three keep committing.
