@@ -276,13 +276,14 @@ void Mempool::drop_below(Sender& sender, std::uint64_t nonce) {
 
 void Mempool::on_committed(std::span<const Transaction> committed, std::span<const AccountId> senders) {
   KESTREL_ASSERT(senders.empty() || senders.size() == committed.size());
-  std::vector<AccountId> touched;
+  std::vector<AccountId> touched(senders.begin(), senders.end());
   touched.reserve(committed.size());
-  if (senders.empty()) {
-    for (const auto& tx : committed) touched.push_back(execution::sender_of(tx));
-  } else {
-    for (std::size_t i = 0; i < committed.size(); ++i) KESTREL_DEBUG_ASSERT(senders[i] == execution::sender_of(committed[i]));
-    touched.assign(senders.begin(), senders.end());
+  for (std::size_t i = 0; i < committed.size(); ++i) {
+    if (senders.empty()) {
+      touched.push_back(execution::sender_of(committed[i]));
+    } else {
+      KESTREL_DEBUG_ASSERT(senders[i] == execution::sender_of(committed[i]));
+    }
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());

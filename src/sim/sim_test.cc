@@ -5,15 +5,18 @@
 namespace kestrel::sim {
 namespace {
 
-SimConfig hostile(std::uint64_t seed) {
+SimConfig config(std::uint32_t n, std::uint32_t byzantine, std::uint64_t views, const char* faults,
+                 std::uint64_t seed = 1) {
   SimConfig c;
-  c.n = 7;
-  c.byzantine = 2;
+  c.n = n;
+  c.byzantine = byzantine;
   c.seed = seed;
-  c.views = 60;
-  c.faults = *parse_faults("all");
+  c.views = views;
+  c.faults = *parse_faults(faults);
   return c;
 }
+
+SimConfig hostile(std::uint64_t seed) { return config(7, 2, 60, "all", seed); }
 
 TEST(SimTest, SameSeedSameTraceDigest) {
   const SimResult a = run_hotstuff2(hostile(42));
@@ -67,12 +70,7 @@ TEST(SimTest, MlDsaSignaturesWork) {
 // The checkers can fail: audited as if honest, a double-voting Byzantine replica
 // is reported (and the same run without auditing is clean).
 TEST(SimTest, CheckersReportMisbehaviourWhenAudited) {
-  SimConfig c;
-  c.n = 4;
-  c.byzantine = 1;
-  c.views = 100;
-  c.faults = *parse_faults("double-vote");
-  c.seed = 9;
+  SimConfig c = config(4, 1, 100, "double-vote", 9);
   EXPECT_TRUE(run_hotstuff2(c).violations.empty());
   c.audit_byzantine = true;
   const SimResult audited = run_hotstuff2(c);
@@ -84,11 +82,7 @@ TEST(SimTest, CheckersReportMisbehaviourWhenAudited) {
 // leader's early proposal and its records, under every fault, stay safe and live,
 // and no honest replica proposes twice in a view.
 TEST(SimTest, EarlyProposalsSurviveCrashes) {
-  SimConfig c;
-  c.n = 4;
-  c.byzantine = 1;
-  c.views = 150;
-  c.faults = *parse_faults("all");
+  SimConfig c = config(4, 1, 150, "all");
   c.early_proposals = true;
   std::uint64_t early = 0, crashes_after = 0;
   for (std::uint64_t seed = 1; seed <= 60; ++seed) {
@@ -110,10 +104,7 @@ TEST(SimTest, EarlyProposalsSurviveCrashes) {
 // The proposal checker can fail: early proposals without the reservation let a
 // leader that crashed after its proposal propose again in the same view.
 TEST(SimTest, UnreservedEarlyProposalsAreReported) {
-  SimConfig c;
-  c.n = 4;
-  c.views = 200;
-  c.faults = *parse_faults("crash");
+  SimConfig c = config(4, 0, 200, "crash");
   c.early_proposals = true;
   c.unreserved_early_proposals = true;
   std::uint64_t reported = 0;
