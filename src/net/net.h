@@ -120,11 +120,18 @@ struct NetCounters {
   std::uint64_t buffer_pool_hits = 0, buffer_pool_misses = 0;
   std::uint64_t buffer_pool_bytes = 0;  // capacity of the pooled buffers now (a level, not a count)
   std::uint64_t dial_attempts = 0;
+  std::uint64_t urgent_sends = 0;   // messages queued with Delivery::urgent
+  std::uint64_t batch_holds = 0;    // times a writer waited for company (adaptive batching's age bound)
   std::uint64_t handshake_failures[static_cast<std::size_t>(HandshakeFailure::count_)] = {};
   std::uint64_t handshake_failures_total() const;
 };
 
-enum class Delivery : std::uint8_t { reliable, droppable };
+// reliable: waits for space (backpressure). droppable: dropped and counted when
+// the queue is full. urgent: reliable, and the writer sends what is queued for
+// that peer at once instead of holding it up to batch_delay_max for company (the
+// node uses it for consensus messages with gate net.urgent_consensus: a view's
+// proposal and votes are each on the critical path).
+enum class Delivery : std::uint8_t { reliable, droppable, urgent };
 
 // (sender, type, payload); payload is valid only during the call.
 using MessageHandler = std::function<void(ValidatorId from, std::uint16_t type, ByteSpan payload)>;

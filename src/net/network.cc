@@ -79,7 +79,7 @@ struct AtomicCounters {
       sessions_established{0}, sessions_closed{0}, frames_rejected_authentication{0},
       frames_rejected_oversized{0}, frames_rejected_malformed{0}, frame_stalls{0},
       idle_timeouts{0}, rekeys{0}, frames_compressed{0}, compression_bytes_saved{0},
-      buffer_pool_hits{0}, buffer_pool_misses{0}, dial_attempts{0};
+      buffer_pool_hits{0}, buffer_pool_misses{0}, dial_attempts{0}, urgent_sends{0}, batch_holds{0};
   std::atomic<std::uint64_t> handshake_failures[static_cast<std::size_t>(HandshakeFailure::count_)];
   AtomicCounters() {
     for (auto& v : handshake_failures) v.store(0);
@@ -235,6 +235,16 @@ class Network::Impl {
         return Err(NetError::queue_full);
       }
       enqueue_locked(peer, type, payload, wake);
+      if (delivery == Delivery::urgent) {
+        // The block's age bound has passed: a writer holding it for company (or
+        // asleep) sends it now, with whatever else is queued ahead of and in it.
+        peer.blocks.back().oldest = Clock::time_point::min();
+        if (peer.writer_waiting) {
+          peer.writer_waiting = false;
+          wake = true;
+        }
+        add(counters_.urgent_sends);
+      }
     }
     if (wake) wake_writer(peer);
     return {};
@@ -327,6 +337,8 @@ class Network::Impl {
     c.buffer_pool_misses = get(counters_.buffer_pool_misses);
     c.buffer_pool_bytes = pool_.bytes();
     c.dial_attempts = get(counters_.dial_attempts);
+    c.urgent_sends = get(counters_.urgent_sends);
+    c.batch_holds = get(counters_.batch_holds);
     for (std::size_t i = 0; i < std::size(c.handshake_failures); ++i) {
       c.handshake_failures[i] = get(counters_.handshake_failures[i]);
     }
@@ -873,6 +885,7 @@ asio::awaitable<void> Session::writer() {
             config.batch_delay_max * std::max(0.0, 1.0 - 4.0 * fill));
         const auto flush_at = peer.blocks.front().oldest + delay;
         if (Clock::now() < flush_at) {
+          add(net_.counters_.batch_holds);
           peer.writer_waiting = true;
           lock.unlock();
           wake_.expires_at(flush_at);

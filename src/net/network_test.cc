@@ -253,6 +253,34 @@ TEST(NetworkTest, BatchingGateOffSendsOneFramePerMessage) {
   }
 }
 
+// Delivery::urgent (what the node uses for consensus messages with gate
+// net.urgent_consensus): a writer never holds an urgent message for company. One
+// message at a time to an idle link: each reliable one waits out its age bound
+// (unless the writer woke later than that), no urgent one does. Counts, not times.
+TEST(NetworkTest, UrgentMessagesSkipTheBatchingHold) {
+  Cluster cluster(2);
+  cluster.start_all();
+  const std::uint64_t n = 20;
+  for (Delivery delivery : {Delivery::urgent, Delivery::reliable}) {
+    const auto before = cluster.node(0).counters();
+    const std::uint64_t received = cluster.inbox(1).total.load();
+    for (std::uint64_t s = 0; s < n; ++s) {
+      const Bytes p = payload_for(received + s, 16);  // the inbox checks the sequence
+      ASSERT_TRUE(cluster.node(0).try_send(1, 7, p, delivery).ok());
+      ASSERT_TRUE(eventually([&] { return cluster.inbox(1).total.load() == received + s + 1; }));
+    }
+    const auto after = cluster.node(0).counters();
+    if (delivery == Delivery::urgent) {
+      EXPECT_EQ(after.urgent_sends - before.urgent_sends, n);
+      EXPECT_EQ(after.batch_holds, before.batch_holds) << "an urgent message was held for company";
+    } else {
+      EXPECT_EQ(after.urgent_sends, before.urgent_sends);
+      EXPECT_GT(after.batch_holds, before.batch_holds) << "no reliable message waited for company";
+    }
+  }
+  EXPECT_EQ(cluster.inbox(1).errors.load(), 0u);
+}
+
 TEST(NetworkTest, BufferPoolGateBothSides) {
   for (bool pool : {false, true}) {
     ScopedGate gate(Gate::net_buffer_pool, pool);

@@ -287,6 +287,7 @@ class Node::Impl {
   // Proposal transactions that took the known path / were decoded and verified.
   std::uint64_t proposal_transactions_known_ = 0, proposal_transactions_checked_ = 0;
   std::uint64_t early_receipts_ = 0;  // answers sent before the step's sync (gate node.early_receipts)
+  std::uint64_t fresh_payloads_ = 0;  // payloads built before a peer message's step (gate node.fresh_payload)
   // Where the consensus thread's wall time goes (kestrel_node_thread_seconds_total):
   // nanoseconds per activity, written by the consensus thread only.
   enum Activity : std::size_t {
@@ -936,6 +937,18 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
       return;
     }
   }
+  // Gate node.fresh_payload: this message may complete the QC (or the view) that
+  // makes us propose. If the pool grew since the core's payload was built and the
+  // pools are small (light load: a handful of entries, cheap to scan again),
+  // build it now. Otherwise a non-empty payload is rebuilt only at the next view
+  // or commit (an empty one after the event batch, at most once per
+  // prepare_interval_min), and work that arrived meanwhile waits a whole view.
+  if (gate_enabled(Gate::node_fresh_payload) && pool_version_ != prepared_pool_version_ &&
+      mempool_->size() + raw_pool_.size() < limits::node_fresh_payload_pool_entries_max &&
+      leading_soon(replica_->view())) {
+    ++fresh_payloads_;
+    maybe_prepare_payload(/*force=*/true);
+  }
   step(hs::Received{m.from, std::move(m.message), now_tick()});
 }
 
@@ -1108,11 +1121,17 @@ void Node::Impl::send_outputs(bool early) {
         outstanding.fetch_add(1, std::memory_order_relaxed);
       }
     }
+    // Gate net.urgent_consensus: the view's messages skip the batching hold. A
+    // fetch response (blocks for a lagging peer) is bulk and waits for company.
+    const auto delivery =
+        gate_enabled(Gate::net_urgent_consensus) && !std::holds_alternative<hs::FetchResponse>(send.message)
+            ? net::Delivery::urgent
+            : net::Delivery::reliable;
     if (send.to) {
-      (void)network_->try_send(static_cast<net::ValidatorId>(*send.to), type, encoded);
+      (void)network_->try_send(static_cast<net::ValidatorId>(*send.to), type, encoded, delivery);
     } else {
       for (hs::ReplicaId peer = 0; peer < n_; ++peer) {
-        if (peer != self_) (void)network_->try_send(static_cast<net::ValidatorId>(peer), type, encoded);
+        if (peer != self_) (void)network_->try_send(static_cast<net::ValidatorId>(peer), type, encoded, delivery);
       }
     }
   }
@@ -1493,6 +1512,10 @@ void Node::Impl::refresh_metrics() {
                "Receipts and raw commit notices sent before this node's synced write of the commit (gate "
                "node.early_receipts)",
                {}, early_receipts_);
+  export_total("kestrel_node_fresh_payloads_total",
+               "Payloads built for the core just before a peer's consensus message was stepped, because the pool "
+               "grew while the payload was empty (gate node.fresh_payload)",
+               {}, fresh_payloads_);
   static constexpr const char* activities[activity_count] = {
       "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",
       "client_other", "tick",     "payload",             "gossip_send", "housekeeping"};

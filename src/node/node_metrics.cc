@@ -166,6 +166,9 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
   }
   messages_dropped_ = delta(r, "kestrel_net_messages_dropped_total", "Droppable sends refused by a full queue");
   send_queue_full_ = delta(r, "kestrel_net_send_queue_full_total", "Reliable sends that met a full queue (backpressure)");
+  urgent_sends_ = delta(r, "kestrel_net_urgent_sends_total",
+                        "Messages queued as urgent: sent without the batching hold (gate net.urgent_consensus)");
+  batch_holds_ = delta(r, "kestrel_net_batch_holds_total", "Times a peer's writer held a frame for company (adaptive batching)");
   sessions_ = gauge(r, "kestrel_net_sessions", "Validator sessions up");
   sessions_established_ = delta(r, "kestrel_net_sessions_established_total", "Validator sessions established");
   sessions_closed_ = delta(r, "kestrel_net_sessions_closed_total", "Validator sessions closed");
@@ -328,6 +331,8 @@ void NodeMetrics::refresh(const net::NetCounters& c) {
   messages_per_frame_received_->set(per_frame_milli(messages_in, frames_in));
   messages_dropped_.update(c.messages_dropped);
   send_queue_full_.update(c.send_queue_full);
+  urgent_sends_.update(c.urgent_sends);
+  batch_holds_.update(c.batch_holds);
   sessions_established_.update(c.sessions_established);
   sessions_closed_.update(c.sessions_closed);
   sessions_->set(c.sessions_established >= c.sessions_closed

@@ -110,7 +110,7 @@ class NodeMetrics {
 
   // Network.
   CounterDelta bytes_sent_, bytes_received_, frames_sent_, frames_received_;
-  CounterDelta messages_sent_, messages_received_, messages_dropped_, send_queue_full_;
+  CounterDelta messages_sent_, messages_received_, messages_dropped_, send_queue_full_, urgent_sends_, batch_holds_;
   CounterDelta sessions_established_, sessions_closed_;
   std::array<CounterDelta, static_cast<std::size_t>(net::HandshakeFailure::count_)> handshake_failures_{};
   CounterDelta handshakes_established_;

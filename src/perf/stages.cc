@@ -247,13 +247,14 @@ const std::vector<StageAdvice>& stage_advice_table() {
        "checks): keep net.adaptive_batching on, crypto.parallel_verify on so peers vote sooner, and "
        "larger consensus.batch_transactions_max to amortize each round"},
       {Stage::commit,
-       {"net.adaptive_batching"},
+       {"net.adaptive_batching", "net.urgent_consensus", "consensus.early_proposal"},
        {"consensus.propose_wait_ms", "consensus.view_timeout_ms"},
        "the commit walk burns CPU: many small blocks per commit; raise consensus.propose_wait_ms so "
        "blocks carry more transactions",
        "certified blocks wait for the next view's QC (two-chain rule): lower consensus.propose_wait_ms "
-       "so the next proposal leaves sooner; if view changes are frequent, consensus.view_timeout_ms is "
-       "too short for the network"},
+       "so the next proposal leaves sooner, keep net.urgent_consensus and consensus.early_proposal on "
+       "so each view's messages skip the batching hold and the leader's synced write; if view changes "
+       "are frequent, consensus.view_timeout_ms is too short for the network"},
       {Stage::execution,
        {},
        {"consensus.batch_transactions_max"},

@@ -261,12 +261,14 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
   std::this_thread::sleep_for(3s);
   ASSERT_GT(load.confirmed(), 0u) << join(load.figures().errors);
   // The gate settings reached the nodes: early proposals and early receipts, or none.
-  double early_proposals = 0, early_receipts = 0;
+  double early_proposals = 0, early_receipts = 0, urgent_sends = 0, fresh_payloads = 0;
   for (std::uint32_t i = 0; i < c.size(); ++i) {
     const auto m = c.admin_get(i, "/metrics");
     ASSERT_TRUE(m && m->first == 200);
     early_proposals += metric(m->second, "kestrel_consensus_early_proposals_total").value_or(-1);
     early_receipts += metric(m->second, "kestrel_node_early_receipts_total").value_or(-1);
+    urgent_sends += metric(m->second, "kestrel_net_urgent_sends_total").value_or(-1);
+    fresh_payloads += metric(m->second, "kestrel_node_fresh_payloads_total").value_or(-1);
   }
   const auto on = [&](Gate gate) {
     return std::none_of(gates.begin(), gates.end(), [&](const GateSetting& g) { return g.gate == gate && !g.enabled; });
@@ -281,6 +283,18 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
   } else {
     EXPECT_EQ(early_receipts, 0);
   }
+  if (on(Gate::net_urgent_consensus)) {
+    EXPECT_GT(urgent_sends, 0);
+  } else {
+    EXPECT_EQ(urgent_sends, 0);
+  }
+  if (on(Gate::node_fresh_payload)) {
+    EXPECT_GT(fresh_payloads, 0);
+  } else {
+    EXPECT_EQ(fresh_payloads, 0);
+  }
+  std::printf("[%s] after 3 s: early proposals %.0f, early receipts %.0f, urgent sends %.0f, fresh payloads %.0f\n",
+              name.c_str(), early_proposals, early_receipts, urgent_sends, fresh_payloads);
 
   // A follower (not the current leader) crashes: the other three keep committing.
   const auto leader = c.leader();
@@ -388,11 +402,16 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
 
 TEST(Cluster, CrashAndRestartUnderLoad) { crash_and_restart_under_load("crash", {}); }
 
-// The same with the early sends off: receipts after this node's synced write, and
-// every proposal after its leader's (gates node.early_receipts and
-// consensus.early_proposal; the default run above has them on).
-TEST(Cluster, CrashAndRestartUnderLoadWithoutEarlySends) {
-  crash_and_restart_under_load("crash-late", {{Gate::node_early_receipts, false}, {Gate::consensus_early_proposal, false}});
+// The same with the light-load latency gates off: receipts after this node's
+// synced write, every proposal after its leader's, consensus messages held for
+// company like the rest, payloads built only after the event batch (gates
+// node.early_receipts, consensus.early_proposal, net.urgent_consensus and
+// node.fresh_payload; the default run above has them on).
+TEST(Cluster, CrashAndRestartUnderLoadWithoutLatencyGates) {
+  crash_and_restart_under_load("crash-late", {{Gate::node_early_receipts, false},
+                                              {Gate::consensus_early_proposal, false},
+                                              {Gate::net_urgent_consensus, false},
+                                              {Gate::node_fresh_payload, false}});
 }
 
 // --- 3. Long downtime catch-up --------------------------------------------------------------
