@@ -158,9 +158,9 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "of the commit",
      GateRisk::medium,
      "a node that crashes right after answering has not stored the commit itself; it is committed in the "
-     "cluster (durable on the quorum that certified it) and the node catches it up on restart; the "
-     "kill-and-restart cluster test checks every acknowledged transaction, but it hits that window "
-     "(microseconds per step) only by chance",
+     "cluster (durable on the quorum that certified it) and the node catches it up on restart; "
+     "Cluster.CrashRightAfterEarlyReceipts exits a node in that window on purpose (a test failpoint) and "
+     "checks every acknowledged transaction on every node",
      true, Gate::count_, GateWorkload::raw_light_load},
     {Gate::execution_known_senders, "execution.known_senders", "execution",
      "a committed transaction that the local mempool admitted takes its sender's account id (SHA-256 of "

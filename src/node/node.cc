@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
+#include <cstdlib>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -341,15 +343,36 @@ class Node::Impl {
   bool prepared_held_ = false;
   std::optional<Clock::time_point> hold_deadline_;
 
+  // Test failpoint (docs/node.md "Test failpoint"): after this many early receipts
+  // the node exits before the step's synced write. 0: off.
+  std::uint64_t test_exit_after_early_receipts_ = 0;
+
   mutable std::mutex status_mutex_;
   NodeStatus status_;
 };
+
+// The failpoint's setting from the environment (KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS,
+// a positive count); anything else leaves it off.
+static std::uint64_t test_exit_after_early_receipts_setting() {
+  const char* value = std::getenv("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS");
+  if (value == nullptr) return 0;
+  std::uint64_t count = 0;
+  const std::string_view text(value);
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
+  if (error != std::errc{} || end != text.data() + text.size()) return 0;
+  return count;
+}
 
 // --- Start --------------------------------------------------------------------------
 
 Status<std::string> Node::Impl::open() {
   n_ = static_cast<std::uint32_t>(config_.validators.size());
   self_ = config_.id;
+  test_exit_after_early_receipts_ = test_exit_after_early_receipts_setting();
+  if (test_exit_after_early_receipts_ != 0) {
+    spdlog::warn("test failpoint: exiting (status {}) before the synced write after {} early receipts",
+                 test_exit_status, test_exit_after_early_receipts_);
+  }
   if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
 
   auto signer = read_secret_key_file(resolve_path(config_, config_.key_file));
@@ -1036,8 +1059,19 @@ void Node::Impl::step(const hs::Input& input) {
   // certified it synced it before voting), so with gate node.early_receipts its
   // clients hear now, not after this node's own synced write of the commit.
   if (gate_enabled(Gate::node_early_receipts)) {
-    early_receipts_ += receipts_due_.size() + raw_due_.size();
+    const std::size_t answered = receipts_due_.size() + raw_due_.size();
+    early_receipts_ += answered;
     deliver_receipts();
+    if (answered > 0 && test_exit_after_early_receipts_ != 0 && early_receipts_ >= test_exit_after_early_receipts_) {
+      // The failpoint: these clients were answered, this step's commits are in the
+      // store's unsynced batch only. Give the client server time to send the
+      // answers, then go down before the synced write, as a crash would.
+      spdlog::warn("test failpoint: {} early receipts sent, exiting before the synced write of height {}",
+                   early_receipts_, output_.commits.back().height);
+      spdlog::default_logger()->flush();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::_Exit(test_exit_status);
+    }
   }
   const auto sync_start = Clock::now();
   const bool synced = safety || !output_.commits.empty() || pending_written_;

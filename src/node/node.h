@@ -36,6 +36,13 @@
 
 namespace kestrel::node {
 
+// The exit status of the test failpoint KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS=N
+// (environment, read at open): after N receipts sent early (gate
+// node.early_receipts) the node exits with this status before the synced write of
+// the commit it answered for, as a crash in that window would (docs/node.md "Test
+// failpoint"). For the cluster tests; unset in production.
+inline constexpr int test_exit_status = 75;
+
 // What /status reports (also `kestrel status`).
 struct NodeStatus {
   std::uint32_t id = 0;

@@ -24,6 +24,7 @@
 #include "harness.h"
 #include "mempool/mempool.h"
 #include "node/client_protocol.h"
+#include "node/node.h"
 
 namespace kestrel::cluster_test {
 namespace {
@@ -412,6 +413,98 @@ TEST(Cluster, CrashAndRestartUnderLoadWithoutLatencyGates) {
                                               {Gate::consensus_early_proposal, false},
                                               {Gate::net_urgent_consensus, false},
                                               {Gate::node_fresh_payload, false}});
+}
+
+// The number after the last `marker` in `text`, if any.
+std::optional<std::uint64_t> number_after_last(const std::string& text, const std::string& marker) {
+  const auto at = text.rfind(marker);
+  if (at == std::string::npos) return std::nullopt;
+  std::size_t end = at + marker.size();
+  std::uint64_t value = 0;
+  bool digits = false;
+  while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
+    value = value * 10 + static_cast<std::uint64_t>(text[end++] - '0');
+    digits = true;
+  }
+  if (!digits) return std::nullopt;
+  return value;
+}
+
+// --- 2b. The early-receipt window, hit on purpose -------------------------------------------
+// Gate node.early_receipts answers clients before this node's own synced write of
+// the commit. The kill test above lands in that window only by chance. Here node 1
+// runs with the test failpoint KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS (node/node.h):
+// once it has answered 40 clients early, it lets the answers leave and exits before
+// the synced write, so that step's commits never reach its store. It restarts
+// without the failpoint below the height it answered for, catches up from the
+// others, and every transfer acknowledged anywhere (its own last answers included)
+// is in every node's blocks, executed once.
+TEST(Cluster, CrashRightAfterEarlyReceipts) {
+  constexpr std::uint32_t accounts = 64;
+  constexpr std::size_t per_account = 200;
+  constexpr std::uint32_t victim = 1;
+  auto created = Cluster::create({.name = "early-receipt-crash", .nodes = 4, .accounts = accounts, .budget = 120s,
+                                  .tweak = [](node::NodeConfig& config) { config.view_timeout_ms = 250; }});
+  ASSERT_TRUE(created.ok()) << created.error();
+  Cluster& c = **created;
+  const auto test_start = Clock::now();
+  const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    std::vector<std::string> env;
+    if (i == victim) env.push_back("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS=40");
+    ASSERT_TRUE(c.start(i, env).ok());
+  }
+  auto ready = c.wait_ready(2, Clock::now() + 30s);
+  ASSERT_TRUE(ready.ok()) << ready.error();
+
+  // Worker w sends to node w % 4: worker 1's clients hear from the victim.
+  Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
+  load.start();
+  const auto exited = c.wait_exit(victim, Clock::now() + 30s);
+  ASSERT_TRUE(exited.has_value()) << "the failpoint did not fire; log:\n" << c.log_tail(victim, 20);
+  ASSERT_EQ(*exited, node::test_exit_status) << c.log_tail(victim, 20);
+  const auto answered_height =
+      number_after_last(c.log_tail(victim, 100000), "exiting before the synced write of height ");
+  ASSERT_TRUE(answered_height.has_value()) << c.log_tail(victim, 20);
+
+  // The other three keep committing; the victim restarts without the failpoint.
+  const std::uint64_t target = max_height(c, all_but(c, victim));
+  ASSERT_TRUE(c.start(victim).ok());
+  const auto took = wait_caught_up(c, victim, std::max(target, *answered_height), Clock::now() + 30s);
+  ASSERT_TRUE(took.has_value()) << "restarted node stayed at height " << c.height(victim);
+  // It reopened below the height it had answered for: the window was real.
+  const auto reopened_height = number_after_last(c.log_tail(victim, 100000), ": height ");
+  ASSERT_TRUE(reopened_height.has_value()) << c.log_tail(victim, 40);
+  EXPECT_LT(*reopened_height, *answered_height) << "the answered commit was durable before the exit";
+  std::printf("[early-receipt-crash] node %u answered clients for height %llu, exited before its synced write, "
+              "reopened at height %llu and caught up in %.1f s\n",
+              victim, static_cast<unsigned long long>(*answered_height),
+              static_cast<unsigned long long>(*reopened_height), *took);
+
+  std::this_thread::sleep_for(2s);
+  const bool drained = load.drain(Clock::now() + 30s);
+  const LoadFigures f = load.figures();
+  print_load("early-receipt-crash", f);
+  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n" << join(f.errors);
+  const auto sent = load.sent_per_account();
+  EXPECT_EQ(load.confirmed_per_account(), sent);
+  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
+  std::size_t failed = 0;
+  check_end_state(c, sent, "early-receipt-crash", &failed);
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    auto committed = committed_transactions(c, i);
+    ASSERT_TRUE(committed.ok()) << committed.error();
+    std::size_t missing = 0, not_once = 0;
+    for (const auto& [a, nonce] : load.receipted()) {
+      auto it = committed->find(transfers.ids[a][nonce]);
+      if (it == committed->end()) ++missing;
+      else if (it->second.succeeded != 1) ++not_once;
+    }
+    EXPECT_EQ(missing, 0u) << "node " << i;
+    EXPECT_EQ(not_once, 0u) << "node " << i;
+  }
+  std::printf("[early-receipt-crash] total test time %.1f s\n", seconds_since(test_start));
+  judge_copies("early-receipt-crash", failed, f.rejected_bad_nonce);
 }
 
 // --- 3. Long downtime catch-up --------------------------------------------------------------

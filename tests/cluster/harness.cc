@@ -113,13 +113,18 @@ std::optional<std::uint16_t> pick_base_port(std::uint32_t nodes) {
   return std::nullopt;
 }
 
-// fork + exec of the kestrel binary, output appended to `log_path`. The child dies
-// with the test process (PR_SET_PDEATHSIG).
-pid_t spawn(std::vector<std::string> args, const std::string& log_path) {
+// fork + exec of the kestrel binary, output appended to `log_path`, with this
+// process's environment plus `env` ("NAME=value" entries). The child dies with the
+// test process (PR_SET_PDEATHSIG).
+pid_t spawn(std::vector<std::string> args, const std::string& log_path, std::vector<std::string> env = {}) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(KESTREL_BINARY));
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid != 0) return pid;
@@ -131,7 +136,7 @@ pid_t spawn(std::vector<std::string> args, const std::string& log_path) {
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
   }
-  execv(KESTREL_BINARY, argv.data());
+  execve(KESTREL_BINARY, argv.data(), envp.data());
   _exit(127);
 }
 
@@ -246,12 +251,12 @@ Cluster::~Cluster() {
   }
 }
 
-Status<std::string> Cluster::start(std::uint32_t i) {
+Status<std::string> Cluster::start(std::uint32_t i, std::vector<std::string> env) {
   KESTREL_ASSERT(i < configs_.size());
   std::lock_guard lock(mutex_);
   KESTREL_ASSERT(pids_[i] < 0);
   if (deadline_hit_) return Err(std::string("deadline passed"));
-  const pid_t pid = spawn({"node", "--config", configs_[i].path, "--status-every", "2"}, log_path(i));
+  const pid_t pid = spawn({"node", "--config", configs_[i].path, "--status-every", "2"}, log_path(i), std::move(env));
   if (pid < 0) return Err(std::string("fork failed"));
   pids_[i] = pid;
   return {};
@@ -284,6 +289,20 @@ void Cluster::kill(std::uint32_t i) {
   int status = 0;
   waitpid(pids_[i], &status, 0);
   pids_[i] = -1;
+}
+
+std::optional<int> Cluster::wait_exit(std::uint32_t i, Clock::time_point deadline) {
+  pid_t pid;
+  {
+    std::lock_guard lock(mutex_);
+    pid = pids_[i];
+  }
+  if (pid < 0) return std::nullopt;
+  auto code = reap(pid, deadline);
+  if (!code) return std::nullopt;
+  std::lock_guard lock(mutex_);
+  pids_[i] = -1;
+  return code;
 }
 
 int Cluster::stop(std::uint32_t i, std::chrono::milliseconds grace) {

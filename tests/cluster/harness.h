@@ -103,9 +103,10 @@ class Cluster {
   const std::filesystem::path& dir() const { return dir_; }
   Clock::time_point deadline() const { return deadline_; }
 
-  // Spawns `kestrel node --config node<i>/config.toml` (log appended to node<i>.log).
+  // Spawns `kestrel node --config node<i>/config.toml` (log appended to node<i>.log),
+  // with `env` ("NAME=value") added to its environment.
   // REQUIRES: node i not running.
-  Status<std::string> start(std::uint32_t i);
+  Status<std::string> start(std::uint32_t i, std::vector<std::string> env = {});
   Status<std::string> start_all();
   // Waits until every running node's client port accepts and node 0 reports height >= min_height.
   Status<std::string> wait_ready(std::uint64_t min_height, Clock::time_point deadline);
@@ -114,6 +115,9 @@ class Cluster {
   // SIGTERM, reaped; SIGKILL after `grace`. Returns the exit status (or -1 if killed).
   int stop(std::uint32_t i, std::chrono::milliseconds grace = std::chrono::milliseconds(10000));
   void stop_all();
+  // Waits until `deadline` for node i to exit on its own; its exit status (reaped),
+  // or nullopt when it still runs (or was not running).
+  std::optional<int> wait_exit(std::uint32_t i, Clock::time_point deadline);
   bool running(std::uint32_t i) const;
 
   // /status of node i (nullopt when it does not answer within 500 ms).
