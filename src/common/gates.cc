@@ -174,8 +174,8 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
     {Gate::net_urgent_consensus, "net.urgent_consensus", "net",
      "consensus messages (proposals, votes, timeouts, certificate syncs, fetch requests) are queued as "
      "urgent: the peer's writer sends them, with whatever is queued, at once instead of holding the "
-     "frame up to batch_delay_max (200 us) for company, a hold that was on every hop of a view at light "
-     "load; gossip and fetch responses (bulk blocks) still wait for company",
+     "frame up to batch_delay_max for company, a hold that was on every hop of a view at light load; "
+     "gossip and fetch responses (bulk blocks) still wait for company",
      GateRisk::low,
      "more, smaller frames (more AEAD calls and syscalls) when consensus messages are frequent; a view "
      "sends a handful of them, and the A/B at signed saturation measures the cost",
@@ -183,12 +183,12 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
     {Gate::node_fresh_payload, "node.fresh_payload", "node",
      "a node that leads this view or the next, whose pools are small (under "
      "node_fresh_payload_pool_entries_max entries) and grew since its payload for the core was built, "
-     "builds that payload again before it steps a peer's consensus message (which may complete the QC "
-     "that makes it propose); before, a non-empty payload was rebuilt only at the next view or commit, "
+     "builds that payload again before it steps a peer's consensus message other than a proposal (a vote "
+     "may complete the QC that makes it propose); before, a non-empty payload was rebuilt only at the next view or commit, "
      "and at light load one command in seven arrived after it and missed the proposal by a view",
      GateRisk::low,
-     "payloads are built more often when work trickles in (at most once per peer message, scanning at "
-     "most 63 entries); the proposal rules are unchanged",
+     "payloads are built more often when work trickles in (at most once per peer message, and only while "
+     "the pools are under node_fresh_payload_pool_entries_max entries); the proposal rules are unchanged",
      true, Gate::count_, GateWorkload::raw_light_load},
 }};
 

@@ -43,7 +43,7 @@ enum class Gate : std::uint8_t {
   node_early_receipts,          // clients hear of a commit before the node's own synced write of it
   execution_known_senders,      // a committed transaction's sender id comes from its mempool entry
   net_urgent_consensus,         // consensus messages skip the writer's batching hold
-  node_fresh_payload,           // a leader with an empty payload takes new work before stepping a peer message
+  node_fresh_payload,           // a leader with small pools rebuilds its payload before stepping a peer message
   count_,                       // not a gate: the number of gates
 };
 

@@ -152,7 +152,9 @@ struct Peer {
   struct Block {
     Bytes records;
     std::vector<std::uint32_t> ends;  // end offset of each record in `records`
-    Clock::time_point oldest{};       // enqueue time of the block's first record
+    // Enqueue time of the block's first record; time_point::min() once an urgent
+    // message is in the block (its age bound has passed: the writer sends it at once).
+    Clock::time_point oldest{};
   };
   std::deque<Block> blocks;
   std::size_t queued_messages = 0;

@@ -359,7 +359,10 @@ static std::uint64_t test_exit_after_early_receipts_setting() {
   std::uint64_t count = 0;
   const std::string_view text(value);
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
-  if (error != std::errc{} || end != text.data() + text.size()) return 0;
+  if (error != std::errc{} || end != text.data() + text.size()) {
+    spdlog::warn("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS={}: not a count; the test failpoint stays off", text);
+    return 0;
+  }
   return count;
 }
 
@@ -966,7 +969,11 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
   // build it now. Otherwise a non-empty payload is rebuilt only at the next view
   // or commit (an empty one after the event batch, at most once per
   // prepare_interval_min), and work that arrived meanwhile waits a whole view.
-  if (gate_enabled(Gate::node_fresh_payload) && pool_version_ != prepared_pool_version_ &&
+  // Not before a proposal: its block is not in flight here until it is stepped,
+  // so a payload built now could repeat its transactions; the votes that follow
+  // it are what complete the QC.
+  if (gate_enabled(Gate::node_fresh_payload) && !std::holds_alternative<hs::Proposal>(m.message) &&
+      pool_version_ != prepared_pool_version_ &&
       mempool_->size() + raw_pool_.size() < limits::node_fresh_payload_pool_entries_max &&
       leading_soon(replica_->view())) {
     ++fresh_payloads_;
@@ -1063,11 +1070,12 @@ void Node::Impl::step(const hs::Input& input) {
     early_receipts_ += answered;
     deliver_receipts();
     if (answered > 0 && test_exit_after_early_receipts_ != 0 && early_receipts_ >= test_exit_after_early_receipts_) {
+      KESTREL_ASSERT(!output_.commits.empty());  // early answers come from this step's commits
       // The failpoint: these clients were answered, this step's commits are in the
       // store's unsynced batch only. Give the client server time to send the
       // answers, then go down before the synced write, as a crash would.
-      spdlog::warn("test failpoint: {} early receipts sent, exiting before the synced write of height {}",
-                   early_receipts_, output_.commits.back().height);
+      spdlog::warn("test failpoint: {} early receipts sent, exiting before the synced write of heights {} to {}",
+                   early_receipts_, output_.commits.front().height, output_.commits.back().height);
       spdlog::default_logger()->flush();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       std::_Exit(test_exit_status);
@@ -1547,8 +1555,8 @@ void Node::Impl::refresh_metrics() {
                "node.early_receipts)",
                {}, early_receipts_);
   export_total("kestrel_node_fresh_payloads_total",
-               "Payloads built for the core just before a peer's consensus message was stepped, because the pool "
-               "grew while the payload was empty (gate node.fresh_payload)",
+               "Payloads built again for the core just before a peer's consensus message was stepped, because the "
+               "small pools grew since the last build (gate node.fresh_payload)",
                {}, fresh_payloads_);
   static constexpr const char* activities[activity_count] = {
       "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",

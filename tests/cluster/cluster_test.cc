@@ -443,8 +443,15 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   constexpr std::uint32_t accounts = 64;
   constexpr std::size_t per_account = 200;
   constexpr std::uint32_t victim = 1;
+  // storage.write_batching (the default) keeps a step's commits in the store's
+  // unsynced batch until its synced write; with it off each commit is synced alone
+  // and there would be no window to hit.
   auto created = Cluster::create({.name = "early-receipt-crash", .nodes = 4, .accounts = accounts, .budget = 120s,
-                                  .tweak = [](node::NodeConfig& config) { config.view_timeout_ms = 250; }});
+                                  .tweak = [](node::NodeConfig& config) {
+                                    config.view_timeout_ms = 250;
+                                    config.gates.push_back({Gate::storage_write_batching, true});
+                                    config.gates.push_back({Gate::node_early_receipts, true});
+                                  }});
   ASSERT_TRUE(created.ok()) << created.error();
   Cluster& c = **created;
   const auto test_start = Clock::now();
@@ -463,22 +470,33 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   const auto exited = c.wait_exit(victim, Clock::now() + 30s);
   ASSERT_TRUE(exited.has_value()) << "the failpoint did not fire; log:\n" << c.log_tail(victim, 20);
   ASSERT_EQ(*exited, node::test_exit_status) << c.log_tail(victim, 20);
-  const auto answered_height =
-      number_after_last(c.log_tail(victim, 100000), "exiting before the synced write of height ");
-  ASSERT_TRUE(answered_height.has_value()) << c.log_tail(victim, 20);
+  // The step's commits, [first, last]: the victim answered for some of them.
+  const std::string exit_log = c.log_tail(victim, 100000);
+  const std::string marker = "exiting before the synced write of heights ";
+  const auto marked = exit_log.rfind(marker);
+  ASSERT_NE(marked, std::string::npos) << c.log_tail(victim, 20);
+  const std::string exit_line = exit_log.substr(marked, exit_log.find('\n', marked) - marked);
+  const auto first_answered = number_after_last(exit_line, marker);
+  const auto answered_height = number_after_last(exit_line, " to ");
+  ASSERT_TRUE(first_answered.has_value() && answered_height.has_value()) << c.log_tail(victim, 20);
+  ASSERT_LE(*first_answered, *answered_height);
 
   // The other three keep committing; the victim restarts without the failpoint.
   const std::uint64_t target = max_height(c, all_but(c, victim));
   ASSERT_TRUE(c.start(victim).ok());
   const auto took = wait_caught_up(c, victim, std::max(target, *answered_height), Clock::now() + 30s);
   ASSERT_TRUE(took.has_value()) << "restarted node stayed at height " << c.height(victim);
-  // It reopened below the height it had answered for: the window was real.
-  const auto reopened_height = number_after_last(c.log_tail(victim, 100000), ": height ");
+  // It reopened below the height it had answered for: the window was real. (The
+  // restart line, not a later status line, which also prints ": height ".)
+  const std::string log = c.log_tail(victim, 100000);
+  const auto restarted_at = log.rfind("restarted from ");
+  ASSERT_NE(restarted_at, std::string::npos) << c.log_tail(victim, 40);
+  const auto reopened_height = number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
   ASSERT_TRUE(reopened_height.has_value()) << c.log_tail(victim, 40);
-  EXPECT_LT(*reopened_height, *answered_height) << "the answered commit was durable before the exit";
-  std::printf("[early-receipt-crash] node %u answered clients for height %llu, exited before its synced write, "
-              "reopened at height %llu and caught up in %.1f s\n",
-              victim, static_cast<unsigned long long>(*answered_height),
+  EXPECT_LT(*reopened_height, *first_answered) << "the answered commits were durable before the exit";
+  std::printf("[early-receipt-crash] node %u answered clients for heights %llu to %llu, exited before its synced "
+              "write, reopened at height %llu and caught up in %.1f s\n",
+              victim, static_cast<unsigned long long>(*first_answered), static_cast<unsigned long long>(*answered_height),
               static_cast<unsigned long long>(*reopened_height), *took);
 
   std::this_thread::sleep_for(2s);
@@ -503,6 +521,20 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
     EXPECT_EQ(missing, 0u) << "node " << i;
     EXPECT_EQ(not_once, 0u) << "node " << i;
   }
+  // Among them are the answers the victim sent just before it went down: transfers
+  // of its worker's accounts (worker 1 of 4) in the blocks it answered for.
+  std::size_t answered_by_victim = 0;
+  for (std::uint64_t h = *first_answered; h <= *answered_height; ++h) {
+    auto answered_block = transactions_at(c, 0, h);
+    ASSERT_TRUE(answered_block.ok()) << answered_block.error();
+    for (const auto& [a, nonce] : load.receipted()) {
+      if (a % 4 == victim && answered_block->count(transfers.ids[a][nonce])) ++answered_by_victim;
+    }
+  }
+  EXPECT_GT(answered_by_victim, 0u) << "no client of the victim holds a receipt for heights " << *first_answered
+                                    << " to " << *answered_height;
+  std::printf("[early-receipt-crash] %zu of the victim's clients' receipts are for the heights it answered before "
+              "exiting\n", answered_by_victim);
   std::printf("[early-receipt-crash] total test time %.1f s\n", seconds_since(test_start));
   judge_copies("early-receipt-crash", failed, f.rejected_bad_nonce);
 }

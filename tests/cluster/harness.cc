@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <cstring>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -113,17 +114,21 @@ std::optional<std::uint16_t> pick_base_port(std::uint32_t nodes) {
   return std::nullopt;
 }
 
-// fork + exec of the kestrel binary, output appended to `log_path`, with this
-// process's environment plus `env` ("NAME=value" entries). The child dies with the
-// test process (PR_SET_PDEATHSIG).
+// fork + exec of the kestrel binary, output appended to `log_path`, with `env`
+// ("NAME=value" entries; first, so they win over inherited ones) and this process's
+// environment without any KESTREL_TEST_ variable (a failpoint reaches only the node
+// a test arms). Everything is allocated before fork. The child dies with the test
+// process (PR_SET_PDEATHSIG).
 pid_t spawn(std::vector<std::string> args, const std::string& log_path, std::vector<std::string> env = {}) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(KESTREL_BINARY));
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
   for (auto& e : env) envp.push_back(e.data());
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, "KESTREL_TEST_", 13) != 0) envp.push_back(*e);
+  }
   envp.push_back(nullptr);
   const pid_t parent = getpid();
   const pid_t pid = fork();
@@ -292,6 +297,7 @@ void Cluster::kill(std::uint32_t i) {
 }
 
 std::optional<int> Cluster::wait_exit(std::uint32_t i, Clock::time_point deadline) {
+  KESTREL_ASSERT(i < configs_.size());
   pid_t pid;
   {
     std::lock_guard lock(mutex_);
@@ -489,6 +495,15 @@ Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_tr
     auto& entry = out[execution::transaction_id(tx)];
     ++entry.included;
     if (r.status == execution::ReceiptStatus::success) ++entry.succeeded;
+  }));
+  return out;
+}
+
+Result<std::set<execution::TransactionId>, std::string> transactions_at(const Cluster& cluster, std::uint32_t i,
+                                                                       std::uint64_t height) {
+  std::set<execution::TransactionId> out;
+  KESTREL_TRY(walk_committed(cluster, i, [&](std::uint64_t h, const hotstuff2::Block&, ByteSpan tx, const execution::Receipt&) {
+    if (h == height) out.insert(execution::transaction_id(tx));
   }));
   return out;
 }

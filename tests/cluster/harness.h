@@ -28,6 +28,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -172,6 +173,9 @@ struct Inclusions {
 };
 Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_transactions(const Cluster& cluster,
                                                                                             std::uint32_t i);
+// The ids of the transactions in node i's committed block at `height` (node stopped).
+Result<std::set<execution::TransactionId>, std::string> transactions_at(const Cluster& cluster, std::uint32_t i,
+                                                                       std::uint64_t height);
 // Diagnostics: every receipt in node i's store whose status is not success, one
 // line each (height, view, proposer, account, nonce, status), plus where that
 // account's previous nonce and the same nonce committed. Empty when all succeeded.
