@@ -236,17 +236,7 @@ class Network::Impl {
         add(counters_.send_queue_full);
         return Err(NetError::queue_full);
       }
-      enqueue_locked(peer, type, payload, wake);
-      if (delivery == Delivery::urgent) {
-        // The block's age bound has passed: a writer holding it for company (or
-        // asleep) sends it now, with whatever else is queued ahead of and in it.
-        peer.blocks.back().oldest = Clock::time_point::min();
-        if (peer.writer_waiting) {
-          peer.writer_waiting = false;
-          wake = true;
-        }
-        add(counters_.urgent_sends);
-      }
+      enqueue_locked(peer, type, payload, delivery == Delivery::urgent, wake);
     }
     if (wake) wake_writer(peer);
     return {};
@@ -271,7 +261,7 @@ class Network::Impl {
         }
       }
       if (stopping_.load()) return Err(NetError::stopped);
-      enqueue_locked(peer, type, payload, wake);
+      enqueue_locked(peer, type, payload, /*urgent=*/false, wake);
     }
     if (wake) wake_writer(peer);
     return {};
@@ -359,7 +349,9 @@ class Network::Impl {
            peer.queued_bytes + record <= config_.send_queue_bytes_max;
   }
 
-  void enqueue_locked(Peer& peer, std::uint16_t type, ByteSpan payload, bool& wake) {
+  // `urgent`: the block's age bound has passed, so a writer holding it for company
+  // (or asleep) sends it now, with whatever else is queued ahead of and in it.
+  void enqueue_locked(Peer& peer, std::uint16_t type, ByteSpan payload, bool urgent, bool& wake) {
     const bool was_empty = peer.queued_messages == 0;
     const std::size_t before = peer.queued_bytes;
     const std::size_t record = wire::message_record_bytes(payload.size());
@@ -375,9 +367,13 @@ class Network::Impl {
     block.ends.push_back(static_cast<std::uint32_t>(block.records.size()));
     ++peer.queued_messages;
     peer.queued_bytes += block.records.size() - block_before;
-    // Wake a sleeping writer on new work, or when a batch has filled up.
+    if (urgent) {
+      block.oldest = Clock::time_point::min();
+      add(counters_.urgent_sends);
+    }
+    // Wake a sleeping writer on new work, on urgent work, or when a batch has filled up.
     if (peer.writer_waiting &&
-        (was_empty || (before < config_.batch_bytes_max && peer.queued_bytes >= config_.batch_bytes_max))) {
+        (was_empty || urgent || (before < config_.batch_bytes_max && peer.queued_bytes >= config_.batch_bytes_max))) {
       peer.writer_waiting = false;
       wake = true;
     }

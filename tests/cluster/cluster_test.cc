@@ -235,6 +235,24 @@ std::optional<double> metric(const std::string& text, const std::string& prefix)
   return std::nullopt;
 }
 
+// Every transfer with a success receipt is in every node's blocks, executed with
+// success exactly once (nodes stopped).
+void expect_receipted_committed_once(const Cluster& c, const Load& load, const SignedTransfers& transfers) {
+  const auto receipted = load.receipted();
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    auto committed = committed_transactions(c, i);
+    ASSERT_TRUE(committed.ok()) << committed.error();
+    std::size_t missing = 0, not_once = 0;
+    for (const auto& [a, nonce] : receipted) {
+      auto it = committed->find(transfers.ids[a][nonce]);
+      if (it == committed->end()) ++missing;
+      else if (it->second.succeeded != 1) ++not_once;
+    }
+    EXPECT_EQ(missing, 0u) << "node " << i;
+    EXPECT_EQ(not_once, 0u) << "node " << i;
+  }
+}
+
 // `gates`: added to every node's [gates] (the defaults, or the other side of the
 // gates that change what leaves before the synced write).
 void crash_and_restart_under_load(const std::string& name, const std::vector<GateSetting>& gates) {
@@ -385,18 +403,7 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
   std::size_t failed = 0;
   check_end_state(c, sent, "crash", &failed);
   // ...and in every node's blocks, executed with success exactly once.
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    auto committed = committed_transactions(c, i);
-    ASSERT_TRUE(committed.ok()) << committed.error();
-    std::size_t missing = 0, not_once = 0;
-    for (const auto& [a, nonce] : load.receipted()) {
-      auto it = committed->find(transfers.ids[a][nonce]);
-      if (it == committed->end()) ++missing;
-      else if (it->second.succeeded != 1) ++not_once;
-    }
-    EXPECT_EQ(missing, 0u) << "node " << i;
-    EXPECT_EQ(not_once, 0u) << "node " << i;
-  }
+  expect_receipted_committed_once(c, load, transfers);
   std::printf("[crash] total test time %.1f s\n", seconds_since(test_start));
   judge_copies("crash", failed, f.rejected_bad_nonce);
 }
@@ -509,27 +516,14 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
   std::size_t failed = 0;
   check_end_state(c, sent, "early-receipt-crash", &failed);
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    auto committed = committed_transactions(c, i);
-    ASSERT_TRUE(committed.ok()) << committed.error();
-    std::size_t missing = 0, not_once = 0;
-    for (const auto& [a, nonce] : load.receipted()) {
-      auto it = committed->find(transfers.ids[a][nonce]);
-      if (it == committed->end()) ++missing;
-      else if (it->second.succeeded != 1) ++not_once;
-    }
-    EXPECT_EQ(missing, 0u) << "node " << i;
-    EXPECT_EQ(not_once, 0u) << "node " << i;
-  }
+  expect_receipted_committed_once(c, load, transfers);
   // Among them are the answers the victim sent just before it went down: transfers
   // of its worker's accounts (worker 1 of 4) in the blocks it answered for.
+  auto answered_blocks = transactions_in(c, 0, *first_answered, *answered_height);
+  ASSERT_TRUE(answered_blocks.ok()) << answered_blocks.error();
   std::size_t answered_by_victim = 0;
-  for (std::uint64_t h = *first_answered; h <= *answered_height; ++h) {
-    auto answered_block = transactions_at(c, 0, h);
-    ASSERT_TRUE(answered_block.ok()) << answered_block.error();
-    for (const auto& [a, nonce] : load.receipted()) {
-      if (a % 4 == victim && answered_block->count(transfers.ids[a][nonce])) ++answered_by_victim;
-    }
+  for (const auto& [a, nonce] : load.receipted()) {
+    if (a % 4 == victim && answered_blocks->count(transfers.ids[a][nonce])) ++answered_by_victim;
   }
   EXPECT_GT(answered_by_victim, 0u) << "no client of the victim holds a receipt for heights " << *first_answered
                                     << " to " << *answered_height;

@@ -499,11 +499,11 @@ Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_tr
   return out;
 }
 
-Result<std::set<execution::TransactionId>, std::string> transactions_at(const Cluster& cluster, std::uint32_t i,
-                                                                       std::uint64_t height) {
+Result<std::set<execution::TransactionId>, std::string> transactions_in(const Cluster& cluster, std::uint32_t i,
+                                                                       std::uint64_t first, std::uint64_t last) {
   std::set<execution::TransactionId> out;
   KESTREL_TRY(walk_committed(cluster, i, [&](std::uint64_t h, const hotstuff2::Block&, ByteSpan tx, const execution::Receipt&) {
-    if (h == height) out.insert(execution::transaction_id(tx));
+    if (h >= first && h <= last) out.insert(execution::transaction_id(tx));
   }));
   return out;
 }

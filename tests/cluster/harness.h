@@ -173,9 +173,10 @@ struct Inclusions {
 };
 Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_transactions(const Cluster& cluster,
                                                                                             std::uint32_t i);
-// The ids of the transactions in node i's committed block at `height` (node stopped).
-Result<std::set<execution::TransactionId>, std::string> transactions_at(const Cluster& cluster, std::uint32_t i,
-                                                                       std::uint64_t height);
+// The ids of the transactions in node i's committed blocks at heights [first, last]
+// (node stopped).
+Result<std::set<execution::TransactionId>, std::string> transactions_in(const Cluster& cluster, std::uint32_t i,
+                                                                       std::uint64_t first, std::uint64_t last);
 // Diagnostics: every receipt in node i's store whose status is not success, one
 // line each (height, view, proposer, account, nonce, status), plus where that
 // account's previous nonce and the same nonce committed. Empty when all succeeded.
