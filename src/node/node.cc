@@ -290,6 +290,7 @@ class Node::Impl {
   std::uint64_t proposal_transactions_known_ = 0, proposal_transactions_checked_ = 0;
   std::uint64_t early_receipts_ = 0;  // answers sent before the step's sync (gate node.early_receipts)
   std::uint64_t fresh_payloads_ = 0;  // payloads built before a peer message's step (gate node.fresh_payload)
+  std::uint64_t votes_withheld_ = 0;  // votes not sent: their block is not in this node's store
   // Where the consensus thread's wall time goes (kestrel_node_thread_seconds_total):
   // nanoseconds per activity, written by the consensus thread only.
   enum Activity : std::size_t {
@@ -343,24 +344,26 @@ class Node::Impl {
   bool prepared_held_ = false;
   std::optional<Clock::time_point> hold_deadline_;
 
-  // Test failpoint (docs/node.md "Test failpoint"): after this many early receipts
-  // the node exits before the step's synced write. 0: off.
+  // Test failpoints (docs/node.md "Test failpoints"): after this many early receipts
+  // the node exits before the step's synced write (0: off); every pending-block
+  // put is refused as if the store's pending family were full.
   std::uint64_t test_exit_after_early_receipts_ = 0;
+  bool test_refuse_pending_blocks_ = false;
 
   mutable std::mutex status_mutex_;
   NodeStatus status_;
 };
 
-// The failpoint's setting from the environment (KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS,
-// a positive count); anything else leaves it off.
-static std::uint64_t test_exit_after_early_receipts_setting() {
-  const char* value = std::getenv("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS");
+// A test failpoint's setting from the environment (a positive count); anything
+// else leaves it off.
+static std::uint64_t test_failpoint_setting(const char* name) {
+  const char* value = std::getenv(name);
   if (value == nullptr) return 0;
   std::uint64_t count = 0;
   const std::string_view text(value);
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), count);
   if (error != std::errc{} || end != text.data() + text.size()) {
-    spdlog::warn("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS={}: not a count; the test failpoint stays off", text);
+    spdlog::warn("{}={}: not a count; the test failpoint stays off", name, text);
     return 0;
   }
   return count;
@@ -371,11 +374,13 @@ static std::uint64_t test_exit_after_early_receipts_setting() {
 Status<std::string> Node::Impl::open() {
   n_ = static_cast<std::uint32_t>(config_.validators.size());
   self_ = config_.id;
-  test_exit_after_early_receipts_ = test_exit_after_early_receipts_setting();
+  test_exit_after_early_receipts_ = test_failpoint_setting("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS");
   if (test_exit_after_early_receipts_ != 0) {
     spdlog::warn("test failpoint: exiting (status {}) before the synced write after {} early receipts",
                  test_exit_status, test_exit_after_early_receipts_);
   }
+  test_refuse_pending_blocks_ = test_failpoint_setting("KESTREL_TEST_REFUSE_PENDING_BLOCKS") != 0;
+  if (test_refuse_pending_blocks_) spdlog::warn("test failpoint: every pending-block put is refused (pending_full)");
   if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
 
   auto signer = read_secret_key_file(resolve_path(config_, config_.key_file));
@@ -589,9 +594,12 @@ Status<std::string> Node::Impl::restore_state(const std::string& path, hs::Resto
 
 void Node::Impl::persist_block(const hs::BlockId& id, const hs::Block& block) {
   if (pending_blocks_.count(id) || block.height <= store_->committed_height()) return;
-  if (auto s = store_->put_pending_block(id, hs::encode_block(block)); !s) {
+  auto s = test_refuse_pending_blocks_ ? Status<storage::StorageError>(Err(storage::StorageError::pending_full))
+                                       : store_->put_pending_block(id, hs::encode_block(block));
+  if (!s) {
     // Bounded: forks are pruned at every commit; full means a long uncommitted
-    // chain. The block stays in memory; a restart would fetch it from peers.
+    // chain. The block stays in memory (a restart would fetch it from peers), and
+    // this node does not vote for it (send_outputs).
     spdlog::warn("pending block at height {} not persisted: {}", block.height, storage::describe(s.error()));
     return;
   }
@@ -1148,6 +1156,15 @@ void Node::Impl::send_outputs(bool early) {
       hold_deadline_.reset();
       while (proposed_at_.size() > limits::node_in_flight_blocks_max) proposed_at_.erase(proposed_at_.begin());
       metrics_.proposal_transactions->observe(in_flight_.count(p->block.id()) ? in_flight_[p->block.id()].ids.size() : 0);
+    } else if (const auto* v = std::get_if<hs::Vote>(&send.message); v && !pending_blocks_.count(v->block_id)) {
+      // A vote only for a block this node stored: a QC's voters each hold its block
+      // durably (gate node.early_receipts answers clients on that, and the quorum
+      // serves the block to peers that catch up). Not voting is always safe; the
+      // safety record already has the view, so the node will not vote in it later.
+      ++votes_withheld_;
+      spdlog::warn("vote for block {} at view {} withheld: the block is not in the store", hex32(v->block_id).substr(0, 16),
+                   v->view);
+      continue;
     } else {
       sign(send.message);
     }
@@ -1554,6 +1571,10 @@ void Node::Impl::refresh_metrics() {
                "Receipts and raw commit notices sent before this node's synced write of the commit (gate "
                "node.early_receipts)",
                {}, early_receipts_);
+  export_total("kestrel_node_votes_withheld_total",
+               "Votes the core cast that the node did not send, because the block was not stored (its pending-block "
+               "put failed)",
+               {}, votes_withheld_);
   export_total("kestrel_node_fresh_payloads_total",
                "Payloads built again for the core just before a peer's consensus message was stepped, because the "
                "small pools grew since the last build (gate node.fresh_payload)",

@@ -533,6 +533,67 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   judge_copies("early-receipt-crash", failed, f.rejected_bad_nonce);
 }
 
+// --- 2c. No vote for a block the node did not store ------------------------------------------
+
+// Node 2 refuses every pending-block put (test failpoint, as if its store's pending
+// family were full): it must not vote, because a QC's voters are the quorum that
+// holds its block durably (gate node.early_receipts answers clients on that). So
+// no committed block's QC carries its signature, every QC is signed by the other
+// three, and node 2 still follows: it executes what their QCs commit.
+TEST(Cluster, NoVoteForABlockNotStored) {
+  constexpr std::uint32_t accounts = 32;
+  constexpr std::size_t per_account = 30;
+  constexpr std::uint32_t refuser = 2;
+  auto created = Cluster::create({.name = "no-vote", .nodes = 4, .accounts = accounts, .budget = 90s, .tweak = {}});
+  ASSERT_TRUE(created.ok()) << created.error();
+  Cluster& c = **created;
+  const auto test_start = Clock::now();
+  const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    std::vector<std::string> env;
+    if (i == refuser) env.push_back("KESTREL_TEST_REFUSE_PENDING_BLOCKS=1");
+    ASSERT_TRUE(c.start(i, env).ok());
+  }
+  auto ready = c.wait_ready(2, Clock::now() + 30s);
+  ASSERT_TRUE(ready.ok()) << ready.error();
+
+  Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4});
+  load.start();
+  // Every transfer (960 at 300/s), then drain.
+  const std::uint64_t total = accounts * per_account;
+  EXPECT_TRUE(wait_until(Clock::now() + 30s, [&] { return load.confirmed() >= total; }, 100ms))
+      << load.confirmed() << " of " << total << " confirmed";
+  const bool drained = load.drain(Clock::now() + 30s);
+  const LoadFigures f = load.figures();
+  print_load("no-vote", f);
+  ASSERT_TRUE(drained) << join(f.errors);
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    const auto m = c.admin_get(i, "/metrics");
+    ASSERT_TRUE(m && m->first == 200);
+    const double withheld = metric(m->second, "kestrel_node_votes_withheld_total").value_or(-1);
+    if (i == refuser) {
+      EXPECT_GT(withheld, 0) << "node " << i;
+    } else {
+      EXPECT_EQ(withheld, 0) << "node " << i;
+    }
+  }
+  std::size_t failed = 0;
+  check_end_state(c, load.sent_per_account(), "no-vote", &failed);
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    auto q = qc_signers(c, i);
+    ASSERT_TRUE(q.ok()) << q.error();
+    ASSERT_GT(q->qcs, 10u) << "node " << i;
+    EXPECT_EQ(q->signed_by.count(refuser), 0u) << "node " << i << ": a QC carries the refuser's vote";
+    for (std::uint32_t v = 0; v < c.size(); ++v) {
+      if (v == refuser) continue;
+      EXPECT_EQ(q->signed_by[v], q->qcs) << "node " << i << ": validator " << v;
+    }
+    if (i == 0) std::printf("[no-vote] %zu QCs in node 0's blocks, none signed by node %u\n", q->qcs, refuser);
+  }
+  std::printf("[no-vote] total test time %.1f s\n", seconds_since(test_start));
+  judge_copies("no-vote", failed, f.rejected_bad_nonce);
+}
+
 // --- 3. Long downtime catch-up --------------------------------------------------------------
 
 TEST(Cluster, LongDowntimeCatchUp) {

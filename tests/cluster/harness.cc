@@ -508,6 +508,22 @@ Result<std::set<execution::TransactionId>, std::string> transactions_in(const Cl
   return out;
 }
 
+Result<QcSigners, std::string> qc_signers(const Cluster& cluster, std::uint32_t i) {
+  auto store = cluster.open_store(i);
+  if (!store) return Err(store.error());
+  QcSigners out;
+  for (std::uint64_t h = (*store)->first_kept_height(); h <= (*store)->committed_height(); ++h) {
+    auto bytes = (*store)->block_at(h);
+    if (!bytes) return Err("block at " + std::to_string(h) + " missing");
+    auto block = hotstuff2::decode_block(**bytes);
+    if (!block) return Err("block at " + std::to_string(h) + " does not decode");
+    if (block->justify.signatures.empty()) continue;
+    ++out.qcs;
+    for (const auto& s : block->justify.signatures) ++out.signed_by[s.signer];
+  }
+  return out;
+}
+
 Result<std::vector<std::string>, std::string> failed_receipts(const Cluster& cluster, std::uint32_t i) {
   std::map<execution::AccountId, std::size_t> account_of;
   for (std::size_t a = 0; a < cluster.accounts().ids.size(); ++a) account_of[cluster.accounts().ids[a]] = a;

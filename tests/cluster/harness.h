@@ -177,6 +177,14 @@ Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_tr
 // (node stopped).
 Result<std::set<execution::TransactionId>, std::string> transactions_in(const Cluster& cluster, std::uint32_t i,
                                                                        std::uint64_t first, std::uint64_t last);
+// The signers of the QCs that node i's committed blocks [1, height] carry
+// (block.justify; the genesis QC, which has none, is skipped): how many QCs each
+// validator signed, and how many QCs were read (node stopped).
+struct QcSigners {
+  std::size_t qcs = 0;
+  std::map<std::uint32_t, std::size_t> signed_by;
+};
+Result<QcSigners, std::string> qc_signers(const Cluster& cluster, std::uint32_t i);
 // Diagnostics: every receipt in node i's store whose status is not success, one
 // line each (height, view, proposer, account, nonce, status), plus where that
 // account's previous nonce and the same nonce committed. Empty when all succeeded.
