@@ -227,6 +227,8 @@ class Simulation {
     const std::uint32_t f = (config.n - 1) / 3;
     KESTREL_ASSERT(config.byzantine <= f);
     nodes_.resize(config.n);
+    last_vote_.resize(config.n);
+    last_proposal_.resize(config.n);
     // Byzantine replicas: a seeded choice.
     std::vector<ReplicaId> ids(config.n);
     for (ReplicaId i = 0; i < config.n; ++i) ids[i] = i;
@@ -617,20 +619,40 @@ class Simulation {
     if (config_.trace) trace("commit " + std::to_string(r) + " h=" + std::to_string(c.height) + " v=" + std::to_string(c.view));
   }
 
+  // A replica votes at most once per view and only in views above its last vote
+  // (its safety record), across crashes and restarts: a vote at or below its last
+  // one is a violation. One record per replica, so the check is bounded by n.
   void check_vote(ReplicaId r, const hs::Vote& v) {
-    auto [it, inserted] = votes_sent_.emplace(std::make_pair(r, v.view), v.block_id);
-    if (!inserted) {
-      result_.violations.push_back("replica " + std::to_string(r) + " voted twice in view " + std::to_string(v.view));
+    auto& last = last_vote_[r];
+    if (last && v.view <= last->first) {
+      result_.violations.push_back("replica " + std::to_string(r) +
+                                   (v.view == last->first ? " voted twice in view " + std::to_string(v.view)
+                                                          : " voted in view " + std::to_string(v.view) +
+                                                                " after voting in view " + std::to_string(last->first)));
+      return;
     }
+    last = std::make_pair(v.view, v.block_id);
   }
 
-  // An honest leader proposes one block per view, across crashes and restarts.
+  // An honest leader proposes one block per view, across crashes and restarts, in
+  // views above its last proposal (last_proposed_view); sending the same proposal
+  // again is allowed.
   void check_proposal(ReplicaId r, const hs::Block& block) {
-    auto [it, inserted] = proposals_sent_.emplace(std::make_pair(r, block.view), block.id());
-    if (!inserted && it->second != block.id()) {
-      result_.violations.push_back("replica " + std::to_string(r) + " proposed twice in view " +
-                                   std::to_string(block.view));
+    auto& last = last_proposal_[r];
+    const hs::BlockId id = block.id();
+    if (last && block.view < last->first) {
+      result_.violations.push_back("replica " + std::to_string(r) + " proposed in view " + std::to_string(block.view) +
+                                   " after proposing in view " + std::to_string(last->first));
+      return;
     }
+    if (last && block.view == last->first) {
+      if (id != last->second) {
+        result_.violations.push_back("replica " + std::to_string(r) + " proposed twice in view " +
+                                     std::to_string(block.view));
+      }
+      return;
+    }
+    last = std::make_pair(block.view, id);
   }
 
   void check_liveness_progress() {
@@ -765,6 +787,7 @@ class Simulation {
         hs::Vote moved = *v;
         moved.view = prng_.chance(1, 2) ? (moved.view > 3 ? moved.view - 3 : 1) : moved.view + 1000000;
         moved.signature = keys_.sign(r, hs::vote_signing_bytes(7, moved.view, moved.block_id));
+        if (config_.audit_byzantine) check_vote(r, moved);
         send_to(r, std::nullopt, moved);
       } else if (auto* t = std::get_if<hs::Timeout>(&m)) {
         hs::Timeout moved = *t;
@@ -914,8 +937,8 @@ class Simulation {
   SimResult result_;
   Sha256 digest_;
   std::map<std::uint64_t, hs::BlockId> committed_at_;
-  std::map<std::pair<ReplicaId, hs::View>, hs::BlockId> votes_sent_;
-  std::map<std::pair<ReplicaId, hs::View>, hs::BlockId> proposals_sent_;
+  // Per replica: its last vote and last proposal (view, block id).
+  std::vector<std::optional<std::pair<hs::View, hs::BlockId>>> last_vote_, last_proposal_;
   std::map<hs::BlockId, Tick> proposed_at_;
   std::uint64_t max_commit_view_ = 0;
   std::optional<std::uint64_t> view_at_gst_;

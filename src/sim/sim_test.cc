@@ -78,6 +78,18 @@ TEST(SimTest, CheckersReportMisbehaviourWhenAudited) {
   EXPECT_NE(audited.violations.front().find("voted twice"), std::string::npos) << audited.violations.front();
 }
 
+// ... and so is one that signs votes for views below (or far above) its last vote.
+TEST(SimTest, CheckersReportStaleVotesWhenAudited) {
+  SimConfig c = config(4, 1, 100, "bad-view", 9);
+  EXPECT_TRUE(run_hotstuff2(c).violations.empty());
+  c.audit_byzantine = true;
+  const SimResult audited = run_hotstuff2(c);
+  ASSERT_FALSE(audited.violations.empty());
+  std::size_t stale = 0;
+  for (const auto& v : audited.violations) stale += v.find(" after voting in view ") != std::string::npos;
+  EXPECT_GT(stale, 0u) << audited.violations.front();
+}
+
 // Early proposals (hotstuff2::Config::reserve_next_proposal): crashes between a
 // leader's early proposal and its records, under every fault, stay safe and live,
 // and no honest replica proposes twice in a view.

@@ -395,6 +395,13 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
                        << join(f.errors) << "stores:\n" << store_diagnostics(c);
   const auto sent = load.sent_per_account();
   EXPECT_EQ(load.confirmed_per_account(), sent);
+  // Crashes, restarts and catch-up never cost a vote: every node stored every
+  // block it voted for (the restarted ones count since their restart).
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    const auto m = c.admin_get(i, "/metrics");
+    ASSERT_TRUE(m && m->first == 200);
+    EXPECT_EQ(metric(m->second, "kestrel_node_votes_withheld_total").value_or(-1), 0) << "node " << i;
+  }
 
   // Every transfer with a success receipt is in every node's final state: the
   // account's nonce passed it (check_accounts requires nonce == sent, and a
