@@ -75,16 +75,26 @@ int run_node(const NodeOptions& o) {
   using Clock = std::chrono::steady_clock;
   const auto status_every = std::chrono::seconds(o.status_every_s);
   const auto trim_every = std::chrono::milliseconds(limits::node_malloc_trim_interval_ms);
+  // How often it checks whether the node stopped itself (a store failure).
+  constexpr auto failure_poll = std::chrono::milliseconds(200);
   auto next_status = Clock::now() + status_every;
   auto next_trim = Clock::now() + trim_every;
   for (;;) {
-    const auto wait_ns = std::max<std::int64_t>(
-        0, std::chrono::duration_cast<std::chrono::nanoseconds>(std::min(next_status, next_trim) - Clock::now()).count());
+    const auto wake = std::min({next_status, next_trim, Clock::now() + failure_poll});
+    const auto wait_ns =
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(wake - Clock::now()).count());
     timespec wait{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
     const int signal = sigtimedwait(&signals, nullptr, &wait);
     if (signal == SIGINT || signal == SIGTERM) {
       spdlog::info("signal {}: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
       break;
+    }
+    if (validator.failed()) {
+      // It logged why at critical; a supervisor restarts it and it catches up.
+      spdlog::critical("the node stopped itself; exiting with status {}", node::fatal_exit_status);
+      servers->reset();
+      validator.stop();
+      return node::fatal_exit_status;
     }
     const auto now = Clock::now();
     if (now >= next_trim) {

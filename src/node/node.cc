@@ -178,6 +178,7 @@ class Node::Impl {
   }
   std::string stages_json() const { return stages_.json(); }
   bool healthy() const { return running_; }
+  bool failed() const { return failed_; }
   NodeMetrics& metrics() { return metrics_; }  // refresh functions are thread-safe
   void post(Event e) {
     if (!events_.push(std::move(e))) {
@@ -233,6 +234,8 @@ class Node::Impl {
   NodeMetrics metrics_;
   perf::StageProfile& stages_;  // metrics_.stages
   std::atomic<bool> running_{false};
+  std::atomic<bool> stop_requested_{false};  // stop() was called
+  std::atomic<bool> failed_{false};          // the consensus thread stopped by itself
   std::uint32_t n_ = 0;
   hs::ReplicaId self_ = 0;
 
@@ -349,6 +352,7 @@ class Node::Impl {
   // put is refused as if the store's pending family were full.
   std::uint64_t test_exit_after_early_receipts_ = 0;
   bool test_refuse_pending_blocks_ = false;
+  std::uint64_t test_fail_commit_at_height_ = 0;  // 0: off
 
   mutable std::mutex status_mutex_;
   NodeStatus status_;
@@ -381,6 +385,10 @@ Status<std::string> Node::Impl::open() {
   }
   test_refuse_pending_blocks_ = test_failpoint_setting("KESTREL_TEST_REFUSE_PENDING_BLOCKS") != 0;
   if (test_refuse_pending_blocks_) spdlog::warn("test failpoint: every pending-block put is refused (pending_full)");
+  test_fail_commit_at_height_ = test_failpoint_setting("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT");
+  if (test_fail_commit_at_height_ != 0) {
+    spdlog::warn("test failpoint: the commit of height {} fails as an I/O error would", test_fail_commit_at_height_);
+  }
   if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
 
   auto signer = read_secret_key_file(resolve_path(config_, config_.key_file));
@@ -625,6 +633,7 @@ void Node::Impl::stop() {
   std::lock_guard lock(stop_mutex_);
   if (stopped_) return;
   stopped_ = true;
+  stop_requested_ = true;
   stopping_ = true;
   events_.stop();
   if (thread_.joinable()) thread_.join();
@@ -769,11 +778,16 @@ void Node::Impl::run() {
   }
   running_ = false;
   events_.stop();  // producers must not block on a queue nobody drains
-  // Fail every waiting client: the node is going away.
+  // Fail every waiting client: the node is going away. Those a failed step had
+  // answers for hear nothing committed either: their commits were not synced here.
   for (auto& [id, list] : waiters_) {
     for (auto& w : list) w.done(std::nullopt);
   }
   waiters_.clear();
+  for (auto& [wait, receipt] : receipts_due_) wait.done(std::nullopt);
+  receipts_due_.clear();
+  raw_due_.clear();  // raw clients learn it from their closed connection
+  if (!stop_requested_) failed_ = true;
 }
 
 void Node::Impl::handle(Event& event) {
@@ -1245,10 +1259,12 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
   std::vector<storage::StateWrite> writes;
   writes.reserve(result->state_writes.size());
   for (const auto& w : result->state_writes) writes.push_back({w.key, w.value});
-  if (auto s = store_->append_block(c.height, c.block_id, hs::encode_block(block), hs::encode_qc(c.justify),
-                                    encode_receipts(result->receipts), writes, &result->state_digest);
-      !s) {
-    spdlog::critical("append_block {} failed: {}; stopping", c.height, storage::describe(s.error()));
+  auto appended = c.height == test_fail_commit_at_height_
+                      ? Status<storage::StorageError>(Err(storage::StorageError::io_error))
+                      : store_->append_block(c.height, c.block_id, hs::encode_block(block), hs::encode_qc(c.justify),
+                                             encode_receipts(result->receipts), writes, &result->state_digest);
+  if (!appended) {
+    spdlog::critical("append_block {} failed: {}; stopping", c.height, storage::describe(appended.error()));
     stopping_ = true;
     return;
   }
@@ -1659,6 +1675,7 @@ void Node::refresh_server_metrics(const AdminCounters& counters) { impl_->metric
 
 std::string Node::stages_json() const { return impl_->stages_json(); }
 bool Node::healthy() const { return impl_->healthy(); }
+bool Node::failed() const { return impl_->failed(); }
 
 void Node::submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitOutcome>)> done) {
   impl_->post(ClientSubmit{std::move(transactions), std::move(done), Clock::now()});

@@ -40,8 +40,13 @@ namespace kestrel::node {
 // (environment, read at open): after N receipts sent early (gate
 // node.early_receipts) the node exits with this status before the synced write of
 // the commit it answered for, as a crash in that window would (docs/node.md "Test
-// failpoint"). For the cluster tests; unset in production.
+// failpoints"). For the cluster tests; unset in production.
 inline constexpr int test_exit_status = 75;
+
+// The exit status of `kestrel node` when the node stopped itself: a store write it
+// cannot do without (a commit, the safety record, a sync) failed and it logged why
+// at level critical. A supervisor restarts it; it reopens its store and catches up.
+inline constexpr int fatal_exit_status = 3;
 
 // What /status reports (also `kestrel status`).
 struct NodeStatus {
@@ -88,6 +93,9 @@ class Node final : public ClientBackend {
   std::string stages_json() const;
   // True while the consensus thread runs (/health).
   bool healthy() const;
+  // True once the consensus thread stopped by itself, not by stop(): a store
+  // failure it logged at critical. The process should exit (fatal_exit_status).
+  bool failed() const;
 
   // --- ClientBackend (client_server.h). Callbacks run on the consensus thread. ---
   void submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitOutcome>)> done) override;

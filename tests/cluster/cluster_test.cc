@@ -601,6 +601,71 @@ TEST(Cluster, NoVoteForABlockNotStored) {
   judge_copies("no-vote", failed, f.rejected_bad_nonce);
 }
 
+// --- 2d. A store failure stops the node; it restarts and catches up --------------------------
+
+// Node 3's commit of height 40 fails as an I/O error would (test failpoint): it
+// must stop and exit with node::fatal_exit_status instead of staying up with a dead
+// consensus thread, and its waiting clients hear "no receipt" rather than nothing.
+// Restarted without the failpoint, it reopens below that height and catches up,
+// and no acknowledged transfer is lost.
+TEST(Cluster, StoreFailureExitsAndRestartRecovers) {
+  constexpr std::uint32_t accounts = 32;
+  constexpr std::size_t per_account = 200;
+  constexpr std::uint32_t victim = 3;
+  constexpr std::uint64_t failing_height = 40;
+  auto created = Cluster::create({.name = "store-failure", .nodes = 4, .accounts = accounts, .budget = 90s,
+                                  .tweak = [](node::NodeConfig& config) { config.view_timeout_ms = 250; }});
+  ASSERT_TRUE(created.ok()) << created.error();
+  Cluster& c = **created;
+  const auto test_start = Clock::now();
+  const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    std::vector<std::string> env;
+    if (i == victim) env.push_back("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT=" + std::to_string(failing_height));
+    ASSERT_TRUE(c.start(i, env).ok());
+  }
+  auto ready = c.wait_ready(2, Clock::now() + 30s);
+  ASSERT_TRUE(ready.ok()) << ready.error();
+
+  Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
+  load.start();
+  const auto exited = c.wait_exit(victim, Clock::now() + 30s);
+  ASSERT_TRUE(exited.has_value()) << "the node did not exit; log:\n" << c.log_tail(victim, 20);
+  EXPECT_EQ(*exited, node::fatal_exit_status) << c.log_tail(victim, 20);
+  const std::string exit_log = c.log_tail(victim, 40);
+  EXPECT_NE(exit_log.find("append_block " + std::to_string(failing_height) + " failed"), std::string::npos) << exit_log;
+  EXPECT_NE(exit_log.find("the node stopped itself; exiting with status"), std::string::npos) << exit_log;
+
+  const std::uint64_t target = max_height(c, all_but(c, victim));
+  ASSERT_TRUE(c.start(victim).ok());
+  const auto took = wait_caught_up(c, victim, target, Clock::now() + 30s);
+  ASSERT_TRUE(took.has_value()) << "restarted node stayed at height " << c.height(victim);
+  const std::string log = c.log_tail(victim, 100000);
+  const auto restarted_at = log.rfind("restarted from ");
+  ASSERT_NE(restarted_at, std::string::npos) << c.log_tail(victim, 40);
+  const auto reopened_height = number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
+  ASSERT_TRUE(reopened_height.has_value()) << c.log_tail(victim, 40);
+  EXPECT_LT(*reopened_height, failing_height);
+  std::printf("[store-failure] node %u exited with status %d at height %llu, reopened at %llu and caught up to %llu in "
+              "%.1f s\n",
+              victim, *exited, static_cast<unsigned long long>(failing_height),
+              static_cast<unsigned long long>(*reopened_height), static_cast<unsigned long long>(target), *took);
+
+  std::this_thread::sleep_for(2s);
+  const bool drained = load.drain(Clock::now() + 30s);
+  const LoadFigures f = load.figures();
+  print_load("store-failure", f);
+  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n" << join(f.errors);
+  const auto sent = load.sent_per_account();
+  EXPECT_EQ(load.confirmed_per_account(), sent);
+  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
+  std::size_t failed = 0;
+  check_end_state(c, sent, "store-failure", &failed);
+  expect_receipted_committed_once(c, load, transfers);
+  std::printf("[store-failure] total test time %.1f s\n", seconds_since(test_start));
+  judge_copies("store-failure", failed, f.rejected_bad_nonce);
+}
+
 // --- 3. Long downtime catch-up --------------------------------------------------------------
 
 TEST(Cluster, LongDowntimeCatchUp) {
