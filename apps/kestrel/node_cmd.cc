@@ -75,8 +75,8 @@ int run_node(const NodeOptions& o) {
   using Clock = std::chrono::steady_clock;
   const auto status_every = std::chrono::seconds(o.status_every_s);
   const auto trim_every = std::chrono::milliseconds(limits::node_malloc_trim_interval_ms);
-  // How often it checks whether the node stopped itself (a store failure).
-  constexpr auto failure_poll = std::chrono::milliseconds(200);
+  const auto failure_poll = std::chrono::milliseconds(limits::node_failure_poll_interval_ms);
+  int status = 0;
   auto next_status = Clock::now() + status_every;
   auto next_trim = Clock::now() + trim_every;
   for (;;) {
@@ -92,9 +92,8 @@ int run_node(const NodeOptions& o) {
     if (validator.failed()) {
       // It logged why at critical; a supervisor restarts it and it catches up.
       spdlog::critical("the node stopped itself; exiting with status {}", node::fatal_exit_status);
-      servers->reset();
-      validator.stop();
-      return node::fatal_exit_status;
+      status = node::fatal_exit_status;
+      break;
     }
     const auto now = Clock::now();
     if (now >= next_trim) {
@@ -110,8 +109,9 @@ int run_node(const NodeOptions& o) {
   }
   servers->reset();
   validator.stop();
+  if (validator.failed()) status = node::fatal_exit_status;  // also when a signal came with the failure
   spdlog::info("stopped");
-  return 0;
+  return status;
 }
 
 }  // namespace

@@ -356,6 +356,9 @@ inline constexpr std::uint64_t node_core_committed_blocks = 16;
 // 100 blocks/s; an empty block with its ML-DSA-65 QC is ~10 KiB, so a full catch-up
 // holds ~160 MiB (only while catching up). Further behind needs state sync.
 inline constexpr std::size_t node_catch_up_blocks_max = 16 * 1024;
+// How often `kestrel node` checks whether its node stopped itself (a failed store
+// write): the bound on how long a failed node lingers before it exits.
+inline constexpr std::uint64_t node_failure_poll_interval_ms = 200;
 // Committed blocks a node keeps in its store by default (config
 // storage.keep_committed_blocks): at least what a peer may need to catch up.
 inline constexpr std::uint64_t node_store_keep_blocks_default = node_catch_up_blocks_max;
@@ -437,15 +440,21 @@ inline constexpr std::size_t stages_json_bytes_max = 64 * 1024;
 // --- restart ---
 // What a restarting validator reads back (docs/storage.md "Restart").
 
-// Uncommitted blocks in the store's pending family (proposed or voted, not yet
-// committed). HotStuff-2 commits a block two views after it is certified, so a
-// healthy replica holds a handful; 4,096 covers thousands of views without a
-// commit (hours of back-off) before the node must prune forks. put_pending_block
+// Uncommitted blocks in the store's pending family (proposed, voted or fetched, not
+// yet committed). HotStuff-2 commits a block two views after it is certified, so a
+// healthy replica holds a handful. A node votes only for a block it stored, so the
+// family must hold every block its core may hold (node_catch_up_blocks_max, a
+// whole fetched chain); when it is full the node first drops the pending blocks
+// its core has evicted (docs/node.md "One step of the core"). put_pending_block
 // refuses beyond it (StorageError::pending_full).
-inline constexpr std::size_t storage_pending_blocks_max = 4096;
+inline constexpr std::size_t storage_pending_blocks_max = 16 * 1024;
+static_assert(storage_pending_blocks_max >= node_catch_up_blocks_max,
+              "the store holds every uncommitted block the node's core may hold");
 // ... and their bytes: pending_blocks() returns all of them at once on restart, so
 // this is the memory that read costs. 512 MiB is 128 full 4 MiB proposals, or
-// thousands of the small blocks a view without load proposes.
+// thousands of the small blocks a view without load proposes; it covers the core's
+// payload bound (256 MiB) plus a QC and header (~10 KiB) for each of its blocks
+// (checked where the node configures its core).
 inline constexpr std::size_t storage_pending_blocks_bytes_max = 512 * 1024 * 1024;
 static_assert(storage_pending_blocks_bytes_max >= 4 * block_payload_bytes_max,
               "a few full uncommitted proposals must fit");

@@ -222,6 +222,14 @@ class Node::Impl {
   Status<std::string> restore_state(const std::string& path, hs::RestoredState& restored);
   void persist_block(const hs::BlockId& id, const hs::Block& block);
   void prune_pending_blocks();
+  // Deletes the pending blocks the core no longer holds; returns how many.
+  std::size_t drop_evicted_pending_blocks();
+  // Logs a failure on its first occurrence and every 1,000th: bumps `count` and
+  // returns whether to log this one.
+  static bool note_rare(std::uint64_t& count) { return ++count % 1000 == 1; }
+  // A store write the node cannot go on without failed: log it, stop the step and
+  // the consensus thread (docs/node.md "When a store write fails").
+  void stop_on_store_failure(const std::string& what, storage::StorageError error);
   void refresh_metrics();
   // Adaptive tuner (gate perf.adaptive_tuning; docs/performance.md "In the node").
   bool tuning() const { return tuner_.has_value() && gate_enabled(Gate::perf_adaptive_tuning); }
@@ -234,8 +242,7 @@ class Node::Impl {
   NodeMetrics metrics_;
   perf::StageProfile& stages_;  // metrics_.stages
   std::atomic<bool> running_{false};
-  std::atomic<bool> stop_requested_{false};  // stop() was called
-  std::atomic<bool> failed_{false};          // the consensus thread stopped by itself
+  std::atomic<bool> failed_{false};  // a store write failed: the consensus thread stopped itself
   std::uint32_t n_ = 0;
   hs::ReplicaId self_ = 0;
 
@@ -294,6 +301,7 @@ class Node::Impl {
   std::uint64_t early_receipts_ = 0;  // answers sent before the step's sync (gate node.early_receipts)
   std::uint64_t fresh_payloads_ = 0;  // payloads built before a peer message's step (gate node.fresh_payload)
   std::uint64_t votes_withheld_ = 0;  // votes not sent: their block is not in this node's store
+  std::uint64_t pending_put_failures_ = 0;  // pending blocks the store refused (logged rarely)
   // Where the consensus thread's wall time goes (kestrel_node_thread_seconds_total):
   // nanoseconds per activity, written by the consensus thread only.
   enum Activity : std::size_t {
@@ -461,6 +469,10 @@ Status<std::string> Node::Impl::open() {
   // the core holds only the uncommitted chain and 16 committed blocks, but a node
   // catching up holds the whole fetched chain until it reaches its committed head,
   // so this bounds how far behind a node can catch up (docs/node.md "Catch-up").
+  // The store's pending family holds whatever the core holds (a node votes only
+  // for a block it stored): every block, and its payload with a QC and header each.
+  KESTREL_ASSERT(hc.blocks_max <= limits::storage_pending_blocks_max);
+  KESTREL_ASSERT(hc.stored_payload_bytes_max + hc.blocks_max * 16 * 1024 <= limits::storage_pending_blocks_bytes_max);
   replica_ = std::make_unique<hs::Replica>(hc, restored);
 
   // Network.
@@ -602,17 +614,41 @@ Status<std::string> Node::Impl::restore_state(const std::string& path, hs::Resto
 
 void Node::Impl::persist_block(const hs::BlockId& id, const hs::Block& block) {
   if (pending_blocks_.count(id) || block.height <= store_->committed_height()) return;
-  auto s = test_refuse_pending_blocks_ ? Status<storage::StorageError>(Err(storage::StorageError::pending_full))
-                                       : store_->put_pending_block(id, hs::encode_block(block));
+  const Bytes encoded = hs::encode_block(block);
+  auto put = [&] {
+    return test_refuse_pending_blocks_ ? Status<storage::StorageError>(Err(storage::StorageError::pending_full))
+                                       : store_->put_pending_block(id, encoded);
+  };
+  auto s = put();
+  // Full: the blocks the core evicted (forks, uncertified proposals) go, then once
+  // more. The core holds no more than the family does (limits.h), so this fits
+  // unless the store failed.
+  if (!s && s.error() == storage::StorageError::pending_full && drop_evicted_pending_blocks() > 0) s = put();
   if (!s) {
-    // Bounded: forks are pruned at every commit; full means a long uncommitted
-    // chain. The block stays in memory (a restart would fetch it from peers), and
-    // this node does not vote for it (send_outputs).
-    spdlog::warn("pending block at height {} not persisted: {}", block.height, storage::describe(s.error()));
+    // The block stays in memory (a restart would fetch it from peers), and this
+    // node does not vote for it (send_outputs).
+    if (note_rare(pending_put_failures_)) {
+      spdlog::warn("pending block at height {} not persisted: {} ({} so far)", block.height,
+                   storage::describe(s.error()), pending_put_failures_);
+    }
     return;
   }
   pending_blocks_[id] = block.height;
   pending_written_ = true;
+}
+
+std::size_t Node::Impl::drop_evicted_pending_blocks() {
+  std::size_t dropped = 0;
+  for (auto it = pending_blocks_.begin(); it != pending_blocks_.end();) {
+    if (!replica_->has_block(it->first) && store_->delete_pending_block(it->first)) {
+      it = pending_blocks_.erase(it);
+      ++dropped;
+    } else {
+      ++it;
+    }
+  }
+  if (dropped > 0) spdlog::info("pending blocks full: dropped {} the core no longer holds", dropped);
+  return dropped;
 }
 
 // Pending blocks at or below the committed height are committed (the store removed
@@ -633,7 +669,6 @@ void Node::Impl::stop() {
   std::lock_guard lock(stop_mutex_);
   if (stopped_) return;
   stopped_ = true;
-  stop_requested_ = true;
   stopping_ = true;
   events_.stop();
   if (thread_.joinable()) thread_.join();
@@ -779,7 +814,8 @@ void Node::Impl::run() {
   running_ = false;
   events_.stop();  // producers must not block on a queue nobody drains
   // Fail every waiting client: the node is going away. Those a failed step had
-  // answers for hear nothing committed either: their commits were not synced here.
+  // answers for hear nothing committed either: their commits were not yet synced
+  // when the store failed.
   for (auto& [id, list] : waiters_) {
     for (auto& w : list) w.done(std::nullopt);
   }
@@ -787,7 +823,6 @@ void Node::Impl::run() {
   for (auto& [wait, receipt] : receipts_due_) wait.done(std::nullopt);
   receipts_due_.clear();
   raw_due_.clear();  // raw clients learn it from their closed connection
-  if (!stop_requested_) failed_ = true;
 }
 
 void Node::Impl::handle(Event& event) {
@@ -1111,14 +1146,12 @@ void Node::Impl::step(const hs::Input& input) {
     if (auto s = store_->write_safety_record(hs::encode_safety_record(*safety)); !s) {
       // Contract 3: nothing may leave without the record. Stop rather than risk a
       // second vote after restart.
-      spdlog::critical("safety record write failed: {}; stopping", storage::describe(s.error()));
-      stopping_ = true;
+      stop_on_store_failure("safety record write", s.error());
       return;
     }
   } else if (!output_.commits.empty() || pending_written_) {
     if (auto s = store_->flush(); !s) {
-      spdlog::critical("store flush failed: {}; stopping", storage::describe(s.error()));
-      stopping_ = true;
+      stop_on_store_failure("store flush", s.error());
       return;
     }
   }
@@ -1175,9 +1208,10 @@ void Node::Impl::send_outputs(bool early) {
       // durably (gate node.early_receipts answers clients on that, and the quorum
       // serves the block to peers that catch up). Not voting is always safe; the
       // safety record already has the view, so the node will not vote in it later.
-      ++votes_withheld_;
-      spdlog::warn("vote for block {} at view {} withheld: the block is not in the store", hex32(v->block_id).substr(0, 16),
-                   v->view);
+      if (note_rare(votes_withheld_)) {
+        spdlog::warn("vote for block {} at view {} withheld: the block is not in the store ({} so far)",
+                     hex32(v->block_id).substr(0, 16), v->view, votes_withheld_);
+      }
       continue;
     } else {
       sign(send.message);
@@ -1209,6 +1243,12 @@ void Node::Impl::send_outputs(bool early) {
     }
   }
   if (early) std::erase_if(output_.sends, [](const hs::Send& send) { return send.before_persist; });
+}
+
+void Node::Impl::stop_on_store_failure(const std::string& what, storage::StorageError error) {
+  spdlog::critical("{} failed: {}; stopping", what, storage::describe(error));
+  failed_ = true;
+  stopping_ = true;
 }
 
 void Node::Impl::apply_commit(const hs::Committed& c) {
@@ -1264,8 +1304,7 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
                       : store_->append_block(c.height, c.block_id, hs::encode_block(block), hs::encode_qc(c.justify),
                                              encode_receipts(result->receipts), writes, &result->state_digest);
   if (!appended) {
-    spdlog::critical("append_block {} failed: {}; stopping", c.height, storage::describe(appended.error()));
-    stopping_ = true;
+    stop_on_store_failure("append_block " + std::to_string(c.height), appended.error());
     return;
   }
   mempool_->on_committed(txs, senders);

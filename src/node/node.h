@@ -93,8 +93,9 @@ class Node final : public ClientBackend {
   std::string stages_json() const;
   // True while the consensus thread runs (/health).
   bool healthy() const;
-  // True once the consensus thread stopped by itself, not by stop(): a store
-  // failure it logged at critical. The process should exit (fatal_exit_status).
+  // True once a store write the node cannot go on without failed (logged at
+  // critical) and the consensus thread stopped itself. The process should exit
+  // (fatal_exit_status).
   bool failed() const;
 
   // --- ClientBackend (client_server.h). Callbacks run on the consensus thread. ---

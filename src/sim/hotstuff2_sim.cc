@@ -623,6 +623,7 @@ class Simulation {
   // (its safety record), across crashes and restarts: a vote at or below its last
   // one is a violation. One record per replica, so the check is bounded by n.
   void check_vote(ReplicaId r, const hs::Vote& v) {
+    KESTREL_ASSERT(r < last_vote_.size());
     auto& last = last_vote_[r];
     if (last && v.view <= last->first) {
       result_.violations.push_back("replica " + std::to_string(r) +
@@ -638,6 +639,7 @@ class Simulation {
   // views above its last proposal (last_proposed_view); sending the same proposal
   // again is allowed.
   void check_proposal(ReplicaId r, const hs::Block& block) {
+    KESTREL_ASSERT(r < last_proposal_.size());
     auto& last = last_proposal_[r];
     const hs::BlockId id = block.id();
     if (last && block.view < last->first) {

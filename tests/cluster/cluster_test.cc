@@ -444,6 +444,54 @@ std::optional<std::uint64_t> number_after_last(const std::string& text, const st
   return value;
 }
 
+// A node that exited on purpose comes back: restarted without extra env, it
+// catches up to `target`. The height its restart line says it reopened at (the
+// restart line, not a later status line, which also prints ": height ") and the
+// seconds catching up took; nullopt (with a failure added) otherwise.
+struct Rejoined {
+  std::uint64_t reopened_height = 0;
+  double took = 0;
+};
+std::optional<Rejoined> restart_and_catch_up(Cluster& c, std::uint32_t victim, std::uint64_t target) {
+  if (!c.start(victim).ok()) {
+    ADD_FAILURE() << "node " << victim << " did not start again";
+    return std::nullopt;
+  }
+  const auto took = wait_caught_up(c, victim, target, Clock::now() + 30s);
+  if (!took) {
+    ADD_FAILURE() << "restarted node stayed at height " << c.height(victim) << " of " << target;
+    return std::nullopt;
+  }
+  const std::string log = c.log_tail(victim, 100000);
+  const auto restarted_at = log.rfind("restarted from ");
+  const auto reopened = restarted_at == std::string::npos
+                            ? std::nullopt
+                            : number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
+  if (!reopened) {
+    ADD_FAILURE() << "no restart line; log:\n" << c.log_tail(victim, 40);
+    return std::nullopt;
+  }
+  return Rejoined{*reopened, *took};
+}
+
+// After an exit-and-restart test: drain the load, then every sent transfer is
+// confirmed, every receipted one is in every node's state and blocks exactly
+// once, and the stores agree.
+void drain_and_check_after_restart(Cluster& c, Load& load, const SignedTransfers& transfers, const char* test) {
+  std::this_thread::sleep_for(2s);
+  const bool drained = load.drain(Clock::now() + 30s);
+  const LoadFigures f = load.figures();
+  print_load(test, f);
+  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n" << join(f.errors);
+  const auto sent = load.sent_per_account();
+  EXPECT_EQ(load.confirmed_per_account(), sent);
+  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
+  std::size_t failed = 0;
+  check_end_state(c, sent, test, &failed);
+  expect_receipted_committed_once(c, load, transfers);
+  judge_copies(test, failed, f.rejected_bad_nonce);
+}
+
 // --- 2b. The early-receipt window, hit on purpose -------------------------------------------
 // Gate node.early_receipts answers clients before this node's own synced write of
 // the commit. The kill test above lands in that window only by chance. Here node 1
@@ -497,33 +545,16 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
 
   // The other three keep committing; the victim restarts without the failpoint.
   const std::uint64_t target = max_height(c, all_but(c, victim));
-  ASSERT_TRUE(c.start(victim).ok());
-  const auto took = wait_caught_up(c, victim, std::max(target, *answered_height), Clock::now() + 30s);
-  ASSERT_TRUE(took.has_value()) << "restarted node stayed at height " << c.height(victim);
-  // It reopened below the height it had answered for: the window was real. (The
-  // restart line, not a later status line, which also prints ": height ".)
-  const std::string log = c.log_tail(victim, 100000);
-  const auto restarted_at = log.rfind("restarted from ");
-  ASSERT_NE(restarted_at, std::string::npos) << c.log_tail(victim, 40);
-  const auto reopened_height = number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
-  ASSERT_TRUE(reopened_height.has_value()) << c.log_tail(victim, 40);
-  EXPECT_LT(*reopened_height, *first_answered) << "the answered commits were durable before the exit";
+  const auto rejoined = restart_and_catch_up(c, victim, std::max(target, *answered_height));
+  ASSERT_TRUE(rejoined.has_value());
+  // It reopened below the height it had answered for: the window was real.
+  EXPECT_LT(rejoined->reopened_height, *first_answered) << "the answered commits were durable before the exit";
   std::printf("[early-receipt-crash] node %u answered clients for heights %llu to %llu, exited before its synced "
               "write, reopened at height %llu and caught up in %.1f s\n",
               victim, static_cast<unsigned long long>(*first_answered), static_cast<unsigned long long>(*answered_height),
-              static_cast<unsigned long long>(*reopened_height), *took);
+              static_cast<unsigned long long>(rejoined->reopened_height), rejoined->took);
 
-  std::this_thread::sleep_for(2s);
-  const bool drained = load.drain(Clock::now() + 30s);
-  const LoadFigures f = load.figures();
-  print_load("early-receipt-crash", f);
-  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n" << join(f.errors);
-  const auto sent = load.sent_per_account();
-  EXPECT_EQ(load.confirmed_per_account(), sent);
-  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
-  std::size_t failed = 0;
-  check_end_state(c, sent, "early-receipt-crash", &failed);
-  expect_receipted_committed_once(c, load, transfers);
+  drain_and_check_after_restart(c, load, transfers, "early-receipt-crash");
   // Among them are the answers the victim sent just before it went down: transfers
   // of its worker's accounts (worker 1 of 4) in the blocks it answered for.
   auto answered_blocks = transactions_in(c, 0, *first_answered, *answered_height);
@@ -537,7 +568,6 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   std::printf("[early-receipt-crash] %zu of the victim's clients' receipts are for the heights it answered before "
               "exiting\n", answered_by_victim);
   std::printf("[early-receipt-crash] total test time %.1f s\n", seconds_since(test_start));
-  judge_copies("early-receipt-crash", failed, f.rejected_bad_nonce);
 }
 
 // --- 2c. No vote for a block the node did not store ------------------------------------------
@@ -637,33 +667,19 @@ TEST(Cluster, StoreFailureExitsAndRestartRecovers) {
   EXPECT_NE(exit_log.find("the node stopped itself; exiting with status"), std::string::npos) << exit_log;
 
   const std::uint64_t target = max_height(c, all_but(c, victim));
-  ASSERT_TRUE(c.start(victim).ok());
-  const auto took = wait_caught_up(c, victim, target, Clock::now() + 30s);
-  ASSERT_TRUE(took.has_value()) << "restarted node stayed at height " << c.height(victim);
-  const std::string log = c.log_tail(victim, 100000);
-  const auto restarted_at = log.rfind("restarted from ");
-  ASSERT_NE(restarted_at, std::string::npos) << c.log_tail(victim, 40);
-  const auto reopened_height = number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
-  ASSERT_TRUE(reopened_height.has_value()) << c.log_tail(victim, 40);
-  EXPECT_LT(*reopened_height, failing_height);
+  const auto rejoined = restart_and_catch_up(c, victim, target);
+  ASSERT_TRUE(rejoined.has_value());
+  // The failed commit is not in the store; the step's earlier ones, synced when
+  // the node stopped, are.
+  EXPECT_EQ(rejoined->reopened_height, failing_height - 1);
   std::printf("[store-failure] node %u exited with status %d at height %llu, reopened at %llu and caught up to %llu in "
               "%.1f s\n",
               victim, *exited, static_cast<unsigned long long>(failing_height),
-              static_cast<unsigned long long>(*reopened_height), static_cast<unsigned long long>(target), *took);
+              static_cast<unsigned long long>(rejoined->reopened_height), static_cast<unsigned long long>(target),
+              rejoined->took);
 
-  std::this_thread::sleep_for(2s);
-  const bool drained = load.drain(Clock::now() + 30s);
-  const LoadFigures f = load.figures();
-  print_load("store-failure", f);
-  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n" << join(f.errors);
-  const auto sent = load.sent_per_account();
-  EXPECT_EQ(load.confirmed_per_account(), sent);
-  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
-  std::size_t failed = 0;
-  check_end_state(c, sent, "store-failure", &failed);
-  expect_receipted_committed_once(c, load, transfers);
+  drain_and_check_after_restart(c, load, transfers, "store-failure");
   std::printf("[store-failure] total test time %.1f s\n", seconds_since(test_start));
-  judge_copies("store-failure", failed, f.rejected_bad_nonce);
 }
 
 // --- 3. Long downtime catch-up --------------------------------------------------------------

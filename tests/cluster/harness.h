@@ -177,9 +177,10 @@ Result<std::map<execution::TransactionId, Inclusions>, std::string> committed_tr
 // (node stopped).
 Result<std::set<execution::TransactionId>, std::string> transactions_in(const Cluster& cluster, std::uint32_t i,
                                                                        std::uint64_t first, std::uint64_t last);
-// The signers of the QCs that node i's committed blocks [1, height] carry
-// (block.justify; the genesis QC, which has none, is skipped): how many QCs each
-// validator signed, and how many QCs were read (node stopped).
+// The signers of the QCs that node i's kept committed blocks carry
+// (block.justify, heights [first kept, committed]; the genesis QC, which has none,
+// is skipped): how many QCs each validator signed, and how many QCs were read
+// (node stopped).
 struct QcSigners {
   std::size_t qcs = 0;
   std::map<std::uint32_t, std::size_t> signed_by;
