@@ -452,9 +452,9 @@ static_assert(storage_pending_blocks_max >= node_catch_up_blocks_max,
               "the store holds every uncommitted block the node's core may hold");
 // ... and their bytes: pending_blocks() returns all of them at once on restart, so
 // this is the memory that read costs. 512 MiB is 128 full 4 MiB proposals, or
-// thousands of the small blocks a view without load proposes; it covers the core's
-// payload bound (256 MiB) plus a QC and header (~10 KiB) for each of its blocks
-// (checked where the node configures its core).
+// thousands of the small blocks a view without load proposes; twice the core's
+// payload bound (256 MiB), the rest for headers and QCs (~10 KiB a block with four
+// ML-DSA-65 validators; checked where the node configures its core).
 inline constexpr std::size_t storage_pending_blocks_bytes_max = 512 * 1024 * 1024;
 static_assert(storage_pending_blocks_bytes_max >= 4 * block_payload_bytes_max,
               "a few full uncommitted proposals must fit");

@@ -469,10 +469,11 @@ Status<std::string> Node::Impl::open() {
   // the core holds only the uncommitted chain and 16 committed blocks, but a node
   // catching up holds the whole fetched chain until it reaches its committed head,
   // so this bounds how far behind a node can catch up (docs/node.md "Catch-up").
-  // The store's pending family holds whatever the core holds (a node votes only
-  // for a block it stored): every block, and its payload with a QC and header each.
+  // The store's pending family holds as many blocks as the core (a node votes only
+  // for a block it stored), and twice the core's payload bytes for their headers
+  // and QCs.
   KESTREL_ASSERT(hc.blocks_max <= limits::storage_pending_blocks_max);
-  KESTREL_ASSERT(hc.stored_payload_bytes_max + hc.blocks_max * 16 * 1024 <= limits::storage_pending_blocks_bytes_max);
+  KESTREL_ASSERT(2 * hc.stored_payload_bytes_max <= limits::storage_pending_blocks_bytes_max);
   replica_ = std::make_unique<hs::Replica>(hc, restored);
 
   // Network.
