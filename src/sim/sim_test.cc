@@ -67,27 +67,29 @@ TEST(SimTest, MlDsaSignaturesWork) {
   EXPECT_EQ(r.trace_digest, again.trace_digest);
 }
 
-// The checkers can fail: audited as if honest, a double-voting Byzantine replica
-// is reported (and the same run without auditing is clean).
-TEST(SimTest, CheckersReportMisbehaviourWhenAudited) {
-  SimConfig c = config(4, 1, 100, "double-vote", 9);
-  EXPECT_TRUE(run_hotstuff2(c).violations.empty());
+// The violations of a run whose Byzantine replica misbehaves with `fault`, its
+// messages audited as if it were honest; the same run without auditing is clean.
+std::vector<std::string> audited_violations(const char* fault) {
+  SimConfig c = config(4, 1, 100, fault, 9);
+  EXPECT_TRUE(run_hotstuff2(c).violations.empty()) << fault;
   c.audit_byzantine = true;
-  const SimResult audited = run_hotstuff2(c);
-  ASSERT_FALSE(audited.violations.empty());
-  EXPECT_NE(audited.violations.front().find("voted twice"), std::string::npos) << audited.violations.front();
+  return run_hotstuff2(c).violations;
+}
+
+// The checkers can fail: a double-voting Byzantine replica is reported...
+TEST(SimTest, CheckersReportMisbehaviourWhenAudited) {
+  const auto violations = audited_violations("double-vote");
+  ASSERT_FALSE(violations.empty());
+  EXPECT_NE(violations.front().find("voted twice"), std::string::npos) << violations.front();
 }
 
 // ... and so is one that signs votes for views below (or far above) its last vote.
 TEST(SimTest, CheckersReportStaleVotesWhenAudited) {
-  SimConfig c = config(4, 1, 100, "bad-view", 9);
-  EXPECT_TRUE(run_hotstuff2(c).violations.empty());
-  c.audit_byzantine = true;
-  const SimResult audited = run_hotstuff2(c);
-  ASSERT_FALSE(audited.violations.empty());
+  const auto violations = audited_violations("bad-view");
+  ASSERT_FALSE(violations.empty());
   std::size_t stale = 0;
-  for (const auto& v : audited.violations) stale += v.find(" after voting in view ") != std::string::npos;
-  EXPECT_GT(stale, 0u) << audited.violations.front();
+  for (const auto& v : violations) stale += v.find(" after voting in view ") != std::string::npos;
+  EXPECT_GT(stale, 0u) << violations.front();
 }
 
 // Early proposals (hotstuff2::Config::reserve_next_proposal): crashes between a

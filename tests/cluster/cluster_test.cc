@@ -429,6 +429,18 @@ TEST(Cluster, CrashAndRestartUnderLoadWithoutLatencyGates) {
                                               {Gate::node_fresh_payload, false}});
 }
 
+// Starts every node, node `armed` with `failpoint` in its environment (a test
+// failpoint, docs/node.md "Test failpoints"), and waits until they commit.
+void start_with_failpoint(Cluster& c, std::uint32_t armed, const std::string& failpoint) {
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    std::vector<std::string> env;
+    if (i == armed) env.push_back(failpoint);
+    ASSERT_TRUE(c.start(i, env).ok()) << "node " << i;
+  }
+  auto ready = c.wait_ready(2, Clock::now() + 30s);
+  ASSERT_TRUE(ready.ok()) << ready.error();
+}
+
 // The number after the last `marker` in `text`, if any.
 std::optional<std::uint64_t> number_after_last(const std::string& text, const std::string& marker) {
   const auto at = text.rfind(marker);
@@ -518,13 +530,7 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    std::vector<std::string> env;
-    if (i == victim) env.push_back("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS=40");
-    ASSERT_TRUE(c.start(i, env).ok());
-  }
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(start_with_failpoint(c, victim, "KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS=40"));
 
   // Worker w sends to node w % 4: worker 1's clients hear from the victim.
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
@@ -586,13 +592,7 @@ TEST(Cluster, NoVoteForABlockNotStored) {
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    std::vector<std::string> env;
-    if (i == refuser) env.push_back("KESTREL_TEST_REFUSE_PENDING_BLOCKS=1");
-    ASSERT_TRUE(c.start(i, env).ok());
-  }
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(start_with_failpoint(c, refuser, "KESTREL_TEST_REFUSE_PENDING_BLOCKS=1"));
 
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4});
   load.start();
@@ -649,13 +649,8 @@ TEST(Cluster, StoreFailureExitsAndRestartRecovers) {
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    std::vector<std::string> env;
-    if (i == victim) env.push_back("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT=" + std::to_string(failing_height));
-    ASSERT_TRUE(c.start(i, env).ok());
-  }
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(
+      start_with_failpoint(c, victim, "KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT=" + std::to_string(failing_height)));
 
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
   load.start();
