@@ -76,7 +76,6 @@ int run_node(const NodeOptions& o) {
   const auto status_every = std::chrono::seconds(o.status_every_s);
   const auto trim_every = std::chrono::milliseconds(limits::node_malloc_trim_interval_ms);
   const auto failure_poll = std::chrono::milliseconds(limits::node_failure_poll_interval_ms);
-  int status = 0;
   auto next_status = Clock::now() + status_every;
   auto next_trim = Clock::now() + trim_every;
   for (;;) {
@@ -92,7 +91,6 @@ int run_node(const NodeOptions& o) {
     if (validator.failed()) {
       // It logged why at critical; a supervisor restarts it and it catches up.
       spdlog::critical("the node stopped itself; exiting with status {}", node::fatal_exit_status);
-      status = node::fatal_exit_status;
       break;
     }
     const auto now = Clock::now();
@@ -109,9 +107,9 @@ int run_node(const NodeOptions& o) {
   }
   servers->reset();
   validator.stop();
-  if (validator.failed()) status = node::fatal_exit_status;  // also when a signal came with the failure
   spdlog::info("stopped");
-  return status;
+  // Also when a signal came with the failure.
+  return validator.failed() ? node::fatal_exit_status : 0;
 }
 
 }  // namespace

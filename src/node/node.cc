@@ -366,9 +366,9 @@ class Node::Impl {
   NodeStatus status_;
 };
 
-// A test failpoint's setting from the environment (a positive count); anything
-// else leaves it off.
-static std::uint64_t test_failpoint_setting(const char* name) {
+// A test failpoint's setting from the environment (a positive count; anything else
+// leaves it off), logged with what it does when armed.
+static std::uint64_t test_failpoint_setting(const char* name, const char* effect) {
   const char* value = std::getenv(name);
   if (value == nullptr) return 0;
   std::uint64_t count = 0;
@@ -378,6 +378,7 @@ static std::uint64_t test_failpoint_setting(const char* name) {
     spdlog::warn("{}={}: not a count; the test failpoint stays off", name, text);
     return 0;
   }
+  if (count != 0) spdlog::warn("test failpoint {}={}: {}", name, count, effect);
   return count;
 }
 
@@ -386,17 +387,13 @@ static std::uint64_t test_failpoint_setting(const char* name) {
 Status<std::string> Node::Impl::open() {
   n_ = static_cast<std::uint32_t>(config_.validators.size());
   self_ = config_.id;
-  test_exit_after_early_receipts_ = test_failpoint_setting("KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS");
-  if (test_exit_after_early_receipts_ != 0) {
-    spdlog::warn("test failpoint: exiting (status {}) before the synced write after {} early receipts",
-                 test_exit_status, test_exit_after_early_receipts_);
-  }
-  test_refuse_pending_blocks_ = test_failpoint_setting("KESTREL_TEST_REFUSE_PENDING_BLOCKS") != 0;
-  if (test_refuse_pending_blocks_) spdlog::warn("test failpoint: every pending-block put is refused (pending_full)");
-  test_fail_commit_at_height_ = test_failpoint_setting("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT");
-  if (test_fail_commit_at_height_ != 0) {
-    spdlog::warn("test failpoint: the commit of height {} fails as an I/O error would", test_fail_commit_at_height_);
-  }
+  test_exit_after_early_receipts_ = test_failpoint_setting(
+      "KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS",
+      "after that many early receipts the node exits (node::test_exit_status) before the step's synced write");
+  test_refuse_pending_blocks_ = test_failpoint_setting("KESTREL_TEST_REFUSE_PENDING_BLOCKS",
+                                                       "every pending-block put is refused (pending_full)") != 0;
+  test_fail_commit_at_height_ = test_failpoint_setting("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT",
+                                                       "the commit of that height fails as an I/O error would");
   if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
 
   auto signer = read_secret_key_file(resolve_path(config_, config_.key_file));

@@ -253,6 +253,96 @@ void expect_receipted_committed_once(const Cluster& c, const Load& load, const S
   }
 }
 
+// Starts every node, node `armed` with `failpoint` in its environment (a test
+// failpoint, docs/node.md "Test failpoints"), and waits until they commit.
+void start_with_failpoint(Cluster& c, std::uint32_t armed, const std::string& failpoint) {
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    std::vector<std::string> env;
+    if (i == armed) env.push_back(failpoint);
+    ASSERT_TRUE(c.start(i, env).ok()) << "node " << i;
+  }
+  auto ready = c.wait_ready(2, Clock::now() + 30s);
+  ASSERT_TRUE(ready.ok()) << ready.error();
+}
+
+// The number after the last `marker` in `text`, if any.
+std::optional<std::uint64_t> number_after_last(const std::string& text, const std::string& marker) {
+  const auto at = text.rfind(marker);
+  if (at == std::string::npos) return std::nullopt;
+  std::size_t end = at + marker.size();
+  std::uint64_t value = 0;
+  bool digits = false;
+  while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
+    value = value * 10 + static_cast<std::uint64_t>(text[end++] - '0');
+    digits = true;
+  }
+  if (!digits) return std::nullopt;
+  return value;
+}
+
+// A node that exited on purpose comes back: restarted without extra env, it
+// catches up to `target`. The height its restart line says it reopened at (the
+// restart line, not a later status line, which also prints ": height ") and the
+// seconds catching up took; nullopt (with a failure added) otherwise.
+struct Rejoined {
+  std::uint64_t reopened_height = 0;
+  double took = 0;
+};
+std::optional<Rejoined> restart_and_catch_up(Cluster& c, std::uint32_t victim, std::uint64_t target) {
+  if (!c.start(victim).ok()) {
+    ADD_FAILURE() << "node " << victim << " did not start again";
+    return std::nullopt;
+  }
+  const auto took = wait_caught_up(c, victim, target, Clock::now() + 30s);
+  if (!took) {
+    ADD_FAILURE() << "restarted node stayed at height " << c.height(victim) << " of " << target;
+    return std::nullopt;
+  }
+  const std::string log = c.log_tail(victim, 100000);
+  const auto restarted_at = log.rfind("restarted from ");
+  const auto reopened = restarted_at == std::string::npos
+                            ? std::nullopt
+                            : number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
+  if (!reopened) {
+    ADD_FAILURE() << "no restart line; log:\n" << c.log_tail(victim, 40);
+    return std::nullopt;
+  }
+  return Rejoined{*reopened, *took};
+}
+
+// Drains the load after 2 s more over the whole cluster: every sent transfer is
+// confirmed. The load's figures go to *f.
+void drain_all_confirmed(Cluster& c, Load& load, const char* test, LoadFigures* f) {
+  std::this_thread::sleep_for(2s);
+  const bool drained = load.drain(Clock::now() + 30s);
+  *f = load.figures();
+  print_load(test, *f);
+  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n"
+                       << join(f->errors) << "stores:\n" << store_diagnostics(c);
+  EXPECT_EQ(load.confirmed_per_account(), load.sent_per_account());
+}
+
+// After the drain: every transfer with a success receipt is in every node's final
+// state (check_accounts requires nonce == sent, and a receipted nonce is below what
+// was sent) and in every node's blocks, executed with success exactly once; the
+// stores agree (nodes stopped).
+void check_receipted_kept(Cluster& c, const Load& load, const SignedTransfers& transfers, const LoadFigures& f,
+                          const char* test) {
+  const auto sent = load.sent_per_account();
+  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
+  std::size_t failed = 0;
+  check_end_state(c, sent, test, &failed);
+  expect_receipted_committed_once(c, load, transfers);
+  judge_copies(test, failed, f.rejected_bad_nonce);
+}
+
+// Node i's value of a metric series at its /metrics (-1 when absent or unreachable).
+double node_metric(const Cluster& c, std::uint32_t i, const std::string& series) {
+  const auto m = c.admin_get(i, "/metrics");
+  EXPECT_TRUE(m && m->first == 200) << "node " << i << ": /metrics";
+  return m && m->first == 200 ? metric(m->second, series).value_or(-1) : -1;
+}
+
 // `gates`: added to every node's [gates] (the defaults, or the other side of the
 // gates that change what leaves before the synced write).
 void crash_and_restart_under_load(const std::string& name, const std::vector<GateSetting>& gates) {
@@ -279,41 +369,33 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
   load.start();
   std::this_thread::sleep_for(3s);
   ASSERT_GT(load.confirmed(), 0u) << join(load.figures().errors);
-  // The gate settings reached the nodes: early proposals and early receipts, or none.
-  double early_proposals = 0, early_receipts = 0, urgent_sends = 0, fresh_payloads = 0;
+  // The gate settings reached the nodes: each gate's counter is above 0 with the
+  // gate on, 0 with it off.
+  struct GateCounter {
+    Gate gate;
+    const char* series;
+    double total = 0;
+  };
+  GateCounter counters[] = {{Gate::consensus_early_proposal, "kestrel_consensus_early_proposals_total"},
+                            {Gate::node_early_receipts, "kestrel_node_early_receipts_total"},
+                            {Gate::net_urgent_consensus, "kestrel_net_urgent_sends_total"},
+                            {Gate::node_fresh_payload, "kestrel_node_fresh_payloads_total"}};
   for (std::uint32_t i = 0; i < c.size(); ++i) {
     const auto m = c.admin_get(i, "/metrics");
     ASSERT_TRUE(m && m->first == 200);
-    early_proposals += metric(m->second, "kestrel_consensus_early_proposals_total").value_or(-1);
-    early_receipts += metric(m->second, "kestrel_node_early_receipts_total").value_or(-1);
-    urgent_sends += metric(m->second, "kestrel_net_urgent_sends_total").value_or(-1);
-    fresh_payloads += metric(m->second, "kestrel_node_fresh_payloads_total").value_or(-1);
+    for (auto& g : counters) g.total += metric(m->second, g.series).value_or(-1);
   }
-  const auto on = [&](Gate gate) {
-    return std::none_of(gates.begin(), gates.end(), [&](const GateSetting& g) { return g.gate == gate && !g.enabled; });
-  };
-  if (on(Gate::consensus_early_proposal)) {
-    EXPECT_GT(early_proposals, 0);
-  } else {
-    EXPECT_EQ(early_proposals, 0);
-  }
-  if (on(Gate::node_early_receipts)) {
-    EXPECT_GT(early_receipts, 0);
-  } else {
-    EXPECT_EQ(early_receipts, 0);
-  }
-  if (on(Gate::net_urgent_consensus)) {
-    EXPECT_GT(urgent_sends, 0);
-  } else {
-    EXPECT_EQ(urgent_sends, 0);
-  }
-  if (on(Gate::node_fresh_payload)) {
-    EXPECT_GT(fresh_payloads, 0);
-  } else {
-    EXPECT_EQ(fresh_payloads, 0);
+  for (const auto& g : counters) {
+    const bool on =
+        std::none_of(gates.begin(), gates.end(), [&](const GateSetting& s) { return s.gate == g.gate && !s.enabled; });
+    if (on) {
+      EXPECT_GT(g.total, 0) << g.series;
+    } else {
+      EXPECT_EQ(g.total, 0) << g.series;
+    }
   }
   std::printf("[%s] after 3 s: early proposals %.0f, early receipts %.0f, urgent sends %.0f, fresh payloads %.0f\n",
-              name.c_str(), early_proposals, early_receipts, urgent_sends, fresh_payloads);
+              name.c_str(), counters[0].total, counters[1].total, counters[2].total, counters[3].total);
 
   // A follower (not the current leader) crashes: the other three keep committing.
   const auto leader = c.leader();
@@ -379,40 +461,21 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
     EXPECT_GT(views1, views0);
 
     const std::uint64_t target = max_height(c, others);
-    ASSERT_TRUE(c.start(killed).ok());
-    const auto took = wait_caught_up(c, killed, target, Clock::now() + 30s);
-    ASSERT_TRUE(took.has_value()) << "restarted node " << killed << " stayed at height " << c.height(killed)
-                                  << ", the others had " << target;
+    const auto rejoined = restart_and_catch_up(c, killed, target);
+    ASSERT_TRUE(rejoined.has_value());
     std::printf("[crash] node %u restarted and reached height %llu in %.1f s\n", killed,
-                static_cast<unsigned long long>(target), *took);
+                static_cast<unsigned long long>(target), rejoined->took);
   }
 
-  std::this_thread::sleep_for(2s);  // load over the whole, healed cluster
-  const bool drained = load.drain(Clock::now() + 30s);
-  const LoadFigures f = load.figures();
-  print_load("crash", f);
-  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n"
-                       << join(f.errors) << "stores:\n" << store_diagnostics(c);
-  const auto sent = load.sent_per_account();
-  EXPECT_EQ(load.confirmed_per_account(), sent);
+  LoadFigures f;
+  ASSERT_NO_FATAL_FAILURE(drain_all_confirmed(c, load, "crash", &f));
   // Crashes, restarts and catch-up never cost a vote: every node stored every
   // block it voted for (the restarted ones count since their restart).
   for (std::uint32_t i = 0; i < c.size(); ++i) {
-    const auto m = c.admin_get(i, "/metrics");
-    ASSERT_TRUE(m && m->first == 200);
-    EXPECT_EQ(metric(m->second, "kestrel_node_votes_withheld_total").value_or(-1), 0) << "node " << i;
+    EXPECT_EQ(node_metric(c, i, "kestrel_node_votes_withheld_total"), 0) << "node " << i;
   }
-
-  // Every transfer with a success receipt is in every node's final state: the
-  // account's nonce passed it (check_accounts requires nonce == sent, and a
-  // receipted nonce is below what was sent).
-  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
-  std::size_t failed = 0;
-  check_end_state(c, sent, "crash", &failed);
-  // ...and in every node's blocks, executed with success exactly once.
-  expect_receipted_committed_once(c, load, transfers);
+  check_receipted_kept(c, load, transfers, f, "crash");
   std::printf("[crash] total test time %.1f s\n", seconds_since(test_start));
-  judge_copies("crash", failed, f.rejected_bad_nonce);
 }
 
 TEST(Cluster, CrashAndRestartUnderLoad) { crash_and_restart_under_load("crash", {}); }
@@ -427,81 +490,6 @@ TEST(Cluster, CrashAndRestartUnderLoadWithoutLatencyGates) {
                                               {Gate::consensus_early_proposal, false},
                                               {Gate::net_urgent_consensus, false},
                                               {Gate::node_fresh_payload, false}});
-}
-
-// Starts every node, node `armed` with `failpoint` in its environment (a test
-// failpoint, docs/node.md "Test failpoints"), and waits until they commit.
-void start_with_failpoint(Cluster& c, std::uint32_t armed, const std::string& failpoint) {
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    std::vector<std::string> env;
-    if (i == armed) env.push_back(failpoint);
-    ASSERT_TRUE(c.start(i, env).ok()) << "node " << i;
-  }
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
-}
-
-// The number after the last `marker` in `text`, if any.
-std::optional<std::uint64_t> number_after_last(const std::string& text, const std::string& marker) {
-  const auto at = text.rfind(marker);
-  if (at == std::string::npos) return std::nullopt;
-  std::size_t end = at + marker.size();
-  std::uint64_t value = 0;
-  bool digits = false;
-  while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
-    value = value * 10 + static_cast<std::uint64_t>(text[end++] - '0');
-    digits = true;
-  }
-  if (!digits) return std::nullopt;
-  return value;
-}
-
-// A node that exited on purpose comes back: restarted without extra env, it
-// catches up to `target`. The height its restart line says it reopened at (the
-// restart line, not a later status line, which also prints ": height ") and the
-// seconds catching up took; nullopt (with a failure added) otherwise.
-struct Rejoined {
-  std::uint64_t reopened_height = 0;
-  double took = 0;
-};
-std::optional<Rejoined> restart_and_catch_up(Cluster& c, std::uint32_t victim, std::uint64_t target) {
-  if (!c.start(victim).ok()) {
-    ADD_FAILURE() << "node " << victim << " did not start again";
-    return std::nullopt;
-  }
-  const auto took = wait_caught_up(c, victim, target, Clock::now() + 30s);
-  if (!took) {
-    ADD_FAILURE() << "restarted node stayed at height " << c.height(victim) << " of " << target;
-    return std::nullopt;
-  }
-  const std::string log = c.log_tail(victim, 100000);
-  const auto restarted_at = log.rfind("restarted from ");
-  const auto reopened = restarted_at == std::string::npos
-                            ? std::nullopt
-                            : number_after_last(log.substr(0, log.find('\n', restarted_at)), ": height ");
-  if (!reopened) {
-    ADD_FAILURE() << "no restart line; log:\n" << c.log_tail(victim, 40);
-    return std::nullopt;
-  }
-  return Rejoined{*reopened, *took};
-}
-
-// After an exit-and-restart test: drain the load, then every sent transfer is
-// confirmed, every receipted one is in every node's state and blocks exactly
-// once, and the stores agree.
-void drain_and_check_after_restart(Cluster& c, Load& load, const SignedTransfers& transfers, const char* test) {
-  std::this_thread::sleep_for(2s);
-  const bool drained = load.drain(Clock::now() + 30s);
-  const LoadFigures f = load.figures();
-  print_load(test, f);
-  ASSERT_TRUE(drained) << "not every sent transfer was confirmed; errors:\n" << join(f.errors);
-  const auto sent = load.sent_per_account();
-  EXPECT_EQ(load.confirmed_per_account(), sent);
-  for (const auto& [a, nonce] : load.receipted()) ASSERT_LT(nonce, sent[a]);
-  std::size_t failed = 0;
-  check_end_state(c, sent, test, &failed);
-  expect_receipted_committed_once(c, load, transfers);
-  judge_copies(test, failed, f.rejected_bad_nonce);
 }
 
 // --- 2b. The early-receipt window, hit on purpose -------------------------------------------
@@ -560,7 +548,9 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
               victim, static_cast<unsigned long long>(*first_answered), static_cast<unsigned long long>(*answered_height),
               static_cast<unsigned long long>(rejoined->reopened_height), rejoined->took);
 
-  drain_and_check_after_restart(c, load, transfers, "early-receipt-crash");
+  LoadFigures f;
+  ASSERT_NO_FATAL_FAILURE(drain_all_confirmed(c, load, "early-receipt-crash", &f));
+  check_receipted_kept(c, load, transfers, f, "early-receipt-crash");
   // Among them are the answers the victim sent just before it went down: transfers
   // of its worker's accounts (worker 1 of 4) in the blocks it answered for.
   auto answered_blocks = transactions_in(c, 0, *first_answered, *answered_height);
@@ -605,9 +595,7 @@ TEST(Cluster, NoVoteForABlockNotStored) {
   print_load("no-vote", f);
   ASSERT_TRUE(drained) << join(f.errors);
   for (std::uint32_t i = 0; i < c.size(); ++i) {
-    const auto m = c.admin_get(i, "/metrics");
-    ASSERT_TRUE(m && m->first == 200);
-    const double withheld = metric(m->second, "kestrel_node_votes_withheld_total").value_or(-1);
+    const double withheld = node_metric(c, i, "kestrel_node_votes_withheld_total");
     if (i == refuser) {
       EXPECT_GT(withheld, 0) << "node " << i;
     } else {
@@ -673,7 +661,9 @@ TEST(Cluster, StoreFailureExitsAndRestartRecovers) {
               static_cast<unsigned long long>(rejoined->reopened_height), static_cast<unsigned long long>(target),
               rejoined->took);
 
-  drain_and_check_after_restart(c, load, transfers, "store-failure");
+  LoadFigures f;
+  ASSERT_NO_FATAL_FAILURE(drain_all_confirmed(c, load, "store-failure", &f));
+  check_receipted_kept(c, load, transfers, f, "store-failure");
   std::printf("[store-failure] total test time %.1f s\n", seconds_since(test_start));
 }
 

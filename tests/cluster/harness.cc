@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
-#include <cstring>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -457,20 +457,31 @@ Result<StoreCheck, std::string> check_stores(const Cluster& cluster) {
 
 namespace {
 
-// Calls visit(height, block, encoded transaction, its receipt) for every
-// transaction in node i's committed blocks, in order.
-using Visit = std::function<void(std::uint64_t, const hotstuff2::Block&, ByteSpan, const execution::Receipt&)>;
-Status<std::string> walk_committed(const Cluster& cluster, std::uint32_t i, const Visit& visit) {
+// Opens node i's store and calls visit(height, decoded block, store) for each kept
+// committed block, in height order; the first error (the walk's or the visit's) ends it.
+using BlockVisit = std::function<Status<std::string>(std::uint64_t, const hotstuff2::Block&, storage::Store&)>;
+Status<std::string> walk_blocks(const Cluster& cluster, std::uint32_t i, const BlockVisit& visit) {
   auto store = cluster.open_store(i);
   if (!store) return Err(store.error());
-  if ((*store)->first_kept_height() > 1) return Err(std::string("blocks were pruned; raise keep_committed_blocks"));
-  for (std::uint64_t h = 1; h <= (*store)->committed_height(); ++h) {
+  for (std::uint64_t h = (*store)->first_kept_height(); h <= (*store)->committed_height(); ++h) {
     auto bytes = (*store)->block_at(h);
-    auto receipts = (*store)->receipts(h);
-    if (!bytes || !receipts) return Err("block or receipts at " + std::to_string(h) + " missing");
+    if (!bytes) return Err("block at " + std::to_string(h) + " missing");
     auto block = hotstuff2::decode_block(**bytes);
     if (!block) return Err("block at " + std::to_string(h) + " does not decode");
-    auto payload = node::decode_payload(block->payload);
+    KESTREL_TRY(visit(h, *block, **store));
+  }
+  return {};
+}
+
+// Calls visit(height, block, encoded transaction, its receipt) for every
+// transaction in node i's committed blocks, in order (all kept from height 1).
+using Visit = std::function<void(std::uint64_t, const hotstuff2::Block&, ByteSpan, const execution::Receipt&)>;
+Status<std::string> walk_committed(const Cluster& cluster, std::uint32_t i, const Visit& visit) {
+  return walk_blocks(cluster, i, [&](std::uint64_t h, const hotstuff2::Block& block, storage::Store& store) -> Status<std::string> {
+    if (store.first_kept_height() > 1) return Err(std::string("blocks were pruned; raise keep_committed_blocks"));
+    auto receipts = store.receipts(h);
+    if (!receipts) return Err("receipts at " + std::to_string(h) + " missing");
+    auto payload = node::decode_payload(block.payload);
     if (!payload) return Err("payload at " + std::to_string(h) + " does not decode");
     Reader r(*receipts);
     auto count = r.varint();
@@ -480,10 +491,10 @@ Status<std::string> walk_committed(const Cluster& cluster, std::uint32_t i, cons
       if (!receipt_bytes) return Err("receipt at " + std::to_string(h) + " does not decode");
       auto receipt = execution::decode_receipt(*receipt_bytes);
       if (!receipt) return Err("receipt at " + std::to_string(h) + " does not decode");
-      visit(h, *block, encoded, *receipt);
+      visit(h, block, encoded, *receipt);
     }
-  }
-  return {};
+    return {};
+  });
 }
 
 }  // namespace
@@ -509,18 +520,13 @@ Result<std::set<execution::TransactionId>, std::string> transactions_in(const Cl
 }
 
 Result<QcSigners, std::string> qc_signers(const Cluster& cluster, std::uint32_t i) {
-  auto store = cluster.open_store(i);
-  if (!store) return Err(store.error());
   QcSigners out;
-  for (std::uint64_t h = (*store)->first_kept_height(); h <= (*store)->committed_height(); ++h) {
-    auto bytes = (*store)->block_at(h);
-    if (!bytes) return Err("block at " + std::to_string(h) + " missing");
-    auto block = hotstuff2::decode_block(**bytes);
-    if (!block) return Err("block at " + std::to_string(h) + " does not decode");
-    if (block->justify.signatures.empty()) continue;
+  KESTREL_TRY(walk_blocks(cluster, i, [&](std::uint64_t, const hotstuff2::Block& block, storage::Store&) -> Status<std::string> {
+    if (block.justify.signatures.empty()) return {};
     ++out.qcs;
-    for (const auto& s : block->justify.signatures) ++out.signed_by[s.signer];
-  }
+    for (const auto& s : block.justify.signatures) ++out.signed_by[s.signer];
+    return {};
+  }));
   return out;
 }
 

@@ -28,9 +28,9 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
