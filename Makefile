@@ -34,7 +34,8 @@ demo: build
 test: build
 	cd build/release && ctest -j $(JOBS) --output-on-failure --timeout 900 2>&1 | tee ctest.log | \
 	  grep -E '^[0-9]+% tests passed|tests failed|\((Failed|Timeout|SEGFAULT|Subprocess aborted|Not Run)\)' ; \
-	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || echo "== full log: build/release/ctest.log"; exit $$rc
+	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || { $(CURDIR)/scripts/ctest-failures ctest.log; \
+	  echo "== full log: build/release/ctest.log"; }; exit $$rc
 
 # Plots need gnuplot (and jq), installed for this target only (setup-deps --bench).
 BENCH_SWEEP ?= 20000,60000,100000,140000,180000
@@ -72,7 +73,8 @@ asan-test: deps build/asan/build.ninja
 	cmake --build --preset asan -j $(JOBS)
 	cd build/asan && ctest -j $(JOBS) --output-on-failure --timeout 1800 -LE "valgrind|sweep" 2>&1 | tee ctest.log | \
 	  grep -E '^[0-9]+% tests passed|tests failed|\((Failed|Timeout|SEGFAULT|Subprocess aborted|Not Run)\)' ; \
-	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || echo "== full log: build/asan/ctest.log"; exit $$rc
+	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || { $(CURDIR)/scripts/ctest-failures ctest.log; \
+	  echo "== full log: build/asan/ctest.log"; }; exit $$rc
 
 # libFuzzer targets need clang (installed only for this target).
 fuzz:

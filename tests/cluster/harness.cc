@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -100,16 +101,62 @@ bool ports_free(std::uint16_t base, std::uint32_t count) {
   return true;
 }
 
-// A port range of its own per cluster: a per-process offset (pid) keeps two test
-// binaries apart, a per-process counter keeps this binary's clusters apart, and
-// every candidate is probed.
-std::optional<std::uint16_t> pick_base_port(std::uint32_t nodes) {
-  static std::atomic<std::uint32_t> counter{0};
+// The ports clusters take, [low, high): below the kernel's ephemeral range when it
+// has room, else above it. Inside it, any outgoing connection on the machine (a
+// peer of this cluster, another test's clients) may take a port as its source
+// between our probe and the node's bind, and the node then fails to listen.
+struct PortSpan {
+  std::uint32_t low = 0, high = 0;
+};
+constexpr std::uint32_t cluster_slot_ports = 40;  // one slot per cluster: 3 ports per node, up to 13 nodes
+PortSpan cluster_port_span() {
+  std::uint32_t ephemeral_low = 32768, ephemeral_high = 60999;  // Linux's default
+  if (std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range"); range) range >> ephemeral_low >> ephemeral_high;
+  constexpr std::uint32_t floor = 10000;  // clear of the well-known and common service ports
+  if (ephemeral_low >= floor + 64 * cluster_slot_ports) return {floor, ephemeral_low};
+  return {std::min<std::uint32_t>(ephemeral_high + 1, 65535), 65536};
+}
+
+// A slot's lock: an flock on a file per slot, held (close-on-exec, so no node
+// inherits it) until the cluster is destroyed or its process dies. Two clusters,
+// in one test process or in two run side by side, never share a slot, even in
+// the window between the probe and the nodes' binds.
+int lock_slot(std::uint32_t slot) {
+  const fs::path dir = fs::temp_directory_path() / "kestrel-cluster-ports";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  const std::string path = (dir / ("slot-" + std::to_string(slot))).string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A port range of its own per cluster: a slot locked for the cluster's lifetime
+// (lock_slot) whose ports are all free now (ports_free: no other program holds
+// them). The search starts at a per-process offset (pid) so side-by-side test
+// processes rarely contend for the same lock.
+struct PortRange {
+  std::uint16_t base = 0;
+  int lock = -1;
+};
+std::optional<PortRange> pick_port_range(std::uint32_t nodes) {
   const std::uint32_t span = 3 * nodes;
-  for (int attempt = 0; attempt < 64; ++attempt) {
-    const std::uint32_t slot = (static_cast<std::uint32_t>(getpid()) * 7 + counter++) % 600;
-    const auto base = static_cast<std::uint16_t>(32000 + slot * 40);
-    if (base + span < 65535 && ports_free(base, span)) return base;
+  KESTREL_ASSERT(span <= cluster_slot_ports);
+  const PortSpan ports = cluster_port_span();
+  const std::uint32_t slots = (ports.high - ports.low) / cluster_slot_ports;
+  if (slots == 0) return std::nullopt;
+  const std::uint32_t first = static_cast<std::uint32_t>(getpid()) * 7 % slots;
+  for (std::uint32_t k = 0; k < slots; ++k) {
+    const std::uint32_t slot = (first + k) % slots;
+    const std::uint32_t base = ports.low + slot * cluster_slot_ports;
+    const int lock = lock_slot(slot);
+    if (lock < 0) continue;
+    if (ports_free(static_cast<std::uint16_t>(base), span)) return PortRange{static_cast<std::uint16_t>(base), lock};
+    ::close(lock);
   }
   return std::nullopt;
 }
@@ -173,12 +220,14 @@ Result<std::unique_ptr<Cluster>, std::string> Cluster::create(Options o) {
   fs::remove_all(c->dir_, ec);
   fs::create_directories(c->dir_, ec);
   if (ec) return Err(c->dir_.string() + ": " + ec.message());
-  const auto base = pick_base_port(o.nodes);
-  if (!base) return Err(std::string("no free loopback port range found"));
+  const auto range = pick_port_range(o.nodes);
+  if (!range) return Err(std::string("no free loopback port range found"));
+  c->port_lock_ = range->lock;
+  const std::uint16_t base = range->base;
 
   const std::string init_log = (c->dir_ / "init.log").string();
   const pid_t init = spawn({"init", "--nodes", std::to_string(o.nodes), "--dir", c->dir_.string(), "--base-port",
-                            std::to_string(*base), "--accounts", std::to_string(o.accounts), "--scheme", o.scheme,
+                            std::to_string(base), "--accounts", std::to_string(o.accounts), "--scheme", o.scheme,
                             "--force"},
                            init_log);
   if (init < 0) return Err(std::string("fork failed"));
@@ -219,7 +268,7 @@ Result<std::unique_ptr<Cluster>, std::string> Cluster::create(Options o) {
   c->pids_.assign(o.nodes, -1);
   c->watchdog_ = std::thread([p = c.get()] { p->watchdog(); });
   std::printf("[cluster %s] %u validators (%s), ports %u..%u, dir %s\n", o.name.c_str(), o.nodes, o.scheme.c_str(),
-              *base, *base + 3 * o.nodes - 1, c->dir_.c_str());
+              base, base + 3 * o.nodes - 1, c->dir_.c_str());
   return c;
 }
 
@@ -254,6 +303,7 @@ Cluster::~Cluster() {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
+  if (port_lock_ >= 0) ::close(port_lock_);  // the nodes are gone: the slot is free again
 }
 
 Status<std::string> Cluster::start(std::uint32_t i, std::vector<std::string> env) {

@@ -90,8 +90,9 @@ class Cluster {
     std::function<void(node::NodeConfig&)> tweak;
   };
 
-  // Finds a free port range, runs `kestrel init` into a fresh temp directory,
-  // applies the tweak and reads the account keys. Starts no node.
+  // Takes a free port range of its own (a locked slot below the ephemeral range),
+  // runs `kestrel init` into a fresh temp directory, applies the tweak and reads
+  // the account keys. Starts no node.
   static Result<std::unique_ptr<Cluster>, std::string> create(Options options);
   ~Cluster();
   Cluster(const Cluster&) = delete;
@@ -109,7 +110,7 @@ class Cluster {
   // REQUIRES: node i not running.
   Status<std::string> start(std::uint32_t i, std::vector<std::string> env = {});
   Status<std::string> start_all();
-  // Waits until every running node's client port accepts and node 0 reports height >= min_height.
+  // Waits until every running node's client port accepts and reports height >= min_height.
   Status<std::string> wait_ready(std::uint64_t min_height, Clock::time_point deadline);
   // SIGKILL, reaped. No-op when not running.
   void kill(std::uint32_t i);
@@ -152,6 +153,7 @@ class Cluster {
   bool closing_ = false;
   std::thread watchdog_;
   bool deadline_hit_ = false;
+  int port_lock_ = -1;  // the flock on this cluster's port slot, released when destroyed
 };
 
 // Per-account result of the stores: the highest height every node reached and what
