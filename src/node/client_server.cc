@@ -438,6 +438,7 @@ asio::awaitable<void> Session::reader() {
           auto [ec, n] = co_await socket_.async_read_some(asio::buffer(large.data() + have, large.size() - have),
                                                           use_tuple);
           if (ec) {
+            if (ec != asio::error::eof) close();  // reset: as below, nobody can read an answer
             failed = true;
             break;
           }
@@ -467,10 +468,16 @@ asio::awaitable<void> Session::reader() {
     }
     auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer.data() + end, buffer.size() - end),
                                                     use_tuple);
-    if (ec) {
-      // EOF or error: answer what is in flight (the client may have only shut
-      // down its sending side), then close.
+    if (ec == asio::error::eof) {
+      // The client shut down its sending side (perhaps only that): answer what
+      // is in flight, then close.
       if (!closed_ && ending_ == Ending::none) ending_ = Ending::after_in_flight;
+      break;
+    }
+    if (ec) {
+      // Reset or failed: nobody can read an answer, so the in-flight requests
+      // are not waited for (their answers come back as late callbacks).
+      close();
       break;
     }
     end += n;
