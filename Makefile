@@ -31,11 +31,15 @@ demo: build
 	@echo "==     transfers over encrypted sessions for $(DEMO_SECONDS) s; Ctrl-C stops it and still prints the summary."
 	@build/release/apps/kestrel/kestrel demo --duration $(DEMO_SECONDS) --rate $(DEMO_RATE)
 
-test: build
-	cd build/release && ctest -j $(JOBS) --output-on-failure --timeout 900 2>&1 | tee ctest.log | \
+# CTest in build/$(1) with the extra arguments $(2): its summary and failed tests,
+# then why each failed (scripts/ctest-failures) and where the full log is.
+run_ctest = cd build/$(1) && ctest -j $(JOBS) --output-on-failure $(2) 2>&1 | tee ctest.log | \
 	  grep -E '^[0-9]+% tests passed|tests failed|\((Failed|Timeout|SEGFAULT|Subprocess aborted|Not Run)\)' ; \
 	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || { $(CURDIR)/scripts/ctest-failures ctest.log; \
-	  echo "== full log: build/release/ctest.log"; }; exit $$rc
+	  echo "== full log: build/$(1)/ctest.log"; }; exit $$rc
+
+test: build
+	$(call run_ctest,release,--timeout 900)
 
 # Plots need gnuplot (and jq), installed for this target only (setup-deps --bench).
 BENCH_SWEEP ?= 20000,60000,100000,140000,180000
@@ -71,10 +75,7 @@ build/asan/build.ninja:
 
 asan-test: deps build/asan/build.ninja
 	cmake --build --preset asan -j $(JOBS)
-	cd build/asan && ctest -j $(JOBS) --output-on-failure --timeout 1800 -LE "valgrind|sweep" 2>&1 | tee ctest.log | \
-	  grep -E '^[0-9]+% tests passed|tests failed|\((Failed|Timeout|SEGFAULT|Subprocess aborted|Not Run)\)' ; \
-	  rc=$${PIPESTATUS[0]}; [ $$rc -eq 0 ] || { $(CURDIR)/scripts/ctest-failures ctest.log; \
-	  echo "== full log: build/asan/ctest.log"; }; exit $$rc
+	$(call run_ctest,asan,--timeout 1800 -LE "valgrind|sweep")
 
 # libFuzzer targets need clang (installed only for this target).
 fuzz:

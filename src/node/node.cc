@@ -221,9 +221,11 @@ class Node::Impl {
   void sign(hs::Message& message) const;
   Status<std::string> restore_state(const std::string& path, hs::RestoredState& restored);
   void persist_block(const hs::BlockId& id, const hs::Block& block);
+  // Deletes from the store the pending blocks `drop(id, height)` picks and forgets
+  // those it deleted (a failed delete stays, tried again later); returns how many.
+  template <typename Pick>
+  std::size_t drop_pending_blocks(Pick drop);
   void prune_pending_blocks();
-  // Deletes the pending blocks the core no longer holds; returns how many.
-  std::size_t drop_evicted_pending_blocks();
   // Logs a failure on its first occurrence and every 1,000th: bumps `count` and
   // returns whether to log this one.
   static bool note_rare(std::uint64_t& count) { return ++count % 1000 == 1; }
@@ -621,7 +623,14 @@ void Node::Impl::persist_block(const hs::BlockId& id, const hs::Block& block) {
   // Full: the blocks the core evicted (forks, uncertified proposals) go, then once
   // more. The core holds no more than the family does (limits.h), so this fits
   // unless the store failed.
-  if (!s && s.error() == storage::StorageError::pending_full && drop_evicted_pending_blocks() > 0) s = put();
+  if (!s && s.error() == storage::StorageError::pending_full) {
+    const std::size_t dropped =
+        drop_pending_blocks([&](const hs::BlockId& held, hs::Height) { return !replica_->has_block(held); });
+    if (dropped > 0) {
+      spdlog::info("pending blocks full: dropped {} the core no longer holds", dropped);
+      s = put();
+    }
+  }
   if (!s) {
     // The block stays in memory (a restart would fetch it from peers), and this
     // node does not vote for it (send_outputs).
@@ -635,32 +644,18 @@ void Node::Impl::persist_block(const hs::BlockId& id, const hs::Block& block) {
   pending_written_ = true;
 }
 
-std::size_t Node::Impl::drop_evicted_pending_blocks() {
-  std::size_t dropped = 0;
-  for (auto it = pending_blocks_.begin(); it != pending_blocks_.end();) {
-    if (!replica_->has_block(it->first) && store_->delete_pending_block(it->first)) {
-      it = pending_blocks_.erase(it);
-      ++dropped;
-    } else {
-      ++it;
-    }
-  }
-  if (dropped > 0) spdlog::info("pending blocks full: dropped {} the core no longer holds", dropped);
-  return dropped;
+template <typename Pick>
+std::size_t Node::Impl::drop_pending_blocks(Pick drop) {
+  return std::erase_if(pending_blocks_, [&](const auto& entry) {
+    return drop(entry.first, entry.second) && store_->delete_pending_block(entry.first).ok();
+  });
 }
 
 // Pending blocks at or below the committed height are committed (the store removed
 // them) or dead forks: delete the latter.
 void Node::Impl::prune_pending_blocks() {
   const hs::Height committed = store_->committed_height();
-  for (auto it = pending_blocks_.begin(); it != pending_blocks_.end();) {
-    if (it->second <= committed) {
-      (void)store_->delete_pending_block(it->first);
-      it = pending_blocks_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  drop_pending_blocks([&](const hs::BlockId&, hs::Height height) { return height <= committed; });
 }
 
 void Node::Impl::stop() {

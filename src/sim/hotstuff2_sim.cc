@@ -642,19 +642,15 @@ class Simulation {
     KESTREL_ASSERT(r < last_proposal_.size());
     auto& last = last_proposal_[r];
     const hs::BlockId id = block.id();
-    if (last && block.view < last->first) {
+    if (!last || block.view > last->first) {
+      last = std::make_pair(block.view, id);
+    } else if (block.view < last->first) {
       result_.violations.push_back("replica " + std::to_string(r) + " proposed in view " + std::to_string(block.view) +
                                    " after proposing in view " + std::to_string(last->first));
-      return;
+    } else if (id != last->second) {
+      result_.violations.push_back("replica " + std::to_string(r) + " proposed twice in view " +
+                                   std::to_string(block.view));
     }
-    if (last && block.view == last->first) {
-      if (id != last->second) {
-        result_.violations.push_back("replica " + std::to_string(r) + " proposed twice in view " +
-                                     std::to_string(block.view));
-      }
-      return;
-    }
-    last = std::make_pair(block.view, id);
   }
 
   void check_liveness_progress() {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <cstdio>
 #include <set>
@@ -150,6 +151,18 @@ void check_end_state(Cluster& c, const std::vector<std::uint64_t>& expected, con
               static_cast<unsigned long long>(stores->common_height));
 }
 
+// Starts every node and waits until they commit; with `armed`, that node has
+// `failpoint` in its environment (a test failpoint, docs/node.md "Test failpoints").
+void start_ready(Cluster& c, std::optional<std::uint32_t> armed = std::nullopt, const std::string& failpoint = "") {
+  for (std::uint32_t i = 0; i < c.size(); ++i) {
+    std::vector<std::string> env;
+    if (i == armed) env.push_back(failpoint);
+    ASSERT_TRUE(c.start(i, env).ok()) << "node " << i;
+  }
+  auto ready = c.wait_ready(2, Clock::now() + 30s);
+  ASSERT_TRUE(ready.ok()) << ready.error();
+}
+
 // --- 1. Commit exactly once --------------------------------------------------------------
 
 TEST(Cluster, CommitExactlyOnce) {
@@ -164,9 +177,7 @@ TEST(Cluster, CommitExactlyOnce) {
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
   std::printf("[once] pre-signed %zu ML-DSA-65 transfers on 2 threads in %.2f s\n", total, seconds_since(sign_start));
 
-  ASSERT_TRUE(c.start_all().ok());
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(start_ready(c));
 
   // 4 workers, worker w sends accounts a % 4 == w to node w: every transfer goes
   // through one node, and the four nodes each take a quarter.
@@ -253,30 +264,13 @@ void expect_receipted_committed_once(const Cluster& c, const Load& load, const S
   }
 }
 
-// Starts every node, node `armed` with `failpoint` in its environment (a test
-// failpoint, docs/node.md "Test failpoints"), and waits until they commit.
-void start_with_failpoint(Cluster& c, std::uint32_t armed, const std::string& failpoint) {
-  for (std::uint32_t i = 0; i < c.size(); ++i) {
-    std::vector<std::string> env;
-    if (i == armed) env.push_back(failpoint);
-    ASSERT_TRUE(c.start(i, env).ok()) << "node " << i;
-  }
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
-}
-
 // The number after the last `marker` in `text`, if any.
 std::optional<std::uint64_t> number_after_last(const std::string& text, const std::string& marker) {
   const auto at = text.rfind(marker);
   if (at == std::string::npos) return std::nullopt;
-  std::size_t end = at + marker.size();
   std::uint64_t value = 0;
-  bool digits = false;
-  while (end < text.size() && text[end] >= '0' && text[end] <= '9') {
-    value = value * 10 + static_cast<std::uint64_t>(text[end++] - '0');
-    digits = true;
-  }
-  if (!digits) return std::nullopt;
+  const char* end = text.data() + text.size();
+  if (std::from_chars(text.data() + at + marker.size(), end, value).ec != std::errc{}) return std::nullopt;
   return value;
 }
 
@@ -361,9 +355,7 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  ASSERT_TRUE(c.start_all().ok());
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(start_ready(c));
 
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
   load.start();
@@ -518,7 +510,7 @@ TEST(Cluster, CrashRightAfterEarlyReceipts) {
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  ASSERT_NO_FATAL_FAILURE(start_with_failpoint(c, victim, "KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS=40"));
+  ASSERT_NO_FATAL_FAILURE(start_ready(c, victim, "KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS=40"));
 
   // Worker w sends to node w % 4: worker 1's clients hear from the victim.
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
@@ -582,7 +574,7 @@ TEST(Cluster, NoVoteForABlockNotStored) {
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  ASSERT_NO_FATAL_FAILURE(start_with_failpoint(c, refuser, "KESTREL_TEST_REFUSE_PENDING_BLOCKS=1"));
+  ASSERT_NO_FATAL_FAILURE(start_ready(c, refuser, "KESTREL_TEST_REFUSE_PENDING_BLOCKS=1"));
 
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4});
   load.start();
@@ -638,7 +630,7 @@ TEST(Cluster, StoreFailureExitsAndRestartRecovers) {
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
   ASSERT_NO_FATAL_FAILURE(
-      start_with_failpoint(c, victim, "KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT=" + std::to_string(failing_height)));
+      start_ready(c, victim, "KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT=" + std::to_string(failing_height)));
 
   Load load(c, transfers, {.rate = 300, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
   load.start();
@@ -681,9 +673,7 @@ TEST(Cluster, LongDowntimeCatchUp) {
   Cluster& c = **created;
   const auto test_start = Clock::now();
   const SignedTransfers transfers = sign_transfers(c.accounts(), c.chain_id(), per_account, 2);
-  ASSERT_TRUE(c.start_all().ok());
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(start_ready(c));
 
   Load load(c, transfers, {.rate = 200, .window_per_account = 16, .workers = 4, .failover = true, .receipt_timeout = 5s});
   load.start();
@@ -810,9 +800,7 @@ TEST(Cluster, InvalidInput) {
   auto created = Cluster::create({.name = "invalid", .nodes = 4, .accounts = 6, .budget = 90s, .tweak = {}});
   ASSERT_TRUE(created.ok()) << created.error();
   Cluster& c = **created;
-  ASSERT_TRUE(c.start_all().ok());
-  auto ready = c.wait_ready(2, Clock::now() + 30s);
-  ASSERT_TRUE(ready.ok()) << ready.error();
+  ASSERT_NO_FATAL_FAILURE(start_ready(c));
   const auto& acc = c.accounts();
   const auto transfer = [&](std::size_t from, std::uint32_t chain, std::uint64_t nonce) {
     return execution::make_signed(*acc.signers[from], chain, nonce, execution::Transfer{acc.ids[(from + 1) % acc.ids.size()], 5});

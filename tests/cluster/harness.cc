@@ -317,11 +317,6 @@ Status<std::string> Cluster::start(std::uint32_t i, std::vector<std::string> env
   return {};
 }
 
-Status<std::string> Cluster::start_all() {
-  for (std::uint32_t i = 0; i < configs_.size(); ++i) KESTREL_TRY(start(i));
-  return {};
-}
-
 Status<std::string> Cluster::wait_ready(std::uint64_t min_height, Clock::time_point deadline) {
   for (std::uint32_t i = 0; i < configs_.size(); ++i) {
     if (!running(i)) continue;

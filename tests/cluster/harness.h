@@ -109,7 +109,6 @@ class Cluster {
   // with `env` ("NAME=value") added to its environment.
   // REQUIRES: node i not running.
   Status<std::string> start(std::uint32_t i, std::vector<std::string> env = {});
-  Status<std::string> start_all();
   // Waits until every running node's client port accepts and reports height >= min_height.
   Status<std::string> wait_ready(std::uint64_t min_height, Clock::time_point deadline);
   // SIGKILL, reaped. No-op when not running.
