@@ -229,14 +229,41 @@ inline constexpr std::size_t mempool_admit_batch_max = verify_batch_items_max;
 // 8 KiB holds either with room for a length prefix and refuses anything else.
 inline constexpr std::size_t net_handshake_message_bytes_max = 8 * 1024;
 static_assert(net_handshake_message_bytes_max > 64 + 1088 + signature_bytes_max);
-// Handshakes in progress at once on one listener. Each costs an ML-KEM
-// encapsulation and a signature (~1 ms); beyond this a connection is refused and
-// counted, so a flood of connection attempts costs the established sessions at
-// most this much concurrent work. 2 x validators_max lets a whole cluster restart.
-inline constexpr std::size_t net_handshakes_in_flight_max = 2 * validators_max;
 // A handshake must finish in this time or the connection is closed and counted:
 // three messages on a LAN take well under 100 ms; 5 s tolerates a loaded peer.
 inline constexpr std::uint32_t net_handshake_timeout_ms = 5000;
+// Inbound admission (docs/network.md "Admission"). An accepted connection must
+// send its Hello within this time: a dialer sends it right after connecting, so
+// it takes one round trip (< 300 ms across continents) plus an ML-KEM keygen
+// (~0.05 ms); 1 s also bounds how long a silent connection holds a pending place.
+inline constexpr std::uint32_t net_hello_timeout_ms = 1000;
+static_assert(net_hello_timeout_ms <= net_handshake_timeout_ms);
+// Connections that have not sent a Hello yet. Each is a socket and a 4-byte read
+// (nothing is allocated before a length is checked). A new one beyond the bound
+// closes the oldest, so a stranger holding connections only churns them: an
+// honest Hello is lost only if 256 newer connections arrive within its round trip.
+inline constexpr std::size_t net_pending_connections_max = 256;
+// One address may hold 1/8 of the pending places, so one host cannot push out the
+// others' (a new connection beyond it closes that address's oldest); 32 still
+// covers every validator of a one-machine test cluster dialing at once.
+inline constexpr std::size_t net_pending_connections_per_source_max = 32;
+static_assert(net_pending_connections_per_source_max <= net_pending_connections_max);
+// Handshakes past the Hello (answered, Finish awaited) claiming one validator: its
+// current attempt and one left from an earlier one (a restarted process, a dial
+// that timed out). A newer Hello replaces the oldest, so a stale or forged one
+// never holds the place the validator needs.
+inline constexpr std::size_t net_handshakes_per_validator_max = 2;
+// Answered Hellos per claimed validator: a token bucket of 8, refilled at 4/s, and
+// refunded when the handshake completes (an honest validator does not spend it).
+// A validator whose handshakes fail dials at most once per back-off (50 ms doubling
+// to 5 s: 7 dials in the first 6.4 s), within the burst. An answer costs ~0.5 ms of
+// CPU (ML-KEM encapsulation + a signature), so a claimed id costs at most ~2 ms/s,
+// and a stranger at an address that is no validator's gets none (wrong_source).
+inline constexpr std::size_t net_hello_burst_per_validator = 8;
+inline constexpr double net_hellos_per_second_per_validator = 4.0;
+// Sockets of the validator listener at once stay below 1,024 (Debian's default
+// open-file soft limit): pending, handshakes and sessions together.
+static_assert(net_pending_connections_max + (net_handshakes_per_validator_max + 1) * validators_max < 1024);
 // A peer that has sent part of a frame must send the rest within this time (a
 // peer that sends a length and then nothing holds a buffer; this frees it).
 // 8 MiB at 100 Mbit/s is ~0.7 s; 5 s is far above any honest peer.

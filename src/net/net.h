@@ -36,12 +36,11 @@
 #include "common/limits.h"
 #include "common/result.h"
 #include "crypto/signature.h"
+#include "net/admission.h"
 #include "net/wire.h"
 
 namespace kestrel::net {
 
-// A validator's index in the cluster's validator set [0, validators.size()).
-using ValidatorId = std::uint16_t;
 using wire::KeyExchange;
 
 enum class NetError : std::uint8_t {
@@ -56,21 +55,8 @@ enum class NetError : std::uint8_t {
 };
 const char* describe(NetError error);
 
-// Why a handshake failed (counted per reason).
-enum class HandshakeFailure : std::uint8_t {
-  malformed,          // a handshake message that does not decode or is oversized
-  bad_version,        // another protocol version
-  wrong_cluster,      // cluster id or signature scheme differs
-  unknown_identity,   // the claimed id is not a validator, is us, or must not dial us
-  identity_mismatch,  // the responder is not the validator we dialed
-  bad_signature,      // a transcript signature does not verify
-  key_exchange,       // X25519 low-order point or ML-KEM key check failed
-  timeout,            // not done within the handshake deadline
-  io,                 // the connection broke during the handshake
-  busy,               // refused: too many handshakes in flight
-  count_,
-};
-const char* describe(HandshakeFailure failure);
+// ValidatorId and HandshakeFailure (why a handshake failed or an inbound
+// connection was refused): net/admission.h.
 
 struct PeerAddress {
   std::string host;  // numeric IPv4/IPv6 address
@@ -93,6 +79,16 @@ struct NetworkConfig {
   std::size_t batch_bytes_max = limits::net_batch_bytes_max;
   std::chrono::microseconds batch_delay_max{limits::net_batch_delay_us_max};
   std::chrono::milliseconds handshake_timeout{limits::net_handshake_timeout_ms};
+  // Inbound admission (docs/network.md "Admission"); each at most its limit.
+  std::chrono::milliseconds hello_timeout{limits::net_hello_timeout_ms};  // capped by handshake_timeout
+  std::size_t pending_connections_max = limits::net_pending_connections_max;
+  std::size_t pending_connections_per_source_max = limits::net_pending_connections_per_source_max;
+  std::size_t handshakes_per_validator_max = limits::net_handshakes_per_validator_max;
+  double hellos_per_second_per_validator = limits::net_hellos_per_second_per_validator;
+  std::size_t hello_burst_per_validator = limits::net_hello_burst_per_validator;
+  // A Hello claiming validator i must come from i's address (set_peer_address),
+  // unless that address is unspecified. Off for validators behind NAT.
+  bool check_source_address = true;
   std::chrono::milliseconds frame_stall_timeout{limits::net_frame_stall_timeout_ms};
   std::chrono::milliseconds keepalive_interval{limits::net_keepalive_interval_ms};
   std::chrono::milliseconds idle_timeout{limits::net_idle_timeout_ms};
@@ -122,6 +118,7 @@ struct NetCounters {
   std::uint64_t dial_attempts = 0;
   std::uint64_t urgent_sends = 0;   // messages queued with Delivery::urgent
   std::uint64_t batch_holds = 0;    // times a writer waited for company (adaptive batching's age bound)
+  std::uint64_t hellos_answered = 0;  // inbound Hellos that got the costly answer (ML-KEM + signature)
   std::uint64_t handshake_failures[static_cast<std::size_t>(HandshakeFailure::count_)] = {};
   std::uint64_t handshake_failures_total() const;
 };
@@ -148,7 +145,9 @@ class Network {
   Network& operator=(const Network&) = delete;
 
   std::uint16_t listen_port() const;
-  // Where to dial validator `peer` (only peers with a higher id are dialed).
+  // Where to dial validator `peer` (only peers with a higher id are dialed), and
+  // where its Hellos must come from (NetworkConfig::check_source_address). Our
+  // own dials leave from listen_host when it is a specific address.
   void set_peer_address(ValidatorId peer, PeerAddress address);
 
   // Queues a message for `to` without waiting. queue_full (reliable) or

@@ -18,8 +18,10 @@
 #include <deque>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "common/assert.h"
 #include "common/gates.h"
@@ -59,7 +61,11 @@ const char* describe(HandshakeFailure failure) {
     case HandshakeFailure::key_exchange: return "key_exchange";
     case HandshakeFailure::timeout: return "timeout";
     case HandshakeFailure::io: return "io";
-    case HandshakeFailure::busy: return "busy";
+    case HandshakeFailure::hello_timeout: return "hello_timeout";
+    case HandshakeFailure::evicted: return "evicted";
+    case HandshakeFailure::wrong_source: return "wrong_source";
+    case HandshakeFailure::rate_limited: return "rate_limited";
+    case HandshakeFailure::superseded: return "superseded";
     case HandshakeFailure::count_: break;
   }
   return "unknown";
@@ -79,7 +85,8 @@ struct AtomicCounters {
       sessions_established{0}, sessions_closed{0}, frames_rejected_authentication{0},
       frames_rejected_oversized{0}, frames_rejected_malformed{0}, frame_stalls{0},
       idle_timeouts{0}, rekeys{0}, frames_compressed{0}, compression_bytes_saved{0},
-      buffer_pool_hits{0}, buffer_pool_misses{0}, dial_attempts{0}, urgent_sends{0}, batch_holds{0};
+      buffer_pool_hits{0}, buffer_pool_misses{0}, dial_attempts{0}, urgent_sends{0}, batch_holds{0},
+      hellos_answered{0};
   std::atomic<std::uint64_t> handshake_failures[static_cast<std::size_t>(HandshakeFailure::count_)];
   AtomicCounters() {
     for (auto& v : handshake_failures) v.store(0);
@@ -88,6 +95,13 @@ struct AtomicCounters {
 
 void add(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+IpAddress ip_bytes(const asio::ip::address& address) {
+  if (address.is_v4()) {
+    return asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes();
+  }
+  return address.to_v6().to_bytes();  // an IPv4-mapped one is already in this form
 }
 
 // Bounded pool of byte buffers (gate net.buffer_pool). Off: every get() is a
@@ -166,6 +180,10 @@ struct Peer {
   std::shared_ptr<Session> session;
   PeerAddress address;
   bool dialing = false;
+  // Inbound handshakes past the Hello that claim this validator, oldest first
+  // (at most handshakes_per_validator_max), and its budget of answered Hellos.
+  std::deque<std::weak_ptr<Session>> handshakes;
+  std::optional<TokenBucket> hello_budget;
   std::atomic<bool> up{false};
 };
 
@@ -177,7 +195,19 @@ class Network::Impl {
     for (std::size_t i = 0; i < config_.validators.size(); ++i) {
       peers_.push_back(std::make_unique<Peer>());
       peers_.back()->id = static_cast<ValidatorId>(i);
+      peers_.back()->hello_budget.emplace(config_.hellos_per_second_per_validator,
+                                          static_cast<double>(config_.hello_burst_per_validator));
     }
+    addresses_.resize(config_.validators.size());
+    screen_.cluster_id = config_.cluster_id;
+    screen_.scheme_tag = static_cast<std::uint8_t>(config_.identity->scheme());
+    screen_.key_exchange = config_.key_exchange;
+    screen_.self = config_.self;
+    screen_.validators = config_.validators.size();
+    screen_.addresses = addresses_;
+    asio::error_code ec;
+    const auto listen_address = asio::ip::make_address(config_.listen_host, ec);
+    if (!ec && !listen_address.is_unspecified()) dial_from_ = listen_address;
   }
 
   Status<NetError> listen() {
@@ -296,6 +326,11 @@ class Network::Impl {
     asio::post(io_, [this, id, address = std::move(address)] {
       Peer& peer = *peers_[id];
       peer.address = address;
+      // Where its Hellos must come from (it dials from this address: dial_loop).
+      asio::error_code ec;
+      const auto parsed = asio::ip::make_address(address.host, ec);
+      addresses_[id].reset();
+      if (config_.check_source_address && !ec && !parsed.is_unspecified()) addresses_[id] = ip_bytes(parsed);
       // Only the lower id dials, so each pair has one session.
       if (id > config_.self && !peer.dialing && !stopping_.load()) {
         peer.dialing = true;
@@ -331,6 +366,7 @@ class Network::Impl {
     c.dial_attempts = get(counters_.dial_attempts);
     c.urgent_sends = get(counters_.urgent_sends);
     c.batch_holds = get(counters_.batch_holds);
+    c.hellos_answered = get(counters_.hellos_answered);
     for (std::size_t i = 0; i < std::size(c.handshake_failures); ++i) {
       c.handshake_failures[i] = get(counters_.handshake_failures[i]);
     }
@@ -395,7 +431,13 @@ class Network::Impl {
 
   void begin_shutdown();
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> accept_one(tcp::socket socket);
+  asio::awaitable<void> accept_one(std::shared_ptr<Session> session);
+  // Admission (io thread): a connection waits for its Hello among the pending
+  // ones, then holds one of its claimed validator's handshake places.
+  void enter_pending(const std::shared_ptr<Session>& session);
+  void leave_pending(Session& session);
+  void claim_handshake_place(Peer& claimed, const std::shared_ptr<Session>& session);
+  void release_handshake_place(Session& session);
   asio::awaitable<void> dial_loop(Peer& peer);
   asio::awaitable<void> run_session(std::shared_ptr<Session> session);
   void install(const std::shared_ptr<Session>& session);
@@ -411,7 +453,13 @@ class Network::Impl {
   std::mutex stop_mutex_;
   std::condition_variable sessions_done_;
   std::size_t live_sessions_ = 0;       // guarded by stop_mutex_
-  std::size_t handshakes_in_flight_ = 0;  // io thread
+  // io thread: inbound admission (admission.h).
+  std::vector<std::optional<IpAddress>> addresses_;  // validators' configured addresses
+  HelloScreen screen_;                                // views addresses_
+  PendingConnections pending_{config_.pending_connections_max, config_.pending_connections_per_source_max};
+  std::unordered_map<std::uint64_t, std::weak_ptr<Session>> pending_sessions_;  // by connection id
+  std::uint64_t next_connection_id_ = 0;
+  std::optional<asio::ip::address> dial_from_;  // listen_host, when specific: our dials' source
   std::vector<std::weak_ptr<Session>> sessions_;  // io thread: for shutdown
   std::vector<asio::steady_timer*> dial_timers_;   // io thread: cancelled at shutdown
   bool stopped_ = false;
@@ -452,13 +500,22 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   bool closed() const { return closed_; }
   void wake() { wake_.cancel(); }
+  // Ends a handshake in progress from outside (a deadline, or admission making
+  // room): its pending I/O fails and the handshake counts `reason`.
+  void abort_handshake(HandshakeFailure reason) {
+    if (closed_ || handshake_done_ || aborted_for_) return;
+    aborted_for_ = reason;
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
   Peer* peer() const { return peer_; }
 
  private:
   friend class Network::Impl;
   asio::awaitable<bool> send_handshake_message(const Bytes& body);
   asio::awaitable<Result<Bytes, HandshakeFailure>> receive_handshake_message();
-  void arm_handshake_deadline();
+  void arm_handshake_deadline(Clock::time_point at, HandshakeFailure reason);
+  HandshakeFailure broken() const { return aborted_for_.value_or(HandshakeFailure::io); }
   Status<wire::WireError> process_frame(ByteSpan plaintext, bool& peer_closed);
   void build_frames(const Bytes& records, const std::vector<std::uint32_t>& ends, Bytes& out);
   void append_frame(Bytes& out, wire::FrameKind kind, ByteSpan body);
@@ -472,7 +529,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<wire::FrameCipher> rx_;
   bool closed_ = false;
   bool handshake_done_ = false;
-  bool handshake_timed_out_ = false;
+  std::optional<HandshakeFailure> aborted_for_;  // why the handshake was ended from outside
+  // Inbound admission: arrival, source, place among the pending connections, and
+  // the validator the Hello claimed once it passed the screen.
+  Clock::time_point accepted_{};
+  IpAddress source_{};
+  std::optional<std::uint64_t> pending_id_;
+  Peer* claimed_ = nullptr;
   Clock::time_point last_rx_{};
   Clock::time_point frame_started_{};
   bool mid_frame_ = false;
@@ -496,7 +559,7 @@ asio::awaitable<Result<Bytes, HandshakeFailure>> Session::receive_handshake_mess
   std::uint8_t header[4];
   auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(header), use_tuple);
   (void)n;
-  if (ec) co_return Err(handshake_timed_out_ ? HandshakeFailure::timeout : HandshakeFailure::io);
+  if (ec) co_return Err(broken());
   const std::uint32_t length = static_cast<std::uint32_t>(header[0]) | (header[1] << 8) |
                                (header[2] << 16) | (static_cast<std::uint32_t>(header[3]) << 24);
   // Length checked before the buffer is allocated.
@@ -506,18 +569,15 @@ asio::awaitable<Result<Bytes, HandshakeFailure>> Session::receive_handshake_mess
   Bytes body(length);
   auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(body), use_tuple);
   (void)n2;
-  if (ec2) co_return Err(handshake_timed_out_ ? HandshakeFailure::timeout : HandshakeFailure::io);
+  if (ec2) co_return Err(broken());
   co_return body;
 }
 
-void Session::arm_handshake_deadline() {
-  watchdog_.expires_after(net_.config_.handshake_timeout);
-  watchdog_.async_wait([self = shared_from_this()](asio::error_code ec) {
-    if (!ec && !self->handshake_done_ && !self->closed_) {
-      self->handshake_timed_out_ = true;
-      asio::error_code ignored;
-      self->socket_.close(ignored);
-    }
+// Re-arming replaces the earlier deadline (its wait completes as cancelled).
+void Session::arm_handshake_deadline(Clock::time_point at, HandshakeFailure reason) {
+  watchdog_.expires_at(at);
+  watchdog_.async_wait([self = shared_from_this(), reason](asio::error_code ec) {
+    if (!ec) self->abort_handshake(reason);
   });
 }
 
@@ -529,7 +589,7 @@ HandshakeFailure from_wire(wire::WireError e) {
 
 asio::awaitable<Result<ValidatorId, HandshakeFailure>> Session::handshake_initiator(ValidatorId target) {
   const NetworkConfig& config = net_.config_;
-  arm_handshake_deadline();
+  arm_handshake_deadline(Clock::now() + config.handshake_timeout, HandshakeFailure::timeout);
   auto fail = [this](HandshakeFailure f) {
     net_.count_failure(f);
     close();
@@ -552,7 +612,7 @@ asio::awaitable<Result<ValidatorId, HandshakeFailure>> Session::handshake_initia
   crypto::random_bytes(hello.nonce);
   Bytes hello_bytes;
   wire::encode_hello(hello, hello_bytes);
-  if (!co_await send_handshake_message(hello_bytes)) co_return fail(HandshakeFailure::io);
+  if (!co_await send_handshake_message(hello_bytes)) co_return fail(broken());
 
   auto reply_bytes = co_await receive_handshake_message();
   if (!reply_bytes) co_return fail(reply_bytes.error());
@@ -587,7 +647,7 @@ asio::awaitable<Result<ValidatorId, HandshakeFailure>> Session::handshake_initia
   config.identity->sign(wire::initiator_signed_message(transcript), signature);
   Bytes finish;
   wire::encode_finish(signature, finish);
-  if (!co_await send_handshake_message(finish)) co_return fail(HandshakeFailure::io);
+  if (!co_await send_handshake_message(finish)) co_return fail(broken());
   tx_ = std::make_unique<wire::FrameCipher>(keys->initiator_to_responder, config.rekey_frames,
                                             config.rekey_bytes);
   rx_ = std::make_unique<wire::FrameCipher>(keys->responder_to_initiator, config.rekey_frames,
@@ -597,69 +657,46 @@ asio::awaitable<Result<ValidatorId, HandshakeFailure>> Session::handshake_initia
   co_return target;
 }
 
+// Every step that can refuse a stranger comes before the costly answer
+// (docs/network.md "Admission"): the Hello deadline and the pending places while
+// it is silent, the screen (identity, cluster, source address), the claimed
+// validator's budget and handshake places.
 asio::awaitable<Result<ValidatorId, HandshakeFailure>> Session::handshake_responder() {
   const NetworkConfig& config = net_.config_;
-  arm_handshake_deadline();
+  arm_handshake_deadline(accepted_ + std::min(config.hello_timeout, config.handshake_timeout),
+                         HandshakeFailure::hello_timeout);
   auto fail = [this](HandshakeFailure f) {
     net_.count_failure(f);
     close();
     return Err(f);
   };
   auto hello_bytes = co_await receive_handshake_message();
+  net_.leave_pending(*this);
   if (!hello_bytes) co_return fail(hello_bytes.error());
-  auto hello = wire::decode_hello(*hello_bytes);
-  if (!hello) co_return fail(from_wire(hello.error()));
-  // Identity checks first: nothing costly is done for an unknown peer.
-  if (hello->cluster_id != config.cluster_id ||
-      hello->scheme_tag != static_cast<std::uint8_t>(config.identity->scheme())) {
-    co_return fail(HandshakeFailure::wrong_cluster);
-  }
-  if (hello->responder != config.self || hello->initiator >= config.validators.size() ||
-      hello->initiator >= config.self) {  // only lower ids dial us
-    co_return fail(HandshakeFailure::unknown_identity);
-  }
-  if (hello->key_exchange != config.key_exchange) co_return fail(HandshakeFailure::key_exchange);
-  const bool hybrid = config.key_exchange == KeyExchange::hybrid;
-  const crypto::X25519KeyPair x25519 = crypto::x25519_keypair();
-  std::array<std::uint8_t, crypto::x25519_bytes> x25519_secret{};
-  if (!crypto::x25519(x25519_secret, x25519.secret_key, hello->x25519_public)) {
-    co_return fail(HandshakeFailure::key_exchange);
-  }
-  wire::Reply reply;
-  reply.key_exchange = config.key_exchange;
-  reply.responder = config.self;
-  reply.x25519_public = x25519.public_key;
-  std::array<std::uint8_t, crypto::mlkem::shared_key_bytes> kem_secret{};
-  if (hybrid &&
-      !crypto::mlkem::encaps(wire::mlkem_set, kem_secret, reply.mlkem_ciphertext, hello->mlkem_ek)) {
-    crypto::secure_zero(x25519_secret);
-    co_return fail(HandshakeFailure::key_exchange);
-  }
-  Bytes reply_bytes;
-  wire::encode_reply_unsigned(reply, reply_bytes);
-  const Hash32 transcript = wire::transcript_hash(*hello_bytes, reply_bytes);
-  Bytes signature;
-  config.identity->sign(wire::responder_signed_message(transcript), signature);
-  wire::append_signature(signature, reply_bytes);
-  auto keys = wire::derive_session_keys(x25519_secret, hybrid ? ByteSpan(kem_secret) : ByteSpan{},
-                                        transcript);
-  crypto::secure_zero(x25519_secret);
-  crypto::secure_zero(kem_secret);
-  if (!keys) co_return fail(HandshakeFailure::key_exchange);
-  if (!co_await send_handshake_message(reply_bytes)) co_return fail(HandshakeFailure::io);
+  auto hello = screen_hello(*hello_bytes, net_.screen_, source_);
+  if (!hello) co_return fail(hello.error());
+  Peer& claimed = *net_.peers_[hello->initiator];
+  if (!claimed.hello_budget->take(Clock::now())) co_return fail(HandshakeFailure::rate_limited);
+  net_.claim_handshake_place(claimed, shared_from_this());
+  arm_handshake_deadline(accepted_ + config.handshake_timeout, HandshakeFailure::timeout);
+  auto answer = answer_hello(*hello, *hello_bytes, config.key_exchange, config.self, *config.identity);
+  if (!answer) co_return fail(answer.error());
+  add(net_.counters_.hellos_answered);
+  if (!co_await send_handshake_message(answer->reply)) co_return fail(broken());
   auto finish_bytes = co_await receive_handshake_message();
   if (!finish_bytes) co_return fail(finish_bytes.error());
   auto finish = wire::decode_finish(*finish_bytes);
   if (!finish) co_return fail(from_wire(finish.error()));
   // The initiator proves it holds the key of the id it claimed, before any
   // application frame is read.
-  if (!config.validators[hello->initiator]->verify(wire::initiator_signed_message(transcript),
+  if (!config.validators[hello->initiator]->verify(wire::initiator_signed_message(answer->transcript),
                                                    finish->signature)) {
     co_return fail(HandshakeFailure::bad_signature);
   }
-  tx_ = std::make_unique<wire::FrameCipher>(keys->responder_to_initiator, config.rekey_frames,
+  claimed.hello_budget->refund();  // proven: an honest validator's handshakes cost no budget
+  tx_ = std::make_unique<wire::FrameCipher>(answer->keys.responder_to_initiator, config.rekey_frames,
                                             config.rekey_bytes);
-  rx_ = std::make_unique<wire::FrameCipher>(keys->initiator_to_responder, config.rekey_frames,
+  rx_ = std::make_unique<wire::FrameCipher>(answer->keys.initiator_to_responder, config.rekey_frames,
                                             config.rekey_bytes);
   handshake_done_ = true;
   watchdog_.cancel();
@@ -987,21 +1024,76 @@ asio::awaitable<void> Network::Impl::accept_loop() {
       if (stopping_.load() || !acceptor_.is_open()) break;
       continue;
     }
-    if (handshakes_in_flight_ >= limits::net_handshakes_in_flight_max) {
-      count_failure(HandshakeFailure::busy);
-      asio::error_code ignored;
-      socket.close(ignored);
+    auto session = std::make_shared<Session>(*this, std::move(socket));
+    session->accepted_ = Clock::now();
+    asio::error_code remote_ec;
+    const auto remote = session->socket_.remote_endpoint(remote_ec);
+    if (remote_ec) {  // reset before we looked
+      count_failure(HandshakeFailure::io);
+      session->close();
       continue;
     }
-    asio::co_spawn(io_, accept_one(std::move(socket)), asio::detached);
+    session->source_ = ip_bytes(remote.address());
+    enter_pending(session);
+    asio::co_spawn(io_, accept_one(std::move(session)), asio::detached);
   }
 }
 
-asio::awaitable<void> Network::Impl::accept_one(tcp::socket socket) {
-  ++handshakes_in_flight_;
-  auto session = std::make_shared<Session>(*this, std::move(socket));
+void Network::Impl::enter_pending(const std::shared_ptr<Session>& session) {
+  const std::uint64_t id = next_connection_id_++;
+  session->pending_id_ = id;
+  pending_sessions_.emplace(id, session);
+  if (auto evicted = pending_.add(id, address_group(session->source_))) {
+    auto it = pending_sessions_.find(*evicted);
+    KESTREL_ASSERT(it != pending_sessions_.end());
+    auto victim = it->second.lock();
+    pending_sessions_.erase(it);
+    if (victim) {
+      victim->pending_id_.reset();
+      victim->abort_handshake(HandshakeFailure::evicted);
+    }
+  }
+  KESTREL_ASSERT(pending_sessions_.size() == pending_.size());
+}
+
+void Network::Impl::leave_pending(Session& session) {
+  if (!session.pending_id_) return;
+  pending_.remove(*session.pending_id_);
+  pending_sessions_.erase(*session.pending_id_);
+  session.pending_id_.reset();
+  KESTREL_ASSERT(pending_sessions_.size() == pending_.size());
+}
+
+void Network::Impl::claim_handshake_place(Peer& claimed, const std::shared_ptr<Session>& session) {
+  KESTREL_ASSERT(session->claimed_ == nullptr);
+  std::erase_if(claimed.handshakes, [](const std::weak_ptr<Session>& w) { return w.expired(); });
+  while (claimed.handshakes.size() >= config_.handshakes_per_validator_max) {
+    // The newest Hello wins: a validator's fresh attempt replaces its stale one.
+    auto oldest = claimed.handshakes.front().lock();
+    claimed.handshakes.pop_front();
+    if (oldest) {
+      oldest->claimed_ = nullptr;
+      oldest->abort_handshake(HandshakeFailure::superseded);
+    }
+  }
+  claimed.handshakes.push_back(session);
+  session->claimed_ = &claimed;
+  KESTREL_ASSERT(claimed.handshakes.size() <= config_.handshakes_per_validator_max);
+}
+
+void Network::Impl::release_handshake_place(Session& session) {
+  if (session.claimed_ == nullptr) return;
+  std::erase_if(session.claimed_->handshakes, [&](const std::weak_ptr<Session>& w) {
+    auto s = w.lock();
+    return !s || s.get() == &session;
+  });
+  session.claimed_ = nullptr;
+}
+
+asio::awaitable<void> Network::Impl::accept_one(std::shared_ptr<Session> session) {
   auto id = co_await session->handshake_responder();
-  --handshakes_in_flight_;
+  leave_pending(*session);
+  release_handshake_place(*session);
   if (!id || stopping_.load()) {
     session->close();
     co_return;
@@ -1020,6 +1112,17 @@ asio::awaitable<void> Network::Impl::dial_loop(Peer& peer) {
     if (!ec) {
       add(counters_.dial_attempts);
       tcp::socket socket(io_);
+      if (dial_from_ && dial_from_->is_v4() == address.is_v4()) {
+        // Dial from our configured address: the source a responder checks our
+        // Hellos against. Unbound (the kernel's choice) if that fails.
+        asio::error_code bind_ec;
+        socket.open(address.is_v4() ? tcp::v4() : tcp::v6(), bind_ec);
+        if (!bind_ec) socket.bind(tcp::endpoint(*dial_from_, 0), bind_ec);
+        if (bind_ec) {
+          asio::error_code ignored;
+          socket.close(ignored);
+        }
+      }
       auto [connect_ec] = co_await socket.async_connect(tcp::endpoint(address, peer.address.port), use_tuple);
       if (!connect_ec && !stopping_.load()) {
         auto session = std::make_shared<Session>(*this, std::move(socket));
@@ -1055,6 +1158,15 @@ void Network::Impl::begin_shutdown() {
       session->wake();  // the writer flushes, sends a close frame, shuts down its side
     }
   }
+  // Inbound handshakes end now (counted io: nobody refused them).
+  for (auto& [id, weak] : pending_sessions_) {
+    if (auto session = weak.lock()) session->abort_handshake(HandshakeFailure::io);
+  }
+  for (auto& peer : peers_) {
+    for (auto& weak : peer->handshakes) {
+      if (auto session = weak.lock()) session->abort_handshake(HandshakeFailure::io);
+    }
+  }
   for (auto& peer : peers_) notify_space(*peer);
 }
 
@@ -1083,6 +1195,20 @@ Result<std::unique_ptr<Network>, NetError> Network::start(NetworkConfig config,
       config.rekey_bytes == 0 || config.rekey_bytes > limits::net_rekey_bytes_max ||
       config.dial_backoff_min.count() <= 0 || config.dial_backoff_max < config.dial_backoff_min ||
       config.keepalive_interval >= config.idle_timeout) {
+    return Err(NetError::bad_config);
+  }
+  if (config.hello_timeout.count() <= 0 || config.handshake_timeout.count() <= 0 ||
+      config.pending_connections_max == 0 ||
+      config.pending_connections_max > limits::net_pending_connections_max ||
+      config.pending_connections_per_source_max == 0 ||
+      config.pending_connections_per_source_max > config.pending_connections_max ||
+      config.pending_connections_per_source_max > limits::net_pending_connections_per_source_max ||
+      config.handshakes_per_validator_max == 0 ||
+      config.handshakes_per_validator_max > limits::net_handshakes_per_validator_max ||
+      !(config.hellos_per_second_per_validator > 0) ||
+      config.hellos_per_second_per_validator > limits::net_hellos_per_second_per_validator ||
+      config.hello_burst_per_validator == 0 ||
+      config.hello_burst_per_validator > limits::net_hello_burst_per_validator) {
     return Err(NetError::bad_config);
   }
   auto impl = std::make_unique<Impl>(std::move(config), std::move(handler));

@@ -12,7 +12,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -99,6 +101,7 @@ class Cluster {
     }
     nodes_.resize(n);
     ports_.assign(n, 0);
+    hosts_.assign(n, "127.0.0.1");
   }
   ~Cluster() {
     for (auto& node : nodes_) node.reset();
@@ -111,6 +114,7 @@ class Cluster {
     c.identity = signers_[i].get();
     c.validators = verifiers_;
     c.key_exchange = kx_;
+    c.listen_host = hosts_[i];
     c.listen_port = ports_[i];  // 0 the first time; the same port on restart
     c.dial_backoff_min = 10ms;
     c.dial_backoff_max = 200ms;
@@ -136,7 +140,7 @@ class Cluster {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       if (!nodes_[i]) continue;
       for (std::size_t j = 0; j < nodes_.size(); ++j) {
-        if (i != j) nodes_[i]->set_peer_address(static_cast<ValidatorId>(j), {"127.0.0.1", ports_[j]});
+        if (i != j) nodes_[i]->set_peer_address(static_cast<ValidatorId>(j), {hosts_[j], ports_[j]});
       }
     }
   }
@@ -153,6 +157,8 @@ class Cluster {
   Inbox& inbox(std::size_t i) { return *inboxes_[i]; }
   void reset_inbox(std::size_t i) { inboxes_[i] = std::make_unique<Inbox>(nodes_.size()); }
   std::uint16_t port(std::size_t i) const { return ports_[i]; }
+  // Validator i's address (before it starts): any of 127.0.0.0/8 on loopback.
+  void set_host(std::size_t i, std::string host) { hosts_[i] = std::move(host); }
   const crypto::Signer& signer(std::size_t i) const { return *signers_[i]; }
   const Hash32& cluster_id() const { return cluster_id_; }
   std::function<void(NetworkConfig&)> tweak;
@@ -165,6 +171,7 @@ class Cluster {
   std::vector<std::unique_ptr<Inbox>> inboxes_;
   std::vector<std::unique_ptr<Network>> nodes_;
   std::vector<std::uint16_t> ports_;
+  std::vector<std::string> hosts_;
 };
 
 // Sends [first, first + count) from `from` to `to` with backpressure.
@@ -451,6 +458,29 @@ struct RawPeer {
     rx = std::make_unique<wire::FrameCipher>(keys->responder_to_initiator, limits::net_rekey_frames_max,
                                              limits::net_rekey_bytes_max);
     return true;
+  }
+  // Sends only a Hello claiming `self`; true when a Reply comes back (the
+  // responder did the costly work), false when the connection is closed first.
+  bool hello_only(std::uint16_t port, std::uint16_t self, std::uint16_t target, const crypto::Signer& claimed,
+                  const Hash32& cluster_id) {
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    wire::Hello hello;
+    hello.scheme_tag = static_cast<std::uint8_t>(claimed.scheme());
+    hello.cluster_id = cluster_id;
+    hello.initiator = self;
+    hello.responder = target;
+    hello.x25519_public = crypto::x25519_keypair().public_key;
+    Bytes dk(crypto::mlkem::ml_kem_768_dk_bytes);
+    EXPECT_TRUE(crypto::mlkem::keygen(wire::mlkem_set, hello.mlkem_ek, dk).ok());
+    Bytes hello_bytes;
+    wire::encode_hello(hello, hello_bytes);
+    send_message(hello_bytes);
+    try {
+      std::size_t unsigned_bytes = 0;
+      return wire::decode_reply(receive_message(), unsigned_bytes).ok();
+    } catch (const std::exception&) {
+      return false;  // refused: closed
+    }
   }
   Bytes frame(std::uint64_t seq) {
     Bytes body;
@@ -770,6 +800,228 @@ TEST(NetworkTest, DialBacksOffExponentiallyWhilePeerIsDown) {
   EXPECT_LE(attempts, 25u);
 }
 
+// --- Admission: strangers on the validator port ------------------------------------
+
+Bytes hello_bytes(const Hash32& cluster_id, crypto::SignatureScheme scheme, std::uint16_t initiator,
+                  std::uint16_t responder) {
+  wire::Hello hello;
+  hello.scheme_tag = static_cast<std::uint8_t>(scheme);
+  hello.cluster_id = cluster_id;
+  hello.initiator = initiator;
+  hello.responder = responder;
+  hello.x25519_public = crypto::x25519_keypair().public_key;
+  Bytes dk(crypto::mlkem::ml_kem_768_dk_bytes);
+  EXPECT_TRUE(crypto::mlkem::keygen(wire::mlkem_set, hello.mlkem_ek, dk).ok());
+  crypto::random_bytes(hello.nonce);
+  Bytes body;
+  wire::encode_hello(hello, body);
+  Bytes message(4);
+  for (int i = 0; i < 4; ++i) message[i] = static_cast<std::uint8_t>(body.size() >> (8 * i));
+  message.insert(message.end(), body.begin(), body.end());
+  return message;
+}
+
+// A stranger on a validator's port, on its own thread until stopped: opens
+// connections from `from` in turn idle (nothing sent), half-open (part of a
+// Hello) and with one of `hellos` (whole, length-prefixed), holds up to `hold` of
+// them open, and replaces each one the responder closes at once. More than the
+// pending bounds: the responder must close some to let anyone else in.
+class Intruder {
+ public:
+  Intruder(std::string from, std::uint16_t port, std::size_t hold, std::vector<Bytes> hellos)
+      : thread_([this, from = std::move(from), port, hold, hellos = std::move(hellos)] {
+          run(from, port, hold, hellos);
+        }) {}
+  ~Intruder() { stop(); }
+  void stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  std::uint64_t opened() const { return opened_.load(); }
+  std::size_t held_max() const { return held_max_.load(); }
+
+ private:
+  void run(const std::string& from, std::uint16_t port, std::size_t hold, const std::vector<Bytes>& hellos) {
+    asio::io_context io;
+    std::vector<tcp::socket> held;
+    const tcp::endpoint target(asio::ip::make_address("127.0.0.1"), port);
+    const Bytes partial = hellos.empty() ? Bytes(64, 1) : Bytes(hellos[0].begin(), hellos[0].begin() + 100);
+    std::uint64_t i = 0;
+    while (!stop_.load()) {
+      if (held.size() >= hold) {
+        // Keep what is open; drop what the responder closed (EOF or reset).
+        std::erase_if(held, [](tcp::socket& s) {
+          std::uint8_t buf[4096];
+          asio::error_code ec;
+          s.read_some(asio::buffer(buf), ec);
+          return ec && ec != asio::error::would_block;
+        });
+        if (held.size() >= hold) std::this_thread::sleep_for(200us);
+        continue;
+      }
+      tcp::socket s(io);
+      asio::error_code ec;
+      s.open(tcp::v4(), ec);
+      s.bind(tcp::endpoint(asio::ip::make_address(from), 0), ec);
+      s.connect(target, ec);
+      if (ec) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
+      if (i % 3 == 1) asio::write(s, asio::buffer(partial), ec);
+      if (i % 3 == 2 && !hellos.empty()) asio::write(s, asio::buffer(hellos[(i / 3) % hellos.size()]), ec);
+      ++i;
+      s.non_blocking(true, ec);
+      held.push_back(std::move(s));
+      held_max_.store(std::max(held_max_.load(), held.size()));
+      opened_.fetch_add(1);
+    }
+  }
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> opened_{0};
+  std::atomic<std::size_t> held_max_{0};
+  std::thread thread_;
+};
+
+std::uint64_t failures(const NetCounters& c, HandshakeFailure f) {
+  return c.handshake_failures[static_cast<std::size_t>(f)];
+}
+
+// Validator 0 restarts while a stranger at the same address (loopback: the
+// source cannot tell them apart) holds more idle and half-open connections than
+// the pending bounds (256 in all, 32 per address) and sends Hellos that the
+// screen refuses. The stranger's connections are evicted, so validator 0 forms
+// its session again while they are held; no stranger gets the costly answer.
+TEST(NetworkAdmissionTest, HeldConnectionsDoNotKeepARestartedValidatorOut) {
+  Cluster cluster(2);
+  cluster.start_all();
+  const auto scheme = crypto::default_signature_scheme;
+  Hash32 other_cluster = cluster.cluster_id();
+  other_cluster.bytes[0] ^= 1;
+  const std::size_t hold = limits::net_pending_connections_max + 100;
+  Intruder intruder("127.0.0.1", cluster.port(1), hold,
+                    {hello_bytes(other_cluster, scheme, 0, 1), hello_bytes(cluster.cluster_id(), scheme, 5, 1),
+                     hello_bytes(cluster.cluster_id(), scheme, 1, 1)});
+  // The stranger holds more than the bounds allow before validator 0 goes down.
+  ASSERT_TRUE(eventually([&] {
+    return intruder.held_max() >= hold &&
+           failures(cluster.node(1).counters(), HandshakeFailure::evicted) >= hold - limits::net_pending_connections_per_source_max;
+  }));
+  cluster.stop(0);
+  cluster.start(0);
+  cluster.wire_all();
+  const auto restarted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return cluster.all_connected(); }, 5s)) << "validator 0 kept out";
+  const auto reconnect = std::chrono::steady_clock::now() - restarted;
+  send_range(cluster.node(0), 1, 0, 100);
+  ASSERT_TRUE(eventually([&] { return cluster.inbox(1).total.load() == 100; }));
+  const std::uint64_t opened_during = intruder.opened();
+  intruder.stop();
+  const auto c = cluster.node(1).counters();
+  EXPECT_GT(opened_during, hold);
+  EXPECT_GT(failures(c, HandshakeFailure::evicted), 0u);
+  EXPECT_GT(failures(c, HandshakeFailure::wrong_cluster), 0u);
+  EXPECT_GT(failures(c, HandshakeFailure::unknown_identity), 0u);
+  EXPECT_EQ(c.hellos_answered, c.sessions_established) << "a stranger got the costly answer";
+  EXPECT_EQ(c.sessions_established, 2u);
+  EXPECT_EQ(cluster.inbox(1).errors.load(), 0u);
+  std::printf("reconnected in %.1f ms while the stranger opened %llu connections\n",
+              std::chrono::duration<double, std::milli>(reconnect).count(),
+              static_cast<unsigned long long>(opened_during));
+}
+
+// Validator 0 has its own address (127.0.0.2; it dials from it). A stranger at
+// 127.0.0.1 floods well-formed Hellos claiming to be 0: each is refused by the
+// source check before any ML-KEM or ML-DSA work, so they spend neither 0's
+// budget nor its handshake places, and 0 reconnects after a restart.
+TEST(NetworkAdmissionTest, HellosClaimingAValidatorFromAnotherAddressAreRefusedBeforeWork) {
+  Cluster cluster(2);
+  cluster.set_host(0, "127.0.0.2");
+  cluster.start_all();
+  const Bytes forged = hello_bytes(cluster.cluster_id(), crypto::default_signature_scheme, 0, 1);
+  Intruder intruder("127.0.0.1", cluster.port(1), limits::net_pending_connections_max + 100, {forged});
+  // Every third connection carries a Hello: three bursts' worth before the restart.
+  ASSERT_TRUE(eventually([&] { return intruder.opened() >= 9 * limits::net_hello_burst_per_validator; }));
+  cluster.stop(0);
+  cluster.start(0);
+  cluster.wire_all();
+  ASSERT_TRUE(eventually([&] { return cluster.all_connected(); }, 5s)) << "validator 0 kept out";
+  intruder.stop();
+  const auto c = cluster.node(1).counters();
+  EXPECT_GE(failures(c, HandshakeFailure::wrong_source), 3 * limits::net_hello_burst_per_validator);
+  EXPECT_EQ(failures(c, HandshakeFailure::rate_limited), 0u);
+  EXPECT_EQ(failures(c, HandshakeFailure::superseded), 0u);
+  EXPECT_EQ(c.hellos_answered, c.sessions_established) << "a forged Hello got the costly answer";
+  EXPECT_EQ(c.sessions_established, 2u);
+}
+
+// The per-validator budget and handshake places, with validator 0 and a stranger
+// sharing 127.0.0.1. Validator 0's own handshakes are refunded: more of them than
+// the burst all succeed. A stranger's answered Hello (it cannot send Finish) takes
+// a place; a newer one replaces it (superseded); beyond the burst it is refused
+// before the answer (rate_limited). What is left is the limit of a shared address:
+// the stranger has spent validator 0's budget, so 0 is refused too until it refills.
+TEST(NetworkAdmissionTest, ValidatorBudgetRefundsHonestHandshakesAndLimitsForgedOnes) {
+  Cluster cluster(2);
+  cluster.tweak = [](NetworkConfig& c) {
+    c.hello_burst_per_validator = 2;
+    c.hellos_per_second_per_validator = 0.01;  // no refill within the test
+    c.handshakes_per_validator_max = 1;
+  };
+  cluster.start(1);
+  auto genuine = [&] {
+    RawPeer peer;
+    return peer.connect(cluster.port(1), 0, 1, cluster.signer(0), cluster.signer(1).verifier(),
+                        cluster.cluster_id());
+  };
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(genuine()) << "honest handshake " << i << " was refused";
+    ASSERT_TRUE(eventually([&] { return cluster.node(1).counters().sessions_established == i + 1u; }));
+  }
+  RawPeer first, second, third;
+  EXPECT_TRUE(first.hello_only(cluster.port(1), 0, 1, cluster.signer(0), cluster.cluster_id()));
+  EXPECT_TRUE(second.hello_only(cluster.port(1), 0, 1, cluster.signer(0), cluster.cluster_id()));
+  EXPECT_TRUE(first.closed_by_peer()) << "the older handshake keeps its place";
+  EXPECT_FALSE(third.hello_only(cluster.port(1), 0, 1, cluster.signer(0), cluster.cluster_id()))
+      << "answered beyond the burst";
+  EXPECT_FALSE(genuine()) << "shared address: the stranger spent validator 0's budget";
+  const auto c = cluster.node(1).counters();
+  EXPECT_EQ(failures(c, HandshakeFailure::superseded), 1u);
+  EXPECT_EQ(failures(c, HandshakeFailure::rate_limited), 2u);
+  EXPECT_EQ(c.hellos_answered, 6u);
+}
+
+// A connection must send its Hello within hello_timeout (much shorter than the
+// handshake's): a silent one and one that stops inside its Hello are closed at
+// the Hello deadline; one that sent its Hello but no Finish at the handshake's.
+TEST(NetworkAdmissionTest, HelloAndHandshakeDeadlines) {
+  Cluster cluster(2);
+  cluster.tweak = [](NetworkConfig& c) {
+    c.hello_timeout = 100ms;
+    c.handshake_timeout = 400ms;
+  };
+  cluster.start(1);
+  auto elapsed_until_closed = [](RawPeer& peer) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(peer.closed_by_peer());
+    return std::chrono::steady_clock::now() - start;
+  };
+  RawPeer silent;
+  silent.socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), cluster.port(1)));
+  EXPECT_LT(elapsed_until_closed(silent), 350ms);
+  RawPeer partial;
+  partial.socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), cluster.port(1)));
+  const Bytes hello = hello_bytes(cluster.cluster_id(), crypto::default_signature_scheme, 0, 1);
+  partial.write(ByteSpan(hello).first(200));
+  EXPECT_LT(elapsed_until_closed(partial), 350ms);
+  ASSERT_TRUE(eventually([&] { return failures(cluster.node(1).counters(), HandshakeFailure::hello_timeout) == 2; }));
+  RawPeer no_finish;
+  EXPECT_TRUE(no_finish.hello_only(cluster.port(1), 0, 1, cluster.signer(0), cluster.cluster_id()));
+  EXPECT_GE(elapsed_until_closed(no_finish), 100ms);
+  ASSERT_TRUE(eventually([&] { return failures(cluster.node(1).counters(), HandshakeFailure::timeout) == 1; }));
+  EXPECT_EQ(failures(cluster.node(1).counters(), HandshakeFailure::hello_timeout), 2u);
+}
+
 TEST(NetworkTest, BadConfigRefused) {
   Cluster cluster(2);
   NetworkConfig c = cluster.config(0);
@@ -778,6 +1030,16 @@ TEST(NetworkTest, BadConfigRefused) {
   c = cluster.config(0);
   c.identity = nullptr;
   EXPECT_EQ(Network::start(c, [](ValidatorId, std::uint16_t, ByteSpan) {}).error(), NetError::bad_config);
+  for (int bad = 0; bad < 6; ++bad) {
+    c = cluster.config(0);
+    if (bad == 0) c.pending_connections_max = limits::net_pending_connections_max + 1;
+    if (bad == 1) c.pending_connections_max = 4;  // below the per-source default
+    if (bad == 2) c.handshakes_per_validator_max = 0;
+    if (bad == 3) c.hello_burst_per_validator = limits::net_hello_burst_per_validator + 1;
+    if (bad == 4) c.hellos_per_second_per_validator = 0;
+    if (bad == 5) c.hello_timeout = 0ms;
+    EXPECT_EQ(Network::start(c, [](ValidatorId, std::uint16_t, ByteSpan) {}).error(), NetError::bad_config) << bad;
+  }
   c = cluster.config(0);
   c.listen_host = "not-an-address";
   EXPECT_EQ(Network::start(c, [](ValidatorId, std::uint16_t, ByteSpan) {}).error(), NetError::listen_failed);
