@@ -264,6 +264,10 @@ inline constexpr double net_hellos_per_second_per_validator = 4.0;
 // Sockets of the validator listener at once stay below 1,024 (Debian's default
 // open-file soft limit): pending, handshakes and sessions together.
 static_assert(net_pending_connections_max + (net_handshakes_per_validator_max + 1) * validators_max < 1024);
+// After a failed accept (out of file descriptors), the validator listener waits
+// this long instead of spinning a core; below a dial's first back-off (50 ms), so
+// a validator's retry still finds the listener.
+inline constexpr std::uint32_t net_accept_backoff_ms = 10;
 // A peer that has sent part of a frame must send the rest within this time (a
 // peer that sends a length and then nothing holds a buffer; this frees it).
 // 8 MiB at 100 Mbit/s is ~0.7 s; 5 s is far above any honest peer.

@@ -1018,10 +1018,14 @@ asio::awaitable<void> Network::Impl::run_session(std::shared_ptr<Session> sessio
 }
 
 asio::awaitable<void> Network::Impl::accept_loop() {
+  asio::steady_timer backoff(io_);
   while (!stopping_.load()) {
     auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
     if (ec) {
       if (stopping_.load() || !acceptor_.is_open()) break;
+      // Out of file descriptors (or a connection reset before it was taken).
+      backoff.expires_after(std::chrono::milliseconds(limits::net_accept_backoff_ms));
+      co_await backoff.async_wait(use_tuple);
       continue;
     }
     auto session = std::make_shared<Session>(*this, std::move(socket));
