@@ -264,10 +264,6 @@ inline constexpr double net_hellos_per_second_per_validator = 4.0;
 // Sockets of the validator listener at once stay below 1,024 (Debian's default
 // open-file soft limit): pending, handshakes and sessions together.
 static_assert(net_pending_connections_max + (net_handshakes_per_validator_max + 1) * validators_max < 1024);
-// After a failed accept (out of file descriptors), the validator listener waits
-// this long instead of spinning a core; below a dial's first back-off (50 ms), so
-// a validator's retry still finds the listener.
-inline constexpr std::uint32_t net_accept_backoff_ms = 10;
 // A peer that has sent part of a frame must send the rest within this time (a
 // peer that sends a length and then nothing holds a buffer; this frees it).
 // 8 MiB at 100 Mbit/s is ~0.7 s; 5 s is far above any honest peer.
@@ -441,6 +437,22 @@ inline constexpr std::uint32_t client_idle_timeout_ms = 120 * 1000;
 // time: 4 MiB at 10 Mbit/s is ~3.4 s; 10 s frees the buffers of a stalled client.
 inline constexpr std::uint32_t client_frame_stall_timeout_ms = 10 * 1000;
 static_assert(client_idle_timeout_ms > client_wait_timeout_ms_max);
+// Connections from one source address (an IPv6 /64): a client host's pool
+// (`kestrel submit` and the bench use one connection per node, a gateway a few
+// dozen). 32 is an eighth of the port, so it takes 8 addresses to fill it, and a
+// full port then evicts instead of refusing (node/connection_slots.h). It also
+// caps what one address can hold in partial frames: 32 x 4 MiB = 128 MiB of
+// buffers (about 1.6 x that in RSS, docs/client-api.md).
+inline constexpr std::size_t client_connections_per_address_max = 32;
+static_assert(client_connections_per_address_max <= client_connections_max);
+// A new connection must deliver its first complete request within this, or it
+// is closed (counted): a client sends its first request right after connecting.
+// 5 s covers the largest first frame (4 MiB at 10 Mbit/s is ~3.4 s) and is 24x
+// shorter than the idle timeout that otherwise frees a silent connection's slot.
+inline constexpr std::uint32_t client_first_request_timeout_ms = 5 * 1000;
+static_assert(client_first_request_timeout_ms < client_idle_timeout_ms);
+static_assert(client_first_request_timeout_ms * 10ull * 1000 * 1000 / 8 / 1000 > client_frame_bytes_max,
+              "a full first frame at 10 Mbit/s must fit in the first-request deadline");
 
 // --- admin HTTP ---------------------------------------------------------------------
 
@@ -452,8 +464,16 @@ inline constexpr std::size_t admin_request_bytes_max = 8 * 1024;
 // a dashboard or two. Beyond 16, new connections are closed at once (counted),
 // so a client that opens many cannot hold memory or the io thread.
 inline constexpr std::size_t admin_connections_max = 16;
+// Admin connections from one source address: half the port. The admin port
+// listens on loopback by default, where every local client shares 127.0.0.1, so
+// an address at its share evicts its own longest-idle connection for a newcomer
+// (node/connection_slots.h) rather than refusing it; the cap keeps one address
+// from taking the other half's slots.
+inline constexpr std::size_t admin_connections_per_address_max = 8;
+static_assert(admin_connections_per_address_max <= admin_connections_max);
 // The whole request head must arrive within this (a slow or silent client is
-// closed); a local scraper sends it in one packet.
+// closed); a local scraper sends it in one packet. A connection serves one
+// request, so this is also the admin port's first-request deadline.
 inline constexpr std::uint32_t admin_read_timeout_ms = 2000;
 // The response must be taken within this: /metrics is at most a few MiB (below),
 // which a reader on loopback or a LAN takes in well under a second.

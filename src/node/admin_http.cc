@@ -7,6 +7,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <exception>
@@ -17,6 +18,7 @@
 
 #include "common/assert.h"
 #include "net/listener.h"
+#include "node/connection_slots.h"
 
 namespace kestrel::node {
 
@@ -162,6 +164,9 @@ struct AdminServer::Impl {
   Impl(Routes r, AdminOptions o) : routes(std::move(r)), options(o) {}
 
   void accept_next();
+  // Makes room for a newcomer from `remote` (connection_slots.h): true when it
+  // may be served (a victim was closed if need be), false when refused (counted).
+  bool admit(const tcp::endpoint& remote);
   void count_response(int status) {
     std::size_t slot = admin_counted_statuses.size();
     for (std::size_t i = 0; i < admin_counted_statuses.size(); ++i) {
@@ -176,9 +181,17 @@ struct AdminServer::Impl {
   std::array<std::atomic<std::uint64_t>, admin_counted_statuses.size() + 1> responses{};
   std::atomic<std::uint64_t> connections_accepted{0};
   std::atomic<std::uint64_t> connections_refused{0};
-  std::atomic<std::uint64_t> timeouts{0};
-  // io thread only: live connections (closed at stop), bounded by admin_connections_max.
+  std::atomic<std::uint64_t> connections_refused_address{0};
+  std::atomic<std::uint64_t> connections_evicted_port{0};
+  std::atomic<std::uint64_t> connections_evicted_address{0};
+  std::atomic<std::uint64_t> request_timeouts{0};
+  std::atomic<std::uint64_t> response_timeouts{0};
+  // io thread only: live connections (closed at stop). Those not closed yet are
+  // bounded by options.connections_max; a closed one leaves when its aborted
+  // handlers have run (at once).
   std::set<Connection*> live;
+  std::uint64_t next_id = 1;                // io thread
+  std::vector<SlotHolder> slot_holders;     // io thread: admit()'s scratch, reserved at start
   std::uint16_t port = 0;
   std::mutex stop_mutex;
   bool stopped = false;
@@ -197,12 +210,20 @@ namespace {
 // closes (so the answer is not lost to a reset), close. Lives on the io thread.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(AdminServer::Impl& server, tcp::socket socket)
-      : server_(server), socket_(std::move(socket)), timer_(server.io) {
+  Connection(AdminServer::Impl& server, tcp::socket socket, AddressKey address)
+      : server_(server), socket_(std::move(socket)), timer_(server.io), id_(server.next_id++), address_(address) {
     server_.live.insert(this);
-    KESTREL_ASSERT(server_.live.size() <= server_.options.connections_max);
+    accepted_ = last_activity_ = std::chrono::steady_clock::now();
   }
   ~Connection() { server_.live.erase(this); }
+
+  std::uint64_t id() const { return id_; }
+  bool closed() const { return closed_; }
+  // What the slot policy needs to know: busy while the response is written;
+  // a draining connection has completed its one request.
+  SlotHolder slot_holder() const {
+    return SlotHolder{id_, address_, writing_, draining_, accepted_, last_activity_};
+  }
 
   void start() {
     arm_timer(server_.options.read_timeout);
@@ -223,7 +244,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.expires_after(after);  // cancels a pending wait (its handler sees operation_aborted)
     timer_.async_wait([self = shared_from_this(), generation = ++timer_generation_](const asio::error_code& ec) {
       if (ec || generation != self->timer_generation_ || self->closed_) return;
-      if (!self->draining_) self->server_.timeouts.fetch_add(1, std::memory_order_relaxed);
+      // The read deadline is the first-request deadline (one request per connection).
+      if (self->writing_) self->server_.response_timeouts.fetch_add(1, std::memory_order_relaxed);
+      if (!self->writing_ && !self->draining_) self->server_.request_timeouts.fetch_add(1, std::memory_order_relaxed);
       self->close();
     });
   }
@@ -257,7 +280,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     server_.count_response(reply.status);
     response_ = render_response(reply);
     arm_timer(server_.options.write_timeout);
+    writing_ = true;
     asio::async_write(socket_, asio::buffer(response_), [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+      self->writing_ = false;
+      self->last_activity_ = std::chrono::steady_clock::now();
       if (self->closed_) return;
       if (ec) {
         self->close();
@@ -288,6 +314,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   AdminServer::Impl& server_;
   tcp::socket socket_;
   asio::steady_timer timer_;
+  const std::uint64_t id_;
+  const AddressKey address_;
+  std::chrono::steady_clock::time_point accepted_{};
+  std::chrono::steady_clock::time_point last_activity_{};  // the response written
+  bool writing_ = false;
   std::uint64_t timer_generation_ = 0;
   std::array<char, limits::admin_request_bytes_max> head_{};
   std::size_t used_ = 0;
@@ -322,13 +353,14 @@ void AdminServer::Impl::accept_next() {
   acceptor.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;  // stopping
     if (!ec) {
-      if (live.size() >= options.connections_max) {
-        connections_refused.fetch_add(1, std::memory_order_relaxed);
+      asio::error_code endpoint_ec;
+      const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
+      if (endpoint_ec || !admit(remote)) {  // no endpoint: the peer is already gone
         asio::error_code ignored;
         socket.close(ignored);
       } else {
         connections_accepted.fetch_add(1, std::memory_order_relaxed);
-        std::make_shared<Connection>(*this, std::move(socket))->start();
+        std::make_shared<Connection>(*this, std::move(socket), address_key(remote.address()))->start();
       }
     }
     if (!ec) {
@@ -344,6 +376,28 @@ void AdminServer::Impl::accept_next() {
   });
 }
 
+bool AdminServer::Impl::admit(const tcp::endpoint& remote) {
+  slot_holders.clear();
+  for (const Connection* c : live) {
+    if (!c->closed()) slot_holders.push_back(c->slot_holder());
+  }
+  const SlotAdmission admission = admit_connection(slot_holders, address_key(remote.address()), options.connections_max,
+                                                   std::min(options.connections_per_address_max, options.connections_max));
+  switch (admission.verdict) {
+    case SlotVerdict::accept: return true;
+    case SlotVerdict::refuse_address_full:
+      connections_refused_address.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    case SlotVerdict::refuse_port_full: connections_refused.fetch_add(1, std::memory_order_relaxed); return false;
+    case SlotVerdict::evict_for_address: connections_evicted_address.fetch_add(1, std::memory_order_relaxed); break;
+    case SlotVerdict::evict_for_port: connections_evicted_port.fetch_add(1, std::memory_order_relaxed); break;
+  }
+  const auto victim = std::find_if(live.begin(), live.end(), [&](const Connection* c) { return c->id() == admission.victim; });
+  KESTREL_ASSERT(victim != live.end() && !(*victim)->closed() && !(*victim)->slot_holder().busy);
+  (*victim)->close();  // its aborted handlers release it
+  return true;
+}
+
 Result<std::unique_ptr<AdminServer>, AdminError> AdminServer::start(const Endpoint& listen, Routes routes,
                                                                    AdminOptions options) {
   KESTREL_ASSERT(options.read_timeout.count() > 0 &&
@@ -351,6 +405,8 @@ Result<std::unique_ptr<AdminServer>, AdminError> AdminServer::start(const Endpoi
   KESTREL_ASSERT(options.write_timeout.count() > 0 &&
                  options.write_timeout <= std::chrono::milliseconds(limits::admin_write_timeout_ms));
   KESTREL_ASSERT(options.connections_max > 0 && options.connections_max <= limits::admin_connections_max);
+  KESTREL_ASSERT(options.connections_per_address_max > 0 &&
+                 options.connections_per_address_max <= limits::admin_connections_per_address_max);
   auto impl = std::make_unique<Impl>(std::move(routes), options);
   switch (net::open_listener(impl->acceptor, listen.host, listen.port)) {
     case net::ListenFailure::none: break;
@@ -358,6 +414,7 @@ Result<std::unique_ptr<AdminServer>, AdminError> AdminServer::start(const Endpoi
     case net::ListenFailure::bind_or_listen: return Err(AdminError::listen_failed);
   }
   impl->port = impl->acceptor.local_endpoint().port();
+  impl->slot_holders.reserve(options.connections_max);
   impl->accept_next();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->io.run(); });
@@ -393,7 +450,11 @@ AdminCounters AdminServer::counters() const {
   for (std::size_t i = 0; i < out.responses.size(); ++i) out.responses[i] = impl_->responses[i].load(std::memory_order_relaxed);
   out.connections_accepted = impl_->connections_accepted.load(std::memory_order_relaxed);
   out.connections_refused = impl_->connections_refused.load(std::memory_order_relaxed);
-  out.timeouts = impl_->timeouts.load(std::memory_order_relaxed);
+  out.connections_refused_address = impl_->connections_refused_address.load(std::memory_order_relaxed);
+  out.connections_evicted_port = impl_->connections_evicted_port.load(std::memory_order_relaxed);
+  out.connections_evicted_address = impl_->connections_evicted_address.load(std::memory_order_relaxed);
+  out.request_timeouts = impl_->request_timeouts.load(std::memory_order_relaxed);
+  out.response_timeouts = impl_->response_timeouts.load(std::memory_order_relaxed);
   return out;
 }
 

@@ -7,9 +7,12 @@
 // every response carries `Connection: close`, so there is no keep-alive state to
 // bound. What a client can make it hold is bounded: the request head
 // (limits::admin_request_bytes_max, else 431), open connections
-// (limits::admin_connections_max, else closed at once and counted), the time to
-// send the head (limits::admin_read_timeout_ms) and to take the response
-// (limits::admin_write_timeout_ms). Anything malformed gets 400 (an unsupported
+// (options.connections_max, and options.connections_per_address_max from one
+// source address: a newcomer beyond either takes the slot of the longest-idle
+// connection not writing a response, node/connection_slots.h, or is closed at
+// once when none can be taken; both counted), the time to send the head (the
+// first-request deadline, options.read_timeout) and to take the response
+// (options.write_timeout). Anything malformed gets 400 (an unsupported
 // HTTP version 505), a method other than GET 405, an unknown path 404; all are
 // counted. A route that throws gets 500: no exception leaves the server.
 //
@@ -80,8 +83,12 @@ struct AdminCounters {
   // responses[i] for admin_counted_statuses[i]; the last slot is every other status.
   std::array<std::uint64_t, admin_counted_statuses.size() + 1> responses{};
   std::uint64_t connections_accepted = 0;
-  std::uint64_t connections_refused = 0;  // over admin_connections_max: closed at once
-  std::uint64_t timeouts = 0;             // head or response not done in time: closed
+  std::uint64_t connections_refused = 0;          // port full, every connection busy: closed at once
+  std::uint64_t connections_refused_address = 0;  // the address's share full, all busy: closed at once
+  std::uint64_t connections_evicted_port = 0;     // closed to make room on a full port
+  std::uint64_t connections_evicted_address = 0;  // closed to make room within their address's share
+  std::uint64_t request_timeouts = 0;   // no complete head within read_timeout: closed
+  std::uint64_t response_timeouts = 0;  // response not taken within write_timeout: closed
   std::uint64_t responses_for(int status) const;
   std::uint64_t bad_requests() const;  // 400 + 431 + 505
 };
@@ -97,6 +104,8 @@ struct AdminOptions {
   std::chrono::milliseconds read_timeout{limits::admin_read_timeout_ms};
   std::chrono::milliseconds write_timeout{limits::admin_write_timeout_ms};
   std::size_t connections_max = limits::admin_connections_max;
+  // Applied as min(this, connections_max).
+  std::size_t connections_per_address_max = limits::admin_connections_per_address_max;
 };
 
 class AdminServer {

@@ -7,6 +7,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <fstream>
@@ -104,8 +106,20 @@ TEST(HttpParseTest, HostPort) {
 // because the server closes (it answers once, and times out silent clients).
 class RawClient {
  public:
-  explicit RawClient(std::uint16_t port) : socket_(io_) {
+  // From `source`: any 127.x.y.z address is loopback; the server tells sources apart.
+  explicit RawClient(std::uint16_t port, const char* source = "127.0.0.1") : socket_(io_) {
+    socket_.open(tcp::v4());
+    socket_.bind(tcp::endpoint(asio::ip::make_address(source), 0));
     socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  // True when the server closed the connection within `wait` (EOF or reset);
+  // false when it is still open then. Reads nothing the server sent.
+  bool closed_within(std::chrono::milliseconds wait) {
+    pollfd p{socket_.native_handle(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+    if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+    char byte = 0;
+    return ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
   }
   void send(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes.data(), bytes.size())); }
   // Everything until the server closes.
@@ -131,6 +145,9 @@ Routes test_routes() {
   routes["/metrics"] = [] { return HttpReply{200, std::string(prometheus_content_type), "kestrel_x 1\n"}; };
   routes["/throws"] = []() -> HttpReply { throw std::runtime_error("boom"); };
   routes["/bad_status"] = [] { return HttpReply{42, "text/plain", ""}; };
+  // Far more than loopback socket buffers hold: its write stays in progress
+  // while the client does not read.
+  routes["/large"] = [] { return HttpReply{200, "text/plain", std::string(64 * 1024 * 1024, 'x')}; };
   return routes;
 }
 
@@ -230,26 +247,106 @@ TEST(AdminServerTest, SlowAndGarbageClientsDoNotBlockOthers) {
   EXPECT_EQ(slow.read_all(), "");
   EXPECT_EQ(garbage.read_all(), "");
   EXPECT_EQ(silent.read_all(), "");
-  EXPECT_EQ(server->counters().timeouts, 3u);
+  EXPECT_EQ(server->counters().request_timeouts, 3u);
+  EXPECT_EQ(server->counters().response_timeouts, 0u);
 }
 
-TEST(AdminServerTest, ConnectionsAreBounded) {
+// Bounded without refusing: a newcomer on a full port takes the slot of the
+// connection that has waited longest without a request.
+TEST(AdminServerTest, FullPortEvictsTheOldestSilentConnection) {
   AdminOptions options;
-  options.read_timeout = 300ms;
   options.connections_max = 2;
   auto server = start_server(options);
-  RawClient a(server->port());
-  RawClient b(server->port());
-  RawClient refused(server->port());
-  EXPECT_EQ(refused.read_all(), "");  // closed at once, long before the timeout
+  RawClient a(server->port(), "127.0.0.2");
+  RawClient b(server->port(), "127.0.0.3");
+  RawClient c(server->port(), "127.0.0.4");
+  EXPECT_TRUE(a.closed_within(1s));  // long before the read timeout
+  EXPECT_FALSE(b.closed_within(0ms));
+  c.send("GET /health HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(status_of(c.read_all()), 200);
+  const AdminCounters counters = server->counters();
+  EXPECT_EQ(counters.connections_evicted_port, 1u);
+  EXPECT_EQ(counters.connections_refused, 0u);
+  EXPECT_EQ(counters.connections_accepted, 3u);
+}
+
+// A connection whose response is being written (a client taking its answer) is
+// never evicted: with nothing else to take, the newcomer is refused.
+TEST(AdminServerTest, ConnectionWritingItsResponseIsNotEvicted) {
+  AdminOptions options;
+  options.connections_max = 1;
+  auto server = start_server(options);
+  RawClient reader(server->port(), "127.0.0.2");
+  reader.send("GET /large HTTP/1.1\r\n\r\n");  // and does not read yet
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (server->counters().responses_for(200) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(server->counters().responses_for(200), 1u);
+  RawClient newcomer(server->port(), "127.0.0.3");
+  EXPECT_TRUE(newcomer.closed_within(1s));
   EXPECT_EQ(server->counters().connections_refused, 1u);
-  EXPECT_EQ(server->counters().connections_accepted, 2u);
-  // Once the two time out, the server serves again.
-  EXPECT_EQ(a.read_all(), "");
-  EXPECT_EQ(b.read_all(), "");
-  auto reply = http_get({"127.0.0.1", server->port()}, "/health", 2s);
+  EXPECT_EQ(server->counters().connections_evicted_port, 0u);
+  auto reply = parse_response(reader.read_all());
+  ASSERT_TRUE(reply.ok());
+  EXPECT_EQ(reply->body.size(), 64u * 1024 * 1024);
+}
+
+TEST(AdminServerTest, OneAddressIsCappedOthersStillGetIn) {
+  AdminOptions options;
+  options.connections_per_address_max = 2;
+  auto server = start_server(options);
+  RawClient first(server->port(), "127.0.0.2");
+  RawClient second(server->port(), "127.0.0.2");
+  RawClient third(server->port(), "127.0.0.2");  // over the share: displaces `first`
+  EXPECT_TRUE(first.closed_within(1s));
+  EXPECT_FALSE(second.closed_within(0ms));
+  EXPECT_FALSE(third.closed_within(0ms));
+  EXPECT_EQ(server->counters().connections_evicted_address, 1u);
+  auto reply = http_get({"127.0.0.1", server->port()}, "/health", 2s);  // another address
   ASSERT_TRUE(reply.ok()) << describe(reply.error());
   EXPECT_EQ(reply->status, 200);
+  EXPECT_EQ(server->counters().connections_evicted_port, 0u);
+}
+
+TEST(AdminServerTest, FirstRequestDeadlineClosesSilentConnections) {
+  AdminOptions options;
+  options.read_timeout = 200ms;
+  auto server = start_server(options);
+  RawClient silent(server->port());
+  EXPECT_FALSE(silent.closed_within(50ms));
+  EXPECT_TRUE(silent.closed_within(2s));
+  EXPECT_EQ(server->counters().request_timeouts, 1u);
+}
+
+// More silent and half-open connections than the port holds, from several
+// addresses and from the monitor's own: /health still answers while all are
+// held (well within the first-request deadline that would free them anyway).
+TEST(AdminServerTest, IdleAndHalfOpenFloodDoesNotHideHealth) {
+  auto server = start_server();  // the real bounds: 16 per port, 8 per address
+  const auto start_time = std::chrono::steady_clock::now();
+  std::vector<std::unique_ptr<RawClient>> flood;
+  for (const char* source : {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
+    for (int i = 0; i < 10; ++i) {  // 40 in all
+      flood.push_back(std::make_unique<RawClient>(server->port(), source));
+      if (i % 2 == 1) flood.back()->send("GET /hea");
+    }
+  }
+  const auto deadline = start_time + 5s;
+  while (server->counters().connections_accepted < flood.size() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(server->counters().connections_accepted, flood.size());
+  for (const char* source : {"127.0.0.1", "127.0.0.5"}) {  // the flood's own address, and a fresh one
+    RawClient monitor(server->port(), source);
+    monitor.send("GET /health HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(status_of(monitor.read_all()), 200) << source;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start_time, std::chrono::milliseconds(limits::admin_read_timeout_ms));
+  const AdminCounters c = server->counters();
+  EXPECT_EQ(c.connections_refused + c.connections_refused_address, 0u);
+  EXPECT_EQ(c.request_timeouts, 0u);
+  EXPECT_GT(c.connections_evicted_port + c.connections_evicted_address, 40u - limits::admin_connections_max);
 }
 
 TEST(AdminServerTest, ManyConcurrentClients) {

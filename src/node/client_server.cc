@@ -24,6 +24,7 @@
 
 #include "common/assert.h"
 #include "mempool/mempool.h"
+#include "node/connection_slots.h"
 
 namespace kestrel::node {
 
@@ -46,7 +47,8 @@ namespace {
 
 struct AtomicCounters {
   std::atomic<std::uint64_t> connections_accepted{0}, connections_closed{0}, connections_refused{0},
-      requests_submit{0}, requests_wait_receipt{0}, requests_get_account{0}, requests_get_key{0},
+      connections_refused_address{0}, connections_evicted_port{0}, connections_evicted_address{0},
+      first_request_timeouts{0}, requests_submit{0}, requests_wait_receipt{0}, requests_get_account{0}, requests_get_key{0},
       requests_submit_raw{0}, transactions_submitted{0}, raw_commands_submitted{0}, responses{0},
       malformed_frames{0}, backpressure_pauses{0}, frame_stalls{0}, idle_timeouts{0}, late_callbacks{0},
       bytes_in{0}, bytes_out{0};
@@ -94,6 +96,7 @@ class ClientServer::Impl {
       return Err(ClientServerError::listen_failed);
     }
     port_ = acceptor_.local_endpoint().port();
+    slot_holders_.reserve(config_.connections_max);
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
     return {};
@@ -107,6 +110,10 @@ class ClientServer::Impl {
     c.connections_accepted = get(counters_.connections_accepted);
     c.connections_closed = get(counters_.connections_closed);
     c.connections_refused = get(counters_.connections_refused);
+    c.connections_refused_address = get(counters_.connections_refused_address);
+    c.connections_evicted_port = get(counters_.connections_evicted_port);
+    c.connections_evicted_address = get(counters_.connections_evicted_address);
+    c.first_request_timeouts = get(counters_.first_request_timeouts);
     c.connections_open = c.connections_accepted - c.connections_closed;
     c.requests_submit = get(counters_.requests_submit);
     c.requests_wait_receipt = get(counters_.requests_wait_receipt);
@@ -131,6 +138,9 @@ class ClientServer::Impl {
  private:
   friend class Session;
   asio::awaitable<void> accept_loop();
+  // Makes room for a newcomer from `remote` (connection_slots.h): true when it
+  // may be served (a victim was closed if need be), false when refused (counted).
+  bool admit(const tcp::endpoint& remote);
   void session_ended(const std::shared_ptr<Session>& session);
 
   ClientServerConfig config_;
@@ -145,6 +155,7 @@ class ClientServer::Impl {
   std::atomic<bool> stopping_{false};
   std::uint64_t next_connection_ = 1;  // io thread
   std::unordered_map<std::uint64_t, std::weak_ptr<Session>> sessions_;  // io thread: for shutdown
+  std::vector<SlotHolder> slot_holders_;  // io thread: admit()'s scratch, reserved at start
   std::uint16_t port_ = 0;
   std::thread thread_;
   // Last: destroyed first, so coroutine frames it still holds go before the
@@ -157,12 +168,13 @@ class ClientServer::Impl {
 // writer, watchdog) hold it by shared_ptr, backend callbacks by weak_ptr.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(ClientServer::Impl& server, tcp::socket socket, std::uint64_t connection)
+  Session(ClientServer::Impl& server, tcp::socket socket, std::uint64_t connection, AddressKey address)
       : server_(server), config_(server.config_), socket_(std::move(socket)), connection_(connection),
-        resume_(socket_.get_executor()), wake_(socket_.get_executor()), watchdog_(socket_.get_executor()) {
+        address_(address), resume_(socket_.get_executor()), wake_(socket_.get_executor()),
+        watchdog_(socket_.get_executor()) {
     asio::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
-    last_activity_ = Clock::now();
+    accepted_ = last_activity_ = Clock::now();
   }
 
   asio::awaitable<void> reader();
@@ -180,6 +192,12 @@ class Session : public std::enable_shared_from_this<Session> {
     watchdog_.cancel();
   }
   std::uint64_t connection() const { return connection_; }
+  bool closed() const { return closed_; }
+  // What the slot policy needs to know. Busy: an answer owed or not yet written.
+  SlotHolder slot_holder() const {
+    return SlotHolder{connection_, address_,    in_flight_ > 0 || writing_ || !pending_.empty(),
+                      completed_request_, accepted_, last_activity_};
+  }
   // Reader and writer each call this once on exit; the session ends with the second.
   bool task_done() { return --tasks_ == 0; }
 
@@ -228,6 +246,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const ClientServerConfig& config_;
   tcp::socket socket_;
   std::uint64_t connection_;
+  AddressKey address_;
   asio::steady_timer resume_;    // the paused reader waits here
   asio::steady_timer wake_;      // the idle writer waits here
   asio::steady_timer watchdog_;
@@ -240,6 +259,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool writing_ = false;
   bool paused_ = false;
   bool mid_frame_ = false;
+  bool completed_request_ = false;  // a whole request frame decoded
+  Clock::time_point accepted_{};
   Clock::time_point last_activity_{};
   Clock::time_point frame_started_{};
   Clock::time_point write_started_{};
@@ -268,6 +289,7 @@ bool Session::handle_frame(ByteSpan body) {
     refuse_malformed(body, request.error());
     return false;
   }
+  completed_request_ = true;
   dispatch(std::move(*request));
   return true;
 }
@@ -529,14 +551,20 @@ asio::awaitable<void> Session::writer() {
 asio::awaitable<void> Session::watchdog() {
   auto self = shared_from_this();
   auto& counters = server_.counters_;
-  const auto tick = std::max<Clock::duration>(std::chrono::milliseconds(5),
-                                              std::min(config_.frame_stall_timeout, config_.idle_timeout) / 4);
+  const auto tick = std::max<Clock::duration>(
+      std::chrono::milliseconds(5),
+      std::min({config_.frame_stall_timeout, config_.idle_timeout, config_.first_request_timeout}) / 4);
   while (!closed_) {
     watchdog_.expires_after(tick);
     co_await watchdog_.async_wait(use_tuple);
     if (closed_) break;
     const auto now = Clock::now();
-    if (writing_ && now - write_started_ > config_.frame_stall_timeout) {
+    if (!completed_request_ && now - accepted_ > config_.first_request_timeout) {
+      // Progress on a first frame does not extend this: a slow-header client
+      // would otherwise hold its slot for the stall timeout per byte.
+      add(counters.first_request_timeouts);
+      close();
+    } else if (writing_ && now - write_started_ > config_.frame_stall_timeout) {
       add(counters.frame_stalls);  // the client does not read its responses
       close();
     } else if (!paused_ && mid_frame_ && now - frame_started_ > config_.frame_stall_timeout) {
@@ -559,15 +587,16 @@ asio::awaitable<void> ClientServer::Impl::accept_loop() {
       if (stopping_.load() || !acceptor_.is_open()) break;
       continue;
     }
-    if (sessions_.size() >= config_.connections_max) {
-      add(counters_.connections_refused);
+    asio::error_code endpoint_ec;
+    const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
+    if (endpoint_ec || !admit(remote)) {  // no endpoint: the peer is already gone
       asio::error_code ignored;
       socket.close(ignored);
       continue;
     }
     add(counters_.connections_accepted);
     const std::uint64_t connection = next_connection_++;
-    auto session = std::make_shared<Session>(*this, std::move(socket), connection);
+    auto session = std::make_shared<Session>(*this, std::move(socket), connection, address_key(remote.address()));
     sessions_[connection] = session;
     {
       std::lock_guard lock(stop_mutex_);
@@ -577,6 +606,29 @@ asio::awaitable<void> ClientServer::Impl::accept_loop() {
     asio::co_spawn(io_, session->writer(), asio::detached);
     asio::co_spawn(io_, session->watchdog(), asio::detached);
   }
+}
+
+bool ClientServer::Impl::admit(const tcp::endpoint& remote) {
+  // Closed sessions whose coroutines have not finished yet hold no slot.
+  slot_holders_.clear();
+  for (const auto& [id, weak] : sessions_) {
+    auto session = weak.lock();
+    if (session && !session->closed()) slot_holders_.push_back(session->slot_holder());
+  }
+  const SlotAdmission admission = admit_connection(slot_holders_, address_key(remote.address()),
+                                                   config_.connections_max,
+                                                   std::min(config_.connections_per_address_max, config_.connections_max));
+  switch (admission.verdict) {
+    case SlotVerdict::accept: return true;
+    case SlotVerdict::refuse_address_full: add(counters_.connections_refused_address); return false;
+    case SlotVerdict::refuse_port_full: add(counters_.connections_refused); return false;
+    case SlotVerdict::evict_for_address: add(counters_.connections_evicted_address); break;
+    case SlotVerdict::evict_for_port: add(counters_.connections_evicted_port); break;
+  }
+  auto victim = sessions_.at(admission.victim).lock();
+  KESTREL_ASSERT(victim && !victim->closed() && !victim->slot_holder().busy);
+  victim->close();  // its coroutines end and release it; the slot is free now
+  return true;
 }
 
 void ClientServer::Impl::session_ended(const std::shared_ptr<Session>& session) {
@@ -625,6 +677,10 @@ ClientServer::~ClientServer() { stop(); }
 Result<std::unique_ptr<ClientServer>, ClientServerError> ClientServer::start(ClientServerConfig config,
                                                                              ClientBackend& backend) {
   if (config.connections_max == 0 || config.connections_max > limits::client_connections_max ||
+      config.connections_per_address_max == 0 ||
+      config.connections_per_address_max > limits::client_connections_per_address_max ||
+      config.first_request_timeout.count() <= 0 ||
+      config.first_request_timeout > std::chrono::milliseconds(limits::client_first_request_timeout_ms) ||
       config.in_flight_max == 0 || config.in_flight_max > limits::client_in_flight_max ||
       config.write_queue_bytes_max == 0 || config.write_queue_bytes_max > limits::client_write_queue_bytes_max ||
       config.idle_timeout.count() <= 0 || config.frame_stall_timeout.count() <= 0) {

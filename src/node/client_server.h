@@ -11,8 +11,12 @@
 // server stopped, is dropped harmlessly (sessions are held by weak_ptr, the
 // io_context behind a mutex-guarded handle).
 //
-// Bounds (limits.h "client API"): connections <= connections_max (more are
-// accepted and closed at once, counted); per connection, requests in flight <=
+// Bounds (limits.h "client API"): connections <= connections_max, and <=
+// connections_per_address_max from one source address; a newcomer beyond either
+// bound takes the slot of the longest-idle connection with nothing in flight, or
+// is closed at once when every candidate is busy (node/connection_slots.h; both
+// counted). A connection must deliver its first complete request within
+// first_request_timeout (else closed, counted). Per connection, requests in flight <=
 // in_flight_max and queued response bytes <= write_queue_bytes_max: when either
 // is reached the server stops reading that socket (TCP backpressure) until
 // responses go out. A malformed frame (length above the bound, a body that does
@@ -69,6 +73,10 @@ struct ClientServerConfig {
   std::string listen_host = "127.0.0.1";  // numeric IPv4/IPv6 address
   std::uint16_t listen_port = 0;          // 0: any; read back with port()
   std::size_t connections_max = limits::client_connections_max;
+  // Applied as min(this, connections_max); <= limits::client_connections_per_address_max.
+  std::size_t connections_per_address_max = limits::client_connections_per_address_max;
+  // <= limits::client_first_request_timeout_ms (the default); tests shorten it.
+  std::chrono::milliseconds first_request_timeout{limits::client_first_request_timeout_ms};
   std::uint32_t in_flight_max = 1024;  // NodeConfig::client_in_flight_max; <= limits::client_in_flight_max
   std::size_t write_queue_bytes_max = limits::client_write_queue_bytes_max;
   std::chrono::milliseconds idle_timeout{limits::client_idle_timeout_ms};
@@ -85,7 +93,11 @@ const char* describe(ClientServerError error);
 struct ClientServerCounters {
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_closed = 0;
-  std::uint64_t connections_refused = 0;  // over connections_max
+  std::uint64_t connections_refused = 0;          // port full, every connection busy: closed at once
+  std::uint64_t connections_refused_address = 0;  // the address's share full, all busy: closed at once
+  std::uint64_t connections_evicted_port = 0;     // closed to make room on a full port
+  std::uint64_t connections_evicted_address = 0;  // closed to make room within their address's share
+  std::uint64_t first_request_timeouts = 0;       // no complete request within first_request_timeout
   std::uint64_t connections_open = 0;
   std::uint64_t requests_submit = 0, requests_wait_receipt = 0, requests_get_account = 0,
                 requests_get_key = 0, requests_submit_raw = 0;

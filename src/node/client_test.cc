@@ -12,6 +12,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <poll.h>
+#include <sys/socket.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -750,12 +752,24 @@ TEST_F(ClientServerTest, InFlightBoundStopsReading) {
   EXPECT_EQ(backend_.submits.load(), requests);
 }
 
-// A raw TCP connection for sending bytes no client would.
+// A raw TCP connection for sending bytes no client would, from `source` (any
+// 127.x.y.z address is loopback; the server tells sources apart by address).
 struct RawSocket {
   asio::io_context io;
   asio::ip::tcp::socket socket{io};
-  explicit RawSocket(std::uint16_t port) {
+  explicit RawSocket(std::uint16_t port, const char* source = "127.0.0.1") {
+    socket.open(asio::ip::tcp::v4());
+    socket.bind({asio::ip::make_address(source), 0});
     socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  // True when the server closed the connection within `wait` (EOF or reset);
+  // false when it is still open then. Reads nothing the server sent.
+  bool closed_within(std::chrono::milliseconds wait) {
+    pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+    if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+    char byte = 0;
+    return ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0;
   }
   void send(ByteSpan bytes) { asio::write(socket, asio::buffer(bytes.data(), bytes.size())); }
   // Everything until the server closes (bounded by the test's expectations).
@@ -864,19 +878,173 @@ TEST_F(ClientServerTest, StalledFrameAndIdleConnectionClosed) {
   EXPECT_TRUE(eventually([&] { return server_->counters().connections_open == 0; }));
 }
 
-TEST_F(ClientServerTest, ConnectionBound) {
+// A request frame on the wire.
+Bytes request_frame(const Request& request) {
+  Bytes frame;
+  append_request_frame(request, frame);
+  return frame;
+}
+
+TEST_F(ClientServerTest, FullPortEvictsTheLongestIdleNeverUsedConnection) {
+  ClientServerConfig config;
+  config.connections_max = 3;
+  start(config);
+  auto used = connect();  // the oldest, but it completes a request
+  ASSERT_TRUE(used);
+  ASSERT_TRUE(used->get_account(hash_of(1)).ok());
+  RawSocket silent(server_->port(), "127.0.0.2");
+  ASSERT_TRUE(eventually([&] { return server_->counters().connections_accepted == 2; }));
+  const std::uint64_t bytes_before = server_->counters().bytes_in;
+  RawSocket half_open(server_->port(), "127.0.0.3");
+  half_open.send(Bytes{50, 0, 0});  // part of a frame header
+  ASSERT_TRUE(eventually([&] { return server_->counters().bytes_in == bytes_before + 3; }));
+  // The port is full: the newcomer takes the slot of the silent connection,
+  // accepted before the half-open one (neither ever completed a request).
+  auto newcomer = connect();
+  ASSERT_TRUE(newcomer);
+  EXPECT_TRUE(newcomer->get_account(hash_of(2)).ok());
+  EXPECT_TRUE(silent.closed_within(2s));
+  EXPECT_FALSE(half_open.closed_within(0ms));
+  // Next, the half-open one goes; then the longest-idle used connection.
+  auto third = connect();
+  ASSERT_TRUE(third);
+  EXPECT_TRUE(half_open.closed_within(2s));
+  EXPECT_TRUE(third->get_account(hash_of(3)).ok());
+  auto fourth = connect();
+  ASSERT_TRUE(fourth);
+  EXPECT_TRUE(fourth->get_account(hash_of(3)).ok());
+  EXPECT_FALSE(used->get_account(hash_of(1)).ok());  // evicted: idle longer than `newcomer`
+  EXPECT_TRUE(newcomer->get_account(hash_of(2)).ok());
+  const auto c = server_->counters();
+  EXPECT_EQ(c.connections_evicted_port, 2u);
+  // The clients all come from 127.0.0.1: the fourth is over its address's share
+  // (min(per-address bound, connections_max) = 3) and displaced one of its own.
+  EXPECT_EQ(c.connections_evicted_address, 1u);
+  EXPECT_EQ(c.connections_refused, 0u);
+}
+
+TEST_F(ClientServerTest, ConnectionsWithRequestsInFlightAreNotEvicted) {
   ClientServerConfig config;
   config.connections_max = 2;
   start(config);
-  auto a = connect();
-  auto b = connect();
-  ASSERT_TRUE(a && b);
-  ASSERT_TRUE(eventually([&] { return server_->counters().connections_accepted == 2; }));
-  auto c = connect();  // TCP connects, then the server closes it at once
-  ASSERT_TRUE(c);
-  EXPECT_FALSE(c->get_account(hash_of(1)).ok());
+  backend_.hold = true;  // submits wait for release(): clients waiting for an answer
+  RawSocket a(server_->port(), "127.0.0.2");
+  RawSocket b(server_->port(), "127.0.0.3");
+  a.send(request_frame(Request{1, SubmitRequest{{Bytes{1}}}}));
+  b.send(request_frame(Request{2, SubmitRequest{{Bytes{2}}}}));
+  ASSERT_TRUE(eventually([&] { return backend_.held_count() == 2; }));
+  RawSocket refused(server_->port(), "127.0.0.4");
+  EXPECT_TRUE(refused.closed_within(2s));  // closed at once: nothing could be evicted
   EXPECT_EQ(server_->counters().connections_refused, 1u);
-  EXPECT_TRUE(a->get_account(hash_of(1)).ok());
+  EXPECT_EQ(server_->counters().connections_evicted_port, 0u);
+  // Both still get their answers.
+  backend_.release();
+  for (RawSocket* s : {&a, &b}) {
+    s->socket.shutdown(asio::ip::tcp::socket::shutdown_send);
+    const Bytes stream = s->read_to_end();
+    ASSERT_GE(stream.size(), frame_header_bytes);
+    auto r = decode_response(ByteSpan(stream).subspan(frame_header_bytes));
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(std::holds_alternative<SubmitResultResponse>(r->body));
+  }
+}
+
+TEST_F(ClientServerTest, OneAddressIsCappedOthersStillGetIn) {
+  ClientServerConfig config;
+  config.connections_max = 16;
+  config.connections_per_address_max = 3;
+  start(config);
+  // Idle excess from one address displaces that address's own oldest
+  // connections: it never holds more than its share.
+  std::vector<std::unique_ptr<RawSocket>> idle;
+  for (int i = 0; i < 5; ++i) {
+    idle.push_back(std::make_unique<RawSocket>(server_->port(), "127.0.0.2"));
+    ASSERT_TRUE(eventually([&] { return server_->counters().connections_accepted == static_cast<std::uint64_t>(i + 1); }));
+  }
+  EXPECT_TRUE(idle[0]->closed_within(2s));
+  EXPECT_TRUE(idle[1]->closed_within(2s));
+  for (int i = 2; i < 5; ++i) EXPECT_FALSE(idle[i]->closed_within(0ms)) << i;
+  EXPECT_EQ(server_->counters().connections_evicted_address, 2u);
+  // An address whose share is busy (requests in flight) is refused more.
+  backend_.hold = true;
+  std::vector<std::unique_ptr<RawSocket>> busy;
+  for (int i = 0; i < 3; ++i) {
+    busy.push_back(std::make_unique<RawSocket>(server_->port(), "127.0.0.3"));
+    busy.back()->send(request_frame(Request{static_cast<std::uint64_t>(i), SubmitRequest{{Bytes{1}}}}));
+  }
+  ASSERT_TRUE(eventually([&] { return backend_.held_count() == 3; }));
+  RawSocket excess(server_->port(), "127.0.0.3");
+  EXPECT_TRUE(excess.closed_within(2s));
+  EXPECT_EQ(server_->counters().connections_refused_address, 1u);
+  // Another address still gets in and is served.
+  backend_.release();
+  RawSocket other(server_->port(), "127.0.0.4");
+  other.send(request_frame(Request{9, GetAccountRequest{hash_of(1)}}));
+  other.socket.shutdown(asio::ip::tcp::socket::shutdown_send);
+  const Bytes stream = other.read_to_end();
+  ASSERT_GE(stream.size(), frame_header_bytes);
+  auto r = decode_response(ByteSpan(stream).subspan(frame_header_bytes));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->request_id, 9u);
+  EXPECT_TRUE(std::holds_alternative<AccountResponse>(r->body));
+  EXPECT_EQ(server_->counters().connections_refused, 0u);
+}
+
+TEST_F(ClientServerTest, FirstRequestDeadlineClosesSilentAndHalfOpenConnections) {
+  ClientServerConfig config;
+  config.first_request_timeout = 200ms;  // idle and stall deadlines stay long
+  start(config);
+  RawSocket silent(server_->port());
+  RawSocket trickling(server_->port());
+  trickling.send(Bytes{50, 0});
+  RawSocket served(server_->port());
+  served.send(request_frame(Request{1, GetAccountRequest{hash_of(1)}}));
+  for (int i = 0; i < 4; ++i) {  // a byte every 100 ms does not extend the deadline
+    std::this_thread::sleep_for(100ms);
+    const std::uint8_t byte = 0;
+    asio::error_code ignored;  // the server may close it meanwhile
+    asio::write(trickling.socket, asio::buffer(&byte, 1), ignored);
+  }
+  EXPECT_TRUE(silent.closed_within(2s));
+  EXPECT_TRUE(trickling.closed_within(2s));
+  EXPECT_EQ(server_->counters().first_request_timeouts, 2u);
+  EXPECT_EQ(server_->counters().frame_stalls + server_->counters().idle_timeouts, 0u);
+  // A connection that completed a request is left to the idle timeout.
+  EXPECT_FALSE(served.closed_within(0ms));
+}
+
+// Many connections that never send a whole request, from several addresses,
+// more than the port holds: a client still gets in and is served while they
+// are all held (well within the first-request deadline).
+TEST_F(ClientServerTest, IdleAndHalfOpenFloodDoesNotLockClientsOut) {
+  ClientServerConfig config;
+  config.connections_max = 32;
+  config.connections_per_address_max = 8;
+  start(config);
+  const auto start_time = Clock::now();
+  std::vector<std::unique_ptr<RawSocket>> flood;
+  const char* sources[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"};
+  for (const char* source : sources) {
+    for (int i = 0; i < 10; ++i) {  // 60 in all; 10 per address
+      flood.push_back(std::make_unique<RawSocket>(server_->port(), source));
+      if (i % 2 == 1) flood.back()->send(Bytes{200, 0, 0, 0, 0x01});  // half a submit, then nothing
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return server_->counters().connections_accepted == flood.size(); }));
+  EXPECT_EQ(server_->counters().connections_open, config.connections_max);
+  auto client = connect();
+  ASSERT_TRUE(client);
+  auto outcomes = client->submit(std::vector<Bytes>{Bytes{7}});
+  ASSERT_TRUE(outcomes.ok()) << describe(outcomes.error());
+  ASSERT_EQ(outcomes->size(), 1u);
+  EXPECT_TRUE((*outcomes)[0].accepted);
+  EXPECT_TRUE(client->get_account(hash_of(1)).ok());
+  EXPECT_LT(Clock::now() - start_time, std::chrono::milliseconds(limits::client_first_request_timeout_ms));
+  const auto c = server_->counters();
+  EXPECT_EQ(c.connections_refused + c.connections_refused_address, 0u);
+  EXPECT_EQ(c.connections_evicted_address, 6u * 2);           // beyond 8 per address
+  EXPECT_EQ(c.connections_evicted_port, 60u - 12 - 32 + 1);  // beyond the port, and for the client
+  EXPECT_EQ(c.first_request_timeouts, 0u);
 }
 
 TEST_F(ClientServerTest, CallbackAfterCloseIsHarmless) {

@@ -254,19 +254,47 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
   }
   {
     constexpr std::string_view name = "kestrel_admin_connections_total";
-    constexpr std::string_view help = "Admin connections by result (refused: over the connection bound)";
+    constexpr std::string_view help =
+        "Admin connections by result (refused: port full and every connection busy; refused_address: the source "
+        "address's share full and all of its connections busy)";
     admin_accepted_ = delta(r, name, help, {{"result", "accepted"}});
     admin_refused_ = delta(r, name, help, {{"result", "refused"}});
+    admin_refused_address_ = delta(r, name, help, {{"result", "refused_address"}});
   }
-  admin_timeouts_ = delta(r, "kestrel_admin_timeouts_total", "Admin connections closed for being too slow");
+  {
+    constexpr std::string_view name = "kestrel_admin_connections_evicted_total";
+    constexpr std::string_view help = "Idle admin connections closed to make room for a newcomer, by the bound reached";
+    admin_evicted_port_ = delta(r, name, help, {{"bound", "port"}});
+    admin_evicted_address_ = delta(r, name, help, {{"bound", "address"}});
+  }
+  {
+    constexpr std::string_view name = "kestrel_admin_timeouts_total";
+    constexpr std::string_view help =
+        "Admin connections closed for being too slow (request: no complete head within the first-request deadline; "
+        "response: not taken in time)";
+    admin_request_timeouts_ = delta(r, name, help, {{"phase", "request"}});
+    admin_response_timeouts_ = delta(r, name, help, {{"phase", "response"}});
+  }
 
   // Client server (ClientServerCounters; refreshed when /metrics is served).
   {
     constexpr std::string_view name = "kestrel_client_connections_total";
-    constexpr std::string_view help = "Client connections by result (refused: over the connection bound, closed at once)";
+    constexpr std::string_view help =
+        "Client connections by result (refused: port full and every connection busy; refused_address: the source "
+        "address's share full and all of its connections busy; both closed at once)";
     client_accepted_ = delta(r, name, help, {{"result", "accepted"}});
     client_refused_ = delta(r, name, help, {{"result", "refused"}});
+    client_refused_address_ = delta(r, name, help, {{"result", "refused_address"}});
   }
+  {
+    constexpr std::string_view name = "kestrel_client_connections_evicted_total";
+    constexpr std::string_view help =
+        "Client connections with nothing in flight closed to make room for a newcomer, by the bound reached";
+    client_evicted_port_ = delta(r, name, help, {{"bound", "port"}});
+    client_evicted_address_ = delta(r, name, help, {{"bound", "address"}});
+  }
+  client_first_request_timeouts_ = delta(r, "kestrel_client_first_request_timeouts_total",
+                                         "Client connections closed for no complete request within the first-request deadline");
   client_closed_ = delta(r, "kestrel_client_connections_closed_total", "Client connections closed (any reason)");
   client_open_ = gauge(r, "kestrel_client_connections", "Client connections open");
   {
@@ -390,13 +418,21 @@ void NodeMetrics::refresh(const AdminCounters& c) {
   for (std::size_t i = 0; i < admin_responses_.size(); ++i) admin_responses_[i].update(c.responses[i]);
   admin_accepted_.update(c.connections_accepted);
   admin_refused_.update(c.connections_refused);
-  admin_timeouts_.update(c.timeouts);
+  admin_refused_address_.update(c.connections_refused_address);
+  admin_evicted_port_.update(c.connections_evicted_port);
+  admin_evicted_address_.update(c.connections_evicted_address);
+  admin_request_timeouts_.update(c.request_timeouts);
+  admin_response_timeouts_.update(c.response_timeouts);
 }
 
 void NodeMetrics::refresh(const ClientServerCounters& c) {
   std::lock_guard lock(mutex_);
   client_accepted_.update(c.connections_accepted);
   client_refused_.update(c.connections_refused);
+  client_refused_address_.update(c.connections_refused_address);
+  client_evicted_port_.update(c.connections_evicted_port);
+  client_evicted_address_.update(c.connections_evicted_address);
+  client_first_request_timeouts_.update(c.first_request_timeouts);
   client_closed_.update(c.connections_closed);
   client_open_->set(static_cast<std::int64_t>(c.connections_open));
   const std::uint64_t requests[] = {c.requests_submit, c.requests_wait_receipt,

@@ -146,10 +146,12 @@ class NodeMetrics {
 
   // Admin.
   std::array<CounterDelta, admin_counted_statuses.size() + 1> admin_responses_{};
-  CounterDelta admin_accepted_, admin_refused_, admin_timeouts_;
+  CounterDelta admin_accepted_, admin_refused_, admin_refused_address_;
+  CounterDelta admin_evicted_port_, admin_evicted_address_, admin_request_timeouts_, admin_response_timeouts_;
 
   // Client server.
-  CounterDelta client_accepted_, client_refused_, client_closed_;
+  CounterDelta client_accepted_, client_refused_, client_refused_address_, client_closed_;
+  CounterDelta client_evicted_port_, client_evicted_address_, client_first_request_timeouts_;
   perf::Gauge* client_open_ = nullptr;
   CounterDelta client_requests_[5];  // submit, wait_receipt, get_account, get_key, submit_raw
   CounterDelta client_transactions_, client_raw_commands_, client_responses_;
