@@ -199,6 +199,8 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
     buffer_pool_misses_ = delta(r, name, help, {{"result", "miss"}});
   }
   dial_attempts_ = delta(r, "kestrel_net_dial_attempts_total", "Outgoing connection attempts to peers");
+  hellos_answered_ = delta(r, "kestrel_net_hellos_answered_total",
+                           "Inbound Hellos given the costly answer (ML-KEM encapsulation + signature)");
 
   // Storage.
   synced_writes_ = delta(r, "kestrel_storage_synced_writes_total", "RocksDB writes with sync");
@@ -379,6 +381,7 @@ void NodeMetrics::refresh(const net::NetCounters& c) {
   buffer_pool_hits_.update(c.buffer_pool_hits);
   buffer_pool_misses_.update(c.buffer_pool_misses);
   dial_attempts_.update(c.dial_attempts);
+  hellos_answered_.update(c.hellos_answered);
 }
 
 void NodeMetrics::refresh(const storage::Counters& c) {

@@ -116,7 +116,7 @@ class NodeMetrics {
   CounterDelta handshakes_established_;
   CounterDelta rejected_authentication_, rejected_oversized_, rejected_malformed_;
   CounterDelta frame_stalls_, idle_timeouts_, rekeys_, frames_compressed_, compression_saved_;
-  CounterDelta buffer_pool_hits_, buffer_pool_misses_, dial_attempts_;
+  CounterDelta buffer_pool_hits_, buffer_pool_misses_, dial_attempts_, hellos_answered_;
   perf::Gauge* sessions_ = nullptr;
   perf::Gauge* messages_per_frame_sent_ = nullptr;      // milli-messages per frame, last interval
   perf::Gauge* messages_per_frame_received_ = nullptr;
