@@ -930,6 +930,37 @@ TEST(NetworkAdmissionTest, HeldConnectionsDoNotKeepARestartedValidatorOut) {
               static_cast<unsigned long long>(opened_during));
 }
 
+// The four-validator form: strangers hold more connections than the bounds on
+// the ports of validators 2 and 3 while 0 and 1 restart; all six sessions form
+// again while the connections are held.
+TEST(NetworkAdmissionTest, FourValidatorsReformWhileTwoPortsAreHeld) {
+  Cluster cluster(4);
+  cluster.start_all();
+  const std::size_t hold = limits::net_pending_connections_max + 100;
+  Intruder at_2("127.0.0.1", cluster.port(2), hold, {});
+  Intruder at_3("127.0.0.1", cluster.port(3), hold, {});
+  ASSERT_TRUE(eventually([&] {
+    const std::uint64_t enough = hold - limits::net_pending_connections_per_source_max;
+    return failures(cluster.node(2).counters(), HandshakeFailure::evicted) >= enough &&
+           failures(cluster.node(3).counters(), HandshakeFailure::evicted) >= enough;
+  }));
+  cluster.stop(0);
+  cluster.stop(1);
+  cluster.start(0);
+  cluster.start(1);
+  cluster.wire_all();
+  ASSERT_TRUE(eventually([&] { return cluster.all_connected(); }, 5s)) << "sessions did not re-form";
+  EXPECT_GT(at_2.opened(), hold);
+  EXPECT_GT(at_3.opened(), hold);
+  at_2.stop();
+  at_3.stop();
+  // Every answered Hello was a validator's: 2 also has its outgoing session to 3.
+  const auto c2 = cluster.node(2).counters(), c3 = cluster.node(3).counters();
+  EXPECT_EQ(c2.hellos_answered, c2.sessions_established - 1);
+  EXPECT_EQ(c3.hellos_answered, c3.sessions_established);
+  EXPECT_EQ(c3.hellos_answered, 5u);  // 0, 1, 2, then 0 and 1 again
+}
+
 // Validator 0 has its own address (127.0.0.2; it dials from it). A stranger at
 // 127.0.0.1 floods well-formed Hellos claiming to be 0: each is refused by the
 // source check before any ML-KEM or ML-DSA work, so they spend neither 0's
