@@ -25,12 +25,23 @@ struct SimOptions {
   std::optional<std::uint64_t> seed;
   bool trace = false;
   bool byzantine_given = false;
+  std::string byzantine_mode = "faults";
 };
+
+std::optional<sim::SimConfig::ByzantineMode> parse_byzantine_mode(const std::string& name) {
+  if (name == "faults") return sim::SimConfig::ByzantineMode::faults;
+  if (name == "silent") return sim::SimConfig::ByzantineMode::silent;
+  if (name == "vote-only") return sim::SimConfig::ByzantineMode::vote_only;
+  return std::nullopt;
+}
 
 std::string replay_command(const SimOptions& o, std::uint32_t byzantine, std::uint64_t seed) {
   const bool early = gate_enabled(Gate::consensus_early_proposal);
-  return std::string("kestrel --gate consensus.early_proposal=") + (early ? "on" : "off") + " sim --protocol " + o.protocol + " --nodes " + std::to_string(o.nodes) + " --byzantine " +
-         std::to_string(byzantine) + " --faults " + o.faults + " --views " + std::to_string(o.views) +
+  const bool reputation = gate_enabled(Gate::consensus_leader_reputation);
+  return std::string("kestrel --gate consensus.early_proposal=") + (early ? "on" : "off") +
+         " --gate consensus.leader_reputation=" + (reputation ? "on" : "off") + " sim --protocol " + o.protocol +
+         " --nodes " + std::to_string(o.nodes) + " --byzantine " + std::to_string(byzantine) +
+         " --byzantine-mode " + o.byzantine_mode + " --faults " + o.faults + " --views " + std::to_string(o.views) +
          " --scheme " + o.scheme + " --seed " + std::to_string(seed) + " --trace";
 }
 
@@ -54,11 +65,18 @@ int run(const SimOptions& o) {
     std::fprintf(stderr, "kestrel sim: need 1 <= nodes <= 128 and byzantine <= (nodes - 1) / 3\n");
     return 2;
   }
+  const auto mode = parse_byzantine_mode(o.byzantine_mode);
+  if (!mode) {
+    std::fprintf(stderr, "kestrel sim: --byzantine-mode '%s': expected faults, silent or vote-only\n",
+                 o.byzantine_mode.c_str());
+    return 2;
+  }
   // Byzantine behaviours need Byzantine replicas: when any is asked for and
   // --byzantine is not given, f replicas are Byzantine.
   std::uint32_t byzantine = o.byzantine;
   const std::uint32_t network_only = *sim::parse_faults("loss,duplication,reordering,partition,crash");
-  if (!o.byzantine_given && (*faults & ~network_only) != 0) byzantine = (o.nodes - 1) / 3;
+  const bool byzantine_asked = (*faults & ~network_only) != 0 || *mode != sim::SimConfig::ByzantineMode::faults;
+  if (!o.byzantine_given && byzantine_asked) byzantine = (o.nodes - 1) / 3;
   sim::SimConfig config;
   config.n = o.nodes;
   config.byzantine = byzantine;
@@ -67,6 +85,8 @@ int run(const SimOptions& o) {
   config.scheme = *scheme;
   // Honest replicas drive the core as the node does with this gate (kestrel --gate).
   config.early_proposals = gate_enabled(Gate::consensus_early_proposal);
+  config.leader_reputation = gate_enabled(Gate::consensus_leader_reputation);
+  config.byzantine_mode = *mode;
   const std::uint64_t first = o.seed ? *o.seed : o.seed_start;
   const std::uint64_t count = o.seed ? 1 : o.seeds;
   if (count > UINT64_MAX - first) {
@@ -108,7 +128,7 @@ int run(const SimOptions& o) {
   const double delay_ms = static_cast<double>(config.delay_ms) + static_cast<double>(config.jitter_ms) / 2.0;
   const double latency_ms = latency_samples ? latency_weighted / static_cast<double>(latency_samples) : 0.0;
   std::printf(
-      "sim hotstuff2: n=%u byzantine=%u faults=%s scheme=%s views=%llu early proposals=%s\n"
+      "sim hotstuff2: n=%u byzantine=%u (%s) faults=%s scheme=%s views=%llu early proposals=%s leader reputation=%s\n"
       "  seeds run:               %llu (%.1f s wall, %.0f seeds/min)\n"
       "  safety violations:       %llu\n"
       "  liveness failures:       %llu\n"
@@ -116,8 +136,9 @@ int run(const SimOptions& o) {
       "  messages / commit:       %.1f\n"
       "  bytes / commit:          %.0f\n"
       "  commit latency:          %.1f sim ms = %.2f message delays (mean delay %.1f ms)\n",
-      o.nodes, byzantine, o.faults.c_str(), o.scheme.c_str(), static_cast<unsigned long long>(o.views),
-      config.early_proposals ? "on" : "off", static_cast<unsigned long long>(count), wall_s, wall_s > 0 ? static_cast<double>(count) * 60.0 / wall_s : 0.0,
+      o.nodes, byzantine, o.byzantine_mode.c_str(), o.faults.c_str(), o.scheme.c_str(),
+      static_cast<unsigned long long>(o.views), config.early_proposals ? "on" : "off",
+      config.leader_reputation ? "on" : "off", static_cast<unsigned long long>(count), wall_s, wall_s > 0 ? static_cast<double>(count) * 60.0 / wall_s : 0.0,
       static_cast<unsigned long long>(violations), static_cast<unsigned long long>(liveness_failures),
       sim_ms ? static_cast<double>(committed) * 1000.0 / static_cast<double>(sim_ms) : 0.0,
       committed ? static_cast<double>(messages) / static_cast<double>(committed) : 0.0,
@@ -142,6 +163,9 @@ void register_sim(CLI::App& app) {
   command->add_option("--views", options.views, "Run until every honest replica reaches this view");
   command->add_option("--scheme", options.scheme, "insecure-fast-mac (simulator only), ed25519 or ml-dsa-65");
   command->add_option("--seed", options.seed, "Run exactly this seed");
+  command->add_option("--byzantine-mode", options.byzantine_mode,
+                      "faults (only what --faults says), silent (send nothing: a validator that is down) or "
+                      "vote-only (never propose)");
   command->add_flag("--trace", options.trace, "Print every event (use with --seed)");
   command->callback([command] {
     options.byzantine_given = command->count("--byzantine") > 0;

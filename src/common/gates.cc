@@ -190,6 +190,17 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "payloads are built more often when work trickles in (at most once per peer message, and only while "
      "the pools are under node_fresh_payload_pool_entries_max entries); the proposal rules are unchanged",
      true, Gate::count_, GateWorkload::raw_light_load},
+    {Gate::consensus_leader_reputation, "consensus.leader_reputation", "consensus",
+     "a view entered with the previous view's QC is led by round robin over the validators that proposed "
+     "or signed a QC in the last max(n, 4) blocks below it (leader reputation), so a crashed or cut-off "
+     "validator is skipped after about one missed turn instead of costing a view timeout every n views; "
+     "a view entered by a timeout certificate stays round robin",
+     GateRisk::medium,
+     "every replica must derive one leader per view or the view times out: the window is read from blocks "
+     "fixed by the hash chain of the certified block (a replica missing one fetches it and broadcasts its "
+     "vote meanwhile), and safety never depends on the leader (one vote per view, the lock); the "
+     "simulator's sweeps run it with silent, withholding and vote-only Byzantine validators",
+     true, Gate::count_, GateWorkload::raw_saturation},
 }};
 
 struct GateStates {

@@ -104,6 +104,11 @@ static_assert(frame_bytes_max > message_size_max);
 // Blocks per fetch response: enough to close a gap of a few dozen views in one
 // round trip; a replica further behind asks again (bounded per request by this).
 inline constexpr std::size_t consensus_fetch_blocks_max = 64;
+// Blocks in a leader-reputation window (docs/consensus.md "Leaders"): each lookup
+// walks the window once (a memo serves a view's other lookups), so 256 blocks of
+// at most validators_max signers bounds one walk to ~33k bit sets; a window as
+// long as n already lets a silent validator lead only about once before it drops out.
+inline constexpr std::size_t consensus_reputation_window_blocks_max = 256;
 
 // --- Metrics ------------------------------------------------------------------------
 

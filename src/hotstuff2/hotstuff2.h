@@ -41,6 +41,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -242,6 +243,21 @@ struct Config {
   // v + 1, which times out). Off: every
   // proposal waits for the step's records, as votes and timeouts always do.
   bool reserve_next_proposal = false;
+  // Leader reputation (the node's gate consensus.leader_reputation; docs
+  // "Leaders"). Off: every view is led by round robin, leader_of(view, n). On: a
+  // proposal that extends the block certified in the view just before its own
+  // (the responsive path) must come from reputation_leader(view, n, active),
+  // where `active` is every proposer and QC signer of that block and the
+  // reputation_window_blocks - 1 blocks below it; any other proposal (the view
+  // after a timeout certificate) from round robin. Safety never depends on who
+  // leads (one vote per view, the lock); liveness after a timeout falls back to
+  // round robin, which reaches every honest validator.
+  bool leader_reputation = false;
+  // Blocks in the reputation window; 0: n (min 4), so a validator that went
+  // silent is chosen about once (window / active set) before it drops out.
+  // REQUIRES: <= limits::consensus_reputation_window_blocks_max and
+  // <= keep_committed_blocks (the window is read from blocks the core keeps).
+  std::uint32_t reputation_window_blocks = 0;
 
   // Bounds (Byzantine input cannot grow state past them). The constructor
   // asserts them against limits.h (they are configuration, not peer input).
@@ -280,7 +296,19 @@ struct Config {
   std::uint32_t quorum() const { return n - f(); }
 };
 
+// Round robin: the baseline leader rule, and the rule after a timeout certificate.
 ReplicaId leader_of(View view, std::uint32_t n);
+
+// A set of validator ids (bit i: validator i). n <= 128 (Replica's constructor).
+using ReplicaSet = std::bitset<128>;
+
+// Leader reputation (docs/consensus.md "Leaders"): round robin over the
+// validators in `active` (ascending ids, position view mod |active|); round robin
+// over all n when `active` is empty. A pure function of its arguments, so every
+// replica that derives the same `active` from the same blocks picks the same
+// leader; the DAG's leader slots can use it with their own window.
+// REQUIRES: n >= 1, no bit at or above n set in active.
+ReplicaId reputation_leader(View view, std::uint32_t n, const ReplicaSet& active);
 
 // --- Inputs and outputs -----------------------------------------------------------
 
@@ -406,6 +434,9 @@ struct Counters {
   std::uint64_t commits = 0;
   std::uint64_t fetches_sent = 0;
   std::uint64_t equivocations_seen = 0;  // second proposal of a view from its leader
+  // Leader reputation: votes sent to a next leader other than round robin's (the
+  // view round robin gives to a validator missing from the window, or a shifted one).
+  std::uint64_t reputation_skips = 0;
   // The commit walk met a block conflicting with our committed chain. Impossible
   // with at most f faults; the simulator treats a nonzero value as a violation.
   std::uint64_t safety_alarms = 0;
@@ -430,6 +461,14 @@ class Replica {
   const Counters& counters() const { return counters_; }
   const Config& config() const { return config_; }
   bool has_block(const BlockId& id) const { return blocks_.count(id) != 0; }
+  // Who leads `view` as far as this replica can tell now (the node's payload
+  // timing and status): the responsive leader from our lock for the current view,
+  // from the current view's first proposal for the next one, round robin
+  // otherwise; nullopt when the reputation window is not all here.
+  std::optional<ReplicaId> expected_leader(View view) const;
+  // False only when the proposal's leader is known and is not its proposer (the
+  // node's cheap check before it verifies a proposal's transactions).
+  bool plausible_proposer(const Block& block) const;
 
  private:
   struct VoteSet {
@@ -449,6 +488,14 @@ class Replica {
   void on_fetch_request(ReplicaId from, const FetchRequest& request, Output& out);
   void on_fetch_response(ReplicaId from, const FetchResponse& response, Output& out);
 
+  // The leader of `view` for proposals extending `anchor`, the block certified in
+  // view - 1 (docs "Leaders"): reputation from anchor's window, or round robin
+  // with the gate off. nullopt (and *missing set, when given) when a block of the
+  // window is not here; the caller fetches it.
+  std::optional<ReplicaId> responsive_leader(View view, const BlockId& anchor, BlockId* missing) const;
+  // The leader a proposal of block b must come from: responsive_leader when b
+  // extends the block certified in b.view - 1, round robin otherwise.
+  std::optional<ReplicaId> proposal_leader(const Block& b, BlockId* missing) const;
   bool valid_qc(const QuorumCertificate& qc) const;
   bool valid_tc(const TimeoutCertificate& tc) const;
   bool valid_block_shape(const Block& block) const;
@@ -494,7 +541,7 @@ class Replica {
   // made durable (contract 3), so a proposal at or below it may leave early.
   View durable_proposal_view_ = 0;
   bool propose_wait_expired_ = false;
-  std::set<ReplicaId> synced_in_view_;  // peers we sent catch-up certificates this view
+  std::set<ReplicaId> synced_in_view_;  // peers sent catch-up certificates this view (since our last timeout)
   std::map<View, BlockId> first_proposal_;  // first proposal stored per view (later ones are not stored)
   std::map<ReplicaId, std::uint32_t> fetches_served_in_view_;
   std::size_t stored_payload_bytes_ = 0;
@@ -508,6 +555,14 @@ class Replica {
   std::map<View, TimeoutSet> timeouts_;
   std::map<BlockId, View> fetches_in_flight_;  // id -> view of the last request
   std::optional<BlockId> commit_target_;  // highest block the commit rule selected
+  // responsive_leader's last window (a pure function of the anchor's chain, so a
+  // memo; every vote of a view asks about the same anchor).
+  struct ReputationMemo {
+    bool valid = false;
+    BlockId anchor;
+    ReplicaSet active;
+  };
+  mutable ReputationMemo reputation_memo_;
   Counters counters_;
 };
 

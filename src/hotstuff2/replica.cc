@@ -35,6 +35,21 @@ ReplicaId leader_of(View view, std::uint32_t n) {
   return static_cast<ReplicaId>(view % n);
 }
 
+ReplicaId reputation_leader(View view, std::uint32_t n, const ReplicaSet& active) {
+  KESTREL_ASSERT(n > 0 && n <= active.size());
+  const std::size_t count = active.count();
+  if (count == 0) return leader_of(view, n);
+  KESTREL_ASSERT((active >> n).none());
+  std::size_t k = view % count;  // the k-th member in ascending id order
+  for (ReplicaId r = 0; r < n; ++r) {
+    if (!active.test(r)) continue;
+    if (k == 0) return r;
+    --k;
+  }
+  KESTREL_ASSERT(false);  // k < count members were set
+  return 0;
+}
+
 Replica::Replica(const Config& config, const RestoredState& restored)
     : config_(config), genesis_(genesis_block(config.chain_id)), genesis_id_(genesis_.id()) {
   KESTREL_ASSERT(config_.n >= 1 && config_.n <= 128);
@@ -47,6 +62,13 @@ Replica::Replica(const Config& config, const RestoredState& restored)
   KESTREL_ASSERT(config_.payload_bytes_max <= limits::block_payload_bytes_max);
   KESTREL_ASSERT(config_.blocks_max >= 16 && config_.commit_walk_max >= 1);
   KESTREL_ASSERT(config_.stored_payload_bytes_max >= config_.payload_bytes_max);
+  if (config_.reputation_window_blocks == 0) {
+    config_.reputation_window_blocks = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(std::max<std::uint32_t>(config_.n, 4), config_.keep_committed_blocks));
+  }
+  KESTREL_ASSERT(config_.reputation_window_blocks >= 1 &&
+                 config_.reputation_window_blocks <= limits::consensus_reputation_window_blocks_max &&
+                 config_.reputation_window_blocks <= std::max<Height>(config_.keep_committed_blocks, 1));
   blocks_.emplace(genesis_id_, genesis_);
   safety_.locked_qc = genesis_qc(genesis_);
   committed_ = {0, genesis_id_};
@@ -169,6 +191,59 @@ void Replica::on_message(ReplicaId from, const Message& message, Output& out) {
       message);
 }
 
+// --- Leaders (docs "Leaders") ------------------------------------------------------
+
+std::optional<ReplicaId> Replica::responsive_leader(View view, const BlockId& anchor, BlockId* missing) const {
+  if (!config_.leader_reputation) return leader_of(view, config_.n);
+  if (!reputation_memo_.valid || reputation_memo_.anchor != anchor) {
+    // Every proposer and QC signer of the anchor and the blocks below it, down to
+    // genesis or the window's length (explicit, bounded walk). Each block is fixed
+    // by the anchor's hash chain, so every replica holding them derives one set.
+    ReplicaSet active;
+    BlockId cursor = anchor;
+    std::uint32_t walked = 0;
+    for (; walked < config_.reputation_window_blocks && cursor != genesis_id_; ++walked) {
+      auto it = blocks_.find(cursor);
+      if (it == blocks_.end()) {
+        if (missing) *missing = cursor;
+        return std::nullopt;
+      }
+      const Block& b = it->second;
+      KESTREL_DEBUG_ASSERT(b.proposer < config_.n);  // valid_block_shape held when it was stored
+      active.set(b.proposer);
+      for (const SignedBy& s : b.justify.signatures) active.set(s.signer);
+      cursor = b.parent;
+    }
+    // A chain younger than the window says too little (its first block's QC is
+    // genesis's, with no signers): round robin until the window is full.
+    if (walked < config_.reputation_window_blocks) active.reset();
+    reputation_memo_ = {true, anchor, active};
+  }
+  return reputation_leader(view, config_.n, reputation_memo_.active);
+}
+
+std::optional<ReplicaId> Replica::proposal_leader(const Block& b, BlockId* missing) const {
+  if (config_.leader_reputation && b.justify.view + 1 == b.view) return responsive_leader(b.view, b.parent, missing);
+  return leader_of(b.view, config_.n);
+}
+
+std::optional<ReplicaId> Replica::expected_leader(View view) const {
+  if (view == view_ && safety_.locked_qc.view + 1 == view_) {
+    return responsive_leader(view, safety_.locked_qc.block_id, nullptr);
+  }
+  if (view == view_ + 1) {
+    if (auto first = first_proposal_.find(view_); first != first_proposal_.end()) {
+      return responsive_leader(view, first->second, nullptr);
+    }
+  }
+  return leader_of(view, config_.n);
+}
+
+bool Replica::plausible_proposer(const Block& block) const {
+  const std::optional<ReplicaId> leader = proposal_leader(block, nullptr);
+  return !leader || *leader == block.proposer;
+}
+
 // --- Validation -------------------------------------------------------------------
 
 bool Replica::valid_qc(const QuorumCertificate& qc) const {
@@ -195,7 +270,11 @@ bool Replica::valid_tc(const TimeoutCertificate& tc) const {
 // done where the parent is known.
 bool Replica::valid_block_shape(const Block& b) const {
   if (b.view == 0) return false;  // only genesis
-  if (b.proposer >= config_.n || b.proposer != leader_of(b.view, config_.n)) return false;
+  if (b.proposer >= config_.n) return false;
+  // Round robin is checked here; a reputation leader depends on the parent's
+  // window, so on_proposal checks it (a fetched block is fixed by the hash chain
+  // from a certified id, whose voters checked its proposer).
+  if (!config_.leader_reputation && b.proposer != leader_of(b.view, config_.n)) return false;
   if (b.justify.block_id != b.parent) return false;
   if (b.justify.view >= b.view) return false;
   if (b.height == 0) return false;
@@ -323,11 +402,20 @@ bool Replica::lock_commits_payload() const {
 }
 
 void Replica::try_propose(Output& out, bool wait_expired) {
-  if (!started_ || proposed_in_view_ || leader_of(view_, config_.n) != config_.self) return;
+  if (!started_ || proposed_in_view_) return;
+  const bool responsive = safety_.locked_qc.view + 1 == view_;
+  // The responsive leader is read from the locked block's window (docs "Leaders").
+  BlockId missing;
+  const std::optional<ReplicaId> leader =
+      responsive ? responsive_leader(view_, safety_.locked_qc.block_id, &missing) : leader_of(view_, config_.n);
+  if (!leader) {
+    request_block(missing, leader_of(safety_.locked_qc.view + 1, config_.n), out);
+    return;  // retried when the block arrives
+  }
+  if (*leader != config_.self) return;
   // What keeps a restarted leader from proposing twice in a view (or in one it
   // reserved): proposed_in_view_ is set for every view at or below the bar.
   KESTREL_ASSERT(view_ > restart_proposal_bar_);
-  const bool responsive = safety_.locked_qc.view + 1 == view_;
   bool all_timeouts = false;
   if (auto t = timeouts_.find(view_ - 1); t != timeouts_.end()) {
     all_timeouts = t->second.entries.size() == config_.n;
@@ -391,7 +479,10 @@ void Replica::try_vote(const Block& b, const BlockId& id, Output& out) {
     return;
   }
   safety_.last_voted_view = b.view;
-  if (config_.reserve_next_proposal && leader_of(b.view + 1, config_.n) == config_.self) {
+  // The next view's leader, which forms the QC of this block and proposes on it.
+  BlockId missing;
+  const std::optional<ReplicaId> next = responsive_leader(b.view + 1, id, &missing);
+  if (config_.reserve_next_proposal && next == config_.self) {
     // Reserve our next view's proposal in the record this vote persists anyway.
     safety_.last_proposed_view = std::max(safety_.last_proposed_view, b.view + 1);
   }
@@ -402,7 +493,17 @@ void Replica::try_vote(const Block& b, const BlockId& id, Output& out) {
   vote.voter = config_.self;
   // Pipelining (docs "Happy path"): votes go to the next view's leader, which
   // forms the QC and proposes on it; the happy path stays linear in n.
-  out.sends.push_back({leader_of(b.view + 1, config_.n), vote});
+  if (next) {
+    if (*next != leader_of(b.view + 1, config_.n)) ++counters_.reputation_skips;
+    out.sends.push_back({*next, vote});
+  } else {
+    // Part of the block's reputation window is not here (a block that came by
+    // the round-robin path after a gap): everyone, ourselves included, gets the
+    // vote, so the leader has it whoever it is; the window is fetched.
+    out.sends.push_back({std::nullopt, vote});
+    out.sends.push_back({config_.self, vote});
+    request_block(missing, b.proposer, out);
+  }
   ++counters_.votes_sent;
 }
 
@@ -461,7 +562,11 @@ bool Replica::make_room(std::size_t payload_bytes) {
 
 void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
   const Block& b = p.block;
-  if (from != b.proposer || b.proposer >= config_.n || b.proposer != leader_of(b.view, config_.n)) {
+  // The view's leader (docs "Leaders"); nullopt while part of the reputation
+  // window is missing: the proposal is buffered below and the block fetched.
+  BlockId missing;
+  const std::optional<ReplicaId> leader = proposal_leader(b, &missing);
+  if (from != b.proposer || b.proposer >= config_.n || (leader && b.proposer != *leader)) {
     drop(Drop::not_leader);
     return;
   }
@@ -487,13 +592,25 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
   // make us store to one block per view it leads.
   auto first = first_proposal_.find(b.view);
   if (first != first_proposal_.end() && first->second != id) {
-    ++counters_.equivocations_seen;
+    // With leader reputation a view can also have a round-robin leader's
+    // proposal after a timeout certificate: the same view, another proposer.
+    auto kept = blocks_.find(first->second);
+    if (kept != blocks_.end() && kept->second.proposer != b.proposer) {
+      drop(Drop::duplicate);
+    } else {
+      ++counters_.equivocations_seen;
+    }
     return;
   }
   auto parent = blocks_.find(b.parent);
-  if (b.view > view_ || parent == blocks_.end()) {
-    // Ahead of us, or its parent is missing: buffer (bounded) and retry later.
-    if (parent == blocks_.end()) request_block(b.parent, from, out);
+  if (b.view > view_ || parent == blocks_.end() || !leader) {
+    // Ahead of us, or its parent (or reputation window) is missing: buffer
+    // (bounded) and retry later.
+    if (parent == blocks_.end()) {
+      request_block(b.parent, from, out);
+    } else if (!leader) {
+      request_block(missing, from, out);
+    }
     if (!future_proposals_.count(b.view) && future_proposals_.size() >= config_.future_proposals_max) {
       // Full: the proposal furthest ahead gives way to a nearer one, so proposals
       // sent far ahead cannot crowd out the views we are about to enter.
@@ -564,7 +681,9 @@ void Replica::on_vote(ReplicaId from, const Vote& v, Output& out) {
     drop(Drop::stale_view);
     return;
   }
-  if (leader_of(v.view + 1, config_.n) != config_.self) {
+  // Votes go to the next view's leader (docs "Leaders"): with reputation, a vote
+  // for a block whose window we cannot read yet is kept (bounded like the rest).
+  if (const auto leader = responsive_leader(v.view + 1, v.block_id, nullptr); leader && *leader != config_.self) {
     drop(Drop::not_leader);
     return;
   }
@@ -619,6 +738,9 @@ void Replica::local_timeout(Output& out) {
   ++counters_.timeouts_sent;
   if (consecutive_timeouts_ < 32) ++consecutive_timeouts_;
   view_deadline_ = now_ + timeout_duration();  // retransmit if the view does not end
+  // Catch-up answers are retransmitted too (once per peer per timeout period):
+  // one lost before the network healed must not leave a laggard behind for good.
+  synced_in_view_.clear();
 }
 
 void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
@@ -634,16 +756,33 @@ void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
     drop(Drop::future_view);
     return;
   }
-  if (t.view < view_ - 1) {
-    // A replica behind us: send it the certificates that end its view (once per
-    // peer per view, so a replay cannot make us amplify).
-    drop(Drop::stale_view);
-    if (from != config_.self && synced_in_view_.insert(from).second) {
+  if (t.view < view_ && from != config_.self && synced_in_view_.insert(from).second) {
+    // A replica behind us (once per peer per view, so a replay cannot make us
+    // amplify; docs "Catch-up certificates"): send it the certificates that end
+    // its view. One view behind too: a replica that lost the TC we entered by (the
+    // message was lost, or it crashed) cannot form it again without us once we
+    // moved on, and the next leader, whose proposal would carry it, may be down.
+    // When we hold no certificate that ends its view (ours was lost in a restart),
+    // our own timeout of its view counts towards the TC it is missing: safe, as
+    // we left that view (we never vote in it again) and our high QC has only grown
+    // since. Without this, replicas of adjacent views wait for each other forever
+    // (found by the simulator's sweeps with a silent validator).
+    const bool ends_its_view = safety_.locked_qc.view >= t.view || (last_tc_ && last_tc_->view >= t.view);
+    if (ends_its_view) {
       SyncCertificates sync;
       sync.qc = safety_.locked_qc;
       sync.tc = last_tc_;
       out.sends.push_back({from, sync});
+    } else {
+      Timeout ours;
+      ours.view = t.view;
+      ours.high_qc = safety_.locked_qc;
+      ours.sender = config_.self;
+      out.sends.push_back({from, ours});
     }
+  }
+  if (t.view < view_ - 1) {
+    drop(Drop::stale_view);
     return;
   }
   if (!process_qc(t.high_qc, from, out)) return;

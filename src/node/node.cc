@@ -160,6 +160,9 @@ struct BlockInfo {
   hs::BlockId parent;
   std::vector<execution::TransactionId> ids;
   std::vector<RawKey> raw;
+  // When the core stored the block here (its proposal sent or received, or the
+  // block fetched): the start of kestrel_consensus_commit_latency_seconds.
+  std::chrono::steady_clock::time_point stored_at{};
 };
 
 class Node::Impl {
@@ -457,6 +460,7 @@ Status<std::string> Node::Impl::open() {
   hc.idle_propose_delay_ticks = config_.idle_delay_ms;
   // Read once: the reservation and the early send must agree for the node's life.
   hc.reserve_next_proposal = gate_enabled(Gate::consensus_early_proposal);
+  hc.leader_reputation = gate_enabled(Gate::consensus_leader_reputation);
   hc.keep_committed_blocks = limits::node_core_committed_blocks;  // older blocks are served from the store
   // How far behind a node can catch up by block fetch (docs/node.md "Catch-up").
   hc.blocks_max = limits::node_catch_up_blocks_max;
@@ -949,8 +953,9 @@ void Node::Impl::note_block(const hs::BlockId& id, const hs::Block& block) {
   if (block.height <= replica_->committed_height() || in_flight_.count(id)) return;
   if (in_flight_.size() >= limits::node_in_flight_blocks_max) return;
   BlockInfo info = info_of(id, block);
+  info.stored_at = Clock::now();
   if (!admitted_at_.empty()) {
-    const auto now = Clock::now();
+    const auto now = info.stored_at;
     for (const auto& tx : info.ids) {
       if (auto a = admitted_at_.find(tx); a != admitted_at_.end()) {
         stages_.record(perf::Stage::mempool_wait, static_cast<std::uint64_t>((now - a->second).count()), 0);
@@ -979,7 +984,7 @@ void Node::Impl::on_consensus(PeerConsensus& m) {
     // transactions for a proposal the core would drop anyway: from its view's
     // leader, within the core's view window.
     const hs::Block& block = proposal->block;
-    if (block.proposer != m.from || hs::leader_of(block.view, n_) != m.from ||
+    if (block.proposer != m.from || !replica_->plausible_proposer(block) ||
         block.view + 1 < replica_->view() || block.view > replica_->view() + replica_->config().view_jump_max) {
       ++bad_proposals_;
       step(hs::Received{m.from, std::move(m.message), now_tick()});  // the core counts why
@@ -1249,6 +1254,9 @@ void Node::Impl::apply_commit(const hs::Committed& c) {
   std::vector<execution::Transaction> txs;
   std::vector<execution::TransactionId> ids;
   std::vector<RawEntry> raw;
+  if (auto seen = in_flight_.find(c.block_id); seen != in_flight_.end()) {
+    metrics_.commit_latency->observe(static_cast<std::uint64_t>((Clock::now() - seen->second.stored_at).count()));
+  }
   if (auto payload = decode_payload(c.payload)) {
     auto info = in_flight_.find(c.block_id);
     for (std::size_t i = 0; i < payload->transactions.size(); ++i) {
@@ -1378,7 +1386,9 @@ std::optional<Clock::time_point> Node::Impl::payload_retry_at() const {
 }
 
 bool Node::Impl::leading_soon(hs::View view) const {
-  return hs::leader_of(view, n_) == self_ || hs::leader_of(view + 1, n_) == self_;
+  // A leader the core cannot name yet (reputation window still arriving) may be us.
+  return replica_->expected_leader(view).value_or(self_) == self_ ||
+         replica_->expected_leader(view + 1).value_or(self_) == self_;
 }
 
 bool Node::Impl::pool_grew_while_empty() const {
@@ -1457,7 +1467,7 @@ void Node::Impl::maybe_prepare_payload(bool force) {
   perf::FlushHoldInput hold_input;
   hold_input.tuning = tuning();
   if (hold_input.tuning) {
-    hold_input.leads_current_view = hs::leader_of(view, n_) == self_ && proposed_view_ < view;
+    hold_input.leads_current_view = replica_->expected_leader(view) == self_ && proposed_view_ < view;
     hold_input.view_late = replica_->locked_qc().view + 1 != view;
     hold_input.batch_transactions = batch.transactions.size() + (raw.size() + 7) / 8;
     hold_input.batch_target = tuner_->batch_transactions();
@@ -1656,7 +1666,7 @@ void Node::Impl::publish_status() {
   s.id = self_;
   s.validators = n_;
   s.view = replica_->view();
-  s.leader = hs::leader_of(s.view, n_);
+  s.leader = replica_->expected_leader(s.view).value_or(hs::leader_of(s.view, n_));
   s.committed_height = replica_->committed_height();
   s.committed_block = replica_->committed_block();
   s.state_digest = ledger_->state_digest();

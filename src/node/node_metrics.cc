@@ -132,6 +132,8 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
   commits_ = delta(r, "kestrel_consensus_commits_total", "Commit decisions (each commits a block and its ancestors)");
   early_proposals_ = delta(r, "kestrel_consensus_early_proposals_total",
                            "Proposals sent before this replica's synced write of the step (gate consensus.early_proposal)");
+  reputation_skips_ = delta(r, "kestrel_consensus_reputation_skips_total",
+                            "Votes sent to a next leader other than round robin's (gate consensus.leader_reputation)");
   equivocations_ = delta(r, "kestrel_consensus_equivocations_total",
                          "Second proposals for one view from its leader (equivocation seen)");
   safety_alarms_ = delta(r, "kestrel_consensus_safety_alarms_total",
@@ -345,6 +347,7 @@ void NodeMetrics::refresh(const hotstuff2::Counters& c, hotstuff2::View view, ho
   commits_.update(c.commits);
   equivocations_.update(c.equivocations_seen);
   early_proposals_.update(c.early_proposals);
+  reputation_skips_.update(c.reputation_skips);
   safety_alarms_.update(c.safety_alarms);
   for (std::size_t i = 0; i < dropped_.size(); ++i) dropped_[i].update(c.dropped[i]);
 }

@@ -105,6 +105,7 @@ class NodeMetrics {
   perf::Gauge* committed_height_ = nullptr;
   CounterDelta proposals_sent_, votes_sent_, timeouts_sent_, fetches_sent_;
   CounterDelta qcs_formed_, tcs_formed_, view_changes_, commits_, equivocations_, safety_alarms_, early_proposals_;
+  CounterDelta reputation_skips_;
   std::array<CounterDelta, static_cast<std::size_t>(hotstuff2::Drop::count_)> dropped_{};
   std::array<perf::Counter*, 6> received_{};  // by MessageType - 1
 

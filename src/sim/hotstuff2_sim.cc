@@ -344,6 +344,7 @@ class Simulation {
     c.view_timeout_ticks_max = config_.view_timeout_ms * 8;
     c.propose_wait_ticks = 3 * (config_.delay_ms + config_.jitter_ms);
     c.reserve_next_proposal = config_.early_proposals && !config_.unreserved_early_proposals;
+    c.leader_reputation = config_.leader_reputation;
     return c;
   }
 
@@ -743,6 +744,8 @@ class Simulation {
     hs::Message& m = send.message;
     const bool is_proposal = std::holds_alternative<hs::Proposal>(m);
     const bool is_vote = std::holds_alternative<hs::Vote>(m);
+    if (config_.byzantine_mode == SimConfig::ByzantineMode::silent) return;
+    if (config_.byzantine_mode == SimConfig::ByzantineMode::vote_only && is_proposal) return;
     if ((is_proposal || is_vote) && act(Fault::withhold)) return;
     if (is_proposal && act(Fault::fork)) {
       if (auto fork = make_fork(r, std::get<hs::Proposal>(m))) {

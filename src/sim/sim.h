@@ -68,6 +68,15 @@ struct SimConfig {
   // takes it from the gate consensus.early_proposal). A crash then can fall
   // between an early proposal and its records, which the restart must survive.
   bool early_proposals = false;
+  // Leader reputation (hotstuff2::Config::leader_reputation; `kestrel sim` takes it
+  // from the gate consensus.leader_reputation).
+  bool leader_reputation = false;
+  // What the Byzantine replicas do besides the faults asked for: `faults` only
+  // what --faults says; `silent` nothing at all (a validator that crashed and
+  // stays down); `vote_only` votes and times out but never proposes (it stays in
+  // the reputation window and wastes every turn it is given: the way to game it).
+  enum class ByzantineMode : std::uint8_t { faults, silent, vote_only };
+  ByzantineMode byzantine_mode = ByzantineMode::faults;
   // Test hook: every honest proposal leaves before its records, with no
   // reservation. A restarted leader may then propose twice in a view, which the
   // checker MUST report (sim_test.cc). Never set by `kestrel sim`.
