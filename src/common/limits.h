@@ -261,10 +261,9 @@ inline constexpr std::size_t net_handshakes_per_validator_max = 2;
 // Answered Hellos per claimed validator: a token bucket of 8, refilled at 4/s, and
 // refunded when the handshake completes (an honest validator does not spend it).
 // A validator whose handshakes fail dials at most once per back-off (50 ms doubling
-// to 5 s: 7 dials in the first 6.4 s), within the burst. An answer costs 0.14-0.19 ms
-// of CPU (BM_NetHelloAnswered: X25519, ML-KEM encapsulation, a signature), so a
-// claimed id costs at most ~0.8 ms/s after its burst, and a stranger at an address
-// that is no validator's gets no answer at all (wrong_source).
+// to 5 s: 7 dials in the first 6.4 s), within the burst. An answer costs ~0.5 ms of
+// CPU (ML-KEM encapsulation + a signature), so a claimed id costs at most ~2 ms/s,
+// and a stranger at an address that is no validator's gets none (wrong_source).
 inline constexpr std::size_t net_hello_burst_per_validator = 8;
 inline constexpr double net_hellos_per_second_per_validator = 4.0;
 // Sockets of the validator listener at once stay below 1,024 (Debian's default
@@ -439,7 +438,8 @@ inline constexpr std::uint32_t client_in_flight_max = 65536;
 // 1 MiB + in_flight x (largest response, ~16 KiB).
 inline constexpr std::size_t client_write_queue_bytes_max = 1024 * 1024;
 // Receive buffer of a connection: frames up to this size are decoded in place;
-// larger ones grow their own buffer as their bytes arrive.
+// larger ones are received in pieces of this size, each allocated as the bytes
+// before it arrive, and joined when complete (no doubling reallocations).
 inline constexpr std::size_t client_receive_buffer_bytes = 64 * 1024;
 // A connection with nothing in flight that sends nothing for this long is closed.
 inline constexpr std::uint32_t client_idle_timeout_ms = 120 * 1000;
@@ -451,8 +451,8 @@ static_assert(client_idle_timeout_ms > client_wait_timeout_ms_max);
 // (`kestrel submit` and the bench use one connection per node, a gateway a few
 // dozen). 32 is an eighth of the port, so it takes 8 addresses to fill it, and a
 // full port then evicts instead of refusing (node/connection_slots.h). It also
-// caps what one address can hold in partial frames: 32 x 4 MiB = 128 MiB of
-// buffers (about 1.6 x that in RSS, docs/client-api.md).
+// caps what one address can hold in partial frames: 32 x 4 MiB = 128 MiB (held
+// frames cost about their bytes in RSS, docs/client-api.md "Memory").
 inline constexpr std::size_t client_connections_per_address_max = 32;
 static_assert(client_connections_per_address_max <= client_connections_max);
 // A new connection must deliver its first complete request within this, or it

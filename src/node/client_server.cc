@@ -444,33 +444,51 @@ asio::awaitable<void> Session::reader() {
         continue;
       }
       if (total > buffer.size()) {
-        // Larger than the receive buffer: its own buffer, grown as the bytes
-        // arrive (a client must send what it claims), under the stall deadline.
+        // Larger than the receive buffer: its bytes are kept in pieces of the
+        // receive buffer's size, each allocated once the bytes before it have
+        // arrived (a client must send what it claims), so a held frame costs
+        // the bytes received. A vector grown as they arrive reallocates by
+        // doubling, and the copies it leaves behind stay resident in the heap
+        // (docs/client-api.md "Memory"). Joined once complete; under the stall
+        // deadline meanwhile.
         if (!mid_frame_) {
           mid_frame_ = true;
           frame_started_ = Clock::now();
         }
-        Bytes large(buffer.begin() + static_cast<std::ptrdiff_t>(begin + frame_header_bytes),
-                    buffer.begin() + static_cast<std::ptrdiff_t>(end));
+        const std::size_t frame_bytes = *length;
+        std::vector<Bytes> pieces;
+        pieces.reserve(frame_bytes / limits::client_receive_buffer_bytes + 2);
+        pieces.emplace_back(buffer.begin() + static_cast<std::ptrdiff_t>(begin + frame_header_bytes),
+                            buffer.begin() + static_cast<std::ptrdiff_t>(end));
+        std::size_t have = pieces.back().size();
         begin = end = 0;
         bool failed = false;
-        while (large.size() < *length) {
-          const std::size_t have = large.size();
-          large.resize(std::min<std::size_t>(*length, have + limits::client_receive_buffer_bytes));
-          auto [ec, n] = co_await socket_.async_read_some(asio::buffer(large.data() + have, large.size() - have),
-                                                          use_tuple);
-          if (ec) {
-            if (ec != asio::error::eof) close();  // reset: as below, nobody can read an answer
-            failed = true;
-            break;
+        while (have < frame_bytes && !failed) {
+          Bytes& piece = pieces.emplace_back(std::min(limits::client_receive_buffer_bytes, frame_bytes - have));
+          for (std::size_t filled = 0; filled < piece.size();) {
+            auto [ec, n] = co_await socket_.async_read_some(
+                asio::buffer(piece.data() + filled, piece.size() - filled), use_tuple);
+            if (ec) {
+              if (ec != asio::error::eof) close();  // reset: as below, nobody can read an answer
+              failed = true;
+              break;
+            }
+            filled += n;
+            have += n;
+            add(counters.bytes_in, n);
+            last_activity_ = Clock::now();
           }
-          large.resize(have + n);
-          add(counters.bytes_in, n);
-          last_activity_ = Clock::now();
         }
         if (failed) break;
+        KESTREL_ASSERT(have == frame_bytes && pieces.size() <= pieces.capacity());
         mid_frame_ = false;
-        if (!handle_frame(large)) break;
+        Bytes frame;
+        frame.reserve(frame_bytes);
+        for (Bytes& piece : pieces) {
+          frame.insert(frame.end(), piece.begin(), piece.end());
+          Bytes().swap(piece);  // freed as it is copied: the join holds the frame about once
+        }
+        if (!handle_frame(frame)) break;
         continue;
       }
     }
