@@ -518,6 +518,18 @@ TEST_F(ClientServerTest, BadConfigRefused) {
   c.connections_max = limits::client_connections_max + 1;
   EXPECT_EQ(ClientServer::start(c, backend).error(), ClientServerError::bad_config);
   c = {};
+  c.connections_per_address_max = 0;
+  EXPECT_EQ(ClientServer::start(c, backend).error(), ClientServerError::bad_config);
+  c = {};
+  c.connections_per_address_max = limits::client_connections_per_address_max + 1;
+  EXPECT_EQ(ClientServer::start(c, backend).error(), ClientServerError::bad_config);
+  c = {};
+  c.first_request_timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(ClientServer::start(c, backend).error(), ClientServerError::bad_config);
+  c = {};
+  c.first_request_timeout = std::chrono::milliseconds(limits::client_first_request_timeout_ms + 1);
+  EXPECT_EQ(ClientServer::start(c, backend).error(), ClientServerError::bad_config);
+  c = {};
   c.listen_host = "not-an-address";
   EXPECT_EQ(ClientServer::start(c, backend).error(), ClientServerError::listen_failed);
 }
