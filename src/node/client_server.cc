@@ -195,8 +195,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed() const { return closed_; }
   // What the slot policy needs to know. Busy: an answer owed or not yet written.
   SlotHolder slot_holder() const {
-    return SlotHolder{connection_, address_,    in_flight_ > 0 || writing_ || !pending_.empty(),
-                      completed_request_, accepted_, last_activity_};
+    const bool busy = in_flight_ > 0 || writing_ || !pending_.empty();
+    return SlotHolder{connection_, address_, busy, completed_request_, accepted_, last_activity_};
   }
   // Reader and writer each call this once on exit; the session ends with the second.
   bool task_done() { return --tasks_ == 0; }
