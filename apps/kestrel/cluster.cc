@@ -351,6 +351,11 @@ std::optional<nlohmann::json> node_status(const node::NodeConfig& c) {
 // --- The run -------------------------------------------------------------------------
 
 Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
+  if (o.down > 0 && (o.down >= o.nodes || o.down_from < 1 || o.down_from > o.rate_steps.size() ||
+                     (o.down_until != 0 && (o.down_until <= o.down_from || o.down_until > o.rate_steps.size())))) {
+    return Err(std::string("--down needs fewer validators down than there are, --rate-steps, and "
+                           "1 <= --down-from < --down-until <= the number of steps (--down-until 0: never back)"));
+  }
   ClusterResult result;
   const fs::path dir = o.dir.empty() ? fs::temp_directory_path() / ("kestrel-demo-" + std::to_string(getpid())) : fs::path(o.dir);
   result.dir = dir.string();
@@ -440,8 +445,16 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
       }
     }
   };
-  std::vector<std::unique_ptr<node::Client>> clients(o.nodes);
   const auto connect_deadline = Clock::now() + std::chrono::seconds(30);
+  // Wait for a first commit (sessions up, the first leader proposing), then
+  // connect: a client port closes a connection that sends no request within
+  // client_first_request_timeout_ms (docs/client-api.md "Connection slots").
+  while (Clock::now() < connect_deadline && !interrupted) {
+    auto s = node_status(nodes[0].config);
+    if (s && (*s)["height"].get<std::uint64_t>() >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::vector<std::unique_ptr<node::Client>> clients(o.nodes);
   for (std::uint32_t i = 0; i < o.nodes; ++i) {
     while (!clients[i]) {
       auto c = node::Client::connect(nodes[i].config.client_listen.host, nodes[i].config.client_listen.port,
@@ -456,22 +469,25 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
       }
     }
   }
-  // Wait for a first commit (sessions up, the first leader proposing).
-  while (Clock::now() < connect_deadline && !interrupted) {
-    auto s = node_status(nodes[0].config);
-    if (s && (*s)["height"].get<std::uint64_t>() >= 2) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
   for (auto& n : nodes) n.cpu_ticks_start = n.cpu_ticks_last = cpu_ticks(n.pid);
 
-  // Drive.
+  // Drive. With --down, only the validators that stay up get load.
+  const std::uint32_t loaded = o.nodes - o.down;
   LoadShared shared;
   Offered offered;  // per generator
-  offered.rate = o.rate / o.nodes;
+  offered.rate = o.rate / loaded;
   double phase_end = 0;
+  std::vector<double> phase_starts;
   for (const RateStep& step : o.rate_steps) {
-    offered.steps.push_back({step.rate / o.nodes, step.seconds});
+    offered.steps.push_back({step.rate / loaded, step.seconds});
+    phase_starts.push_back(phase_end);
     shared.latencies.phase_ends.push_back(phase_end += step.seconds);
+  }
+  // Seconds into the load at which the last o.down validators go down and come back.
+  std::optional<double> down_at, up_at;
+  if (o.down > 0) {
+    down_at = phase_starts.at(o.down_from - 1);
+    if (o.down_until > o.down_from) up_at = phase_starts.at(o.down_until - 1);
   }
   shared.latencies.phase_us.resize(o.rate_steps.size());
   shared.latencies.phase_committed.resize(o.rate_steps.size());
@@ -479,14 +495,14 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   const double duration = o.load_seconds();
   const auto start = Clock::now();
   std::vector<std::thread> generators;
-  for (std::uint32_t i = 0; i < o.nodes; ++i) {
+  for (std::uint32_t i = 0; i < loaded; ++i) {
     if (o.raw) {
       generators.emplace_back([&, i] {
         run_raw_client(*clients[i], offered, o.raw_window, i, shared, start);
       });
     } else {
       std::vector<std::size_t> mine;
-      for (std::size_t a = i; a < work.txs.size(); a += o.nodes) mine.push_back(a);
+      for (std::size_t a = i; a < work.txs.size(); a += loaded) mine.push_back(a);
       generators.emplace_back([&, i, mine] {
         run_signed_client(*clients[i], work, mine, offered, o.window_per_account, shared, start);
       });
@@ -495,8 +511,32 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   const long ticks_per_second = sysconf(_SC_CLK_TCK);
   std::uint64_t last_committed = 0;
   auto last_tick = Clock::now();
+  const auto at = [&](double s) { return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
   while (seconds_since(start) < duration && !interrupted) {
-    std::this_thread::sleep_until(last_tick + std::chrono::seconds(1));
+    auto wake = last_tick + std::chrono::seconds(1);
+    if (down_at && at(*down_at) < wake) wake = at(*down_at);
+    if (up_at && at(*up_at) < wake) wake = at(*up_at);
+    std::this_thread::sleep_until(wake);
+    if (down_at && Clock::now() >= at(*down_at)) {
+      for (std::uint32_t i = loaded; i < o.nodes; ++i) {
+        clients[i].reset();
+        kill(nodes[i].pid, SIGKILL);
+        int status = 0;
+        waitpid(nodes[i].pid, &status, 0);
+        nodes[i].pid = -1;
+      }
+      if (o.live) std::printf("t=%4.0fs  validators %u..%u killed\n", seconds_since(start), loaded, o.nodes - 1);
+      down_at.reset();
+    }
+    if (up_at && Clock::now() >= at(*up_at) && !down_at) {
+      for (std::uint32_t i = loaded; i < o.nodes; ++i) {
+        nodes[i].pid = spawn_node(nodes[i].config.path, nodes[i].log, o.gates);
+        nodes[i].cpu_ticks_start = nodes[i].cpu_ticks_last = 0;
+      }
+      if (o.live) std::printf("t=%4.0fs  validators %u..%u restarted\n", seconds_since(start), loaded, o.nodes - 1);
+      up_at.reset();
+    }
+    if (Clock::now() < last_tick + std::chrono::seconds(1)) continue;
     const auto now = Clock::now();
     const double dt = std::chrono::duration<double>(now - last_tick).count();
     last_tick = now;
@@ -508,12 +548,17 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     }
     std::string cpu;
     for (auto& n : nodes) {
+      if (n.pid <= 0) {
+        cpu += "    -";
+        continue;
+      }
       const std::uint64_t t = cpu_ticks(n.pid);
       const Resident rss = resident(n.pid);
       n.peak_rss_bytes = std::max(n.peak_rss_bytes, rss.peak);
       n.peak_anon_bytes = std::max(n.peak_anon_bytes, rss.anon);
       char buffer[16];
-      std::snprintf(buffer, sizeof buffer, " %3.0f%%", 100.0 * static_cast<double>(t - n.cpu_ticks_last) / ticks_per_second / dt);
+      std::snprintf(buffer, sizeof buffer, " %3.0f%%",
+                    100.0 * static_cast<double>(t - std::min(t, n.cpu_ticks_last)) / ticks_per_second / dt);
       cpu += buffer;
       n.cpu_ticks_last = t;
     }
@@ -532,6 +577,30 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   const double elapsed = seconds_since(start);
   shared.stop = true;
   for (auto& g : generators) g.join();
+  if (o.down > 0 && o.down_until > o.down_from) {
+    // The restarted validators catch up: the lowest height the others reached
+    // when the load ended, within catch_up_wait_s.
+    constexpr double catch_up_wait_s = 60;
+    const auto load_end = Clock::now();
+    std::uint64_t target = UINT64_MAX;
+    for (std::uint32_t i = 0; i < loaded; ++i) {
+      auto s = node_status(nodes[i].config);
+      target = std::min<std::uint64_t>(target, s ? (*s)["height"].get<std::uint64_t>() : 0);
+    }
+    result.catch_up_target = target;
+    while (seconds_since(load_end) < catch_up_wait_s && !interrupted) {
+      bool all = true;
+      for (std::uint32_t i = loaded; i < o.nodes; ++i) {
+        auto s = node_status(nodes[i].config);
+        all = all && s && (*s)["height"].get<std::uint64_t>() >= target;
+      }
+      if (all) {
+        result.catch_up_s = seconds_since(load_end);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
 
   // Figures.
   result.elapsed_s = elapsed;
@@ -563,7 +632,10 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   double cpu_seconds = 0;
   for (auto& n : nodes) {
     NodeFigures f;
-    f.cpu_percent = 100.0 * static_cast<double>(cpu_ticks(n.pid) - n.cpu_ticks_start) / ticks_per_second / elapsed;
+    // A validator taken down (--down) and not restarted: its CPU until then; a
+    // restarted one: its new process only.
+    const std::uint64_t ticks = n.pid > 0 ? cpu_ticks(n.pid) : n.cpu_ticks_last;
+    f.cpu_percent = 100.0 * static_cast<double>(ticks - std::min(ticks, n.cpu_ticks_start)) / ticks_per_second / elapsed;
     const Resident rss = resident(n.pid);
     f.peak_rss_bytes = std::max(n.peak_rss_bytes, rss.peak);
     f.peak_anon_bytes = std::max(n.peak_anon_bytes, rss.anon);
@@ -678,6 +750,19 @@ void print_summary(const ClusterOptions& o, const ClusterResult& r) {
                 static_cast<unsigned long long>(n.height), static_cast<unsigned long long>(n.view_changes),
                 static_cast<unsigned long long>(n.timeouts));
   }
+  if (o.down > 0) {
+    std::printf("  down        validators %u..%u from step %u%s\n", o.nodes - o.down, o.nodes - 1, o.down_from,
+                o.down_until > o.down_from ? (" until step " + std::to_string(o.down_until)).c_str() : " (not restarted)");
+    if (o.down_until > o.down_from) {
+      if (r.catch_up_s >= 0) {
+        std::printf("  catch-up    restarted validators reached height %llu %.1f s after the load ended\n",
+                    static_cast<unsigned long long>(r.catch_up_target), r.catch_up_s);
+      } else {
+        std::printf("  catch-up    restarted validators did NOT reach height %llu within 60 s of the load's end\n",
+                    static_cast<unsigned long long>(r.catch_up_target));
+      }
+    }
+  }
   std::printf("  state digests at height %llu: %s (%s)\n", static_cast<unsigned long long>(r.common_height),
               r.digests_agree ? "all equal" : "DIFFERENT", to_hex(r.digest.bytes).substr(0, 16).c_str());
   std::printf("  logs and data: %s%s\n", r.dir.c_str(), o.keep ? "" : " (removed; --keep keeps them)");
@@ -721,6 +806,8 @@ nlohmann::json result_json(const ClusterOptions& o, const ClusterResult& r) {
   j["p99_ms"] = r.p99_ms;
   j["max_ms"] = r.max_ms;
   j["digests_agree"] = r.digests_agree;
+  j["catch_up_s"] = r.catch_up_s;
+  j["catch_up_target"] = r.catch_up_target;
   j["common_height"] = r.common_height;
   for (const auto& n : r.nodes) {
     j["per_node"].push_back({{"cpu_percent", n.cpu_percent}, {"peak_rss_bytes", n.peak_rss_bytes},
@@ -766,6 +853,12 @@ void add_cluster_options(CLI::App& command, ClusterOptions& o) {
       },
       "Load steps R1:S1,R2:S2,...: offered rate R for S seconds, in sequence (replaces --rate and --duration); "
       "per-phase throughput and latency");
+  command.add_option("--down", o.down,
+                     "Validators to take down (the last ones; SIGKILL) at the start of step --down-from; the load "
+                     "goes to the others from the start (needs --rate-steps)");
+  command.add_option("--down-from", o.down_from, "Load step (1-based) at whose start --down validators are killed");
+  command.add_option("--down-until", o.down_until,
+                     "Load step at whose start they are started again (0: they stay down)");
 }
 
 }  // namespace kestrel::app

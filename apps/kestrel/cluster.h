@@ -62,6 +62,13 @@ struct ClusterOptions {
   // [tuner] for every node (0: the config default); used when perf.adaptive_tuning is on.
   std::uint64_t tuner_latency_target_ms = 0;
   std::uint64_t tuner_interval_ms = 0;
+  // Validators down: the last `down` validators are SIGKILLed at the start of
+  // load step `down_from` (1-based) and, when down_until > down_from, started
+  // again at the start of step down_until. The load goes to the other validators
+  // only, from the start, so the offered load is the same before and after.
+  std::uint32_t down = 0;
+  std::uint32_t down_from = 2;
+  std::uint32_t down_until = 0;
 
   // Seconds of load: the sum of the steps, or duration_s.
   double load_seconds() const;
@@ -104,6 +111,11 @@ struct ClusterResult {
   bool digests_agree = false;
   std::string bottlenecks;  // node 0's bottleneck report at the end of the run (text)
   std::vector<PhaseResult> phases;  // with rate_steps: one per step
+  // With --down-until: seconds from the end of the load until every restarted
+  // validator reached the lowest height the others had then (-1: not within
+  // catch_up_wait_s, or nothing was restarted).
+  double catch_up_s = -1;
+  std::uint64_t catch_up_target = 0;
 };
 
 Result<ClusterResult, std::string> run_cluster(const ClusterOptions& options);

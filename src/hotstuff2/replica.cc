@@ -102,8 +102,14 @@ Replica::Replica(const Config& config, const RestoredState& restored)
 
 Tick Replica::timeout_duration() const {
   // Exponential back-off (docs "Pacemaker"): doubles per consecutive timeout.
+  // With leader reputation the first f + 1 are free: consecutive views after a
+  // TC have distinct (round-robin) leaders, so a run of up to f + 1 timeouts (one
+  // reputation view, then f round-robin ones) is explained by f validators that
+  // are down, and only a longer run shows a slow network, which the back-off is for.
+  const std::uint32_t grace = config_.leader_reputation ? config_.f() + 1 : 0;
+  const std::uint32_t doublings = consecutive_timeouts_ > grace ? consecutive_timeouts_ - grace : 0;
   Tick t = config_.view_timeout_ticks;
-  for (std::uint32_t i = 0; i < consecutive_timeouts_ && t < config_.view_timeout_ticks_max; ++i) t *= 2;
+  for (std::uint32_t i = 0; i < doublings && t < config_.view_timeout_ticks_max; ++i) t *= 2;
   return std::min(t, config_.view_timeout_ticks_max);
 }
 
