@@ -98,12 +98,16 @@ void run_send(const SubmitOptions& o, std::variant<execution::Transfer, executio
   const execution::AccountId sender = execution::account_id(key.scheme(), key.verifier().public_key());
 
   auto client = connect(o);
-  auto account = client->get_account(sender);
-  if (!account) fail_call(*client, account.error());
-  std::printf("sender %s nonce %llu balance %llu\n", sender.hex().c_str(),
-              static_cast<unsigned long long>(account->nonce), static_cast<unsigned long long>(account->balance));
+  // The next nonce counting the sender's transactions pending at this validator,
+  // so back-to-back sends do not reuse a nonce the ledger has not consumed yet.
+  auto state = client->get_account_state(sender);
+  if (!state) fail_call(*client, state.error());
+  std::printf("sender %s nonce %llu (%llu pending here) balance %llu\n", sender.hex().c_str(),
+              static_cast<unsigned long long>(state->next_nonce),
+              static_cast<unsigned long long>(state->next_nonce - state->account.nonce),
+              static_cast<unsigned long long>(state->account.balance));
 
-  const execution::Transaction tx = execution::make_signed(key, o.chain_id, account->nonce, std::move(payload));
+  const execution::Transaction tx = execution::make_signed(key, o.chain_id, state->next_nonce, std::move(payload));
   const Bytes encoded = execution::encode_transaction(tx);
   const execution::TransactionId id = execution::transaction_id(encoded);
   auto outcomes = client->submit(std::vector<Bytes>{encoded});

@@ -265,6 +265,17 @@ Batch Mempool::next_batch(std::size_t count_max, std::size_t bytes_max,
   return batch;
 }
 
+std::uint64_t Mempool::pending_next_nonce(const execution::AccountId& sender, std::uint64_t ledger_nonce) const {
+  auto it = senders_.find(sender);
+  if (it == senders_.end()) return ledger_nonce;
+  // Walk the pooled nonces from the ledger's (explicit, bounded by the sender's
+  // entries, which nonce_gap_max bounds).
+  std::uint64_t next = ledger_nonce;
+  for (auto tx = it->second.txs.lower_bound(next); tx != it->second.txs.end() && tx->first == next; ++tx) ++next;
+  KESTREL_ASSERT(next - ledger_nonce <= it->second.txs.size());
+  return next;
+}
+
 void Mempool::drop_below(Sender& sender, std::uint64_t nonce) {
   for (auto it = sender.txs.begin(); it != sender.txs.end() && it->first < nonce;) {
     by_id_.erase(it->second.id);

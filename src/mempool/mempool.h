@@ -139,6 +139,12 @@ class Mempool {
   }
 
   bool contains(const execution::TransactionId& id) const { return by_id_.count(id) != 0; }
+  // The nonce a new transaction of `sender` should carry: `ledger_nonce` (its
+  // next nonce after the executed blocks) plus the run of this pool's
+  // transactions of the sender that follows it without a gap (at most
+  // nonce_gap_max). Pending transactions past a gap do not count: the gap must be
+  // filled first.
+  std::uint64_t pending_next_nonce(const execution::AccountId& sender, std::uint64_t ledger_nonce) const;
   std::size_t size() const { return count_; }
   std::size_t bytes() const { return bytes_; }
   std::size_t senders() const { return senders_.size(); }

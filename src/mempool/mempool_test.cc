@@ -227,6 +227,27 @@ TEST(MempoolTest, FailedExecutionConsumesNonceAndClearsPool) {
   EXPECT_EQ(f.pool.size(), 1u);
 }
 
+// The next nonce for a client counts the sender's pooled run from the ledger's
+// nonce, stops at a gap, and follows commits.
+TEST(MempoolTest, PendingNextNonceCountsTheContiguousRun) {
+  Fixture f(config_with());
+  Client a, b;
+  EXPECT_EQ(f.pool.pending_next_nonce(a.id, 0), 0u);  // unknown sender: the ledger's
+  std::vector<Bytes> txs{a.tx(0), a.tx(1), a.tx(2), a.tx(5)};
+  for (const auto& t : txs) admit_ok(f.pool, t);
+  EXPECT_EQ(f.pool.pending_next_nonce(a.id, 0), 3u);  // 0, 1, 2; 5 is past a gap
+  EXPECT_EQ(f.pool.pending_next_nonce(b.id, 0), 0u);
+  std::vector<Transaction> block{*execution::decode_transaction(txs[0]), *execution::decode_transaction(txs[1])};
+  ASSERT_TRUE(f.ledger.execute_block(1, block, std::vector{execution::transaction_id(txs[0]), execution::transaction_id(txs[1])}).ok());
+  f.pool.on_committed(block);
+  const std::uint64_t ledger_nonce = f.ledger.account(a.id).nonce;
+  EXPECT_EQ(ledger_nonce, 2u);
+  EXPECT_EQ(f.pool.pending_next_nonce(a.id, ledger_nonce), 3u);
+  admit_ok(f.pool, a.tx(3));
+  admit_ok(f.pool, a.tx(4));
+  EXPECT_EQ(f.pool.pending_next_nonce(a.id, ledger_nonce), 6u);  // the gap is filled: 2..5
+}
+
 // known_sender and on_committed with the caller's senders (gate
 // execution.known_senders): the admitted transaction's sender, nothing for one not
 // in the pool, and the same pool after the commit either way.

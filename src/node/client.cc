@@ -334,9 +334,13 @@ Result<std::optional<execution::Receipt>, ClientError> Client::wait_receipt(cons
 }
 
 Result<execution::Account, ClientError> Client::get_account(const execution::AccountId& id) {
-  auto result = expect<AccountResponse>(call(Request{0, GetAccountRequest{id}}, io_timeout_));
+  auto result = get_account_state(id);
   if (!result) return Err(result.error());
   return result->account;
+}
+
+Result<AccountResponse, ClientError> Client::get_account_state(const execution::AccountId& id) {
+  return expect<AccountResponse>(call(Request{0, GetAccountRequest{id}}, io_timeout_));
 }
 
 Result<std::optional<Bytes>, ClientError> Client::get_key(const execution::AccountId& id, ByteSpan key) {

@@ -65,6 +65,9 @@ class Client {
   Result<std::optional<execution::Receipt>, ClientError> wait_receipt(const execution::TransactionId& id,
                                                                       std::chrono::milliseconds timeout);
   Result<execution::Account, ClientError> get_account(const execution::AccountId& id);
+  // The account and the nonce its next transaction should carry, counting its
+  // transactions pending at this node (AccountResponse::next_nonce).
+  Result<AccountResponse, ClientError> get_account_state(const execution::AccountId& id);
   Result<std::optional<Bytes>, ClientError> get_key(const execution::AccountId& id, ByteSpan key);
 
   // --- Pipelined -------------------------------------------------------------------

@@ -271,6 +271,7 @@ Bytes encode_response(const Response& response) {
         } else if constexpr (std::is_same_v<T, AccountResponse>) {
           w.u64(m.account.balance);
           w.u64(m.account.nonce);
+          w.u64(m.next_nonce);
         } else if constexpr (std::is_same_v<T, KeyResponse>) {
           w.boolean(m.value.has_value());
           if (m.value) w.bytes(*m.value, limits::ledger_value_bytes_max);
@@ -342,6 +343,8 @@ Result<Response, ProtocolError> decode_response(ByteSpan body) {
       AccountResponse m;
       CLIENT_TRY(m.account.balance, r.u64());
       CLIENT_TRY(m.account.nonce, r.u64());
+      CLIENT_TRY(m.next_nonce, r.u64());
+      if (m.next_nonce < m.account.nonce) return Err(ProtocolError::invalid_value);
       response.body = m;
       break;
     }

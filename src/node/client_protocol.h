@@ -132,6 +132,12 @@ struct ReceiptResponse {
 };
 struct AccountResponse {
   execution::Account account;  // the zero account when absent
+  // The nonce a new transaction of this account should carry, counting its
+  // transactions pending in this node's pool: account.nonce plus the run of
+  // pooled nonces that follows it without a gap (docs/client-api.md). A client
+  // sending several transactions in a row, or to several validators, takes this,
+  // not account.nonce, which moves only when a block executes. >= account.nonce.
+  std::uint64_t next_nonce = 0;
   bool operator==(const AccountResponse&) const = default;
 };
 struct KeyResponse {

@@ -353,8 +353,12 @@ void Session::dispatch(Request request) {
                                }));
         } else if constexpr (std::is_same_v<T, GetAccountRequest>) {
           add(counters.requests_get_account);
-          backend.get_account(m.id, on_session([id](Session& s, execution::Account account) {
-                                s.respond(Response{id, AccountResponse{account}}, true);
+          backend.get_account(m.id, on_session([id](Session& s, AccountResponse answer) {
+                                if (answer.next_nonce < answer.account.nonce) {
+                                  s.respond(internal_error(id, "backend next nonce below the account's"), true);
+                                  return;
+                                }
+                                s.respond(Response{id, answer}, true);
                               }));
         } else if constexpr (std::is_same_v<T, GetKeyRequest>) {
           add(counters.requests_get_key);

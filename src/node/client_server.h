@@ -56,7 +56,8 @@ class ClientBackend {
   virtual void submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitOutcome>)> done) = 0;
   virtual void wait_receipt(const execution::TransactionId& id, std::chrono::milliseconds timeout,
                             std::function<void(std::optional<execution::Receipt>)> done) = 0;
-  virtual void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) = 0;
+  // The account and the next nonce counting its transactions pending here.
+  virtual void get_account(const execution::AccountId& id, std::function<void(AccountResponse)> done) = 0;
   virtual void get_key(const execution::AccountId& id, Bytes key,
                        std::function<void(std::optional<Bytes>)> done) = 0;
   // connection: a server-assigned id, unique for the server's lifetime (raw

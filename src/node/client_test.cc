@@ -80,7 +80,7 @@ std::vector<Response> sample_responses() {
       Response{2, SubmitResultResponse{}},
       Response{3, ReceiptResponse{receipt}},
       Response{4, ReceiptResponse{std::nullopt}},
-      Response{5, AccountResponse{{123, 456}}},
+      Response{5, AccountResponse{{123, 456}, 459}},
       Response{6, KeyResponse{Bytes(limits::ledger_value_bytes_max, 'v')}},
       Response{7, KeyResponse{std::nullopt}},
       Response{8, KeyResponse{Bytes{}}},
@@ -102,6 +102,15 @@ TEST(ClientProtocol, RequestsRoundTrip) {
     EXPECT_FALSE(decode_response(body).ok());  // a request is never a response
     EXPECT_EQ(peek_request_id(body), request.request_id);
   }
+}
+
+// A next nonce below the account's nonce cannot be right: refused by the decoder.
+TEST(ClientProtocol, AccountNextNonceBelowNonceIsRefused) {
+  const Bytes body = encode_response(Response{5, AccountResponse{{1, 9}, 8}});
+  auto decoded = decode_response(body);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_EQ(decoded.error(), ProtocolError::invalid_value);
+  EXPECT_TRUE(decode_response(encode_response(Response{5, AccountResponse{{1, 9}, 9}})).ok());
 }
 
 TEST(ClientProtocol, ResponsesRoundTrip) {
@@ -333,6 +342,8 @@ TEST(ClientProtocol, ResponseDecodeErrors) {
     Body b(MessageType::account);
     b.w.u64(1);
     b.w.u64(2);
+    EXPECT_EQ(response_error(b.bytes), ProtocolError::truncated);  // no next nonce
+    b.w.u64(2);
     b.w.u8(0);
     EXPECT_EQ(response_error(b.bytes), ProtocolError::trailing_bytes);
   }
@@ -424,13 +435,15 @@ class FakeBackend : public ClientBackend {
       scheduler.after(timeout, [done] { done(std::nullopt); });
     }
   }
-  void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) override {
-    execution::Account account;
+  void get_account(const execution::AccountId& id, std::function<void(AccountResponse)> done) override {
+    AccountResponse answer;
     {
       std::lock_guard lock(mutex);
-      if (auto it = accounts.find(id); it != accounts.end()) account = it->second;
+      if (auto it = accounts.find(id); it != accounts.end()) answer.account = it->second;
+      answer.next_nonce = answer.account.nonce;
+      if (auto it = pending.find(id); it != pending.end()) answer.next_nonce += it->second;
     }
-    done(account);  // synchronously, on the server's thread: also allowed
+    done(answer);  // synchronously, on the server's thread: also allowed
   }
   void get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) override {
     std::optional<Bytes> value;
@@ -481,6 +494,7 @@ class FakeBackend : public ClientBackend {
   std::vector<std::function<void()>> held;
   std::map<execution::TransactionId, execution::Receipt> receipts;
   std::map<execution::AccountId, execution::Account> accounts;
+  std::map<execution::AccountId, std::uint64_t> pending;  // transactions pending per account (next_nonce)
   std::map<std::pair<execution::AccountId, Bytes>, Bytes> keys;
   std::atomic<bool> raw_enabled{true};
   std::set<std::uint64_t> raw_connections;
@@ -607,6 +621,7 @@ TEST_F(ClientServerTest, WaitReceiptFoundAndTimeout) {
 
 TEST_F(ClientServerTest, AccountsAndKeys) {
   backend_.accounts[hash_of(1)] = {500, 7};
+  backend_.pending[hash_of(1)] = 3;
   const Bytes key{'k', '1'};
   backend_.keys[{hash_of(1), key}] = Bytes{'v', 'a', 'l'};
   backend_.keys[{hash_of(1), Bytes{'e'}}] = Bytes{};
@@ -616,6 +631,10 @@ TEST_F(ClientServerTest, AccountsAndKeys) {
   auto account = client->get_account(hash_of(1));
   ASSERT_TRUE(account.ok());
   EXPECT_EQ(*account, (execution::Account{500, 7}));
+  auto state = client->get_account_state(hash_of(1));
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->account, (execution::Account{500, 7}));
+  EXPECT_EQ(state->next_nonce, 10u);  // 7 plus 3 pending
   auto absent = client->get_account(hash_of(2));
   ASSERT_TRUE(absent.ok());
   EXPECT_EQ(*absent, execution::Account{});
@@ -1206,9 +1225,10 @@ class LedgerBackend : public ClientBackend {
     }
     done(receipt);  // everything commits at submit: no need to wait
   }
-  void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) override {
+  void get_account(const execution::AccountId& id, std::function<void(AccountResponse)> done) override {
     std::lock_guard lock(mutex_);
-    done(ledger_.account(id));
+    const execution::Account account = ledger_.account(id);
+    done(AccountResponse{account, pool_.pending_next_nonce(id, account.nonce)});
   }
   void get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) override {
     std::lock_guard lock(mutex_);

@@ -97,7 +97,7 @@ struct ClientWait {
 };
 struct ClientAccount {
   execution::AccountId id;
-  std::function<void(execution::Account)> done;
+  std::function<void(AccountResponse)> done;
 };
 struct ClientKey {
   execution::AccountId id;
@@ -880,7 +880,8 @@ void Node::Impl::handle(Event& event) {
             ++waiter_count_;
           }
         } else if constexpr (std::is_same_v<T, ClientAccount>) {
-          e.done(ledger_->account(e.id));
+          const execution::Account account = ledger_->account(e.id);
+          e.done(AccountResponse{account, mempool_->pending_next_nonce(e.id, account.nonce)});
         } else if constexpr (std::is_same_v<T, ClientKey>) {
           e.done(ledger_->get(e.id, e.key));
         } else if constexpr (std::is_same_v<T, ClientRaw>) {
@@ -1726,7 +1727,7 @@ void Node::wait_receipt(const execution::TransactionId& id, std::chrono::millise
                         std::function<void(std::optional<execution::Receipt>)> done) {
   impl_->post(ClientWait{id, Clock::now() + timeout, std::move(done)});
 }
-void Node::get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) {
+void Node::get_account(const execution::AccountId& id, std::function<void(AccountResponse)> done) {
   impl_->post(ClientAccount{id, std::move(done)});
 }
 void Node::get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) {

@@ -102,7 +102,7 @@ class Node final : public ClientBackend {
   void submit(std::vector<Bytes> transactions, std::function<void(std::vector<SubmitOutcome>)> done) override;
   void wait_receipt(const execution::TransactionId& id, std::chrono::milliseconds timeout,
                     std::function<void(std::optional<execution::Receipt>)> done) override;
-  void get_account(const execution::AccountId& id, std::function<void(execution::Account)> done) override;
+  void get_account(const execution::AccountId& id, std::function<void(AccountResponse)> done) override;
   void get_key(const execution::AccountId& id, Bytes key, std::function<void(std::optional<Bytes>)> done) override;
   void submit_raw(std::uint64_t connection, std::vector<RawCommand> commands,
                   std::function<void(std::vector<std::uint64_t> committed_sequences, std::uint64_t height)> committed,
