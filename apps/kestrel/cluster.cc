@@ -62,6 +62,9 @@ struct NodeProcess {
   node::NodeConfig config;
   std::string log;
   std::uint64_t cpu_ticks_start = 0, cpu_ticks_last = 0;
+  // CPU of this validator's earlier processes (--down kills and restarts it).
+  std::uint64_t cpu_ticks_earlier = 0;
+  std::uint64_t cpu_ticks_at_load_end = 0;
   std::uint64_t peak_rss_bytes = 0, peak_anon_bytes = 0;
 };
 
@@ -520,6 +523,8 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     if (down_at && Clock::now() >= at(*down_at)) {
       for (std::uint32_t i = loaded; i < o.nodes; ++i) {
         clients[i].reset();
+        const std::uint64_t ticks = cpu_ticks(nodes[i].pid);
+        nodes[i].cpu_ticks_earlier += ticks - std::min(ticks, nodes[i].cpu_ticks_start);
         kill(nodes[i].pid, SIGKILL);
         int status = 0;
         waitpid(nodes[i].pid, &status, 0);
@@ -531,6 +536,10 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     if (up_at && Clock::now() >= at(*up_at) && !down_at) {
       for (std::uint32_t i = loaded; i < o.nodes; ++i) {
         nodes[i].pid = spawn_node(nodes[i].config.path, nodes[i].log, o.gates);
+        if (nodes[i].pid < 0) {
+          stop_all(SIGKILL);
+          return Err("validator " + std::to_string(i) + " could not be restarted (fork failed)");
+        }
         nodes[i].cpu_ticks_start = nodes[i].cpu_ticks_last = 0;
       }
       if (o.live) std::printf("t=%4.0fs  validators %u..%u restarted\n", seconds_since(start), loaded, o.nodes - 1);
@@ -577,6 +586,11 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   const double elapsed = seconds_since(start);
   shared.stop = true;
   for (auto& g : generators) g.join();
+  // CPU figures are of the load, not of the catch-up wait below.
+  for (auto& n : nodes) {
+    const std::uint64_t ticks = n.pid > 0 ? cpu_ticks(n.pid) : 0;
+    n.cpu_ticks_at_load_end = n.cpu_ticks_earlier + (ticks - std::min(ticks, n.cpu_ticks_start));
+  }
   if (o.down > 0 && o.down_until > o.down_from) {
     // The restarted validators catch up: the lowest height the others reached
     // when the load ended, within catch_up_wait_s.
@@ -585,7 +599,11 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     std::uint64_t target = UINT64_MAX;
     for (std::uint32_t i = 0; i < loaded; ++i) {
       auto s = node_status(nodes[i].config);
-      target = std::min<std::uint64_t>(target, s ? (*s)["height"].get<std::uint64_t>() : 0);
+      if (!s) {
+        stop_all(SIGKILL);
+        return Err("validator " + std::to_string(i) + " did not answer /status at the end of the load; see " + nodes[i].log);
+      }
+      target = std::min<std::uint64_t>(target, (*s)["height"].get<std::uint64_t>());
     }
     result.catch_up_target = target;
     while (seconds_since(load_end) < catch_up_wait_s && !interrupted) {
@@ -632,10 +650,8 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
   double cpu_seconds = 0;
   for (auto& n : nodes) {
     NodeFigures f;
-    // A validator taken down (--down) and not restarted: its CPU until then; a
-    // restarted one: its new process only.
-    const std::uint64_t ticks = n.pid > 0 ? cpu_ticks(n.pid) : n.cpu_ticks_last;
-    f.cpu_percent = 100.0 * static_cast<double>(ticks - std::min(ticks, n.cpu_ticks_start)) / ticks_per_second / elapsed;
+    // During the load, over every process of this validator (--down).
+    f.cpu_percent = 100.0 * static_cast<double>(n.cpu_ticks_at_load_end) / ticks_per_second / elapsed;
     const Resident rss = resident(n.pid);
     f.peak_rss_bytes = std::max(n.peak_rss_bytes, rss.peak);
     f.peak_anon_bytes = std::max(n.peak_anon_bytes, rss.anon);

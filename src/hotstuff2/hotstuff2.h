@@ -306,7 +306,7 @@ using ReplicaSet = std::bitset<128>;
 // validators in `active` (ascending ids, position view mod |active|); round robin
 // over all n when `active` is empty. A pure function of its arguments, so every
 // replica that derives the same `active` from the same blocks picks the same
-// leader; the DAG's leader slots can use it with their own window.
+// leader; it knows nothing of HotStuff-2, so any protocol's leader slots can use it.
 // REQUIRES: n >= 1, no bit at or above n set in active.
 ReplicaId reputation_leader(View view, std::uint32_t n, const ReplicaSet& active);
 
@@ -530,6 +530,7 @@ class Replica {
   View view_ = 1;
   Tick now_ = 0;
   Tick view_deadline_ = 0;
+  Tick view_entered_at_ = 0;
   Tick propose_wait_deadline_ = 0;
   Tick idle_deadline_ = 0;  // idle_propose_delay: propose an empty block at this tick
   std::uint32_t consecutive_timeouts_ = 0;
@@ -550,19 +551,21 @@ class Replica {
   Bytes pending_payload_;
   bool payload_held_ = false;  // PayloadReady::hold: wait for the batch up to the idle deadline
   std::map<BlockId, Block> blocks_;
-  std::map<View, Proposal> future_proposals_;
+  std::map<std::pair<View, ReplicaId>, Proposal> future_proposals_;  // by (view, proposer)
   std::map<std::pair<View, BlockId>, VoteSet> votes_;
   std::map<View, TimeoutSet> timeouts_;
   std::map<BlockId, View> fetches_in_flight_;  // id -> view of the last request
   std::optional<BlockId> commit_target_;  // highest block the commit rule selected
-  // responsive_leader's last window (a pure function of the anchor's chain, so a
-  // memo; every vote of a view asks about the same anchor).
+  // responsive_leader's last two windows (each a pure function of its anchor's
+  // chain, so a memo): a step asks about the locked block and the proposal of the
+  // view, the node about this view's and the next view's leader.
   struct ReputationMemo {
     bool valid = false;
     BlockId anchor;
     ReplicaSet active;
   };
-  mutable ReputationMemo reputation_memo_;
+  mutable std::array<ReputationMemo, 2> reputation_memo_{};
+  mutable std::size_t reputation_memo_next_ = 0;  // the entry the next miss replaces
   Counters counters_;
 };
 

@@ -182,6 +182,28 @@ TEST(LeaderReputation, NonResponsiveViewIsRoundRobin) {
   EXPECT_TRUE(r.plausible_proposer(child_of(c.blocks.back(), c.qcs.back(), 9, 1)));
 }
 
+// The round-robin leader of a view after a timeout needs the TC of the view
+// before: without it, its proposal on an older QC could take the view from the
+// reputation leader at replicas that see it first.
+TEST(LeaderReputation, RoundRobinProposalNeedsTheTimeoutCertificate) {
+  const Chain c = down_chain();
+  Replica r = restored(true, c.blocks, c.qcs.back());
+  const Block b9 = child_of(c.blocks.back(), c.qcs.back(), 9, 1);  // round robin: 9 mod 4 = 1
+  Output out;
+  r.step(Received{1, proposal_of(b9), 10}, out);
+  EXPECT_EQ(dropped(r, Drop::not_leader), 1u);
+  TimeoutCertificate tc;
+  tc.view = 8;
+  for (ReplicaId s : {0u, 2u, 3u}) tc.entries.push_back({s, 7, Bytes{0x74}});
+  Proposal with_tc = proposal_of(b9);
+  with_tc.tc = tc;
+  out.clear();
+  r.step(Received{1, with_tc, 20}, out);
+  EXPECT_EQ(dropped(r, Drop::not_leader), 1u);
+  EXPECT_EQ(r.view(), 9u);
+  EXPECT_EQ(r.last_voted_view(), 9u);
+}
+
 // A chain younger than the window is round robin: the window would hold
 // genesis's empty QC.
 TEST(LeaderReputation, YoungChainIsRoundRobin) {

@@ -201,7 +201,11 @@ void Replica::on_message(ReplicaId from, const Message& message, Output& out) {
 
 std::optional<ReplicaId> Replica::responsive_leader(View view, const BlockId& anchor, BlockId* missing) const {
   if (!config_.leader_reputation) return leader_of(view, config_.n);
-  if (!reputation_memo_.valid || reputation_memo_.anchor != anchor) {
+  const ReputationMemo* memo = nullptr;
+  for (const ReputationMemo& m : reputation_memo_) {
+    if (m.valid && m.anchor == anchor) memo = &m;
+  }
+  if (!memo) {
     // Every proposer and QC signer of the anchor and the blocks below it, down to
     // genesis or the window's length (explicit, bounded walk). Each block is fixed
     // by the anchor's hash chain, so every replica holding them derives one set.
@@ -222,10 +226,16 @@ std::optional<ReplicaId> Replica::responsive_leader(View view, const BlockId& an
     }
     // A chain younger than the window says too little (its first block's QC is
     // genesis's, with no signers): round robin until the window is full.
+    KESTREL_ASSERT(walked <= config_.reputation_window_blocks);
     if (walked < config_.reputation_window_blocks) active.reset();
-    reputation_memo_ = {true, anchor, active};
+    ReputationMemo& slot = reputation_memo_[reputation_memo_next_];
+    reputation_memo_next_ = (reputation_memo_next_ + 1) % reputation_memo_.size();
+    slot = {true, anchor, active};
+    memo = &slot;
   }
-  return reputation_leader(view, config_.n, reputation_memo_.active);
+  const ReplicaId leader = reputation_leader(view, config_.n, memo->active);
+  KESTREL_ASSERT(leader < config_.n);
+  return leader;
 }
 
 std::optional<ReplicaId> Replica::proposal_leader(const Block& b, BlockId* missing) const {
@@ -234,6 +244,7 @@ std::optional<ReplicaId> Replica::proposal_leader(const Block& b, BlockId* missi
 }
 
 std::optional<ReplicaId> Replica::expected_leader(View view) const {
+  KESTREL_ASSERT(view >= 1);
   if (view == view_ && safety_.locked_qc.view + 1 == view_) {
     return responsive_leader(view, safety_.locked_qc.block_id, nullptr);
   }
@@ -358,6 +369,7 @@ bool Replica::process_tc(const TimeoutCertificate& tc, Output& out) {
 void Replica::enter_view(View view, Output& out) {
   KESTREL_ASSERT(view > view_);
   view_ = view;
+  view_entered_at_ = now_;
   ++counters_.view_changes;
   proposed_in_view_ = restart_proposal_bar_ >= view;  // proposed (or reserved) before a restart
   propose_wait_expired_ = false;
@@ -415,10 +427,22 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   const std::optional<ReplicaId> leader =
       responsive ? responsive_leader(view_, safety_.locked_qc.block_id, &missing) : leader_of(view_, config_.n);
   if (!leader) {
-    request_block(missing, leader_of(safety_.locked_qc.view + 1, config_.n), out);
+    // Ask a signer of our lock: it voted for the locked block, so it holds it and
+    // its window (the next view's round-robin leader may be the one that is down).
+    ReplicaId target = leader_of(safety_.locked_qc.view + 1, config_.n);
+    for (const SignedBy& s : safety_.locked_qc.signatures) {
+      if (s.signer != config_.self) {
+        target = s.signer;
+        break;
+      }
+    }
+    request_block(missing, target, out);
     return;  // retried when the block arrives
   }
+  KESTREL_ASSERT(*leader < config_.n);
   if (*leader != config_.self) return;
+  // With reputation, a view after a timeout needs the TC to propose (on_proposal).
+  if (config_.leader_reputation && !responsive && !(last_tc_ && last_tc_->view + 1 == view_)) return;
   // What keeps a restarted leader from proposing twice in a view (or in one it
   // reserved): proposed_in_view_ is set for every view at or below the bar.
   KESTREL_ASSERT(view_ > restart_proposal_bar_);
@@ -576,6 +600,14 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
     drop(Drop::not_leader);
     return;
   }
+  // With reputation, a view has a round-robin leader only after a TC of the view
+  // before it, and the proposal must carry that TC: otherwise a round-robin
+  // leader could propose on an older QC in a view whose QC(v - 1) exists and take
+  // the reputation leader's place at replicas that see it first.
+  if (config_.leader_reputation && b.justify.view + 1 != b.view && !(p.tc && p.tc->view + 1 == b.view)) {
+    drop(Drop::not_leader);
+    return;
+  }
   if (!valid_block_shape(b)) {
     drop(Drop::bad_block);
     return;
@@ -617,18 +649,23 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
     } else if (!leader) {
       request_block(missing, from, out);
     }
-    if (!future_proposals_.count(b.view) && future_proposals_.size() >= config_.future_proposals_max) {
+    // Keyed by (view, proposer): while a reputation window is missing the
+    // proposer cannot be checked yet, and another validator's proposal for the
+    // view must not take the leader's place in the buffer.
+    const auto key = std::make_pair(b.view, b.proposer);
+    if (!future_proposals_.count(key) && future_proposals_.size() >= config_.future_proposals_max) {
       // Full: the proposal furthest ahead gives way to a nearer one, so proposals
       // sent far ahead cannot crowd out the views we are about to enter.
       auto furthest = std::prev(future_proposals_.end());
-      if (furthest->first <= b.view) {
+      if (furthest->first.first <= b.view) {
         drop(Drop::full);
         return;
       }
       future_proposals_.erase(furthest);
       drop(Drop::full);
     }
-    future_proposals_.emplace(b.view, p);
+    future_proposals_.emplace(key, p);
+    KESTREL_DEBUG_ASSERT(future_proposals_.size() <= config_.future_proposals_max);
     return;
   }
   const Block& parent_block = parent->second;
@@ -655,17 +692,17 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
 void Replica::drain_buffered(Output& out) {
   // Each buffered proposal is retried at most once per step (no recursion, no
   // unbounded loop): collect the eligible views first.
-  std::vector<View> ready;
-  for (const auto& [view, proposal] : future_proposals_) {
-    if (view > view_) break;
-    ready.push_back(view);
+  std::vector<std::pair<View, ReplicaId>> ready;
+  for (const auto& [key, proposal] : future_proposals_) {
+    if (key.first > view_) break;
+    ready.push_back(key);
   }
-  for (View view : ready) {
-    auto it = future_proposals_.find(view);
+  for (const auto& key : ready) {
+    auto it = future_proposals_.find(key);
     if (it == future_proposals_.end()) continue;
     Proposal p = std::move(it->second);
     future_proposals_.erase(it);
-    if (view < view_) {
+    if (key.first < view_) {
       drop(Drop::stale_view);
       continue;
     }
@@ -762,9 +799,13 @@ void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
     drop(Drop::future_view);
     return;
   }
-  if (t.view < view_ && from != config_.self && synced_in_view_.insert(from).second) {
+  // A replica one view behind is answered only once we have been in our view
+  // for half a view timeout: its timeout then is a retransmission (it is stuck),
+  // not the usual late timeout of a view we just left by a TC it will form too.
+  const bool stuck_behind = t.view + 1 < view_ || now_ >= view_entered_at_ + config_.view_timeout_ticks / 2;
+  if (t.view < view_ && stuck_behind && from != config_.self && synced_in_view_.insert(from).second) {
     // A replica behind us (once per peer per view, so a replay cannot make us
-    // amplify; docs "Catch-up certificates"): send it the certificates that end
+    // amplify; docs "Pacemaker"): send it the certificates that end
     // its view. One view behind too: a replica that lost the TC we entered by (the
     // message was lost, or it crashed) cannot form it again without us once we
     // moved on, and the next leader, whose proposal would carry it, may be down.
@@ -780,6 +821,10 @@ void Replica::on_timeout(ReplicaId from, const Timeout& t, Output& out) {
       sync.tc = last_tc_;
       out.sends.push_back({from, sync});
     } else {
+      // We reached a later view without a certificate for this one (a restart, or
+      // the f + 1 join), and both paths left a durable record above t.view: we
+      // can never vote in t.view.
+      KESTREL_ASSERT(std::max(safety_.last_voted_view, safety_.last_timeout_view) > t.view);
       Timeout ours;
       ours.view = t.view;
       ours.high_qc = safety_.locked_qc;
