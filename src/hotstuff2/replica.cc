@@ -30,26 +30,6 @@ const char* describe(Drop drop) {
   return "unknown";
 }
 
-ReplicaId leader_of(View view, std::uint32_t n) {
-  KESTREL_ASSERT(n > 0);
-  return static_cast<ReplicaId>(view % n);
-}
-
-ReplicaId reputation_leader(View view, std::uint32_t n, const ReplicaSet& active) {
-  KESTREL_ASSERT(n > 0 && n <= active.size());
-  const std::size_t count = active.count();
-  if (count == 0) return leader_of(view, n);
-  KESTREL_ASSERT((active >> n).none());
-  std::size_t k = view % count;  // the k-th member in ascending id order
-  for (ReplicaId r = 0; r < n; ++r) {
-    if (!active.test(r)) continue;
-    if (k == 0) return r;
-    --k;
-  }
-  KESTREL_ASSERT(false);  // k < count members were set
-  return 0;
-}
-
 Replica::Replica(const Config& config, const RestoredState& restored)
     : config_(config), genesis_(genesis_block(config.chain_id)), genesis_id_(genesis_.id()) {
   KESTREL_ASSERT(config_.n >= 1 && config_.n <= 128);
@@ -195,70 +175,6 @@ void Replica::on_message(ReplicaId from, const Message& message, Output& out) {
         else on_fetch_response(from, m, out);
       },
       message);
-}
-
-// --- Leaders (docs "Leaders") ------------------------------------------------------
-
-std::optional<ReplicaId> Replica::responsive_leader(View view, const BlockId& anchor, BlockId* missing) const {
-  if (!config_.leader_reputation) return leader_of(view, config_.n);
-  const ReputationMemo* memo = nullptr;
-  for (const ReputationMemo& m : reputation_memo_) {
-    if (m.valid && m.anchor == anchor) memo = &m;
-  }
-  if (!memo) {
-    // Every proposer and QC signer of the anchor and the blocks below it, down to
-    // genesis or the window's length (explicit, bounded walk). Each block is fixed
-    // by the anchor's hash chain, so every replica holding them derives one set.
-    ReplicaSet active;
-    BlockId cursor = anchor;
-    std::uint32_t walked = 0;
-    for (; walked < config_.reputation_window_blocks && cursor != genesis_id_; ++walked) {
-      auto it = blocks_.find(cursor);
-      if (it == blocks_.end()) {
-        if (missing) *missing = cursor;
-        return std::nullopt;
-      }
-      const Block& b = it->second;
-      KESTREL_DEBUG_ASSERT(b.proposer < config_.n);  // valid_block_shape held when it was stored
-      active.set(b.proposer);
-      for (const SignedBy& s : b.justify.signatures) active.set(s.signer);
-      cursor = b.parent;
-    }
-    // A chain younger than the window says too little (its first block's QC is
-    // genesis's, with no signers): round robin until the window is full.
-    KESTREL_ASSERT(walked <= config_.reputation_window_blocks);
-    if (walked < config_.reputation_window_blocks) active.reset();
-    ReputationMemo& slot = reputation_memo_[reputation_memo_next_];
-    reputation_memo_next_ = (reputation_memo_next_ + 1) % reputation_memo_.size();
-    slot = {true, anchor, active};
-    memo = &slot;
-  }
-  const ReplicaId leader = reputation_leader(view, config_.n, memo->active);
-  KESTREL_ASSERT(leader < config_.n);
-  return leader;
-}
-
-std::optional<ReplicaId> Replica::proposal_leader(const Block& b, BlockId* missing) const {
-  if (config_.leader_reputation && b.justify.view + 1 == b.view) return responsive_leader(b.view, b.parent, missing);
-  return leader_of(b.view, config_.n);
-}
-
-std::optional<ReplicaId> Replica::expected_leader(View view) const {
-  KESTREL_ASSERT(view >= 1);
-  if (view == view_ && safety_.locked_qc.view + 1 == view_) {
-    return responsive_leader(view, safety_.locked_qc.block_id, nullptr);
-  }
-  if (view == view_ + 1) {
-    if (auto first = first_proposal_.find(view_); first != first_proposal_.end()) {
-      return responsive_leader(view, first->second, nullptr);
-    }
-  }
-  return leader_of(view, config_.n);
-}
-
-bool Replica::plausible_proposer(const Block& block) const {
-  const std::optional<ReplicaId> leader = proposal_leader(block, nullptr);
-  return !leader || *leader == block.proposer;
 }
 
 // --- Validation -------------------------------------------------------------------
@@ -864,107 +780,7 @@ void Replica::on_sync(ReplicaId from, const SyncCertificates& sync, Output& out)
   if (sync.qc) process_qc(*sync.qc, from, out);
 }
 
-// --- Fetching and committing -----------------------------------------------------------
-
-void Replica::request_block(const BlockId& id, ReplicaId from, Output& out) {
-  if (blocks_.count(id)) return;
-  auto pending = fetches_in_flight_.find(id);
-  if (pending != fetches_in_flight_.end() && pending->second == view_) return;  // asked in this view already
-  if (pending == fetches_in_flight_.end() && fetches_in_flight_.size() >= config_.fetches_in_flight_max) {
-    // Make room by forgetting the request asked in the oldest view.
-    auto oldest = std::min_element(fetches_in_flight_.begin(), fetches_in_flight_.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
-    if (oldest->second == view_) {
-      drop(Drop::full);
-      return;
-    }
-    fetches_in_flight_.erase(oldest);
-  }
-  ReplicaId target = from;
-  if (target == config_.self || target >= config_.n) target = (config_.self + 1) % config_.n;
-  if (target == config_.self) return;  // a one-replica cluster has nobody to ask
-  fetches_in_flight_[id] = view_;
-  out.sends.push_back({target, FetchRequest{id, config_.fetch_blocks_max}});
-  ++counters_.fetches_sent;
-}
-
-void Replica::on_fetch_request(ReplicaId from, const FetchRequest& request, Output& out) {
-  auto& served = fetches_served_in_view_[from];
-  if (served >= config_.fetch_responses_per_peer_per_view) {
-    drop(Drop::fetch_budget);
-    return;
-  }
-  auto it = blocks_.find(request.block_id);
-  if (it == blocks_.end()) {
-    // Pruned history or a block we never had: the asker needs state sync.
-    drop(Drop::unknown_block);
-    return;
-  }
-  ++served;
-  FetchResponse response;
-  const std::uint32_t count = std::min(request.count_max, config_.fetch_blocks_max);
-  // Stay under message_size_max: a block is at most its payload, its QC and a
-  // header; the first block always fits (static_assert in limits.h).
-  std::size_t bytes = 0;
-  while (it != blocks_.end() && response.blocks.size() < count && it->first != genesis_id_) {
-    const Block& b = it->second;
-    const std::size_t block_bytes = limits::block_header_bytes_max + b.payload.size() +
-                                    b.justify.signatures.size() * (limits::signature_bytes_max + 2 * limits::varint_bytes_max);
-    if (!response.blocks.empty() && bytes + block_bytes > limits::message_size_max / 2) break;
-    bytes += block_bytes;
-    response.blocks.push_back(b);
-    it = blocks_.find(b.parent);
-  }
-  out.sends.push_back({from, std::move(response)});
-}
-
-void Replica::on_fetch_response(ReplicaId from, const FetchResponse& response, Output& out) {
-  if (response.blocks.empty() || response.blocks.size() > config_.fetch_blocks_max) {
-    drop(Drop::bad_fetch_response);
-    return;
-  }
-  // Authenticity: we only accept a chain whose head we asked for (its id came
-  // from a certified block), and every further block must be the previous one's
-  // parent, so every block is fixed by hashes from a certified id.
-  std::vector<BlockId> ids;
-  ids.reserve(response.blocks.size());
-  for (const Block& b : response.blocks) ids.push_back(b.id());
-  if (!fetches_in_flight_.count(ids[0]) && !blocks_.count(ids[0])) {
-    drop(Drop::bad_fetch_response);
-    return;
-  }
-  for (std::size_t i = 0; i < response.blocks.size(); ++i) {
-    const Block& b = response.blocks[i];
-    if (!valid_block_shape(b)) {
-      drop(Drop::bad_fetch_response);
-      return;
-    }
-    if (i + 1 < response.blocks.size()) {
-      const Block& parent = response.blocks[i + 1];
-      if (ids[i + 1] != b.parent || parent.height + 1 != b.height || parent.view != b.justify.view) {
-        drop(Drop::bad_fetch_response);
-        return;
-      }
-    }
-  }
-  const Block& oldest = response.blocks.back();
-  if (auto parent = blocks_.find(oldest.parent); parent != blocks_.end()) {
-    if (parent->second.height + 1 != oldest.height || parent->second.view != oldest.justify.view) {
-      drop(Drop::bad_fetch_response);
-      return;
-    }
-  }
-  // Store oldest first, so each block's justify finds its parent for the commit rule.
-  for (std::size_t i = response.blocks.size(); i-- > 0;) {
-    if (!store_block(response.blocks[i], ids[i], out)) break;
-  }
-  if (!blocks_.count(oldest.parent)) request_block(oldest.parent, from, out);
-  for (std::size_t i = response.blocks.size(); i-- > 0;) {
-    apply_commit_rule(response.blocks[i].justify);
-  }
-  apply_commit_rule(safety_.locked_qc);
-  try_commit(out);
-}
+// --- Committing (fetching: fetch.cc) --------------------------------------------------
 
 void Replica::try_commit(Output& out) {
   if (!commit_target_) return;

@@ -154,8 +154,8 @@ void BM_NetInboundHandshake(benchmark::State& state) {
     write_message(socket, finish);
     if (!ok || !keys) state.SkipWithError("handshake failed");
   }
-  // The last sessions end after the loop; wait for them so their cost is in the
-  // next repetition's start-up rather than lost mid-measurement.
+  // The listener completes the last validator sessions after the loop; wait for
+  // them so their cost lands before the next repetition, not inside it.
   const auto iterations = static_cast<std::uint64_t>(state.iterations());
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (l.network->counters().sessions_established < iterations &&
