@@ -402,6 +402,44 @@ inline constexpr std::uint64_t node_store_keep_blocks_default = node_catch_up_bl
 // Uncommitted blocks whose transaction ids the node tracks (not to propose them
 // twice): the core's own bound on stored blocks.
 inline constexpr std::size_t node_in_flight_blocks_max = 4096;
+// Views whose QC time the HotStuff-2 driver remembers for the commit stage: a
+// block commits two or three views after its QC, so 64 views is ample.
+inline constexpr std::size_t node_stage_marks_max = 64;
+// The consensus thread's longest wait for an event when no timer is due: bounds
+// how late housekeeping (status, metrics, tuner) runs on an idle node.
+inline constexpr std::uint64_t node_idle_wait_ms = 5;
+// How often the consensus thread publishes /status and expires receipt waiters.
+inline constexpr std::uint64_t node_status_interval_ms = 100;
+// How often it refreshes the metrics it owns (a few hundred gauge writes).
+inline constexpr std::uint64_t node_metrics_interval_ms = 500;
+// Signature-verification threads of a node: one per core, at most two (a node
+// shares its machine with the network and consensus threads).
+inline constexpr unsigned node_verify_threads_max = 2;
+// Rarely logged failures: the first and every this-many-th.
+inline constexpr std::uint64_t node_rare_log_every = 1000;
+// admitted_at_ entries (submission times for latency) of transactions that left
+// the pool without committing here: pruned when there are this many more than
+// the pool holds, those older than node_admitted_at_age_max_s.
+inline constexpr std::size_t node_admitted_at_slack = 4096;
+inline constexpr std::uint64_t node_admitted_at_age_max_s = 60;
+// Raw commands are about 34 bytes in a payload (u16 origin, u64 connection, u64
+// sequence, 16-byte command); a payload's fixed part (version, two counts) and a
+// transaction list's length prefix fit in the slack.
+inline constexpr std::size_t payload_raw_entry_bytes = 34;
+inline constexpr std::size_t payload_fixed_bytes = 16;
+inline constexpr std::size_t payload_transactions_slack_bytes = 64;
+// Raw commands per batch slot: a raw command costs about 1/8 of a transaction to
+// process, so a batch of N transactions may carry 8N raw commands.
+inline constexpr std::size_t node_raw_per_transaction_slot = 8;
+// Committed entries left in the raw queue behind an uncommitted head, beyond twice
+// the pool, before one pass drops them all (amortised: one pass per this many).
+inline constexpr std::size_t node_raw_queue_slack = 1024;
+// One encoded receipt in the store's receipts of a block: id (32 B), status,
+// fee and a few varints, well under 256 bytes.
+inline constexpr std::size_t receipt_bytes_max = 256;
+// Batches are rebuilt (copying up to a block of transactions) at most this often
+// when only the pool changed.
+inline constexpr std::uint64_t node_prepare_interval_min_ms = 1;
 // --- client API ---------------------------------------------------------------------
 // (src/node/client_protocol.h, docs/client-api.md)
 

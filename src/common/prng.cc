@@ -11,13 +11,16 @@ std::uint64_t rotate_left(std::uint64_t x, int k) { return (x << k) | (x >> (64 
 // SplitMix64 step: advances `state` by the golden-ratio increment and mixes.
 std::uint64_t splitmix64(std::uint64_t& state) {
   state += 0x9e3779b97f4a7c15ULL;
-  std::uint64_t z = state;
+  return mix64(state);
+}
+
+}  // namespace
+
+std::uint64_t mix64(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
-
-}  // namespace
 
 Prng::Prng(std::uint64_t seed) {
   std::uint64_t s = seed;

@@ -17,6 +17,11 @@
 
 namespace kestrel {
 
+// SplitMix64's finalizer (Steele, Lea & Flood, 2014): a bijective mix of 64 bits
+// in which every input bit flips about half the output bits. For hash functions
+// and shape digests, not for randomness.
+std::uint64_t mix64(std::uint64_t z);
+
 class Prng {
  public:
   explicit Prng(std::uint64_t seed);

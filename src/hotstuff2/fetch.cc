@@ -71,7 +71,7 @@ void Replica::on_fetch_response(ReplicaId from, const FetchResponse& response, O
   // parent, so every block is fixed by hashes from a certified id.
   std::vector<BlockId> ids;
   ids.reserve(response.blocks.size());
-  for (const Block& b : response.blocks) ids.push_back(b.id());
+  for (const Block& b : response.blocks) ids.push_back(id_of(b));
   if (!fetches_in_flight_.count(ids[0]) && !blocks_.count(ids[0])) {
     drop(Drop::bad_fetch_response);
     return;

@@ -27,10 +27,9 @@
 //      a Send marked before_persist (only with Config::reserve_next_proposal): a
 //      proposal whose view an earlier, durable record already reserved; it may
 //      leave before this Output's records are durable, and the others still wait.
-//      With reserve_next_proposal the core also relies on every Output's records
-//      being durable before the next step() call (a driver that syncs several
-//      steps' records at once must not use it): what it marks before_persist is
-//      judged by the records of earlier steps.
+//      The driver calls persisted() once records are durable; what the core
+//      marks before_persist is judged by the records acknowledged so far (a
+//      driver that never acknowledges gets no early proposals).
 //   4. Timers. Output::wake_at_tick asks for a Tick input at or after that tick.
 //
 // What the core checks itself: quorum sizes (n - f distinct signers, distinct by
@@ -102,16 +101,17 @@ struct Block {
   QuorumCertificate justify;  // certifies `parent`
   Bytes payload;
 
-  // SHA-256 of the canonical encoding (encode_block). With the gate
-  // consensus.block_id_memo on, the first call remembers the id together with the
-  // header fields, the QC's signers and signature sizes, and the payload size, and
-  // later calls return it while those are unchanged (a MiB payload is hashed once
-  // per node, not once per use). Code that changes payload or signature bytes
-  // after calling id() without changing a size — in place, or by assigning a new
-  // `payload` or `justify` of the same shape — must call forget_id(); debug builds
-  // recompute and compare on every memo hit, so a stale memo fails the tests. Not
-  // safe for concurrent first calls on one Block (the node hands a block between
-  // threads through a queue, which orders them).
+  // SHA-256 of the canonical encoding (encode_block), remembered: the first call
+  // keeps the id together with the header fields, the QC's signers and signature
+  // sizes, and the payload size, and later calls return it while those are
+  // unchanged (a MiB payload is hashed once per node, not once per use). Code that
+  // changes payload or signature bytes after calling id() without changing a size
+  // — in place, or by assigning a new `payload` or `justify` of the same shape —
+  // must call forget_id(); debug builds recompute and compare on every memo hit,
+  // so a stale memo fails the tests. compute_block_id() always hashes (the
+  // baseline of the gate consensus.block_id_memo, which reaches the core as
+  // Config::block_id_memo). Not safe for concurrent first calls on one Block (the
+  // node hands a block between threads through a queue, which orders them).
   BlockId id() const;
   void forget_id() const { id_memo_.valid = false; }
 
@@ -128,6 +128,9 @@ struct Block {
   };
   mutable IdMemo id_memo_{};
 };
+
+// SHA-256 of encode_block(b), computed every time (no memo).
+BlockId compute_block_id(const Block& b);
 
 // The genesis block every cluster starts from: view 0, height 0, zero parent,
 // empty justify and payload. Its id depends on the chain id in the payload so
@@ -203,8 +206,9 @@ struct SignatureCheck {
   Bytes message;
   ByteSpan signature;  // points into the Message it was collected from
 };
+// block_id_memo: use Block::id() (else compute_block_id; gate consensus.block_id_memo).
 bool collect_signature_checks(const Message& message, std::uint64_t chain_id, std::uint32_t n,
-                              std::vector<SignatureCheck>& checks);
+                              std::vector<SignatureCheck>& checks, bool block_id_memo = true);
 
 // What each signature covers: a domain tag, the chain id, then the fields.
 Bytes proposal_signing_bytes(std::uint64_t chain_id, const BlockId& block_id);
@@ -258,6 +262,9 @@ struct Config {
   // REQUIRES: <= limits::consensus_reputation_window_blocks_max and
   // <= keep_committed_blocks (the window is read from blocks the core keeps).
   std::uint32_t reputation_window_blocks = 0;
+  // Block ids through Block::id()'s memo (the node's gate consensus.block_id_memo);
+  // off: every id is hashed again from the block (compute_block_id).
+  bool block_id_memo = true;
 
   // Bounds (Byzantine input cannot grow state past them). The constructor
   // asserts them against limits.h (they are configuration, not peer input).
@@ -452,6 +459,14 @@ class Replica {
   // Processes one input and appends its effects to `output` (which the caller
   // clears). Deterministic: the same inputs give the same outputs.
   void step(const Input& input, Output& output);
+  // step(Received{from, message, now}) without copying the message in.
+  void step_received(ReplicaId from, const Message& message, Tick now, Output& output);
+  // Every record of the outputs so far is durable (the driver made them so).
+  // Contract 3's exception reads this: a proposal marked before_persist is one
+  // whose view a record durable by then reserved.
+  void persisted();
+  // The id of a block under this replica's memo setting (Config::block_id_memo).
+  BlockId id_of(const Block& b) const { return config_.block_id_memo ? b.id() : compute_block_id(b); }
 
   View view() const { return view_; }
   View last_voted_view() const { return safety_.last_voted_view; }
@@ -461,6 +476,16 @@ class Replica {
   const Counters& counters() const { return counters_; }
   const Config& config() const { return config_; }
   bool has_block(const BlockId& id) const { return blocks_.count(id) != 0; }
+  // A block this replica holds (nullptr when none by that id); valid until the next step.
+  const Block* block(const BlockId& id) const {
+    auto it = blocks_.find(id);
+    return it == blocks_.end() ? nullptr : &it->second;
+  }
+  // The uncommitted blocks a proposal of ours would extend, newest first: from
+  // the newest-view uncommitted block we hold when it extends our lock (the happy
+  // path: it is about to be certified), else from the locked block, down to the
+  // committed head. Not forks: their payloads will not commit.
+  void proposal_ancestry(std::vector<BlockId>& ids) const;
   // Who leads `view` as far as this replica can tell now (the node's payload
   // timing and status): the responsive leader from our lock for the current view,
   // from the current view's first proposal for the next one, round robin
@@ -478,6 +503,7 @@ class Replica {
     std::map<ReplicaId, std::pair<View, Bytes>> entries;  // signer -> (high QC view, signature)
   };
 
+  void finish_step(Output& out);
   void on_start(Tick now, Output& out);
   void on_tick(Tick now, Output& out);
   void on_message(ReplicaId from, const Message& message, Output& out);

@@ -1,6 +1,8 @@
 // Who leads a view (docs/consensus.md "Leaders"): round robin, the leader
 // reputation rule, and the replica's use of them. Part of the Replica (replica.cc
 // holds the rest); same thread-safety: one thread steps a replica.
+#include <functional>
+
 #include "common/assert.h"
 #include "hotstuff2/hotstuff2.h"
 
@@ -86,6 +88,40 @@ std::optional<ReplicaId> Replica::expected_leader(View view) const {
 bool Replica::plausible_proposer(const Block& block) const {
   const std::optional<ReplicaId> leader = proposal_leader(block, nullptr);
   return !leader || *leader == block.proposer;
+}
+
+void Replica::proposal_ancestry(std::vector<BlockId>& ids) const {
+  const BlockId* newest = nullptr;
+  View newest_view = 0;
+  for (const auto& [id, b] : blocks_) {
+    if (b.height > committed_.height && (!newest || b.view > newest_view)) newest = &id, newest_view = b.view;
+  }
+  if (!newest) return;
+  const BlockId& lock = safety_.locked_qc.block_id;
+  // Walks parents from `from` while uncommitted; bounded by the blocks held.
+  const auto walk = [&](const BlockId& from, const std::function<bool(const BlockId&)>& visit) {
+    BlockId cursor = from;
+    for (std::size_t steps = 0; steps < blocks_.size(); ++steps) {
+      auto it = blocks_.find(cursor);
+      if (it == blocks_.end() || it->second.height <= committed_.height) return;
+      if (!visit(cursor)) return;
+      cursor = it->second.parent;
+    }
+  };
+  // A committed lock: every uncommitted block extends it.
+  bool extends_lock = !blocks_.count(lock) || blocks_.at(lock).height <= committed_.height;
+  if (!extends_lock) {
+    walk(*newest, [&](const BlockId& id) {
+      extends_lock = id == lock;
+      return !extends_lock;
+    });
+  }
+  const std::size_t before = ids.size();
+  walk(extends_lock ? *newest : lock, [&](const BlockId& id) {
+    ids.push_back(id);
+    return true;
+  });
+  KESTREL_ASSERT(ids.size() - before <= blocks_.size());
 }
 
 }  // namespace kestrel::hotstuff2

@@ -2,8 +2,8 @@
 #include <bit>
 
 #include "common/assert.h"
-#include "common/gates.h"
 #include "common/limits.h"
+#include "common/prng.h"
 #include "hotstuff2/hotstuff2.h"
 
 namespace kestrel::hotstuff2 {
@@ -249,7 +249,6 @@ void encode_block(Writer& w, const Block& b) {
   w.bytes(b.payload, limits::block_payload_bytes_max);
 }
 
-namespace {
 BlockId compute_block_id(const Block& b) {
   Bytes encoded;
   encoded.reserve(256 + b.payload.size() + b.justify.signatures.size() * 80);
@@ -258,22 +257,17 @@ BlockId compute_block_id(const Block& b) {
   return sha256(encoded);
 }
 
+namespace {
 // Signer ids and signature sizes, mixed (SplitMix64 finalizer per step): two QCs
 // for one block from different signers differ here.
 std::uint64_t qc_shape(const QuorumCertificate& qc) {
   std::uint64_t h = 0x9E3779B97F4A7C15ull;
-  for (const auto& s : qc.signatures) {
-    h ^= (static_cast<std::uint64_t>(s.signer) << 32) | s.signature.size();
-    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-    h ^= h >> 31;
-  }
+  for (const auto& s : qc.signatures) h = mix64(h ^ ((static_cast<std::uint64_t>(s.signer) << 32) | s.signature.size()));
   return h;
 }
 }  // namespace
 
 BlockId Block::id() const {
-  if (!gate_enabled(Gate::consensus_block_id_memo)) return compute_block_id(*this);
   IdMemo& m = id_memo_;
   const std::uint64_t shape = qc_shape(justify);
   if (m.valid && m.parent == parent && m.view == view && m.height == height && m.proposer == proposer &&
@@ -451,13 +445,13 @@ bool add_tc_checks(const TimeoutCertificate& tc, std::uint64_t chain_id, std::ui
 }  // namespace
 
 bool collect_signature_checks(const Message& message, std::uint64_t chain_id, std::uint32_t n,
-                              std::vector<SignatureCheck>& checks) {
+                              std::vector<SignatureCheck>& checks, bool block_id_memo) {
   return std::visit(
       [&](const auto& m) -> bool {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, Proposal>) {
           if (m.block.proposer >= n) return false;
-          checks.push_back({m.block.proposer, proposal_signing_bytes(chain_id, m.block.id()), m.signature});
+          checks.push_back({m.block.proposer, proposal_signing_bytes(chain_id, block_id_memo ? m.block.id() : compute_block_id(m.block)), m.signature});
           if (m.tc && !add_tc_checks(*m.tc, chain_id, n, checks)) return false;
           return add_qc_checks(m.block.justify, chain_id, n, checks);
         } else if constexpr (std::is_same_v<T, Vote>) {

@@ -31,7 +31,7 @@ const char* describe(Drop drop) {
 }
 
 Replica::Replica(const Config& config, const RestoredState& restored)
-    : config_(config), genesis_(genesis_block(config.chain_id)), genesis_id_(genesis_.id()) {
+    : config_(config), genesis_(genesis_block(config.chain_id)), genesis_id_(id_of(genesis_)) {
   KESTREL_ASSERT(config_.n >= 1 && config_.n <= 128);
   KESTREL_ASSERT(config_.self < config_.n);
   KESTREL_ASSERT(config_.view_timeout_ticks > 0 && config_.view_timeout_ticks <= config_.view_timeout_ticks_max);
@@ -63,7 +63,7 @@ Replica::Replica(const Config& config, const RestoredState& restored)
   for (const Block* block : newest) {
     if (blocks_.size() >= config_.blocks_max) break;
     if (stored_payload_bytes_ + block->payload.size() > config_.stored_payload_bytes_max) break;
-    if (blocks_.emplace(block->id(), *block).second) stored_payload_bytes_ += block->payload.size();
+    if (blocks_.emplace(id_of(*block), *block).second) stored_payload_bytes_ += block->payload.size();
   }
   // Resume in the highest view our record proves we reached (docs "Restart").
   // Not last_proposed_view: a real proposal's view is also our vote's (or our
@@ -98,8 +98,10 @@ bool Replica::is_genesis_qc(const QuorumCertificate& qc) const {
 }
 
 void Replica::step(const Input& input, Output& out) {
-  // Every record of earlier outputs is durable now (contract 3).
-  durable_proposal_view_ = safety_.last_proposed_view;
+  if (const auto* received = std::get_if<Received>(&input)) {
+    step_received(received->from, received->message, received->now, out);
+    return;
+  }
   std::visit(
       [&](const auto& in) {
         using T = std::decay_t<decltype(in)>;
@@ -108,12 +110,7 @@ void Replica::step(const Input& input, Output& out) {
         } else if constexpr (std::is_same_v<T, TickInput>) {
           on_tick(in.now, out);
         } else if constexpr (std::is_same_v<T, Received>) {
-          now_ = std::max(now_, in.now);
-          if (in.from >= config_.n) {
-            drop(Drop::wrong_sender);
-            return;
-          }
-          on_message(in.from, in.message, out);
+          KESTREL_ASSERT(false);  // stepped by step_received above
         } else {
           static_assert(std::is_same_v<T, PayloadReady>);
           if (in.payload.size() > config_.payload_bytes_max) {
@@ -126,11 +123,31 @@ void Replica::step(const Input& input, Output& out) {
         }
       },
       input);
+  finish_step(out);
+}
+
+void Replica::step_received(ReplicaId from, const Message& message, Tick now, Output& out) {
+  now_ = std::max(now_, now);
+  if (from >= config_.n) {
+    drop(Drop::wrong_sender);
+  } else {
+    on_message(from, message, out);
+  }
+  finish_step(out);
+}
+
+void Replica::finish_step(Output& out) {
   drain_buffered(out);
   if (started_) try_propose(out, propose_wait_expired_);
   arm_timer(out);
   KESTREL_ASSERT(safety_.last_voted_view <= view_);
   KESTREL_DEBUG_ASSERT(blocks_.size() <= config_.blocks_max + 1);
+}
+
+void Replica::persisted() {
+  // Contract 3: every record of the outputs so far is durable, the reservation
+  // of our next proposal's view (reserve_next_proposal) included.
+  durable_proposal_view_ = safety_.last_proposed_view;
 }
 
 void Replica::on_start(Tick now, Output& out) {
@@ -388,7 +405,7 @@ void Replica::try_propose(Output& out, bool wait_expired) {
   pending_payload_.clear();
   payload_held_ = false;
   if (!responsive && last_tc_ && last_tc_->view + 1 == view_) proposal.tc = last_tc_;
-  const BlockId id = b.id();
+  const BlockId id = id_of(b);
   if (!store_block(b, id, out)) return;  // counted; the view times out
   proposed_in_view_ = true;
   out.proposed = true;
@@ -539,7 +556,7 @@ void Replica::on_proposal(ReplicaId from, const Proposal& p, Output& out) {
     drop(Drop::future_view);
     return;
   }
-  const BlockId id = b.id();
+  const BlockId id = id_of(b);
   // One proposal per view is kept (paper section 4: an honest leader sends one).
   // A second one is equivocation: counted, not stored, never voted for; it is
   // fetched later only if a QC names it. This bounds what a Byzantine leader can

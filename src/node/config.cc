@@ -134,6 +134,9 @@ Result<Endpoint, ConfigError> read_endpoint(TableReader& reader, const std::stri
 
 }  // namespace
 
+bool known_protocol(const std::string& name) { return name == "hotstuff2"; }
+std::string known_protocols() { return "hotstuff2"; }
+
 Result<NodeConfig, ConfigError> load_config(const std::string& path) {
   NodeConfig c;
   c.path = path;
@@ -238,6 +241,11 @@ Result<NodeConfig, ConfigError> load_config(const std::string& path) {
   if (!admin_done) return Err(admin_done.error());
 
   TableReader consensus(root["consensus"].as_table(), "consensus", path);
+  KESTREL_CONFIG_TRY_ASSIGN(c.protocol, consensus.string("protocol", c.protocol), std::string);
+  if (!known_protocol(c.protocol)) {
+    return Err(consensus.error("protocol", "unknown consensus protocol \"" + c.protocol + "\" (known: " +
+                                               known_protocols() + ")"));
+  }
   KESTREL_CONFIG_TRY_ASSIGN(c.view_timeout_ms, consensus.integer("view_timeout_ms", 10, 600000, static_cast<std::int64_t>(c.view_timeout_ms)), std::uint64_t);
   KESTREL_CONFIG_TRY_ASSIGN(c.view_timeout_max_ms, consensus.integer("view_timeout_max_ms", 10, 3600000, static_cast<std::int64_t>(c.view_timeout_max_ms)), std::uint64_t);
   if (c.view_timeout_max_ms < c.view_timeout_ms) return Err(consensus.error("view_timeout_max_ms", "must be >= view_timeout_ms"));
@@ -344,7 +352,7 @@ std::string render_config(const NodeConfig& c) {
       << "\nin_flight_max = " << c.client_in_flight_max << "\nraw_mode = " << (c.raw_mode ? "true" : "false")
       << "\n\n";
   out << "[admin]\nhost = \"" << c.admin_listen.host << "\"\nport = " << c.admin_listen.port << "\n\n";
-  out << "[consensus]\nview_timeout_ms = " << c.view_timeout_ms << "\nview_timeout_max_ms = " << c.view_timeout_max_ms
+  out << "[consensus]\nprotocol = \"" << c.protocol << "\"\nview_timeout_ms = " << c.view_timeout_ms << "\nview_timeout_max_ms = " << c.view_timeout_max_ms
       << "\npropose_wait_ms = " << c.propose_wait_ms << "\nidle_delay_ms = " << c.idle_delay_ms
       << "\nbatch_transactions_max = " << c.batch_transactions_max
       << "\nbatch_bytes_max = " << c.batch_bytes_max << "\n\n";

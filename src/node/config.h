@@ -83,6 +83,9 @@ struct NodeConfig {
   Endpoint admin_listen;
 
   // [consensus]
+  // The consensus protocol this cluster runs (consensus.protocol): "hotstuff2",
+  // the only one until the DAG lands. Every validator of a cluster runs the same.
+  std::string protocol = "hotstuff2";
   std::uint64_t view_timeout_ms = 1000;
   std::uint64_t view_timeout_max_ms = 16000;
   std::uint64_t propose_wait_ms = 50;
@@ -109,6 +112,9 @@ struct ConfigError {
 };
 
 Result<NodeConfig, ConfigError> load_config(const std::string& path);
+// The values consensus.protocol accepts (the node has a driver for each).
+bool known_protocol(const std::string& name);
+std::string known_protocols();  // for messages: "hotstuff2"
 // Renders a config as TOML that load_config reads back to an equal config.
 std::string render_config(const NodeConfig& config);
 // The cluster's identity for handshakes and stores: SHA-256 over a domain tag,

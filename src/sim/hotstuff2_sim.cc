@@ -549,6 +549,7 @@ class Simulation {
           out_.persist[i]);
     }
     if (node.disk.blocks.size() > 8192) prune_disk(node);
+    if (!crash_now) node.core->persisted();
     if (crash_now) {
       if (sent_early) ++result_.crashes_after_early_proposal;
       in_step_ = false;
