@@ -86,6 +86,12 @@ TEST_F(ConfigTest, BadConfigsNameFileKeyAndReason) {
   EXPECT_NE(error_of(replace("view_timeout_ms = 1000", "view_timeout_ms = \"1s\"")).find("consensus.view_timeout_ms: must be an integer"), std::string::npos);
   EXPECT_NE(error_of(replace("view_timeout_ms = 1000", "view_timeout_ms = 5")).find("consensus.view_timeout_ms: must be in [10,"), std::string::npos);
   EXPECT_NE(error_of(replace("[storage]", "[storage]\nkeep_forever = true")).find("storage.keep_forever: unknown key"), std::string::npos);
+  // consensus.protocol: the file, the key and the protocols this build runs.
+  const std::string unknown_protocol = error_of(replace("protocol = \"hotstuff2\"", "protocol = \"raft\""));
+  EXPECT_EQ(unknown_protocol.find((dir_ / "config.toml").string()), 0u) << unknown_protocol;
+  EXPECT_NE(unknown_protocol.find("consensus.protocol: unknown consensus protocol \"raft\" (known: hotstuff2)"),
+            std::string::npos) << unknown_protocol;
+  EXPECT_EQ(error_of(replace("protocol = \"hotstuff2\"\n", "")), "");  // the default
   EXPECT_NE(error_of(replace("[storage]", "[strage]")).find("strage: unknown section"), std::string::npos);
   EXPECT_NE(error_of(replace("id = 2\nkey_file", "id = 7\nkey_file")).find("node.id: not in cluster.validators"), std::string::npos);
   EXPECT_NE(error_of(replace("scheme = \"ed25519\"", "scheme = \"rsa\"")).find("cluster.scheme: unknown signature scheme"), std::string::npos);
