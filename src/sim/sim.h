@@ -6,6 +6,10 @@
 // trace digest) on every machine. A failing run reports its seed; `kestrel sim
 // --seed S --trace` replays it. Thread-safety: a run is single-threaded; runs
 // with different configs may proceed on different threads.
+//
+// Inside, a generic world (world.h: time, network, disks, crashes, digest)
+// drives any consensus::Core through the seam, and each protocol adds its
+// part: run_hotstuff2 is hotstuff2_sim.cc with its wire, checker and adversary.
 #pragma once
 
 #include <cstdint>
