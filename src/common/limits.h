@@ -146,34 +146,37 @@ inline constexpr std::size_t block_transactions_max = block_payload_bytes_max / 
 static_assert(block_transactions_max <= verify_batch_items_max * 4);
 
 // Storage: writes waiting in the group-commit batch (storage.write_batching) before
-// they are flushed with one synced write. 64 blocks or 32 MiB, whichever first:
-// enough to amortise one fsync (~ms) over many appends, small enough that a crash
-// loses at most what was never acknowledged as durable.
-inline constexpr std::size_t storage_pending_writes_max = 64;
+// they are flushed with one synced write. 128 commit-stream writes (append_commit
+// and apply_execution: 64 commits with their executions) or 32 MiB, whichever
+// first: enough to amortise one fsync (~ms) over many commits, small enough that a
+// crash loses at most what was never acknowledged as durable.
+inline constexpr std::size_t storage_pending_writes_max = 128;
 inline constexpr std::size_t storage_pending_bytes_max = 32 * 1024 * 1024;
-// Decoded blocks kept in memory (storage.block_cache): 256 blocks, at most 4 MiB.
-// It serves reads by height (restart, the last blocks); the validator's memory
-// budget is 64 MiB in all, so a few MiB of recent blocks is its share.
+// Committed units kept in memory with their proofs (storage.block_cache): 256
+// commits, at most 4 MiB. It serves reads by sequence and id (restart, the last
+// commits); the validator's memory budget is 64 MiB in all, so a few MiB of recent
+// units is its share.
 // Catch-up fetches read the last few dozen blocks (consensus_fetch_blocks_max).
 inline constexpr std::size_t storage_block_cache_entries_max = 256;
 inline constexpr std::size_t storage_block_cache_bytes_max = 4 * 1024 * 1024;
 // RocksDB memtables of all column families together: 8 MiB within the node's
-// 64 MiB memory budget (of which ~19 MiB are shared-library pages). The block and
-// certificate families get 4 MiB write buffers (a full block is 1-2 MiB; 2 MiB
-// buffers flushed every block or two: -13 % signed throughput), the small-value
-// families 1 MiB; RocksDB flushes the largest when the total is reached.
+// 64 MiB memory budget (of which ~19 MiB are shared-library pages). The unit and
+// proof families get 4 MiB write buffers (a full block is 1-2 MiB; 2 MiB buffers
+// flushed every block or two: -13 % signed throughput), the small-value families
+// 1 MiB; RocksDB flushes the largest when the total is reached.
 inline constexpr std::size_t storage_memtables_bytes_max = 8 * 1024 * 1024;
 // RocksDB's own block cache (data, index and filter blocks of the SST files): 4 MiB
 // keeps index and filter memory bounded however many files a long run makes; reads
 // are rare (restart, catch-up, state pages), recent blocks come from our cache.
 inline constexpr std::size_t storage_rocksdb_cache_bytes = 4 * 1024 * 1024;
 static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
-// Blob files (gate storage.blob_files): block and certificate values of at least
-// 4 KiB go to blob files and the LSM keeps a small reference. Blocks are keyed by
-// their (random) id, so every compaction overlaps every file: inline, each MiB block
-// was rewritten on every level it passed (measured: compaction was ~35 % of a
-// validator's CPU under signed load). Certificates (2f+1 ML-DSA signatures) are
-// ~10 KiB; safety records, heights, digests and state entries stay inline.
+// Blob files (gate storage.blob_files): unit and proof values of at least 4 KiB go
+// to blob files and the LSM keeps a small reference. Units are keyed by their
+// (random) id, so every compaction overlaps every file: inline, each MiB block was
+// rewritten on every level it passed (measured: compaction was ~35 % of a
+// validator's CPU under signed load). Proofs (HotStuff-2: a header with its QC of
+// 2f+1 ML-DSA signatures) are ~10 KiB; journal records, the commit index, digests
+// and state entries stay inline.
 inline constexpr std::size_t storage_blob_value_bytes_min = 4 * 1024;
 // ChaCha20-Poly1305 inputs (plaintext plus associated data) this large or larger
 // go through OpenSSL's EVP (gate crypto.openssl_aead); below it, its per-call set-up
@@ -185,15 +188,17 @@ inline constexpr std::size_t openssl_aead_bytes_min = 1024;
 // 4 MiB: a few full blocks). A file is deleted as a whole once every value in it
 // is garbage (pruned).
 inline constexpr std::size_t storage_blob_file_bytes_max = 64 * 1024 * 1024;
-// A stored value (block, certificate, safety record, receipts, state): a block is a
-// header plus a payload; anything larger in the store is corruption.
+// A stored value (unit, proof, journal record, receipts, state): the largest unit
+// is a block, a header plus a payload (with its QC); anything larger in the store
+// is corruption.
 inline constexpr std::size_t storage_value_bytes_max =
     block_header_bytes_max + block_payload_bytes_max + quorum_certificate_bytes_max;
-// Committed blocks kept in full when pruning (config may choose fewer, >= 1).
-inline constexpr std::size_t storage_keep_blocks_max = 1000 * 1000;
-// Blocks pruned by one append: 1 in steady state; more only after keep_blocks was
-// lowered, and then the backlog is worked off 64 at a time so no append stalls.
-inline constexpr std::size_t storage_prune_blocks_per_append_max = 64;
+// Commits kept in full when pruning (config may choose fewer, >= 1).
+inline constexpr std::size_t storage_keep_commits_max = 1000 * 1000;
+// Commits pruned by one append_commit or apply_execution: 1 in steady state; more
+// only after keep_commits was lowered or the executor caught up a backlog, and then
+// it is worked off 64 at a time so no call stalls.
+inline constexpr std::size_t storage_prune_commits_per_call_max = 64;
 
 // The validator's malloc policy (node/memory.h). Two arenas: glibc's default of
 // 8 per core gives each allocating thread (net, consensus, verifiers, client,
@@ -540,24 +545,44 @@ inline constexpr std::size_t stages_json_bytes_max = 64 * 1024;
 // --- restart ---
 // What a restarting validator reads back (docs/storage.md "Restart").
 
-// Uncommitted blocks in the store's pending family (proposed, voted or fetched, not
-// yet committed). HotStuff-2 commits a block two views after it is certified, so a
-// healthy replica holds a handful. A node votes only for a block it stored, so the
-// family must hold every block its core may hold (node_catch_up_blocks_max, a
-// whole fetched chain); when it is full the node first drops the pending blocks
-// its core has evicted (docs/node.md "One step of the core"). put_pending_block
-// refuses beyond it (StorageError::pending_full).
-inline constexpr std::size_t storage_pending_blocks_max = 16 * 1024;
-static_assert(storage_pending_blocks_max >= node_catch_up_blocks_max,
-              "the store holds every uncommitted block the node's core may hold");
-// ... and their bytes: pending_blocks() returns all of them at once on restart, so
+// Units (blocks, vertices) the consensus core stored and has not committed, owned by
+// its journal (Store::unit_put). HotStuff-2 commits a block two views after it is
+// certified, so a healthy replica holds a handful. A node votes only for a block it
+// stored, so the store must hold every unit its core may hold
+// (node_catch_up_blocks_max, a whole fetched chain); when it is full the node first
+// drops the units its core has evicted (docs/node.md "One step of the core").
+// unit_put refuses beyond it (StorageError::units_full).
+inline constexpr std::size_t storage_journal_units_max = 16 * 1024;
+static_assert(storage_journal_units_max >= node_catch_up_blocks_max,
+              "the store holds every uncommitted unit the node's core may hold");
+// ... and their bytes: journal_units() returns all of them at once on restart, so
 // this is the memory that read costs. 512 MiB is 128 full 4 MiB proposals, or
 // thousands of the small blocks a view without load proposes; twice the core's
 // payload bound (256 MiB), the rest for headers and QCs (~10 KiB a block with four
 // ML-DSA-65 validators; checked where the node configures its core).
-inline constexpr std::size_t storage_pending_blocks_bytes_max = 512 * 1024 * 1024;
-static_assert(storage_pending_blocks_bytes_max >= 4 * block_payload_bytes_max,
+inline constexpr std::size_t storage_journal_units_bytes_max = 512 * 1024 * 1024;
+static_assert(storage_journal_units_bytes_max >= 4 * block_payload_bytes_max,
               "a few full uncommitted proposals must fit");
+// The core's journal (Store::journal_put): opaque records only its protocol reads,
+// all returned at once on restart. HotStuff-2 keeps two (its safety record, holding
+// at most two quorum certificates, and a commit marker); a DAG core keeps a few
+// thousand small ones (votes, round and certificate records). 16,384 is four times
+// a few thousand; journal_put refuses beyond it (StorageError::journal_full).
+inline constexpr std::size_t storage_journal_entries_max = 16 * 1024;
+// A journal key: a tag and one or two 32-byte ids or a (round, author) pair. The
+// store keeps every key in memory to check the bounds without reads: 16,384 keys
+// of 128 B are about 3 MiB with the map's overhead.
+inline constexpr std::size_t storage_journal_key_bytes_max = 128;
+// Keys and values together: 32 MiB, the memory a restart's journal() read costs.
+// HotStuff-2's safety record at the largest cluster (two QCs of 128 ML-DSA-87
+// signatures, ~1.2 MiB) fits many times, and so do 16,384 DAG records of 1 KiB
+// (16 MiB).
+inline constexpr std::size_t storage_journal_bytes_max = 32 * 1024 * 1024;
+static_assert(storage_journal_bytes_max >= 4 * quorum_certificate_bytes_max,
+              "a safety record with a lock and a high QC fits, twice over");
+static_assert(storage_journal_bytes_max >= storage_journal_entries_max * 1024,
+              "a few thousand small records fit, four times over");
+static_assert(storage_journal_bytes_max >= storage_value_bytes_max, "any one stored value fits in the journal");
 // One page of Store::state_range: at most 4,096 entries and, past the first entry,
 // at most 16 MiB (ledger entries are <= 97 B of key and 8 KiB of value, so a full
 // page of the largest puts is 32 MiB; the byte bound halves the worst case).

@@ -21,15 +21,16 @@ namespace fs = std::filesystem;
 
 Hash32 cluster_a() { return sha256(as_bytes("cluster a")); }
 
-Bytes block_bytes(std::uint64_t height) {
-  Prng prng(height);
-  Bytes b(100 + height % 300);
+Bytes unit_bytes(std::uint64_t sequence) {
+  Prng prng(sequence);
+  Bytes b(100 + sequence % 300);
   prng.fill(b);
   return b;
 }
-Hash32 block_id(std::uint64_t height) { return sha256(block_bytes(height)); }
-Bytes cert_bytes(std::uint64_t height) { return Bytes(50, static_cast<std::uint8_t>(height)); }
+Hash32 unit_id(std::uint64_t sequence) { return sha256(unit_bytes(sequence)); }
+Bytes proof_bytes(std::uint64_t sequence) { return Bytes(50, static_cast<std::uint8_t>(sequence)); }
 Bytes receipt_bytes(std::uint64_t height) { return Bytes(3, static_cast<std::uint8_t>(height + 1)); }
+Hash32 digest_of(std::uint64_t height) { return sha256(as_bytes("digest " + std::to_string(height))); }
 
 class TempDir {
  public:
@@ -50,7 +51,7 @@ Options options_for(const TempDir& dir, std::uint64_t keep = 10000) {
   Options o;
   o.path = dir.path();
   o.cluster_id = cluster_a();
-  o.keep_blocks = keep;
+  o.keep_commits = keep;
   return o;
 }
 
@@ -61,141 +62,319 @@ std::unique_ptr<Store> open_ok(const Options& o) {
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
-void append(Store& store, std::uint64_t height) {
-  ASSERT_TRUE(store.append_block(height, block_id(height), block_bytes(height), cert_bytes(height),
-                                 receipt_bytes(height))
-                  .ok());
+void commit(Store& store, std::uint64_t sequence) {
+  auto s = store.append_commit(sequence, unit_id(sequence), unit_bytes(sequence), proof_bytes(sequence));
+  ASSERT_TRUE(s.ok()) << sequence << ": " << describe(s.error());
+}
+void execute(Store& store, std::uint64_t height, std::span<const StateWrite> writes = {}) {
+  auto s = store.apply_execution(height, receipt_bytes(height), writes, digest_of(height));
+  ASSERT_TRUE(s.ok()) << height << ": " << describe(s.error());
+}
+void advance(Store& store, std::uint64_t height) {
+  ASSERT_NO_FATAL_FAILURE(commit(store, height));
+  ASSERT_NO_FATAL_FAILURE(execute(store, height));
 }
 
-void expect_block_bytes(Store& store, std::uint64_t height, const Hash32& id, const Bytes& block) {
-  EXPECT_EQ(*store.block_id_at(height), id);
-  EXPECT_EQ(*store.block(id), block);
+void expect_commit(Store& store, std::uint64_t sequence) {
+  auto c = store.commit_at(sequence);
+  ASSERT_TRUE(c.ok()) << sequence << ": " << describe(c.error());
+  EXPECT_EQ(c->id, unit_id(sequence));
+  EXPECT_EQ(*c->unit, unit_bytes(sequence));
+  EXPECT_EQ(c->proof, proof_bytes(sequence));
+  auto by_id = store.sequence_of(unit_id(sequence));
+  ASSERT_TRUE(by_id.ok()) << sequence;
+  EXPECT_EQ(*by_id, sequence);
+  auto unit = store.unit(unit_id(sequence));
+  ASSERT_TRUE(unit.ok()) << sequence;
+  EXPECT_EQ(**unit, unit_bytes(sequence));
+}
+void expect_executed(Store& store, std::uint64_t height) {
+  auto receipts = store.receipts(height);
+  ASSERT_TRUE(receipts.ok()) << height << ": " << describe(receipts.error());
+  EXPECT_EQ(*receipts, receipt_bytes(height));
+  auto digest = store.state_digest_at(height);
+  ASSERT_TRUE(digest.ok()) << height;
+  EXPECT_EQ(*digest, digest_of(height));
 }
 
-void expect_block(Store& store, std::uint64_t height) {
-  auto id = store.block_id_at(height);
-  ASSERT_TRUE(id.ok()) << height << ": " << describe(id.error());
-  EXPECT_EQ(*id, block_id(height));
-  auto b = store.block_at(height);
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(**b, block_bytes(height));
-  EXPECT_EQ(*store.block(*id), block_bytes(height));
-  EXPECT_EQ(*store.certificate(*id), cert_bytes(height));
-  EXPECT_EQ(*store.receipts(height), receipt_bytes(height));
+std::map<Bytes, Bytes> journal_of(Store& store) {
+  auto entries = store.journal();
+  EXPECT_TRUE(entries.ok());
+  return entries.ok() ? std::map<Bytes, Bytes>(entries->begin(), entries->end()) : std::map<Bytes, Bytes>{};
+}
+std::map<Hash32, Bytes> units_of(Store& store) {
+  auto units = store.journal_units();
+  EXPECT_TRUE(units.ok());
+  return units.ok() ? std::map<Hash32, Bytes>(units->begin(), units->end()) : std::map<Hash32, Bytes>{};
 }
 
-// Both sides of both gates.
+// Both sides of storage.write_batching and storage.block_cache.
 class StoreGates : public ::testing::TestWithParam<std::tuple<bool, bool>> {
  protected:
   void SetUp() override {
     batching_ = std::make_unique<ScopedGate>(Gate::storage_write_batching, std::get<0>(GetParam()));
     cache_ = std::make_unique<ScopedGate>(Gate::storage_block_cache, std::get<1>(GetParam()));
   }
+  bool batching() const { return std::get<0>(GetParam()); }
+  bool cache() const { return std::get<1>(GetParam()); }
   std::unique_ptr<ScopedGate> batching_, cache_;
 };
 
-TEST_P(StoreGates, AppendReadReopen) {
+TEST_P(StoreGates, CommitExecuteReadReopen) {
   TempDir dir;
   {
     auto store = open_ok(options_for(dir));
     ASSERT_TRUE(store);
     EXPECT_EQ(store->committed_height(), 0u);
-    for (std::uint64_t h = 1; h <= 100; ++h) append(*store, h);
+    EXPECT_EQ(store->executed_height(), 0u);
+    const auto syncs = store->counters().synced_writes;
+    for (std::uint64_t h = 1; h <= 100; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
     EXPECT_EQ(store->committed_height(), 100u);
-    for (std::uint64_t h = 1; h <= 100; ++h) expect_block(*store, h);  // read-your-writes
+    EXPECT_EQ(store->executed_height(), 100u);
+    for (std::uint64_t h = 1; h <= 100; ++h) {  // read-your-writes
+      ASSERT_NO_FATAL_FAILURE(expect_commit(*store, h));
+      ASSERT_NO_FATAL_FAILURE(expect_executed(*store, h));
+    }
     ASSERT_TRUE(store->flush().ok());
     EXPECT_EQ(store->durable_height(), 100u);
-    EXPECT_EQ(store->append_block(5, block_id(5), {}, {}, {}).error(), StorageError::height_not_next);
-    EXPECT_EQ(store->append_block(102, block_id(5), {}, {}, {}).error(), StorageError::height_not_next);
-    EXPECT_EQ(store->block_at(101).error(), StorageError::not_found);
-    EXPECT_EQ(store->block_at(0).error(), StorageError::not_found);
-    // Block reads hit the cache only with the gate on, by height and by id.
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->block_at(50).ok());
-    const auto hits_by_height = store->counters().block_cache_hits;
-    EXPECT_EQ(*store->block(block_id(60)), block_bytes(60));
-    if (gate_enabled(Gate::storage_block_cache)) {
-      EXPECT_GE(hits_by_height, 3u);
-      EXPECT_EQ(store->counters().block_cache_hits, hits_by_height + 1);
+    // Gate off: every append and every execution was its own synced write. On:
+    // one per storage_pending_writes_max of them (two here), then the flush.
+    if (batching()) {
+      EXPECT_LE(store->counters().synced_writes - syncs, 3u);
+    } else {
+      EXPECT_EQ(store->counters().synced_writes - syncs, 200u);
+    }
+    EXPECT_EQ(store->append_commit(5, unit_id(5), {}, {}).error(), StorageError::height_not_next);
+    EXPECT_EQ(store->append_commit(102, unit_id(102), {}, {}).error(), StorageError::height_not_next);
+    EXPECT_EQ(store->commit_at(101).error(), StorageError::not_found);
+    EXPECT_EQ(store->commit_at(0).error(), StorageError::not_found);
+    EXPECT_EQ(store->receipts(101).error(), StorageError::not_found);
+    EXPECT_EQ(store->sequence_of(sha256(as_bytes("never"))).error(), StorageError::not_found);
+    EXPECT_EQ(store->unit(sha256(as_bytes("never"))).error(), StorageError::not_found);
+    // Unit reads hit the cache only with the gate on, by sequence and by id.
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(store->commit_at(50).ok());
+    const auto hits_by_sequence = store->counters().block_cache_hits;
+    EXPECT_EQ(**store->unit(unit_id(60)), unit_bytes(60));
+    if (cache()) {
+      EXPECT_GE(hits_by_sequence, 3u);
+      EXPECT_EQ(store->counters().block_cache_hits, hits_by_sequence + 1);
+      // A hit copies nothing: the same bytes as the cached entry.
+      EXPECT_EQ(store->commit_at(50)->unit.get(), store->commit_at(50)->unit.get());
     } else {
       EXPECT_EQ(store->counters().block_cache_hits, 0u);
       EXPECT_EQ(store->block_cache_size(), 0u);
-    }
-    // Synced writes: one per append with batching off; a couple with it on.
-    if (gate_enabled(Gate::storage_write_batching)) {
-      EXPECT_LE(store->counters().synced_writes, 4u);
-    } else {
-      EXPECT_GE(store->counters().synced_writes, 100u);
     }
   }
   auto store = open_ok(options_for(dir));
   ASSERT_TRUE(store);
   EXPECT_EQ(store->committed_height(), 100u);
-  for (std::uint64_t h = 1; h <= 100; ++h) expect_block(*store, h);
-  // Memory: the blocks are in SST files after the reopen; reading them went
-  // through the block cache and open table readers; new writes fill a memtable.
+  EXPECT_EQ(store->executed_height(), 100u);
+  EXPECT_EQ(*store->last_state_digest(), digest_of(100));
+  for (std::uint64_t h = 1; h <= 100; ++h) {
+    ASSERT_NO_FATAL_FAILURE(expect_commit(*store, h));
+    ASSERT_NO_FATAL_FAILURE(expect_executed(*store, h));
+  }
+  // Memory: the data is in SST files after the reopen; reading it went through the
+  // block cache and open table readers; new writes fill a memtable.
   const MemoryUsage before = store->memory_usage();
   EXPECT_GT(before.block_cache, 0u);
   EXPECT_GT(before.table_readers, 0u);
   EXPECT_LE(before.block_cache, limits::storage_rocksdb_cache_bytes);
-  for (std::uint64_t h = 101; h <= 200; ++h) append(*store, h);
+  for (std::uint64_t h = 101; h <= 200; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
   ASSERT_TRUE(store->flush().ok());
   EXPECT_GT(store->memory_usage().memtables, before.memtables);
   EXPECT_LE(store->memory_usage().memtables, limits::storage_memtables_bytes_max);
 }
 
-TEST_P(StoreGates, SafetyRecordIsSyncedWithPendingWrites) {
-  TempDir dir;
-  auto store = open_ok(options_for(dir));
-  ASSERT_TRUE(store);
-  EXPECT_FALSE(store->safety_record()->has_value());
-  append(*store, 1);
-  const auto before = store->counters().synced_writes;
-  ASSERT_TRUE(store->write_safety_record(Bytes{1, 2, 3}).ok());
-  EXPECT_EQ(store->counters().synced_writes, before + 1);  // exactly one synced write
-  EXPECT_EQ(store->durable_height(), 1u);                  // the pending append went with it
-  EXPECT_EQ(**store->safety_record(), (Bytes{1, 2, 3}));
-  ASSERT_TRUE(store->write_safety_record(Bytes{4}).ok());
-  store.reset();
-  store = open_ok(options_for(dir));
-  EXPECT_EQ(**store->safety_record(), (Bytes{4}));
-}
-
-TEST_P(StoreGates, StateReadWriteDelete) {
-  TempDir dir;
-  auto store = open_ok(options_for(dir));
-  ASSERT_TRUE(store);
-  ASSERT_TRUE(store->put_state(as_bytes("k"), as_bytes("v1")).ok());
-  EXPECT_EQ(**store->state(as_bytes("k")), Bytes({'v', '1'}));
-  ASSERT_TRUE(store->put_state(as_bytes("k"), as_bytes("v2")).ok());
-  EXPECT_EQ(**store->state(as_bytes("k")), Bytes({'v', '2'}));
-  ASSERT_TRUE(store->delete_state(as_bytes("k")).ok());
-  EXPECT_FALSE(store->state(as_bytes("k"))->has_value());
-  ASSERT_TRUE(store->put_state(as_bytes("z"), as_bytes("1")).ok());
-  ASSERT_TRUE(store->flush().ok());
-  store.reset();
-  store = open_ok(options_for(dir));
-  EXPECT_EQ(**store->state(as_bytes("z")), Bytes({'1'}));
-  EXPECT_FALSE(store->state(as_bytes("k"))->has_value());
-}
-
-TEST_P(StoreGates, StateWritesGoWithTheBlock) {
+TEST_P(StoreGates, ExecutionFollowsTheStreamInOrder) {
   TempDir dir;
   {
     auto store = open_ok(options_for(dir));
     ASSERT_TRUE(store);
+    EXPECT_EQ(store->last_state_digest().error(), StorageError::not_found);  // nothing executed
+    EXPECT_EQ(store->apply_execution(1, {}, {}, digest_of(1)).error(), StorageError::not_committed);
+    EXPECT_EQ(store->apply_execution(2, {}, {}, digest_of(2)).error(), StorageError::execution_not_next);
+    for (std::uint64_t h = 1; h <= 3; ++h) ASSERT_NO_FATAL_FAILURE(commit(*store, h));
+    // Committed, not executed: readable, but no receipts or digest yet.
+    ASSERT_NO_FATAL_FAILURE(expect_commit(*store, 3));
+    EXPECT_EQ(store->receipts(1).error(), StorageError::not_found);
+    EXPECT_EQ(store->state_digest_at(1).error(), StorageError::not_found);
     const Bytes v1{1}, v2{2};
     const StateWrite writes[] = {{as_bytes("a"), v1}, {as_bytes("b"), v2}};
-    ASSERT_TRUE(store->append_block(1, block_id(1), block_bytes(1), cert_bytes(1), receipt_bytes(1), writes).ok());
-    EXPECT_EQ(**store->state(as_bytes("b")), v2);  // visible before the flush
+    ASSERT_NO_FATAL_FAILURE(execute(*store, 1, writes));
+    EXPECT_EQ(store->apply_execution(3, {}, {}, digest_of(3)).error(), StorageError::execution_not_next);
+    EXPECT_EQ(store->apply_execution(1, {}, {}, digest_of(1)).error(), StorageError::execution_not_next);
+    // Refused whole: a value too large writes neither the state nor the height.
     const Bytes huge(limits::storage_value_bytes_max + 1, 0);
-    const StateWrite too_big[] = {{as_bytes("c"), huge}};
-    EXPECT_EQ(store->append_block(2, block_id(2), {}, {}, {}, too_big).error(), StorageError::too_large);
-    EXPECT_EQ(store->committed_height(), 1u);  // refused whole
+    const StateWrite too_big[] = {{as_bytes("c"), huge}, {as_bytes("d"), v1}};
+    EXPECT_EQ(store->apply_execution(2, {}, too_big, digest_of(2)).error(), StorageError::too_large);
+    EXPECT_EQ(store->apply_execution(2, huge, {}, digest_of(2)).error(), StorageError::too_large);
+    EXPECT_EQ(store->executed_height(), 1u);
+    ASSERT_NO_FATAL_FAILURE(execute(*store, 2));
+    EXPECT_EQ(*store->last_state_digest(), digest_of(2));  // visible before any flush
+    auto state = store->state_range({}, 10);
+    ASSERT_TRUE(state.ok());
+    EXPECT_EQ((std::map<Bytes, Bytes>(state->begin(), state->end())),
+              (std::map<Bytes, Bytes>{{Bytes{'a'}, v1}, {Bytes{'b'}, v2}}));
     ASSERT_TRUE(store->flush().ok());
   }
   auto store = open_ok(options_for(dir));
-  EXPECT_EQ(**store->state(as_bytes("a")), Bytes{1});
-  EXPECT_FALSE(store->state(as_bytes("c"))->has_value());
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->committed_height(), 3u);
+  EXPECT_EQ(store->executed_height(), 2u);
+  ASSERT_NO_FATAL_FAILURE(expect_executed(*store, 2));
+  EXPECT_EQ(store->receipts(3).error(), StorageError::not_found);
+  // The gap (2, 3] is what a restart replays: still there.
+  ASSERT_NO_FATAL_FAILURE(expect_commit(*store, 3));
+  ASSERT_NO_FATAL_FAILURE(execute(*store, 3));
+  EXPECT_EQ(*store->last_state_digest(), digest_of(3));
+}
+
+TEST_P(StoreGates, GenesisOnceOnAnEmptyStore) {
+  TempDir dir;
+  const Bytes v{7};
+  const StateWrite genesis[] = {{as_bytes("g1"), v}, {as_bytes("g2"), v}};
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    const auto syncs = store->counters().synced_writes;
+    ASSERT_TRUE(store->apply_genesis(genesis).ok());
+    EXPECT_EQ(store->counters().synced_writes, syncs + (batching() ? 0 : 1));  // one write, gate off
+    EXPECT_EQ(store->state_range({}, 10)->size(), 2u);  // visible before any flush
+    EXPECT_EQ(store->apply_genesis(genesis).error(), StorageError::not_genesis);  // state present
+    ASSERT_TRUE(store->flush().ok());
+  }
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->state_range({}, 10)->size(), 2u);
+    EXPECT_EQ(store->apply_genesis(genesis).error(), StorageError::not_genesis);
+  }
+  // Something executed, even with an empty state: refused.
+  TempDir other;
+  auto store = open_ok(options_for(other));
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(advance(*store, 1));
+  EXPECT_EQ(store->apply_genesis(genesis).error(), StorageError::not_genesis);
+  EXPECT_TRUE(store->state_range({}, 10)->empty());
+}
+
+TEST_P(StoreGates, JournalPutEraseReopen) {
+  TempDir dir;
+  const std::map<Bytes, Bytes> expected{{Bytes{'c'}, Bytes{9}}, {Bytes{'s'}, Bytes{3, 3}}};
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(journal_of(*store).empty());
+    const auto syncs = store->counters().synced_writes;
+    ASSERT_TRUE(store->journal_put(Bytes{'s'}, Bytes{1}).ok());
+    ASSERT_TRUE(store->journal_put(Bytes{'v', 1}, Bytes{2}).ok());
+    ASSERT_TRUE(store->journal_put(Bytes{'s'}, Bytes{3, 3}).ok());  // replaces
+    ASSERT_TRUE(store->journal_put(Bytes{'c'}, Bytes{9}).ok());
+    ASSERT_TRUE(store->journal_erase(Bytes{'v', 1}).ok());
+    ASSERT_TRUE(store->journal_erase(Bytes{'v', 1}).ok());  // absent: no-op, no write
+    // Gate off: each put and each real erase was its own synced write; on: none yet.
+    EXPECT_EQ(store->counters().synced_writes, syncs + (batching() ? 0 : 5));
+    EXPECT_EQ(journal_of(*store), expected);  // read-your-writes, in key order
+    ASSERT_TRUE(store->flush().ok());
+    EXPECT_EQ(store->counters().synced_writes, syncs + (batching() ? 1 : 5));
+    const Bytes long_key(limits::storage_journal_key_bytes_max + 1, 'k');
+    EXPECT_EQ(store->journal_put(long_key, Bytes{1}).error(), StorageError::too_large);
+    const Bytes huge(limits::storage_value_bytes_max + 1, 0);
+    EXPECT_EQ(store->journal_put(Bytes{'x'}, huge).error(), StorageError::too_large);
+  }
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(journal_of(*store), expected);
+  auto entries = store->journal();
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ(entries->front().first, Bytes{'c'});  // key order
+}
+
+TEST_P(StoreGates, UnitsOwnedByTheJournalUntilCommitted) {
+  TempDir dir;
+  const Bytes u1(300, 1), u2(20, 2), u2b(40, 22), u3(5, 3);
+  const Hash32 id1 = sha256(u1), id2 = sha256(u2), id3 = sha256(u3);
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(units_of(*store).empty());
+    const auto syncs = store->counters().synced_writes;
+    ASSERT_TRUE(store->unit_put(id1, u1).ok());
+    ASSERT_TRUE(store->unit_put(id2, u2).ok());
+    ASSERT_TRUE(store->unit_put(id3, u3).ok());
+    ASSERT_TRUE(store->unit_put(id2, u2b).ok());  // replaces
+    ASSERT_TRUE(store->unit_erase(id3).ok());
+    ASSERT_TRUE(store->unit_erase(id3).ok());  // absent: no-op, no write
+    EXPECT_EQ(store->counters().synced_writes, syncs + (batching() ? 0 : 5));
+    EXPECT_EQ(units_of(*store), (std::map<Hash32, Bytes>{{id1, u1}, {id2, u2b}}));  // read-your-writes
+    EXPECT_EQ(**store->unit(id1), u1);
+    EXPECT_EQ(store->unit(id3).error(), StorageError::not_found);
+    ASSERT_TRUE(store->flush().ok());
+    // Committing id1 moves it out of the journal in the same batch; its bytes stay.
+    ASSERT_TRUE(store->append_commit(1, id1, u1, proof_bytes(1)).ok());
+    EXPECT_EQ(units_of(*store), (std::map<Hash32, Bytes>{{id2, u2b}}));
+    EXPECT_EQ(**store->unit(id1), u1);
+    EXPECT_EQ(*store->sequence_of(id1), 1u);
+    // A committed unit is no longer the journal's: erasing or putting it again
+    // changes nothing (and writes nothing).
+    const auto before = store->counters().synced_writes;
+    ASSERT_TRUE(store->unit_erase(id1).ok());
+    ASSERT_TRUE(store->unit_put(id1, u1).ok());
+    if (!batching()) {
+      EXPECT_EQ(store->counters().synced_writes, before);
+    }
+    EXPECT_EQ(units_of(*store), (std::map<Hash32, Bytes>{{id2, u2b}}));
+    EXPECT_EQ(*store->commit_at(1)->unit, u1);
+    ASSERT_TRUE(store->unit_put(id3, u3).ok());
+    ASSERT_TRUE(store->flush().ok());
+  }
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(units_of(*store), (std::map<Hash32, Bytes>{{id2, u2b}, {id3, u3}}));
+  EXPECT_EQ(**store->unit(id1), u1);
+  EXPECT_EQ(*store->commit_at(1)->unit, u1);
+}
+
+// The write-once trick, both sides: a commit of a journal-owned unit of the same
+// size writes only its index (the stored bytes stay, even were the commit's to
+// differ: ids cover the bytes, so they cannot), and one of another size writes
+// the commit's bytes.
+TEST_P(StoreGates, CommitOfAJournalUnitWritesItsBytesOnce) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  const Bytes stored(64, 1), same_size(64, 2), other_size(65, 3);
+  const Hash32 a = sha256(as_bytes("a")), b = sha256(as_bytes("b"));
+  ASSERT_TRUE(store->unit_put(a, stored).ok());
+  ASSERT_TRUE(store->unit_put(b, stored).ok());
+  ASSERT_TRUE(store->append_commit(1, a, same_size, proof_bytes(1)).ok());
+  ASSERT_TRUE(store->append_commit(2, b, other_size, proof_bytes(2)).ok());
+  ASSERT_TRUE(store->flush().ok());
+  store.reset();
+  store = open_ok(options_for(dir));  // from RocksDB, not the block cache
+  ASSERT_TRUE(store);
+  EXPECT_EQ(**store->unit(a), stored);  // not written again
+  EXPECT_EQ(**store->unit(b), other_size);
+  EXPECT_TRUE(units_of(*store).empty());
+}
+
+TEST_P(StoreGates, AnIdCommitsOnce) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  ASSERT_NO_FATAL_FAILURE(commit(*store, 1));
+  EXPECT_EQ(store->append_commit(2, unit_id(1), unit_bytes(1), proof_bytes(2)).error(),
+            StorageError::already_committed);
+  EXPECT_EQ(store->committed_height(), 1u);
+  ASSERT_TRUE(store->flush().ok());
+  store.reset();
+  store = open_ok(options_for(dir));  // the index from RocksDB, nothing cached
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->append_commit(2, unit_id(1), unit_bytes(1), proof_bytes(2)).error(),
+            StorageError::already_committed);
+  ASSERT_NO_FATAL_FAILURE(commit(*store, 2));
 }
 
 TEST_P(StoreGates, PruningKeepsLastKAndBoundsTheCache) {
@@ -203,103 +382,50 @@ TEST_P(StoreGates, PruningKeepsLastKAndBoundsTheCache) {
   {
     auto store = open_ok(options_for(dir, 20));
     ASSERT_TRUE(store);
-    for (std::uint64_t h = 1; h <= 1000; ++h) append(*store, h);
+    for (std::uint64_t h = 1; h <= 1000; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
     EXPECT_EQ(store->first_kept_height(), 981u);
-    EXPECT_EQ(store->counters().pruned_blocks, 980u);
-    EXPECT_EQ(store->block_at(980).error(), StorageError::pruned);
+    EXPECT_EQ(store->counters().pruned_commits, 980u);
+    EXPECT_EQ(store->commit_at(980).error(), StorageError::pruned);
     EXPECT_EQ(store->receipts(1).error(), StorageError::pruned);
-    EXPECT_EQ(store->block(block_id(980)).error(), StorageError::not_found);  // gone by id too
-    for (std::uint64_t h = 981; h <= 1000; ++h) expect_block(*store, h);
-    EXPECT_LE(store->block_cache_size(), 20u);  // pruned heights left the cache
+    EXPECT_EQ(store->state_digest_at(980).error(), StorageError::pruned);
+    EXPECT_EQ(store->unit(unit_id(980)).error(), StorageError::not_found);  // gone by id too
+    EXPECT_EQ(store->sequence_of(unit_id(980)).error(), StorageError::not_found);
+    for (std::uint64_t h = 981; h <= 1000; ++h) {
+      ASSERT_NO_FATAL_FAILURE(expect_commit(*store, h));
+      ASSERT_NO_FATAL_FAILURE(expect_executed(*store, h));
+    }
+    EXPECT_LE(store->block_cache_size(), 20u);  // pruned sequences left the cache
   }
   auto store = open_ok(options_for(dir, 20));
   ASSERT_TRUE(store);
   EXPECT_EQ(store->first_kept_height(), 981u);
-  for (std::uint64_t h = 981; h <= 1000; ++h) expect_block(*store, h);
-  EXPECT_EQ(store->block(block_id(500)).error(), StorageError::not_found);
+  for (std::uint64_t h = 981; h <= 1000; ++h) ASSERT_NO_FATAL_FAILURE(expect_commit(*store, h));
+  EXPECT_EQ(store->unit(unit_id(500)).error(), StorageError::not_found);
 }
 
-TEST_P(StoreGates, PendingBlocksPutDeleteCommitReopen) {
+// Pruning stops at the executed height: the commits above it are the executor's
+// replay, and the executed height's receipts and digest are the restart's.
+TEST_P(StoreGates, PruningNeverPassesTheExecutedHeight) {
   TempDir dir;
-  const bool batching = gate_enabled(Gate::storage_write_batching);
-  const Bytes p1(300, 1), p2(20, 2), p2b(40, 22), p3(5, 3);
-  const Hash32 id1 = sha256(p1), id2 = sha256(p2), id3 = sha256(p3);
   {
-    auto store = open_ok(options_for(dir));
+    auto store = open_ok(options_for(dir, 5));
     ASSERT_TRUE(store);
-    EXPECT_TRUE(store->pending_blocks()->empty());
-    const auto syncs = store->counters().synced_writes;
-    ASSERT_TRUE(store->put_pending_block(id1, p1).ok());
-    ASSERT_TRUE(store->put_pending_block(id2, p2).ok());
-    ASSERT_TRUE(store->put_pending_block(id3, p3).ok());
-    ASSERT_TRUE(store->put_pending_block(id2, p2b).ok());  // replaces
-    ASSERT_TRUE(store->delete_pending_block(id3).ok());
-    ASSERT_TRUE(store->delete_pending_block(id3).ok());  // absent: no-op
-    // Gate off: each put and each delete of a pending id was its own synced write.
-    // On: none yet, the safety record takes them all in one.
-    EXPECT_EQ(store->counters().synced_writes, syncs + (batching ? 0 : 5));
-    EXPECT_EQ(store->pending_block_count(), 2u);
-    auto pending = store->pending_blocks();  // read-your-writes
-    ASSERT_TRUE(pending.ok());
-    std::map<Hash32, Bytes> expected{{id1, p1}, {id2, p2b}};
-    EXPECT_EQ((std::map<Hash32, Bytes>(pending->begin(), pending->end())), expected);
-    ASSERT_TRUE(store->write_safety_record(Bytes{9}).ok());
-    EXPECT_EQ(store->counters().synced_writes, syncs + (batching ? 1 : 6));
-    // Committing block id1 removes its pending entry in the same batch.
-    ASSERT_TRUE(store->append_block(1, id1, p1, cert_bytes(1), receipt_bytes(1)).ok());
-    EXPECT_EQ(store->pending_block_count(), 1u);
-    ASSERT_EQ(store->pending_blocks()->size(), 1u);
-    EXPECT_EQ(store->pending_blocks()->front().first, id2);
-    ASSERT_TRUE(store->flush().ok());
-    ASSERT_TRUE(store->put_pending_block(id3, p3).ok());
+    for (std::uint64_t h = 1; h <= 50; ++h) ASSERT_NO_FATAL_FAILURE(commit(*store, h));
+    EXPECT_EQ(store->first_kept_height(), 1u);  // nothing executed: everything kept
+    for (std::uint64_t h = 1; h <= 10; ++h) ASSERT_NO_FATAL_FAILURE(execute(*store, h));
+    EXPECT_EQ(store->first_kept_height(), 10u);  // up to, not past, the executed height
+    EXPECT_EQ(store->commit_at(9).error(), StorageError::pruned);
+    ASSERT_NO_FATAL_FAILURE(expect_executed(*store, 10));
     ASSERT_TRUE(store->flush().ok());
   }
-  auto store = open_ok(options_for(dir));
+  auto store = open_ok(options_for(dir, 5));
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->pending_block_count(), 2u);
-  auto pending = store->pending_blocks();
-  ASSERT_TRUE(pending.ok());
-  std::map<Hash32, Bytes> expected{{id2, p2b}, {id3, p3}};
-  EXPECT_EQ((std::map<Hash32, Bytes>(pending->begin(), pending->end())), expected);
-  EXPECT_EQ(**store->safety_record(), Bytes{9});
-  expect_block_bytes(*store, 1, id1, p1);
-}
-
-TEST_P(StoreGates, StateDigestsKeptAndPrunedWithBlocks) {
-  TempDir dir;
-  auto digest = [](std::uint64_t h) { return sha256(as_bytes("digest " + std::to_string(h))); };
-  {
-    auto store = open_ok(options_for(dir, 10));
-    ASSERT_TRUE(store);
-    EXPECT_EQ(store->last_state_digest().error(), StorageError::not_found);  // nothing committed
-    for (std::uint64_t h = 1; h <= 30; ++h) {
-      const auto d = digest(h);
-      if (h == 25) {
-        append(*store, h);  // the old call, without a digest, still compiles and works
-      } else {
-        ASSERT_TRUE(store->append_block(h, block_id(h), block_bytes(h), cert_bytes(h), receipt_bytes(h), {}, &d).ok());
-      }
-      if (h == 25) {
-        EXPECT_EQ(store->last_state_digest().error(), StorageError::not_found);
-      } else {
-        EXPECT_EQ(*store->last_state_digest(), d) << h;  // visible before any flush
-      }
-    }
-    ASSERT_TRUE(store->flush().ok());
-  }
-  auto store = open_ok(options_for(dir, 10));
-  ASSERT_TRUE(store);
-  EXPECT_EQ(*store->last_state_digest(), digest(30));
-  for (std::uint64_t h = 21; h <= 30; ++h) {
-    if (h == 25) {
-      EXPECT_EQ(store->state_digest_at(h).error(), StorageError::not_found);
-    } else {
-      EXPECT_EQ(*store->state_digest_at(h), digest(h)) << h;
-    }
-  }
-  EXPECT_EQ(store->state_digest_at(20).error(), StorageError::pruned);
-  EXPECT_EQ(store->state_digest_at(31).error(), StorageError::not_found);
-  EXPECT_EQ(store->state_digest_at(0).error(), StorageError::not_found);
+  EXPECT_EQ(store->first_kept_height(), 10u);
+  for (std::uint64_t h = 10; h <= 50; ++h) ASSERT_NO_FATAL_FAILURE(expect_commit(*store, h));
+  for (std::uint64_t h = 11; h <= 50; ++h) ASSERT_NO_FATAL_FAILURE(execute(*store, h));
+  EXPECT_EQ(store->first_kept_height(), 46u);  // the last K once execution caught up
+  ASSERT_NO_FATAL_FAILURE(expect_commit(*store, 46));
+  EXPECT_EQ(store->commit_at(45).error(), StorageError::pruned);
 }
 
 TEST_P(StoreGates, StateRangePagesInKeyOrderWithPendingWrites) {
@@ -308,29 +434,33 @@ TEST_P(StoreGates, StateRangePagesInKeyOrderWithPendingWrites) {
   ASSERT_TRUE(store);
   std::map<Bytes, Bytes> model;
   Prng prng(11);
-  for (int i = 0; i < 300; ++i) {
-    Bytes key(1 + prng.uniform(6), 0);
-    prng.fill(key);
-    Bytes value(prng.uniform(20), 0);
-    prng.fill(value);
-    ASSERT_TRUE(store->put_state(key, value).ok());
-    model[key] = value;
-    if (i == 150) {
-      ASSERT_TRUE(store->flush().ok());  // half in the database, half pending
+  auto random_entries = [&](int count) {
+    std::vector<std::pair<Bytes, Bytes>> entries;
+    for (int i = 0; i < count; ++i) {
+      Bytes key(1 + prng.uniform(6), 0);
+      prng.fill(key);
+      Bytes value(prng.uniform(20), 0);
+      prng.fill(value);
+      entries.emplace_back(std::move(key), std::move(value));
     }
-  }
-  // Deletes and overwrites of flushed keys, still pending (with batching on).
+    return entries;
+  };
+  auto as_writes = [](const std::vector<std::pair<Bytes, Bytes>>& entries) {
+    std::vector<StateWrite> writes;
+    for (const auto& [k, v] : entries) writes.push_back({k, v});
+    return writes;
+  };
+  const auto genesis = random_entries(150);
+  ASSERT_TRUE(store->apply_genesis(as_writes(genesis)).ok());
+  for (const auto& [k, v] : genesis) model[k] = v;
+  ASSERT_TRUE(store->flush().ok());  // half in the database, half pending below
+  ASSERT_NO_FATAL_FAILURE(commit(*store, 1));
+  auto block = random_entries(150);
+  // Overwrites of flushed keys, still pending (with batching on).
   int changed = 0;
-  for (auto it = model.begin(); it != model.end() && changed < 40; ++changed) {
-    if (changed % 2 == 0) {
-      ASSERT_TRUE(store->delete_state(it->first).ok());
-      it = model.erase(it);
-    } else {
-      ASSERT_TRUE(store->put_state(it->first, Bytes{0xee}).ok());
-      it->second = Bytes{0xee};
-      ++it;
-    }
-  }
+  for (auto it = model.begin(); it != model.end() && changed < 40; ++it, ++changed) block.emplace_back(it->first, Bytes{0xee});
+  ASSERT_NO_FATAL_FAILURE(execute(*store, 1, as_writes(block)));
+  for (const auto& [k, v] : block) model[k] = v;
   auto read_all = [&](std::size_t page_size) {
     std::map<Bytes, Bytes> seen;
     Bytes after;
@@ -363,22 +493,37 @@ TEST_P(StoreGates, StateRangePagesInKeyOrderWithPendingWrites) {
   EXPECT_TRUE(store->state_range(Bytes(8, 0xff), 5)->empty());
 }
 
+INSTANTIATE_TEST_SUITE_P(Gates, StoreGates, ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+                         [](const auto& param_info) {
+                           return std::string(std::get<0>(param_info.param) ? "batching" : "nobatching") +
+                                  (std::get<1>(param_info.param) ? "_cache" : "_nocache");
+                         });
+
 TEST(StoreStateRangeTest, PageBounds) {
   TempDir dir;
   auto store = open_ok(options_for(dir));
   ASSERT_TRUE(store);
   // Entries: the page holds at most storage_state_page_entries_max.
+  std::vector<Bytes> keys;
+  const Bytes one{1};
   for (std::size_t i = 0; i < limits::storage_state_page_entries_max + 10; ++i) {
-    Bytes key{'e', static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
-    ASSERT_TRUE(store->put_state(key, Bytes{1}).ok());
+    keys.push_back(Bytes{'e', static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)});
   }
+  std::vector<StateWrite> genesis;
+  for (const auto& k : keys) genesis.push_back({k, one});
+  ASSERT_TRUE(store->apply_genesis(genesis).ok());
   auto page = store->state_range({}, limits::storage_state_page_entries_max * 2);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->size(), limits::storage_state_page_entries_max);
   // Bytes: past the first entry, at most storage_state_page_bytes_max per page.
   const Bytes big(1024 * 1024, 7);
   const std::size_t count = limits::storage_state_page_bytes_max / big.size() + 4;
-  for (std::size_t i = 0; i < count; ++i) ASSERT_TRUE(store->put_state(Bytes{'z', static_cast<std::uint8_t>(i)}, big).ok());
+  std::vector<Bytes> big_keys;
+  for (std::size_t i = 0; i < count; ++i) big_keys.push_back(Bytes{'z', static_cast<std::uint8_t>(i)});
+  std::vector<StateWrite> writes;
+  for (const auto& k : big_keys) writes.push_back({k, big});
+  ASSERT_NO_FATAL_FAILURE(commit(*store, 1));
+  ASSERT_NO_FATAL_FAILURE(execute(*store, 1, writes));
   page = store->state_range(Bytes{'y'}, 1000);
   ASSERT_TRUE(page.ok());
   std::size_t bytes = 0;
@@ -388,40 +533,72 @@ TEST(StoreStateRangeTest, PageBounds) {
   EXPECT_LT(page->size(), count);
 }
 
-TEST(StorePendingBlocksTest, CountBoundSurvivesReopen) {
+TEST(StoreBoundsTest, JournalEntriesBoundSurvivesReopen) {
   TempDir dir;
   ScopedGate batching(Gate::storage_write_batching, true);
-  auto id_of = [](std::size_t i) { return sha256(as_bytes("pending " + std::to_string(i))); };
+  auto key_of = [](std::size_t i) { return Bytes{'r', static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}; };
   {
     auto store = open_ok(options_for(dir));
     ASSERT_TRUE(store);
-    for (std::size_t i = 0; i < limits::storage_pending_blocks_max; ++i) {
-      ASSERT_TRUE(store->put_pending_block(id_of(i), Bytes{1, 2, 3}).ok()) << i;
+    for (std::size_t i = 0; i < limits::storage_journal_entries_max; ++i) {
+      ASSERT_TRUE(store->journal_put(key_of(i), Bytes{1, 2, 3}).ok()) << i;
     }
-    const auto extra = id_of(limits::storage_pending_blocks_max);
-    EXPECT_EQ(store->put_pending_block(extra, Bytes{1}).error(), StorageError::pending_full);
-    EXPECT_TRUE(store->put_pending_block(id_of(5), Bytes{4}).ok());  // replacing is not growing
-    ASSERT_TRUE(store->delete_pending_block(id_of(0)).ok());
-    EXPECT_TRUE(store->put_pending_block(extra, Bytes{1}).ok());
+    const Bytes extra{'x'};
+    EXPECT_EQ(store->journal_put(extra, Bytes{1}).error(), StorageError::journal_full);
+    EXPECT_TRUE(store->journal_put(key_of(5), Bytes{4}).ok());  // replacing is not growing
+    ASSERT_TRUE(store->journal_erase(key_of(0)).ok());
+    EXPECT_TRUE(store->journal_put(extra, Bytes{1}).ok());
     ASSERT_TRUE(store->flush().ok());
-    const Bytes too_big(limits::storage_value_bytes_max + 1, 0);
-    EXPECT_EQ(store->put_pending_block(id_of(1), too_big).error(), StorageError::too_large);
   }
   auto store = open_ok(options_for(dir));
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->pending_block_count(), limits::storage_pending_blocks_max);  // the index is rebuilt
-  EXPECT_EQ(store->put_pending_block(id_of(0), Bytes{1}).error(), StorageError::pending_full);
-  auto pending = store->pending_blocks();
-  ASSERT_TRUE(pending.ok());
-  EXPECT_EQ(pending->size(), limits::storage_pending_blocks_max);
+  EXPECT_EQ(store->journal_put(key_of(0), Bytes{1}).error(), StorageError::journal_full);  // index rebuilt
+  auto entries = store->journal();
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(entries->size(), limits::storage_journal_entries_max);
 }
 
-INSTANTIATE_TEST_SUITE_P(Gates, StoreGates,
-                         ::testing::Combine(::testing::Bool(), ::testing::Bool()),
-                         [](const auto& param_info) {
-                           return std::string(std::get<0>(param_info.param) ? "batching" : "nobatching") +
-                                  (std::get<1>(param_info.param) ? "_cache" : "_nocache");
-                         });
+TEST(StoreBoundsTest, JournalBytesBound) {
+  TempDir dir;
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  const Bytes four_mib(4 * 1024 * 1024, 5);
+  const std::size_t fit = limits::storage_journal_bytes_max / (four_mib.size() + 1);
+  for (std::size_t i = 0; i < fit; ++i) ASSERT_TRUE(store->journal_put(Bytes{static_cast<std::uint8_t>(i)}, four_mib).ok()) << i;
+  EXPECT_EQ(store->journal_put(Bytes{0xff}, four_mib).error(), StorageError::journal_full);
+  EXPECT_TRUE(store->journal_put(Bytes{0}, Bytes{1}).ok());  // shrinking one makes room
+  EXPECT_TRUE(store->journal_put(Bytes{0xff}, four_mib).ok());
+}
+
+TEST(StoreBoundsTest, JournalUnitsBoundSurvivesReopen) {
+  TempDir dir;
+  ScopedGate batching(Gate::storage_write_batching, true);
+  auto id_of = [](std::size_t i) { return sha256(as_bytes("unit " + std::to_string(i))); };
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    for (std::size_t i = 0; i < limits::storage_journal_units_max; ++i) {
+      ASSERT_TRUE(store->unit_put(id_of(i), Bytes{1, 2, 3}).ok()) << i;
+    }
+    const auto extra = id_of(limits::storage_journal_units_max);
+    EXPECT_EQ(store->unit_put(extra, Bytes{1}).error(), StorageError::units_full);
+    EXPECT_TRUE(store->unit_put(id_of(5), Bytes{4}).ok());  // replacing is not growing
+    ASSERT_TRUE(store->unit_erase(id_of(0)).ok());
+    EXPECT_TRUE(store->unit_put(extra, Bytes{1}).ok());
+    ASSERT_TRUE(store->flush().ok());
+    const Bytes too_big(limits::storage_value_bytes_max + 1, 0);
+    EXPECT_EQ(store->unit_put(id_of(1), too_big).error(), StorageError::too_large);
+  }
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->unit_put(id_of(0), Bytes{1}).error(), StorageError::units_full);  // index rebuilt
+  auto units = store->journal_units();
+  ASSERT_TRUE(units.ok());
+  EXPECT_EQ(units->size(), limits::storage_journal_units_max);
+  // Committing one makes room.
+  ASSERT_TRUE(store->append_commit(1, id_of(5), Bytes{4}, {}).ok());
+  EXPECT_TRUE(store->unit_put(id_of(0), Bytes{1}).ok());
+}
 
 // RocksDB deletes obsolete files (tables, blob files) on its own threads, so a
 // file listed here may be gone by the time its size is read: it counts as 0.
@@ -441,24 +618,24 @@ std::size_t blob_file_count(const TempDir& dir) {
   return n;
 }
 
-// storage.blob_files: large values go to blob files with the gate on and stay
-// inline with it off; a store written with either setting opens and reads with
-// the other, and blocks written across both settings all read back.
+// storage.blob_files: large units and proofs go to blob files with the gate on and
+// stay inline with it off; a store written with either setting opens and reads
+// with the other, and commits written across both settings all read back.
 TEST(StoreBlobFilesTest, LargeValuesInBlobFilesAndReadableAcrossSettings) {
   TempDir dir;
-  Prng prng(9);
-  const auto big_block = [&](std::uint64_t h) {
+  const auto big_unit = [&](std::uint64_t h) {
     Bytes b(64 * 1024);
     Prng(h).fill(b);
     return b;
   };
+  const Bytes proof(8 * 1024, 7);
   const auto write = [&](bool blob, std::uint64_t from, std::uint64_t to) {
     ScopedGate gate(Gate::storage_blob_files, blob);
     auto store = open_ok(options_for(dir));
     ASSERT_TRUE(store);
     for (std::uint64_t h = from; h <= to; ++h) {
-      const Bytes b = big_block(h);
-      ASSERT_TRUE(store->append_block(h, sha256(b), b, Bytes(8 * 1024, 7), {}).ok());
+      const Bytes b = big_unit(h);
+      ASSERT_TRUE(store->append_commit(h, sha256(b), b, proof).ok());
     }
     ASSERT_TRUE(store->flush().ok());
   };  // closing flushes the memtables: values reach SST or blob files
@@ -468,76 +645,79 @@ TEST(StoreBlobFilesTest, LargeValuesInBlobFilesAndReadableAcrossSettings) {
     ASSERT_TRUE(store);
     ASSERT_EQ(store->committed_height(), to);
     for (std::uint64_t h = 1; h <= to; ++h) {
-      const Bytes b = big_block(h);
-      auto got = store->block(sha256(b));
+      const Bytes b = big_unit(h);
+      auto got = store->commit_at(h);
       ASSERT_TRUE(got.ok()) << h;
-      EXPECT_EQ(*got, b) << h;
-      EXPECT_EQ(*store->certificate(sha256(b)), Bytes(8 * 1024, 7)) << h;
+      EXPECT_EQ(*got->unit, b) << h;
+      EXPECT_EQ(got->proof, proof) << h;
     }
   };
   write(false, 1, 40);
   EXPECT_EQ(blob_file_count(dir), 0u);  // off: inline
   read_all(true, 40);
   write(true, 41, 80);
-  const std::size_t blobs = blob_file_count(dir);
-  EXPECT_GE(blobs, 1u);  // on: the new values went to blob files
+  EXPECT_GE(blob_file_count(dir), 1u);  // on: the new values went to blob files
   read_all(false, 80);
   read_all(true, 80);
 }
 
-// Endless-load proxy: 512 MiB of blocks through a store that keeps 256 of them.
-// The directory must stay far below what was written: pruned blocks are deleted
+// Endless-load proxy: 512 MiB of units through a store that keeps 256 commits.
+// The directory must stay far below what was written: pruned commits are deleted
 // and the log is bounded by max_total_wal_size (64 MiB). Both sides of
 // storage.blob_files; with it on, pruned values in blob files become garbage that
-// compactions collect (keep_blocks is larger than a memtable here, so blocks do
+// compactions collect (keep_commits is larger than a memtable here, so units do
 // reach the files before they are pruned).
 class StoreSoak : public ::testing::TestWithParam<bool> {};
 
 TEST_P(StoreSoak, DiskStaysBoundedUnderPruning) {
   ScopedGate blob(Gate::storage_blob_files, GetParam());
   TempDir dir;
-  auto o = options_for(dir, 256);
-  auto store = open_ok(o);
+  auto store = open_ok(options_for(dir, 256));
   ASSERT_TRUE(store);
   Prng prng(5);
-  Bytes block(64 * 1024);
-  prng.fill(block);
-  const std::uint64_t blocks = 8192;  // 512 MiB
+  Bytes unit(64 * 1024);
+  prng.fill(unit);
+  const Bytes receipts(64, 1);
+  const std::uint64_t commits = 8192;  // 512 MiB
   std::uint64_t peak = 0;
-  for (std::uint64_t h = 1; h <= blocks; ++h) {
-    block[0] = static_cast<std::uint8_t>(h);
-    block[1] = static_cast<std::uint8_t>(h >> 8);
-    ASSERT_TRUE(store->append_block(h, sha256(block), block, {}, {}).ok());
+  for (std::uint64_t h = 1; h <= commits; ++h) {
+    unit[0] = static_cast<std::uint8_t>(h);
+    unit[1] = static_cast<std::uint8_t>(h >> 8);
+    ASSERT_TRUE(store->append_commit(h, sha256(unit), unit, {}).ok());
+    ASSERT_TRUE(store->apply_execution(h, receipts, {}, digest_of(h)).ok());
     if (h % 512 == 0) {
       ASSERT_TRUE(store->flush().ok());
       peak = std::max(peak, directory_bytes(dir.path()));
     }
   }
-  EXPECT_EQ(store->first_kept_height(), blocks - 255);
+  EXPECT_EQ(store->first_kept_height(), commits - 255);
   std::printf("soak (blob files %s): wrote %llu MiB, kept 16 MiB, directory peak %llu MiB, %zu blob files\n",
-              GetParam() ? "on" : "off", static_cast<unsigned long long>(blocks * block.size() >> 20),
+              GetParam() ? "on" : "off", static_cast<unsigned long long>(commits * unit.size() >> 20),
               static_cast<unsigned long long>(peak >> 20), blob_file_count(dir));
-  // Log (64 MiB) + kept blocks (16 MiB) + flushed tables or blob files not yet
+  // Log (64 MiB) + kept units (16 MiB) + flushed tables or blob files not yet
   // collected, rounded up: 192 MiB, well under half of what was written.
   EXPECT_LT(peak, std::uint64_t{192} << 20);
 }
 
-// Both sides of storage.direct_io_flush: enough 64 KiB blocks to flush the block
-// family's buffer a few times (blob files written by the flush), then every block
+INSTANTIATE_TEST_SUITE_P(BlobFiles, StoreSoak, ::testing::Bool(),
+                         [](const auto& p) { return std::string(p.param ? "blob" : "inline"); });
+
+// Both sides of storage.direct_io_flush: enough 64 KiB units to flush the unit
+// family's buffer a few times (blob files written by the flush), then every unit
 // read back before and after a reopen.
 class StoreDirectIo : public ::testing::TestWithParam<bool> {};
 
-TEST_P(StoreDirectIo, FlushedBlocksReadBack) {
+TEST_P(StoreDirectIo, FlushedUnitsReadBack) {
   ScopedGate gate(Gate::storage_direct_io_flush, GetParam());
   TempDir dir;
-  Bytes block(64 * 1024);
-  Prng(11).fill(block);
+  Bytes unit(64 * 1024);
+  Prng(11).fill(unit);
   auto bytes_at = [&](std::uint64_t h) {
-    Bytes b = block;
+    Bytes b = unit;
     for (int i = 0; i < 8; ++i) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(h >> (8 * i));
     return b;
   };
-  const std::uint64_t blocks = 320;  // 20 MiB: several 4 MiB write buffers
+  const std::uint64_t commits = 320;  // 20 MiB: several 4 MiB write buffers
   // Whether this filesystem takes O_DIRECT, asked independently of the store's
   // probe (the store is created in the directory's parent's filesystem).
   const fs::path own_probe = fs::path(dir.path()).parent_path() / ("direct-io-check-" + std::to_string(::getpid()));
@@ -556,24 +736,21 @@ TEST_P(StoreDirectIo, FlushedBlocksReadBack) {
         EXPECT_NE(e.path().filename().string().rfind(ours, 0), 0u) << e.path();
       }
     }
-    for (std::uint64_t h = 1; h <= blocks; ++h) {
+    for (std::uint64_t h = 1; h <= commits; ++h) {
       const Bytes b = bytes_at(h);
-      ASSERT_TRUE(store->append_block(h, sha256(b), b, {}, {}).ok());
+      ASSERT_TRUE(store->append_commit(h, sha256(b), b, {}).ok());
     }
     ASSERT_TRUE(store->flush().ok());
     EXPECT_GE(blob_file_count(dir), 1u);  // flushes ran
-    for (std::uint64_t h = 1; h <= blocks; ++h) EXPECT_EQ(**store->block_at(h), bytes_at(h)) << h;
+    for (std::uint64_t h = 1; h <= commits; ++h) EXPECT_EQ(*store->commit_at(h)->unit, bytes_at(h)) << h;
   }
   auto store = open_ok(options_for(dir, 1000));
   ASSERT_TRUE(store);
-  for (std::uint64_t h = 1; h <= blocks; ++h) ASSERT_EQ(**store->block_at(h), bytes_at(h)) << h;
+  for (std::uint64_t h = 1; h <= commits; ++h) ASSERT_EQ(*store->commit_at(h)->unit, bytes_at(h)) << h;
 }
 
 INSTANTIATE_TEST_SUITE_P(Gate, StoreDirectIo, ::testing::Bool(),
                          [](const auto& p) { return std::string(p.param ? "direct" : "buffered"); });
-
-INSTANTIATE_TEST_SUITE_P(BlobFiles, StoreSoak, ::testing::Bool(),
-                         [](const auto& p) { return std::string(p.param ? "blob" : "inline"); });
 
 TEST(StoreOpenTest, RefusesAnotherCluster) {
   TempDir dir;
@@ -595,7 +772,9 @@ TEST(StoreOpenTest, RefusesMissingAndForeignDirectories) {
   fs::create_directories(dir.path());
   std::ofstream(dir.path() + "/notes.txt") << "not a database";
   EXPECT_EQ(Store::open(options_for(dir)).error(), StorageError::not_a_store);
-  o.keep_blocks = 0;
+  o.keep_commits = 0;
+  EXPECT_EQ(Store::open(o).error(), StorageError::invalid_options);
+  o.keep_commits = limits::storage_keep_commits_max + 1;
   EXPECT_EQ(Store::open(o).error(), StorageError::invalid_options);
 }
 
@@ -612,7 +791,7 @@ TEST(StoreOpenTest, RefusesCorruptTable) {
   TempDir dir;
   {
     auto store = open_ok(options_for(dir));
-    for (std::uint64_t h = 1; h <= 50; ++h) append(*store, h);
+    for (std::uint64_t h = 1; h <= 50; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
     ASSERT_TRUE(store->flush().ok());
   }  // closing flushes memtables to .sst files
   std::size_t corrupted = 0;
@@ -638,47 +817,165 @@ TEST(StoreOpenTest, RefusesCorruptTable) {
   EXPECT_FALSE(detail.empty());
 }
 
-TEST(StoreOpenTest, RefusesFormat1Store) {
-  // A format 1 store: the seven families of format 1 and its metadata, written
-  // with RocksDB directly.
-  TempDir dir;
-  {
-    rocksdb::DBOptions db_options;
-    db_options.create_if_missing = true;
-    db_options.create_missing_column_families = true;
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "blocks", "certificates", "safety", "heights", "receipts", "state"}) {
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(db_options, dir.path(), families, &handles, &db).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "magic", "kestrel-store").ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[0], "format_version", std::string("\x01\0\0\0\0\0\0\0", 8)).ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
-    delete db;
+std::string u64_le_string(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+std::string be_key(std::uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (56 - 8 * i));
+  return s;
+}
+std::string string_of(ByteSpan b) { return std::string(b.begin(), b.end()); }
+
+// A store as an earlier release left it, written with RocksDB directly: its column
+// families and its metadata (the keys and encodings of those releases' storage.cc),
+// and, for format 2, one committed block with everything that went with it, one
+// pending block and a safety record.
+void write_old_store(const std::string& path, std::uint64_t version) {
+  const std::vector<std::string> format_1{"default", "blocks", "certificates", "safety", "heights", "receipts", "state"};
+  std::vector<std::string> names = format_1;
+  if (version == 2) {
+    names.push_back("digests");
+    names.push_back("pending_blocks");
   }
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(db_options, path, families, &handles, &db).ok());
+  auto put = [&](std::size_t family, const std::string& key, const std::string& value) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[family], key, value).ok());
+  };
+  put(0, "magic", "kestrel-store");
+  put(0, "format_version", u64_le_string(version));
+  put(0, "cluster_id", string_of(cluster_a().span()));
+  put(0, "committed_height", u64_le_string(version == 2 ? 1 : 0));
+  put(0, "first_kept_height", u64_le_string(1));
+  if (version == 2) {
+    const std::string id = string_of(unit_id(1).span()), pending = string_of(unit_id(2).span());
+    put(1, id, string_of(unit_bytes(1)));                         // blocks
+    put(2, id, string_of(proof_bytes(1)));                        // certificates
+    put(3, "safety_record", "view 2");                            // safety
+    put(4, be_key(1), id);                                        // heights
+    put(5, be_key(1), string_of(receipt_bytes(1)));               // receipts
+    put(6, "account", "balance");                                 // state
+    put(7, be_key(1), string_of(digest_of(1).span()));            // digests
+    put(1, pending, string_of(unit_bytes(2)));                    // a pending block's bytes ...
+    put(8, pending, u64_le_string(unit_bytes(2).size()));         // ... and its marker
+  }
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  delete db;
+}
+
+// Formats 1 and 2 are refused, named, and left untouched (nothing converted, no
+// family of format 3 created): the release that wrote one still opens it.
+TEST(StoreOpenTest, RefusesFormats1And2) {
+  for (std::uint64_t version : {1u, 2u}) {
+    TempDir dir;
+    ASSERT_NO_FATAL_FAILURE(write_old_store(dir.path(), version));
+    std::vector<std::string> before;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &before).ok());
+    std::string detail;
+    auto s = Store::open(options_for(dir), &detail);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error(), StorageError::format_version) << detail;
+    const std::string expected =
+        "the store is format " + std::to_string(version) + ", this build reads format 3 (no conversion: ";
+    EXPECT_NE(detail.find(expected), std::string::npos) << detail;
+    std::vector<std::string> after;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &after).ok());
+    EXPECT_EQ(after, before);
+  }
+}
+
+// Rewrites one metadata record of a format 3 store behind its back.
+void rewrite_meta(const std::string& path, const std::string& key, const std::string& value) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &db).ok());
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), db->DefaultColumnFamily(), key, value).ok());
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  delete db;
+}
+
+TEST(StoreOpenTest, RefusesANewerFormat) {
+  TempDir dir;
+  { ASSERT_TRUE(open_ok(options_for(dir))); }
+  ASSERT_NO_FATAL_FAILURE(rewrite_meta(dir.path(), "format_version", u64_le_string(4)));
   std::string detail;
   auto s = Store::open(options_for(dir), &detail);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error(), StorageError::format_version) << detail;
-  EXPECT_NE(detail.find("format 1"), std::string::npos) << detail;
+  EXPECT_EQ(s.error(), StorageError::format_version);
+  EXPECT_NE(detail.find("the store is format 4, this build reads format 3 (a newer build"), std::string::npos)
+      << detail;
+}
+
+TEST(StoreOpenTest, RefusesInconsistentHeights) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir));
+    ASSERT_TRUE(store);
+    for (std::uint64_t h = 1; h <= 3; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
+    ASSERT_TRUE(store->flush().ok());
+  }
+  // Executed above committed: execution never runs ahead of the stream.
+  ASSERT_NO_FATAL_FAILURE(rewrite_meta(dir.path(), "executed_height", u64_le_string(4)));
+  std::string detail;
+  auto s = Store::open(options_for(dir), &detail);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error(), StorageError::corrupt);
+  EXPECT_NE(detail.find("executed 4"), std::string::npos) << detail;
+  // The first kept height above the executed one: pruning never goes there.
+  ASSERT_NO_FATAL_FAILURE(rewrite_meta(dir.path(), "executed_height", u64_le_string(2)));
+  ASSERT_NO_FATAL_FAILURE(rewrite_meta(dir.path(), "first_kept_height", u64_le_string(3)));
+  EXPECT_EQ(Store::open(options_for(dir)).error(), StorageError::corrupt);
+  // Both back: it opens.
+  ASSERT_NO_FATAL_FAILURE(rewrite_meta(dir.path(), "first_kept_height", u64_le_string(1)));
+  auto store = open_ok(options_for(dir));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->executed_height(), 2u);
+  ASSERT_NO_FATAL_FAILURE(execute(*store, 3));
 }
 
 TEST(StoreOpenTest, ReopenWithLargerKeepLeavesPrunedHeightsPruned) {
-  // Pruned heights stay pruned (and are not reported missing) when K grows.
   TempDir dir;
   {
     auto store = open_ok(options_for(dir, 2));
-    for (std::uint64_t h = 1; h <= 3; ++h) append(*store, h);
+    for (std::uint64_t h = 1; h <= 3; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
     ASSERT_TRUE(store->flush().ok());
   }
-  // Reopen with a larger keep: fine (pruned heights stay pruned, first_kept = 2).
   auto store = open_ok(options_for(dir, 100));
   ASSERT_TRUE(store);
   EXPECT_EQ(store->first_kept_height(), 2u);
-  EXPECT_EQ(store->block_at(1).error(), StorageError::pruned);
-  expect_block(*store, 3);
+  EXPECT_EQ(store->commit_at(1).error(), StorageError::pruned);
+  ASSERT_NO_FATAL_FAILURE(expect_commit(*store, 3));
+}
+
+TEST(StoreOpenTest, ReopenWithSmallerKeepPrunesABoundedBacklogPerCall) {
+  TempDir dir;
+  {
+    auto store = open_ok(options_for(dir, 1000));
+    for (std::uint64_t h = 1; h <= 300; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
+    ASSERT_TRUE(store->flush().ok());
+  }
+  auto store = open_ok(options_for(dir, 1));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->first_kept_height(), 1u);
+  ASSERT_NO_FATAL_FAILURE(commit(*store, 301));
+  EXPECT_EQ(store->first_kept_height(), 1 + limits::storage_prune_commits_per_call_max);
+  ASSERT_NO_FATAL_FAILURE(execute(*store, 301));
+  EXPECT_EQ(store->first_kept_height(), 1 + 2 * limits::storage_prune_commits_per_call_max);
+  for (std::uint64_t h = 302; h <= 310; ++h) ASSERT_NO_FATAL_FAILURE(advance(*store, h));
+  EXPECT_EQ(store->first_kept_height(), 310u);  // caught up: the last commit only
 }
 
 }  // namespace

@@ -219,45 +219,49 @@ std::unique_ptr<storage::Store> open_store(const TempDir& dir) {
   return std::move(store).value();
 }
 
-Status<storage::StorageError> append_blocks(storage::Store& store, std::uint64_t count, std::size_t block_bytes) {
-  const Bytes block(block_bytes, 0x42), certificate(256, 0x43), receipts(64, 0x44);
+// `count` commits as a node writes them: each appended to the commit stream and
+// executed (receipts, digest) at once.
+Status<storage::StorageError> append_commits(storage::Store& store, std::uint64_t count, std::size_t unit_bytes) {
+  const Bytes unit(unit_bytes, 0x42), proof(256, 0x43), receipts(64, 0x44);
   for (std::uint64_t h = store.committed_height() + 1, end = h + count; h < end; ++h) {
     Hash32 id;
     std::memcpy(id.bytes.data(), &h, sizeof h);
-    KESTREL_TRY(store.append_block(h, id, block, certificate, receipts));
+    KESTREL_TRY(store.append_commit(h, id, unit, proof));
+    KESTREL_TRY(store.apply_execution(h, receipts, {}, id));
   }
   return {};
 }
 
-// 32 recent 4 KiB blocks read 4 times each (catch-up serving the same tail).
+// 32 recent 4 KiB units read 4 times each (catch-up serving the same tail).
 int block_cache() {
   TempDir dir;
   auto store = open_store(dir);
-  if (!append_blocks(*store, 64, 4096).ok() || !store->flush().ok()) fail("cannot append blocks");
+  if (!append_commits(*store, 64, 4096).ok() || !store->flush().ok()) fail("cannot append commits");
   bool ok = true;
   auto work = [&] {
     for (int round = 0; round < 4; ++round) {
       for (std::uint64_t h = 33; h <= 64; ++h) {
-        auto block = store->block_at(h);
-        ok &= block.ok() && (*block)->size() == 4096;
+        auto commit = store->commit_at(h);
+        ok &= commit.ok() && commit->unit->size() == 4096;
       }
     }
   };
   measured(work);
-  if (!ok) fail("a block read failed");
+  if (!ok) fail("a commit read failed");
   std::printf("instructions\n");
   return 0;
 }
 
 // --- Count workloads ------------------------------------------------------------------
 
-// 128 block appends and a flush: how many synced writes they cost.
+// 128 commits (append_commit and apply_execution each) and a flush: how many
+// synced writes they cost.
 int write_batching() {
   TempDir dir;
   auto store = open_store(dir);
   const auto before = store->counters().synced_writes;
-  if (!append_blocks(*store, 128, 1024).ok() || !store->flush().ok()) fail("cannot append blocks");
-  std::printf("count synced_writes_per_128_appends %llu\n",
+  if (!append_commits(*store, 128, 1024).ok() || !store->flush().ok()) fail("cannot append commits");
+  std::printf("count synced_writes_per_128_commits %llu\n",
               static_cast<unsigned long long>(store->counters().synced_writes - before));
   return 0;
 }
