@@ -684,11 +684,11 @@ Result<ClusterResult, std::string> run_cluster(const ClusterOptions& o) {
     so.path = node::resolve_path(n.config, n.config.data_dir);
     so.cluster_id = node::cluster_id_of(n.config);
     so.create_if_missing = false;
-    so.keep_blocks = n.config.keep_committed_blocks;
+    so.keep_commits = n.config.keep_committed_blocks;
     std::string detail;
     auto store = storage::Store::open(so, &detail);
     if (!store) return Err(so.path + ": " + storage::describe(store.error()) + " " + detail);
-    common = std::min(common, (*store)->committed_height());
+    common = std::min(common, (*store)->executed_height());  // digests exist for executed heights
     stores.push_back(std::move(*store));
   }
   result.common_height = common;

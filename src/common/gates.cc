@@ -201,6 +201,16 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "vote meanwhile), and safety never depends on the leader (one vote per view, the lock); the "
      "simulator's sweeps run it with silent, withholding and vote-only Byzantine validators",
      true, Gate::count_, GateWorkload::raw_saturation},
+    {Gate::node_execution_thread, "node.execution_thread", "node",
+     "committed blocks execute on the node's execution thread, pipelined behind consensus: the consensus "
+     "thread appends a commit to the store's commit stream and goes on with the next view while the "
+     "block's transactions are decoded and executed; the result comes back as an event and is written "
+     "(apply_execution) before its receipts leave. Off: a commit executes inside the consensus step",
+     GateRisk::medium,
+     "execution lags the commit stream by up to node_execution_queue_max blocks (then consensus waits); "
+     "reads of the state see the last executed block, not the last committed one; a crash between a "
+     "commit and its execution replays the gap at restart",
+     true, Gate::count_, GateWorkload::signed_saturation},
 }};
 
 struct GateStates {

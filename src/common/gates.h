@@ -45,6 +45,7 @@ enum class Gate : std::uint8_t {
   net_urgent_consensus,         // consensus messages skip the writer's batching hold
   node_fresh_payload,           // a leader with small pools rebuilds its payload before stepping a peer message
   consensus_leader_reputation,  // responsive views are led by validators seen in recent blocks, not round robin
+  node_execution_thread,        // committed blocks execute on their own thread, behind consensus
   count_,                       // not a gate: the number of gates
 };
 

@@ -407,6 +407,11 @@ inline constexpr std::uint64_t node_store_keep_blocks_default = node_catch_up_bl
 // Uncommitted blocks whose transaction ids the node tracks (not to propose them
 // twice): the core's own bound on stored blocks.
 inline constexpr std::size_t node_in_flight_blocks_max = 4096;
+// Committed blocks waiting for the execution thread (gate node.execution_thread):
+// each holds its payload (up to 4 MiB), so 16 bound the backlog at 64 MiB; at ten
+// blocks a second that is over a second of execution behind consensus, after
+// which consensus waits (backpressure) rather than the backlog growing.
+inline constexpr std::size_t node_execution_queue_max = 16;
 // Views whose QC time the HotStuff-2 driver remembers for the commit stage: a
 // block commits two or three views after its QC, so 64 views is ample.
 inline constexpr std::size_t node_stage_marks_max = 64;

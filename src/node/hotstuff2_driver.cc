@@ -48,6 +48,7 @@ class HotStuff2Driver final : public ProtocolDriver {
   Bytes seal(consensus::Envelope& envelope) override;
   std::optional<Hash32> own_proposal(const consensus::Message& message) const override;
   StoredCommit stored_commit(const consensus::Commit& commit) const override;
+  Result<Bytes, std::string> payload_of_unit(ByteSpan unit) const override;
   void after_step(const consensus::Ready& ready) override;
   void refresh_metrics() override;
   Drops drops() const override {
@@ -86,7 +87,6 @@ class HotStuff2Driver final : public ProtocolDriver {
   std::uint64_t votes_withheld_ = 0, pending_put_failures_ = 0;
   std::set<hs::BlockId> pending_;  // pending blocks in the store
   bool test_refuse_pending_blocks_ = false;
-  std::optional<Bytes> safety_record_;  // the journal's "s", written by sync()
   // Stage marks: our proposals by view, QCs seen by view.
   std::map<hs::View, Clock::time_point> proposed_at_;
   std::map<hs::View, Clock::time_point> certified_at_;
@@ -120,8 +120,8 @@ hs::Config HotStuff2Driver::core_config() const {
   // The store's pending family holds as many blocks as the core (a node votes only
   // for a block it stored), and twice the core's payload bytes for their headers
   // and QCs.
-  KESTREL_ASSERT(hc.blocks_max <= limits::storage_pending_blocks_max);
-  KESTREL_ASSERT(2 * hc.stored_payload_bytes_max <= limits::storage_pending_blocks_bytes_max);
+  KESTREL_ASSERT(hc.blocks_max <= limits::storage_journal_units_max);
+  KESTREL_ASSERT(2 * hc.stored_payload_bytes_max <= limits::storage_journal_units_bytes_max);
   return hc;
 }
 
@@ -133,31 +133,31 @@ Status<std::string> HotStuff2Driver::restore() {
   test_refuse_pending_blocks_ = c_.test_refuse_pending_blocks;
   storage::Store& store = *c_.store;
   std::vector<hs::JournalEntry> journal;
-  auto safety = store.safety_record();
-  if (!safety) return Err("safety record: " + std::string(storage::describe(safety.error())));
-  if (*safety) journal.push_back({Bytes{'s'}, std::move(**safety)});
+  auto entries = store.journal();
+  if (!entries) return Err("journal: " + std::string(storage::describe(entries.error())));
+  for (auto& [key, value] : *entries) journal.push_back({std::move(key), std::move(value)});
   const std::uint64_t height = store.committed_height();
   std::vector<hs::Block> tail;
   if (height > 0) {
     const std::uint64_t keep = limits::node_core_committed_blocks;
     const std::uint64_t from = std::max<std::uint64_t>(store.first_kept_height(), height > keep ? height - keep + 1 : 1);
     for (std::uint64_t h = from; h <= height; ++h) {
-      auto bytes = store.block_at(h);
-      if (!bytes) return Err("block " + std::to_string(h) + ": " + storage::describe(bytes.error()));
-      auto block = hs::decode_block(**bytes);
-      if (!block) return Err("block " + std::to_string(h) + " does not decode");
+      auto entry = store.commit_at(h);
+      if (!entry) return Err("commit " + std::to_string(h) + ": " + storage::describe(entry.error()));
+      auto block = hs::decode_block(*entry->unit);
+      if (!block) return Err("the block of commit " + std::to_string(h) + " does not decode");
       tail.push_back(std::move(*block));
     }
   }
-  auto pending = store.pending_blocks();
-  if (!pending) return Err("pending blocks: " + std::string(storage::describe(pending.error())));
+  auto units = store.journal_units();
+  if (!units) return Err("journal units: " + std::string(storage::describe(units.error())));
   std::size_t dead = 0;
-  for (auto& [id, bytes] : *pending) {
+  for (auto& [id, bytes] : *units) {
     auto block = hs::decode_block(bytes);
-    if (!block) return Err(std::string("a pending block does not decode"));
+    if (!block) return Err(std::string("a journal block does not decode"));
     if (block->height <= height) {
-      // Committed (the store removed those) or a dead fork: delete.
-      if (store.delete_pending_block(id).ok()) ++dead;
+      // A dead fork (committed units left the journal with their commit).
+      if (store.unit_erase(id).ok()) ++dead;
       continue;
     }
     pending_.insert(id);
@@ -255,8 +255,11 @@ bool HotStuff2Driver::serve_from_store(consensus::ReplicaId from, const consensu
                                                       limits::consensus_fetch_blocks_max);
   std::size_t bytes = 0;
   while (response.blocks.size() < count) {
-    auto stored = c_.store->block(cursor);
-    if (!stored) break;
+    auto sequence = c_.store->sequence_of(cursor);
+    if (!sequence) break;
+    auto entry = c_.store->commit_at(*sequence);
+    if (!entry) break;
+    const Bytes* stored = entry->unit.get();
     // Stay under message_size_max, like the core's own answers.
     if (!response.blocks.empty() && bytes + stored->size() > limits::message_size_max / 2) break;
     auto block = hs::decode_block(*stored);
@@ -276,16 +279,16 @@ bool HotStuff2Driver::serve_from_store(consensus::ReplicaId from, const consensu
 
 bool HotStuff2Driver::put_block(const hs::BlockId& id, const Bytes& encoded) {
   auto put = [&] {
-    return test_refuse_pending_blocks_ ? Status<storage::StorageError>(Err(storage::StorageError::pending_full))
-                                       : c_.store->put_pending_block(id, encoded);
+    return test_refuse_pending_blocks_ ? Status<storage::StorageError>(Err(storage::StorageError::units_full))
+                                       : c_.store->unit_put(id, encoded);
   };
   auto s = put();
   // Full: the blocks the core evicted (forks, uncertified proposals) go, then once
   // more. The core holds no more than the family does (limits.h), so this fits
   // unless the store failed.
-  if (!s && s.error() == storage::StorageError::pending_full) {
+  if (!s && s.error() == storage::StorageError::units_full) {
     const std::size_t dropped = std::erase_if(pending_, [&](const hs::BlockId& held) {
-      return !replica().has_block(held) && c_.store->delete_pending_block(held).ok();
+      return !replica().has_block(held) && c_.store->unit_erase(held).ok();
     });
     if (dropped > 0) {
       spdlog::info("pending blocks full: dropped {} the core no longer holds", dropped);
@@ -305,25 +308,27 @@ bool HotStuff2Driver::put_block(const hs::BlockId& id, const Bytes& encoded) {
   return true;
 }
 
-// The journal onto today's store: "s" is the safety record (synced by the host's
-// write), "b" || id a pending block, "c" the commit marker, which the store's
-// committed height already is (appended in the same batch as the commit).
+// The journal onto the store: "s" and "c" into its journal family, "b" || id as
+// a unit (the store writes a block's bytes once, whether or not it commits).
 bool HotStuff2Driver::write_journal(const std::vector<consensus::JournalOp>& journal, std::string* error) {
   for (const consensus::JournalOp& op : journal) {
-    if (op.key.size() == 1 && op.key[0] == 's') {
+    if (op.key.size() == 1 && (op.key[0] == 's' || op.key[0] == 'c')) {
       KESTREL_ASSERT(op.kind == consensus::JournalOp::Kind::put);
-      safety_record_ = op.value;
+      if (auto st = c_.store->journal_put(op.key, op.value); !st) {
+        *error = std::string("journal write: ") + storage::describe(st.error());
+        return false;
+      }
     } else if (op.key.size() == 33 && op.key[0] == 'b') {
       hs::BlockId id;
       std::copy(op.key.begin() + 1, op.key.end(), id.bytes.begin());
       if (op.kind == consensus::JournalOp::Kind::erase) {
         // Committed blocks left the pending family with their append; others go now.
-        if (pending_.erase(id) != 0 && !c_.store->delete_pending_block(id).ok()) pending_.insert(id);
+        if (pending_.erase(id) != 0 && !c_.store->unit_erase(id).ok()) pending_.insert(id);
         refused_blocks_.erase(id);
       } else if (!pending_.count(id) && !put_block(id, op.value)) {
         if (refused_blocks_.size() < limits::node_in_flight_blocks_max) refused_blocks_.insert(id);
       }
-    } else if (op.key.size() != 1 || op.key[0] != 'c') {
+    } else {
       *error = "a journal key HotStuff-2 does not write";
       return false;
     }
@@ -332,15 +337,6 @@ bool HotStuff2Driver::write_journal(const std::vector<consensus::JournalOp>& jou
 }
 
 bool HotStuff2Driver::sync(std::string* error) {
-  if (safety_record_) {
-    auto s = c_.store->write_safety_record(*safety_record_);
-    safety_record_.reset();
-    if (!s) {
-      *error = std::string("safety record write: ") + storage::describe(s.error());
-      return false;
-    }
-    return true;
-  }
   if (auto s = c_.store->flush(); !s) {
     *error = std::string("store flush: ") + storage::describe(s.error());
     return false;
@@ -404,11 +400,14 @@ StoredCommit HotStuff2Driver::stored_commit(const consensus::Commit& commit) con
   out.unit.assign(commit.proof.begin(), commit.proof.end() - 1);
   Writer w(out.unit);
   w.bytes(commit.payload, limits::block_payload_bytes_max);
-  auto header = hs::decode_block(commit.proof);
-  KESTREL_ASSERT(header.ok());  // the core encoded it
-  out.certificate = hs::encode_qc(header->justify);
   KESTREL_DEBUG_ASSERT(hs::compute_block_id(*hs::decode_block(out.unit)) == commit.id);
   return out;
+}
+
+Result<Bytes, std::string> HotStuff2Driver::payload_of_unit(ByteSpan unit) const {
+  auto block = hs::decode_block(unit);
+  if (!block) return Err(std::string("the stored block does not decode: ") + describe(block.error()));
+  return std::move(block->payload);
 }
 
 void HotStuff2Driver::after_step(const consensus::Ready& ready) {

@@ -72,10 +72,11 @@ void Node::Impl::handle(Event& event) {
         } else if constexpr (std::is_same_v<T, ClientWait>) {
           on_wait(e);
         } else if constexpr (std::is_same_v<T, ClientAccount>) {
-          const execution::Account account = ledger_->account(e.id);
+          const execution::Account account =
+              execution_->read([&](const execution::Executor& x) { return x.account(e.id); });
           e.done(AccountResponse{account, mempool_->pending_next_nonce(e.id, account.nonce)});
         } else if constexpr (std::is_same_v<T, ClientKey>) {
-          e.done(ledger_->get(e.id, e.key));
+          e.done(execution_->read([&](const execution::Executor& x) { return x.get(e.id, e.key); }));
         } else if constexpr (std::is_same_v<T, ClientRaw>) {
           on_client_raw(e);
         } else {

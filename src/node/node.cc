@@ -36,10 +36,17 @@ bool EventQueue::push(Event event) {
 
 void EventQueue::pop_all(std::deque<Event>& out, Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  not_empty_.wait_until(lock, deadline, [&] { return stopping_ || !events_.empty(); });
+  not_empty_.wait_until(lock, deadline, [&] { return stopping_ || poked_ || !events_.empty(); });
+  poked_ = false;
   out.swap(events_);
   events_.clear();
   not_full_.notify_all();
+}
+
+void EventQueue::poke() {
+  std::lock_guard lock(mutex_);
+  poked_ = true;
+  not_empty_.notify_one();
 }
 
 void EventQueue::stop() {
@@ -84,7 +91,7 @@ Status<std::string> Node::Impl::open() {
       "KESTREL_TEST_EXIT_AFTER_EARLY_RECEIPTS",
       "after that many early receipts the node exits (node::test_exit_status) before the step's synced write");
   const bool test_refuse_pending_blocks = test_failpoint_setting("KESTREL_TEST_REFUSE_PENDING_BLOCKS",
-                                                                 "every pending-block put is refused (pending_full)") != 0;
+                                                                 "every journal unit put is refused (units_full)") != 0;
   test_fail_commit_at_height_ = test_failpoint_setting("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT",
                                                        "the commit of that height fails as an I/O error would");
   if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
@@ -109,7 +116,7 @@ Status<std::string> Node::Impl::open() {
   storage::Options so;
   so.path = resolve_path(config_, config_.data_dir);
   so.cluster_id = cluster_id_of(config_);
-  so.keep_blocks = config_.keep_committed_blocks;
+  so.keep_commits = config_.keep_committed_blocks;
   std::string detail;
   auto store = storage::Store::open(so, &detail);
   if (!store) return Err(so.path + ": " + storage::describe(store.error()) + (detail.empty() ? "" : ": " + detail));
@@ -118,16 +125,7 @@ Status<std::string> Node::Impl::open() {
     spdlog::warn("{}: the filesystem refuses O_DIRECT; storage flushes are buffered (gate storage.direct_io_flush)",
                  so.path);
   }
-  std::vector<execution::GenesisAllocation> genesis;
-  for (const auto& g : config_.genesis) {
-    auto key = crypto::decode_public_key(g.public_key);
-    if (!key) return Err(config_.path + ": cluster.genesis: " + crypto::describe(key.error()));
-    genesis.push_back({execution::account_id((*key)->scheme(), (*key)->public_key()), g.balance});
-  }
-  auto ledger = execution::Ledger::create(static_cast<std::uint32_t>(config_.chain_id), genesis);
-  if (!ledger) return Err(config_.path + ": cluster.genesis: " + execution::describe(ledger.error()));
-  ledger_ = std::move(*ledger);
-  if (auto r = restore_ledger(so.path); !r) return Err(r.error());
+  if (auto r = restore_execution(so.path); !r) return Err(r.error());
   DriverContext context;
   context.config = &config_;
   context.signer = signer_.get();
@@ -146,7 +144,10 @@ Status<std::string> Node::Impl::open() {
   mc.chain_id = static_cast<std::uint32_t>(config_.chain_id);
   mc.bytes_max = limits::node_mempool_bytes_max;
   mempool_ = std::make_unique<mempool::Mempool>(mc, *verifier_,
-                                                [this](const execution::AccountId& id) { return ledger_->account(id).nonce; });
+                                                [this](const execution::AccountId& id) {
+    return execution_->read([&](const execution::Executor& x) { return x.account(id).nonce; });
+  });
+  if (auto r = replay_unexecuted(so.path); !r) return Err(r.error());
 
   // Network.
   net::NetworkConfig nc;
@@ -179,6 +180,7 @@ Status<std::string> Node::Impl::open() {
                  config_.tuner.controller.flush_delay_us_min, config_.tuner.controller.flush_delay_us_max);
   }
   publish_status();
+  execution_->start();
   thread_ = std::thread([this] { run(); });
   return {};
 }
@@ -225,6 +227,8 @@ void Node::Impl::run() {
     }
     batch.clear();
     if (stopping_) break;
+    if (!drain_executed(/*sync=*/true)) break;
+    account(activity_execution, mark);
     if (wake_tick_ != 0 && now_tick() >= wake_tick_) step(consensus::TickInput{now_tick()});
     account(activity_tick, mark);
     if (hold_deadline_ && Clock::now() >= *hold_deadline_) {
@@ -238,8 +242,16 @@ void Node::Impl::run() {
     housekeeping(Clock::now());
     account(activity_housekeeping, mark);
   }
+  // A clean stop executes what was committed (bounded by node_execution_queue_max
+  // blocks), so the store's executed height meets its committed one; after a
+  // failed write nothing more is written (the restart replays the gap).
+  while (!failed_ && execution_->in_flight() > 0) {
+    execution_->wait_done();
+    if (!drain_executed(/*sync=*/true)) break;
+  }
   running_ = false;
   events_.stop();  // producers must not block on a queue nobody drains
+  execution_->stop();
   // Fail every waiting client: the node is going away. Those a failed step had
   // answers for hear nothing committed either: their commits were not yet synced
   // when the store failed.
@@ -288,41 +300,24 @@ void Node::Impl::step_once(const consensus::Input& input) {
   protocol_->core().step(input, ready_);
   if (ready_.wake_at) wake_tick_ = *ready_.wake_at;
   index_units(ready_.stored);
-  for (const auto& c : ready_.commits) {
+  for (auto& c : ready_.commits) {
     if (!apply_commit(c)) return;  // the store failed: nothing more of this step
   }
   forget_units(ready_.commits);
+  // Gate node.execution_thread off: the commits executed in apply_commit; their
+  // results go into this step's synced write, as one step.
+  if (!gate_enabled(Gate::node_execution_thread) && !drain_executed(/*sync=*/false)) return;
   std::string error;
   if (!protocol_->write_journal(ready_.journal, &error)) {
     stop_on_failure(error);
     return;
   }
-  // The seam's exception: a reserved proposal leaves before the synced write
-  // (gate consensus.early_proposal; the core marks it only with the gate on).
-  // First: every replica's next round waits for it.
   for (auto& envelope : ready_.sends) {
     if (envelope.before_persist) send(envelope);
   }
-  // A committed block is durable on a quorum already (each voter of the QC that
-  // certified it synced it before voting), so with gate node.early_receipts its
-  // clients hear now, not after this node's own synced write of the commit.
-  if (gate_enabled(Gate::node_early_receipts)) {
-    const std::size_t answered = receipts_due_.size() + raw_due_.size();
-    early_receipts_ += answered;
-    deliver_receipts();
-    if (answered > 0 && test_exit_after_early_receipts_ != 0 && early_receipts_ >= test_exit_after_early_receipts_) {
-      KESTREL_ASSERT(!ready_.commits.empty());  // early answers come from this step's commits
-      // The failpoint: these clients were answered, this step's commits are in the
-      // store's unsynced batch only. Give the client server time to send the
-      // answers, then go down before the synced write, as a crash would.
-      spdlog::warn("test failpoint: {} early receipts sent, exiting before the synced write of heights {} to {}",
-                   early_receipts_, ready_.commits.front().sequence, ready_.commits.back().sequence);
-      spdlog::default_logger()->flush();
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      std::_Exit(test_exit_status);
-    }
-  }
-  if (ready_.needs_sync() || !ready_.commits.empty()) {
+  deliver_early_receipts(ready_.commits.empty() ? 0 : ready_.commits.front().sequence,
+                         ready_.commits.empty() ? 0 : ready_.commits.back().sequence);
+  if (ready_.needs_sync() || !ready_.commits.empty() || execution_unsynced_) {
     const auto sync_start = Clock::now();
     {
       perf::StageTimer timer(stages_, perf::Stage::persistence);
@@ -334,6 +329,7 @@ void Node::Impl::step_once(const consensus::Input& input) {
       }
     }
     metrics_.storage_sync->observe(static_cast<std::uint64_t>((Clock::now() - sync_start).count()));
+    execution_unsynced_ = false;
     consensus::Ready none;
     protocol_->core().step(consensus::Persisted{}, none);
     KESTREL_ASSERT(none.sends.empty() && none.journal.empty() && none.commits.empty());
@@ -429,11 +425,12 @@ void Node::Impl::refresh_metrics() {
                {}, fresh_payloads_);
   static constexpr const char* activities[activity_count] = {
       "idle",        "consensus", "gossip_transactions", "gossip_raw", "client_submit", "client_raw",
-      "client_other", "tick",     "payload",             "gossip_send", "housekeeping"};
+      "client_other", "tick",     "payload",             "gossip_send", "housekeeping", "execution"};
   for (std::size_t i = 0; i < activity_count; ++i) {
     export_total("kestrel_node_thread_seconds_total",
                  "Wall time of the consensus thread by activity (idle: waiting for events; consensus: peer "
-                 "messages through the core, including execution, persistence and sends)",
+                 "messages through the core, including persistence and sends, and execution with gate "
+                 "node.execution_thread off; execution: writing executed blocks and answering their clients)",
                  {{"activity", activities[i]}}, thread_ns_[i], 1e-9);
   }
   protocol_->refresh_metrics();
@@ -461,7 +458,8 @@ void Node::Impl::publish_status() {
   s.leader = core.leader.value_or(static_cast<std::uint32_t>(core.round % n_));
   s.committed_height = core.committed;
   s.committed_block = core.committed_id;
-  s.state_digest = ledger_->state_digest();
+  s.state_digest = execution_->read([](const execution::Executor& x) { return x.state_digest(); });
+  s.executed_height = execution_->read([](const execution::Executor& x) { return x.height(); });
   s.last_commit_unix_ms = last_commit_unix_ms_;
   s.mempool_transactions = mempool_->size();
   s.raw_pool = raw_pool_.size();
@@ -480,7 +478,7 @@ void Node::Impl::publish_status() {
 std::string status_json(const NodeStatus& s) {
   std::ostringstream out;
   out << "{\"id\":" << s.id << ",\"validators\":" << s.validators << ",\"view\":" << s.view << ",\"leader\":" << s.leader
-      << ",\"height\":" << s.committed_height << ",\"last_commit\":{\"block\":\"" << to_hex(s.committed_block.bytes)
+      << ",\"height\":" << s.committed_height << ",\"executed_height\":" << s.executed_height << ",\"last_commit\":{\"block\":\"" << to_hex(s.committed_block.bytes)
       << "\",\"unix_ms\":" << s.last_commit_unix_ms << "},\"state_digest\":\"" << to_hex(s.state_digest.bytes)
       << "\",\"mempool\":{\"transactions\":" << s.mempool_transactions << ",\"raw\":" << s.raw_pool << "},\"peers\":[";
   for (std::size_t i = 0; i < s.peers_connected.size(); ++i) {

@@ -55,6 +55,7 @@ struct NodeStatus {
   std::uint64_t view = 0;
   std::uint32_t leader = 0;
   std::uint64_t committed_height = 0;
+  std::uint64_t executed_height = 0;  // <= committed_height (gate node.execution_thread)
   Hash32 committed_block;
   Hash32 state_digest;
   std::uint64_t last_commit_unix_ms = 0;

@@ -36,6 +36,7 @@
 #include "execution/execution.h"
 #include "mempool/mempool.h"
 #include "net/net.h"
+#include "node/execution_pipeline.h"
 #include "node/node.h"
 #include "node/node_metrics.h"
 #include "node/payload.h"
@@ -111,14 +112,19 @@ class EventQueue {
  public:
   // False when stopping.
   bool push(Event event);
-  // Waits until an event arrives, `deadline`, or stop; moves out everything queued.
+  // Waits until an event arrives, a poke, `deadline`, or stop; moves out
+  // everything queued.
   void pop_all(std::deque<Event>& out, Clock::time_point deadline);
+  // Wakes pop_all without an event (never blocks: the execution thread's
+  // "a result waits", whatever the queue holds).
+  void poke();
   void stop();
 
  private:
   std::mutex mutex_;
   std::condition_variable not_empty_, not_full_;
   std::deque<Event> events_;
+  bool poked_ = false;
   bool stopping_ = false;
 };
 
@@ -130,6 +136,7 @@ struct UnitInfo {
   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;  // [offset, offset + size) of each transaction
   std::size_t payload_bytes = 0;
   bool payload_ok = true;
+  bool committed = false;  // committed, waiting for execution: still in flight for the batches
   std::vector<RawKey> raw;
   std::vector<RawEntry> raw_entries;
   // When the core stored the unit here: the start of kestrel_consensus_commit_latency_seconds.
@@ -193,12 +200,21 @@ class Node::Impl {
   void tuner_step();
 
   // --- commit pipeline (commit_pipeline.cc) ---
-  Status<std::string> restore_ledger(const std::string& path);
-  // Executes and appends one commit (into the store's batch); false when the
-  // store failed (the node stops).
-  bool apply_commit(const consensus::Commit& c);
+  // The executor at the store's executed height, then the commits it had not
+  // executed (replayed, synced) before anything else runs.
+  Status<std::string> restore_execution(const std::string& path);
+  Status<std::string> replay_unexecuted(const std::string& path);
+  // Appends one commit to the store's commit stream (its batch) and submits it
+  // for execution; false when the store failed (the node stops).
+  bool apply_commit(consensus::Commit& c);
+  // Takes the executed blocks waiting and writes them (into the store's batch);
+  // false when the store failed. Then, when anything was taken and `sync`, one
+  // synced write and the receipts (early ones before it, with the gate).
+  bool drain_executed(bool sync);
+  bool write_executed(ExecutedBlock& block);
   void answer_receipts(const execution::BlockResult& result);
   void deliver_receipts();
+  void deliver_early_receipts(std::uint64_t height_from, std::uint64_t height_to);
 
   // --- raw pool (raw_pool.cc) ---
   void on_peer_raw(PeerRaw& e);
@@ -220,7 +236,7 @@ class Node::Impl {
   std::unique_ptr<crypto::VerifyCache> cache_;
   std::unique_ptr<crypto::ParallelVerifier> verifier_;
   std::unique_ptr<storage::Store> store_;
-  std::optional<execution::Ledger> ledger_;
+  std::unique_ptr<ExecutionPipeline> execution_;
   std::unique_ptr<mempool::Mempool> mempool_;
   std::unique_ptr<ProtocolDriver> protocol_;
   std::unique_ptr<net::Network> network_;
@@ -241,6 +257,7 @@ class Node::Impl {
   std::size_t waiter_count_ = 0;
   std::unordered_map<execution::TransactionId, execution::Receipt, Hash32Hasher> recent_receipts_;
   std::deque<execution::TransactionId> recent_order_;
+  bool execution_unsynced_ = false;  // executed blocks written since the last synced write
   // Answered by deliver_receipts(): after the step's sync, or before it with gate
   // node.early_receipts.
   std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;
@@ -275,7 +292,7 @@ class Node::Impl {
   enum Activity : std::size_t {
     activity_idle, activity_consensus, activity_gossip_transactions, activity_gossip_raw, activity_client_submit,
     activity_client_raw, activity_client_other, activity_tick, activity_payload, activity_gossip_send,
-    activity_housekeeping, activity_count
+    activity_housekeeping, activity_execution, activity_count
   };
   std::array<std::uint64_t, activity_count> thread_ns_{};
   void account(Activity a, Clock::time_point& since) {

@@ -212,7 +212,7 @@ NodeMetrics::NodeMetrics(perf::Registry& registry)
     block_cache_hits_ = delta(r, name, help, {{"result", "hit"}});
     block_cache_misses_ = delta(r, name, help, {{"result", "miss"}});
   }
-  pruned_blocks_ = delta(r, "kestrel_storage_pruned_blocks_total", "Committed blocks pruned from the store");
+  pruned_commits_ = delta(r, "kestrel_storage_pruned_commits_total", "Commit-stream entries (with their units, receipts and digests) pruned from the store");
   gauge_family(r, "kestrel_storage_memory_bytes", "RocksDB memory by kind (block_cache includes pinned)",
                {"memtables", "table_readers", "block_cache", "pinned"}, storage_memory_);
   storage_sync = histogram(r, "kestrel_storage_sync_seconds", "Duration of one synced store write", ns_to_seconds);
@@ -392,7 +392,7 @@ void NodeMetrics::refresh(const storage::Counters& c) {
   synced_writes_.update(c.synced_writes);
   block_cache_hits_.update(c.block_cache_hits);
   block_cache_misses_.update(c.block_cache_misses);
-  pruned_blocks_.update(c.pruned_blocks);
+  pruned_commits_.update(c.pruned_commits);
 }
 
 void NodeMetrics::refresh(const storage::MemoryUsage& m) {

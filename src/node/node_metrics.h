@@ -123,7 +123,7 @@ class NodeMetrics {
   perf::Gauge* messages_per_frame_received_ = nullptr;
 
   // Storage.
-  CounterDelta synced_writes_, block_cache_hits_, block_cache_misses_, pruned_blocks_;
+  CounterDelta synced_writes_, block_cache_hits_, block_cache_misses_, pruned_commits_;
 
   // Crypto.
   perf::Counter* verifications_single_ = nullptr;

@@ -62,14 +62,14 @@ void Node::Impl::index_units(const std::vector<Hash32>& stored) {
   checked_.reset();
 }
 
-// After commits: committed units leave the index (the commit pipeline used them),
-// and so do units the core no longer holds (forks a commit made dead): their raw
-// entries go back to the pool.
+// After commits: units the core no longer holds and that did not commit (forks a
+// commit made dead) leave the index, and their raw entries go back to the pool.
+// Committed units stay until executed (write_executed): their transactions are
+// still in the pool until then and must not be proposed again.
 void Node::Impl::forget_units(const std::vector<consensus::Commit>& commits) {
   if (commits.empty()) return;
-  for (const auto& c : commits) units_.erase(c.id);
   for (auto it = units_.begin(); it != units_.end();) {
-    if (protocol_->core().payload_of(it->first) != nullptr) {
+    if (it->second.committed || protocol_->core().payload_of(it->first) != nullptr) {
       ++it;
       continue;
     }
@@ -82,14 +82,19 @@ void Node::Impl::forget_units(const std::vector<consensus::Commit>& commits) {
 }
 
 // In flight: the transactions of the chain our proposal will extend (the core
-// names it). Not forks: their transactions will not commit, so a batch that
+// names it) and of committed blocks not executed yet. Not forks: their transactions will not commit, so a batch that
 // skipped them would send later nonces of the same sender ahead of a gap.
 std::vector<execution::TransactionId> Node::Impl::in_flight_ids() {
   std::vector<Hash32> chain;
   protocol_->core().proposal_ancestry(chain);
   std::vector<execution::TransactionId> ids;
   for (const Hash32& id : chain) {
-    if (auto it = units_.find(id); it != units_.end()) ids.insert(ids.end(), it->second.ids.begin(), it->second.ids.end());
+    auto it = units_.find(id);
+    if (it != units_.end() && !it->second.committed) ids.insert(ids.end(), it->second.ids.begin(), it->second.ids.end());
+  }
+  // Committed and not yet executed (gate node.execution_thread): still in the pool.
+  for (const auto& [id, info] : units_) {
+    if (info.committed) ids.insert(ids.end(), info.ids.begin(), info.ids.end());
   }
   return ids;
 }

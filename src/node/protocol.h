@@ -53,11 +53,9 @@ struct Inbound {
   std::uint64_t round = 0;         // a proposal's round (view), for logs
 };
 
-// A commit as the store keeps it today: the unit's encoding and the certificate
-// that goes with it (storage.h append_block).
+// A commit as the store keeps it: the unit's encoding (storage.h append_commit).
 struct StoredCommit {
   Bytes unit;
-  Bytes certificate;
 };
 
 struct DriverContext {
@@ -108,7 +106,11 @@ class ProtocolDriver {
   // The id of the unit when the message is our own proposal.
   virtual std::optional<Hash32> own_proposal(const consensus::Message& message) const = 0;
 
+  // The unit (block) a commit-stream entry stores: written once, the same bytes
+  // its journal put wrote while it was uncommitted.
   virtual StoredCommit stored_commit(const consensus::Commit& commit) const = 0;
+  // The payload inside a stored unit (the execution replay at start).
+  virtual Result<Bytes, std::string> payload_of_unit(ByteSpan unit) const = 0;
 
   // After each step (its journal synced, its sends gone): stage marks.
   virtual void after_step(const consensus::Ready& ready) = 0;

@@ -472,16 +472,18 @@ void crash_and_restart_under_load(const std::string& name, const std::vector<Gat
 
 TEST(Cluster, CrashAndRestartUnderLoad) { crash_and_restart_under_load("crash", {}); }
 
-// The same with the light-load latency gates off: receipts after this node's
-// synced write, every proposal after its leader's, consensus messages held for
-// company like the rest, payloads built only after the event batch (gates
-// node.early_receipts, consensus.early_proposal, net.urgent_consensus and
-// node.fresh_payload; the default run above has them on).
+// The same with the latency gates off: receipts after this node's synced write,
+// every proposal after its leader's, consensus messages held for company like the
+// rest, payloads built only after the event batch, commits executed inside the
+// consensus step (gates node.early_receipts, consensus.early_proposal,
+// net.urgent_consensus, node.fresh_payload and node.execution_thread; the default
+// run above has them on).
 TEST(Cluster, CrashAndRestartUnderLoadWithoutLatencyGates) {
   crash_and_restart_under_load("crash-late", {{Gate::node_early_receipts, false},
                                               {Gate::consensus_early_proposal, false},
                                               {Gate::net_urgent_consensus, false},
-                                              {Gate::node_fresh_payload, false}});
+                                              {Gate::node_fresh_payload, false},
+                                              {Gate::node_execution_thread, false}});
 }
 
 // --- 2b. The early-receipt window, hit on purpose -------------------------------------------
@@ -638,7 +640,7 @@ TEST(Cluster, StoreFailureExitsAndRestartRecovers) {
   ASSERT_TRUE(exited.has_value()) << "the node did not exit; log:\n" << c.log_tail(victim, 20);
   EXPECT_EQ(*exited, node::fatal_exit_status) << c.log_tail(victim, 20);
   const std::string exit_log = c.log_tail(victim, 40);
-  EXPECT_NE(exit_log.find("append_block " + std::to_string(failing_height) + " failed"), std::string::npos) << exit_log;
+  EXPECT_NE(exit_log.find("append_commit " + std::to_string(failing_height) + " failed"), std::string::npos) << exit_log;
   EXPECT_NE(exit_log.find("the node stopped itself; exiting with status"), std::string::npos) << exit_log;
 
   const std::uint64_t target = max_height(c, all_but(c, victim));

@@ -440,7 +440,7 @@ Result<std::unique_ptr<storage::Store>, std::string> Cluster::open_store(std::ui
   so.path = node::resolve_path(c, c.data_dir);
   so.cluster_id = node::cluster_id_of(c);
   so.create_if_missing = false;
-  so.keep_blocks = c.keep_committed_blocks;
+  so.keep_commits = c.keep_committed_blocks;
   std::string detail;
   auto store = storage::Store::open(so, &detail);
   if (!store) return Err(so.path + ": " + storage::describe(store.error()) + " " + detail);
@@ -471,8 +471,8 @@ Result<StoreCheck, std::string> check_stores(const Cluster& cluster) {
   for (std::uint32_t i = 0; i < cluster.size(); ++i) {
     auto store = cluster.open_store(i);
     if (!store) return Err(store.error());
-    check.heights.push_back((*store)->committed_height());
-    check.common_height = std::min(check.common_height, (*store)->committed_height());
+    check.heights.push_back((*store)->executed_height());  // a stopped node executed what it committed
+    check.common_height = std::min(check.common_height, (*store)->executed_height());
     stores.push_back(std::move(*store));
   }
   if (check.common_height == 0) return Err(std::string("a node committed nothing"));
@@ -491,10 +491,10 @@ Result<StoreCheck, std::string> check_stores(const Cluster& cluster) {
   for (std::uint64_t h = 1; h <= check.common_height; ++h) {
     Hash32 first;
     for (std::uint32_t i = 0; i < stores.size(); ++i) {
-      auto id = stores[i]->block_id_at(h);
-      if (!id) return Err("node " + std::to_string(i) + ": block id at " + std::to_string(h) + ": " + storage::describe(id.error()));
-      if (i == 0) first = *id;
-      if (*id != first) return Err("block ids differ at height " + std::to_string(h) + " (node 0 and node " + std::to_string(i) + ")");
+      auto entry = stores[i]->commit_at(h);
+      if (!entry) return Err("node " + std::to_string(i) + ": commit " + std::to_string(h) + ": " + storage::describe(entry.error()));
+      if (i == 0) first = entry->id;
+      if (entry->id != first) return Err("block ids differ at height " + std::to_string(h) + " (node 0 and node " + std::to_string(i) + ")");
     }
   }
   return check;
@@ -508,10 +508,10 @@ using BlockVisit = std::function<Status<std::string>(std::uint64_t, const hotstu
 Status<std::string> walk_blocks(const Cluster& cluster, std::uint32_t i, const BlockVisit& visit) {
   auto store = cluster.open_store(i);
   if (!store) return Err(store.error());
-  for (std::uint64_t h = (*store)->first_kept_height(); h <= (*store)->committed_height(); ++h) {
-    auto bytes = (*store)->block_at(h);
-    if (!bytes) return Err("block at " + std::to_string(h) + " missing");
-    auto block = hotstuff2::decode_block(**bytes);
+  for (std::uint64_t h = (*store)->first_kept_height(); h <= (*store)->executed_height(); ++h) {
+    auto entry = (*store)->commit_at(h);
+    if (!entry) return Err("block at " + std::to_string(h) + " missing");
+    auto block = hotstuff2::decode_block(*entry->unit);
     if (!block) return Err("block at " + std::to_string(h) + " does not decode");
     KESTREL_TRY(visit(h, *block, **store));
   }
