@@ -178,6 +178,10 @@ static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // 2f+1 ML-DSA signatures) are ~10 KiB; journal records, the commit index, digests
 // and state entries stay inline.
 inline constexpr std::size_t storage_blob_value_bytes_min = 4 * 1024;
+// Bloom filter bits per key of the store's id -> sequence index: 10 bits give
+// about 1 % false positives (RocksDB's usual setting) for ~1.3 KiB per thousand
+// kept commits, held in the bounded RocksDB cache with the index blocks.
+inline constexpr int storage_bloom_bits_per_key = 10;
 // ChaCha20-Poly1305 inputs (plaintext plus associated data) this large or larger
 // go through OpenSSL's EVP (gate crypto.openssl_aead); below it, its per-call set-up
 // costs more than its faster code saves, and libsodium does them (seal + open,
@@ -412,6 +416,11 @@ inline constexpr std::size_t node_in_flight_blocks_max = 4096;
 // blocks a second that is over a second of execution behind consensus, after
 // which consensus waits (backpressure) rather than the backlog growing.
 inline constexpr std::size_t node_execution_queue_max = 16;
+// How long executed blocks may wait in the store's batch for the next consensus
+// step's synced write when their clients were answered early (gate
+// node.early_receipts): under load a step syncs every few milliseconds anyway;
+// idle, the node flushes them itself after this long.
+inline constexpr std::uint64_t node_execution_sync_delay_ms = 20;
 // Views whose QC time the HotStuff-2 driver remembers for the commit stage: a
 // block commits two or three views after its QC, so 64 views is ample.
 inline constexpr std::size_t node_stage_marks_max = 64;

@@ -52,6 +52,7 @@
 #include "common/codec.h"
 #include "common/hash.h"
 #include "common/result.h"
+#include "consensus/consensus.h"
 
 namespace kestrel::hotstuff2 {
 
@@ -319,12 +320,9 @@ ReplicaId reputation_leader(View view, std::uint32_t n, const ReplicaSet& active
 
 // --- Inputs and outputs -----------------------------------------------------------
 
-struct Start {
-  Tick now = 0;
-};
-struct TickInput {
-  Tick now = 0;
-};
+// The seam's own (consensus.h): the same for every core.
+using Start = consensus::Start;
+using TickInput = consensus::TickInput;
 struct Received {
   ReplicaId from = 0;
   Message message;  // signatures verified by the driver (contract 1)

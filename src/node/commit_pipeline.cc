@@ -205,15 +205,23 @@ bool Node::Impl::apply_commit(consensus::Commit& c) {
 bool Node::Impl::drain_executed(bool sync) {
   std::vector<ExecutedBlock> done;
   execution_->take(done);
-  if (done.empty()) return true;
-  {
+  if (!done.empty()) {
     perf::StageTimer timer(stages_, perf::Stage::execution);
     for (auto& block : done) {
       if (!write_executed(block)) return false;
     }
   }
-  if (!sync) return true;
-  deliver_early_receipts(done.front().height, done.back().height);
+  if (!sync || !execution_unsynced_) return true;
+  if (!done.empty()) deliver_early_receipts(done.front().height, done.back().height);
+  // With gate node.early_receipts the clients have their answers; the writes ride
+  // the next step's synced write (a view makes one every few milliseconds under
+  // load), or the housekeeping flush after node_execution_sync_delay_ms when idle:
+  // a second synced write per commit would slow the views on a shared disk.
+  // Without the gate the receipts wait for this write.
+  if (gate_enabled(Gate::node_early_receipts) && receipts_due_.empty() && raw_due_.empty() &&
+      Clock::now() - execution_unsynced_since_ < std::chrono::milliseconds(limits::node_execution_sync_delay_ms)) {
+    return true;
+  }
   const auto sync_start = Clock::now();
   {
     perf::StageTimer timer(stages_, perf::Stage::persistence);
@@ -240,6 +248,7 @@ bool Node::Impl::write_executed(ExecutedBlock& block) {
     stop_on_failure("apply_execution " + std::to_string(block.height) + " failed: " + storage::describe(applied.error()));
     return false;
   }
+  if (!execution_unsynced_) execution_unsynced_since_ = Clock::now();
   execution_unsynced_ = true;
   mempool_->on_committed(block.transactions, block.senders);
   transactions_committed_ += block.transactions.size();

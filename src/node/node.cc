@@ -95,7 +95,31 @@ Status<std::string> Node::Impl::open() {
   test_fail_commit_at_height_ = test_failpoint_setting("KESTREL_TEST_FAIL_COMMIT_AT_HEIGHT",
                                                        "the commit of that height fails as an I/O error would");
   if (config_.chain_id > 0xFFFFFFFFull) return Err(config_.path + ": cluster.chain_id: must fit in 32 bits");
+  if (auto r = load_keys(); !r) return Err(r.error());
+  raw_pool_.reserve(config_.raw_mode ? limits::node_raw_pool_max : 0);
+  cache_ = std::make_unique<crypto::VerifyCache>();
+  verifier_ = std::make_unique<crypto::ParallelVerifier>(
+      std::max(1u, std::min(limits::node_verify_threads_max, std::thread::hardware_concurrency())), cache_.get());
+  if (auto r = open_state(test_refuse_pending_blocks); !r) return Err(r.error());
+  if (auto r = start_network(); !r) return Err(r.error());
+  if (gate_enabled(Gate::perf_adaptive_tuning)) {
+    auto tuner = perf::Tuner::create(config_.tuner.controller);
+    if (!tuner) return Err(config_.path + ": tuner: " + perf::describe(tuner.error()));
+    tuner_.emplace(std::move(*tuner));
+    tuner_window_.latency_us.reserve(limits::node_tuner_latency_samples_max);
+    spdlog::info("adaptive tuner on: target p99 {} ms, interval {} ms, batch {} in [{}, {}], flush delay {} us in [{}, {}]",
+                 config_.tuner.controller.latency_target_us / 1000, config_.tuner.interval_ms,
+                 tuner_->batch_transactions(), config_.tuner.controller.batch_transactions_min,
+                 config_.tuner.controller.batch_transactions_max, tuner_->flush_delay_us(),
+                 config_.tuner.controller.flush_delay_us_min, config_.tuner.controller.flush_delay_us_max);
+  }
+  publish_status();
+  execution_->start();
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
 
+Status<std::string> Node::Impl::load_keys() {
   auto signer = read_secret_key_file(resolve_path(config_, config_.key_file));
   if (!signer) return Err(resolve_path(config_, config_.key_file) + ": " + describe(signer.error()));
   signer_ = std::move(*signer);
@@ -107,12 +131,12 @@ Status<std::string> Node::Impl::open() {
   if (crypto::encode_public_key(signer_->verifier()) != config_.validators[self_].public_key) {
     return Err(resolve_path(config_, config_.key_file) + ": not the key of validator " + std::to_string(self_));
   }
-  raw_pool_.reserve(config_.raw_mode ? limits::node_raw_pool_max : 0);
-  cache_ = std::make_unique<crypto::VerifyCache>();
-  verifier_ = std::make_unique<crypto::ParallelVerifier>(
-      std::max(1u, std::min(limits::node_verify_threads_max, std::thread::hardware_concurrency())), cache_.get());
+  return {};
+}
 
-  // Store, ledger, core.
+// The store, the executor at its executed height, the core from its journal, the
+// mempool, and the replay of commits not executed yet.
+Status<std::string> Node::Impl::open_state(bool test_refuse_pending_blocks) {
   storage::Options so;
   so.path = resolve_path(config_, config_.data_dir);
   so.cluster_id = cluster_id_of(config_);
@@ -147,12 +171,13 @@ Status<std::string> Node::Impl::open() {
                                                 [this](const execution::AccountId& id) {
     return execution_->read([&](const execution::Executor& x) { return x.account(id).nonce; });
   });
-  if (auto r = replay_unexecuted(so.path); !r) return Err(r.error());
+  return replay_unexecuted(so.path);
+}
 
-  // Network.
+Status<std::string> Node::Impl::start_network() {
   net::NetworkConfig nc;
   nc.self = static_cast<net::ValidatorId>(self_);
-  nc.cluster_id = so.cluster_id;
+  nc.cluster_id = cluster_id_of(config_);
   nc.identity = signer_.get();
   for (const auto& k : validator_keys_) nc.validators.push_back(k.get());
   nc.listen_host = config_.validators[self_].address.host;
@@ -168,20 +193,6 @@ Status<std::string> Node::Impl::open() {
   for (const auto& v : config_.validators) {
     if (v.id != self_) network_->set_peer_address(static_cast<net::ValidatorId>(v.id), {v.address.host, v.address.port});
   }
-  if (gate_enabled(Gate::perf_adaptive_tuning)) {
-    auto tuner = perf::Tuner::create(config_.tuner.controller);
-    if (!tuner) return Err(config_.path + ": tuner: " + perf::describe(tuner.error()));
-    tuner_.emplace(std::move(*tuner));
-    tuner_window_.latency_us.reserve(limits::node_tuner_latency_samples_max);
-    spdlog::info("adaptive tuner on: target p99 {} ms, interval {} ms, batch {} in [{}, {}], flush delay {} us in [{}, {}]",
-                 config_.tuner.controller.latency_target_us / 1000, config_.tuner.interval_ms,
-                 tuner_->batch_transactions(), config_.tuner.controller.batch_transactions_min,
-                 config_.tuner.controller.batch_transactions_max, tuner_->flush_delay_us(),
-                 config_.tuner.controller.flush_delay_us_min, config_.tuner.controller.flush_delay_us_max);
-  }
-  publish_status();
-  execution_->start();
-  thread_ = std::thread([this] { run(); });
   return {};
 }
 
@@ -317,7 +328,9 @@ void Node::Impl::step_once(const consensus::Input& input) {
   }
   deliver_early_receipts(ready_.commits.empty() ? 0 : ready_.commits.front().sequence,
                          ready_.commits.empty() ? 0 : ready_.commits.back().sequence);
-  if (ready_.needs_sync() || !ready_.commits.empty() || execution_unsynced_) {
+  // Executed blocks waiting in the batch ride this write when there is one; they
+  // are not a reason for one (drain_executed flushes them when needed).
+  if (ready_.needs_sync() || !ready_.commits.empty()) {
     const auto sync_start = Clock::now();
     {
       perf::StageTimer timer(stages_, perf::Stage::persistence);
@@ -349,15 +362,15 @@ void Node::Impl::step_once(const consensus::Input& input) {
 
 void Node::Impl::send(consensus::Envelope& envelope) {
   if (protocol_->withhold(envelope)) return;
+  Bytes encoded;
   if (const auto proposal = protocol_->own_proposal(*envelope.message)) {
     perf::StageTimer timer(stages_, perf::Stage::proposal);
     const auto unit = units_.find(*proposal);
     metrics_.proposal_transactions->observe(unit != units_.end() ? unit->second.ids.size() : 0);
+    encoded = protocol_->seal(envelope);
+  } else {
+    encoded = protocol_->seal(envelope);
   }
-  const Bytes encoded = [&] {
-    perf::StageTimer timer(stages_, perf::Stage::proposal);
-    return protocol_->seal(envelope);
-  }();
   if (envelope.to && *envelope.to == self_) {
     to_self_.push_back(envelope.message);
     return;

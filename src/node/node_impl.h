@@ -159,6 +159,9 @@ class Node::Impl {
 
  private:
   // --- host (node.cc) ---
+  Status<std::string> load_keys();
+  Status<std::string> open_state(bool test_refuse_pending_blocks);
+  Status<std::string> start_network();
   void run();
   void housekeeping(Clock::time_point now);
   // Steps the core and carries out its Ready in the seam's order, then delivers
@@ -258,6 +261,7 @@ class Node::Impl {
   std::unordered_map<execution::TransactionId, execution::Receipt, Hash32Hasher> recent_receipts_;
   std::deque<execution::TransactionId> recent_order_;
   bool execution_unsynced_ = false;  // executed blocks written since the last synced write
+  Clock::time_point execution_unsynced_since_{};
   // Answered by deliver_receipts(): after the step's sync, or before it with gate
   // node.early_receipts.
   std::vector<std::pair<ClientWait, execution::Receipt>> receipts_due_;

@@ -77,10 +77,12 @@ Status<StorageError> Store::unit_put(const Hash32& id, ByteSpan unit) {
   if (is_new) {
     // Journal-owned and committed never overlap: a committed unit's bytes are
     // stored (and pruned with its commit), so putting it again changes nothing.
-    if (d.cache.sequence_of(id) != 0) return {};
-    auto committed = d.get(cf_sequences, slice(id.span()));
-    if (!committed) return Err(committed.error());
-    if (committed->has_value()) return {};
+    if (d.maybe_committed(id)) {
+      if (d.cache.sequence_of(id) != 0) return {};
+      auto committed = d.get(cf_sequences, slice(id.span()));
+      if (!committed) return Err(committed.error());
+      if (committed->has_value()) return {};
+    }
   }
   const std::size_t bytes_after = d.unit_bytes - (is_new ? 0 : existing->second) + unit.size();
   if ((is_new && d.unit_sizes.size() >= limits::storage_journal_units_max) ||

@@ -4,6 +4,7 @@
 // (docs/storage.md "Refusing to open").
 #include <fcntl.h>
 #include <unistd.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -126,10 +127,19 @@ std::vector<rocksdb::ColumnFamilyDescriptor> families_for(const std::shared_ptr<
     // under signed load, for nothing (docs/storage.md "Blob files").
     large_values.enable_blob_garbage_collection = false;
   }
+  // The id -> sequence index is asked about ids that are not there on every
+  // unit_put (is this unit committed already?): the answer is almost always no,
+  // and without a filter each such lookup reads an index and a data block of
+  // every table (it was ~4 % of a validator's CPU at light load, on the critical
+  // path of every vote). A Bloom filter answers most of them from memory.
+  rocksdb::ColumnFamilyOptions filtered = small_values;
+  rocksdb::BlockBasedTableOptions filtered_table = table_options;
+  filtered_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(limits::storage_bloom_bits_per_key));
+  filtered.table_factory.reset(rocksdb::NewBlockBasedTableFactory(filtered_table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (std::size_t f = 0; f < family_count; ++f) {
     const bool large = f == cf_units || f == cf_proofs;
-    descriptors.emplace_back(family_names[f], large ? large_values : small_values);
+    descriptors.emplace_back(family_names[f], large ? large_values : f == cf_sequences ? filtered : small_values);
   }
   return descriptors;
 }
@@ -340,6 +350,21 @@ Status<StorageError> Store::load_journal_indexes(std::string* detail) {
   if (!it->status().ok()) {
     set_detail(detail, "cannot read the journal's units: " + it->status().ToString());
     return Err(from_status(it->status()));
+  }
+  // The kept committed ids' prefixes (store_impl.h): bounded by the kept commits,
+  // which load() checked against the heights.
+  std::unique_ptr<rocksdb::Iterator> ids(d.db->NewIterator(read, d.handles[cf_sequences]));
+  for (ids->SeekToFirst(); ids->Valid(); ids->Next()) {
+    const auto id = parse_id(span_of(ids->key()));
+    if (!id || d.committed_prefixes.size() > committed_height_) {
+      set_detail(detail, "the commit index is malformed or holds more ids than commits");
+      return Err(StorageError::corrupt);
+    }
+    d.committed_prefixes.insert(Impl::prefix_of(*id));
+  }
+  if (!ids->status().ok()) {
+    set_detail(detail, "cannot read the commit index: " + ids->status().ToString());
+    return Err(from_status(ids->status()));
   }
   return {};
 }

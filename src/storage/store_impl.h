@@ -11,6 +11,7 @@
 
 #include <array>
 #include <map>
+#include <unordered_set>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -111,6 +112,19 @@ struct Store::Impl {
   std::size_t journal_bytes = 0;
   std::map<Hash32, std::size_t> unit_sizes;  // at most storage_journal_units_max
   std::size_t unit_bytes = 0;
+  // The first 8 bytes of every kept committed id (a multiset: two ids may share
+  // them): an id whose prefix is not here is not committed, which answers
+  // unit_put's and append_commit's "committed already?" for new ids without a
+  // read (that read was ~4 % of a validator's CPU, on the path of every vote).
+  // As many entries as kept commits (keep_commits plus the unexecuted backlog);
+  // rebuilt at open.
+  std::unordered_multiset<std::uint64_t> committed_prefixes;
+  static std::uint64_t prefix_of(const Hash32& id) {
+    std::uint64_t p = 0;
+    for (int i = 0; i < 8; ++i) p = (p << 8) | id.bytes[static_cast<std::size_t>(i)];
+    return p;
+  }
+  bool maybe_committed(const Hash32& id) const { return committed_prefixes.count(prefix_of(id)) != 0; }
 
   Impl() = default;
   Impl(const Impl&) = delete;
