@@ -215,9 +215,10 @@ bool Node::Impl::drain_executed(bool sync) {
   if (!done.empty()) deliver_early_receipts(done.front().height, done.back().height);
   // With gate node.early_receipts the clients have their answers; the writes ride
   // the next step's synced write (a view makes one every few milliseconds under
-  // load), or the housekeeping flush after node_execution_sync_delay_ms when idle:
-  // a second synced write per commit would slow the views on a shared disk.
-  // Without the gate the receipts wait for this write.
+  // load, and idle clusters make heartbeat blocks), or this flush once
+  // node_execution_sync_delay_ms passed: a synced write of its own per commit
+  // would double the fsyncs of a disk the views share. Without the gate the
+  // receipts wait for this write.
   if (gate_enabled(Gate::node_early_receipts) && receipts_due_.empty() && raw_due_.empty() &&
       Clock::now() - execution_unsynced_since_ < std::chrono::milliseconds(limits::node_execution_sync_delay_ms)) {
     return true;
