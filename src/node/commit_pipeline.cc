@@ -24,8 +24,6 @@ Bytes encode_receipts(std::span<const execution::Receipt> receipts) {
   return out;
 }
 
-std::string hex32(const Hash32& h) { return to_hex(h.bytes); }
-
 }  // namespace
 
 namespace {
@@ -122,7 +120,7 @@ Status<std::string> Node::Impl::restore_execution(const std::string& path) {
     }
     executor = std::move(*restored);
     spdlog::info("restarted from {}: height {}, state digest {}", path, height,
-                 hex32(executor->state_digest()).substr(0, 16));
+                 executor->state_digest().hex().substr(0, 16));
   }
   execution_ = std::make_unique<ExecutionPipeline>(std::move(executor), [this] { events_.poke(); },
                                                    gate_enabled(Gate::node_execution_thread));
@@ -180,10 +178,11 @@ bool Node::Impl::apply_commit(consensus::Commit& c) {
   job.payload = std::move(c.payload);
   if (unit != units_.end()) unit->second.committed = true;  // in flight for the batches until executed
   if (job.indexed) {
-    const UnitInfo& info = unit->second;
-    job.ranges = info.ranges;
+    // The ids stay: the unit is in flight for the batches until executed.
+    UnitInfo& info = unit->second;
+    job.ranges = std::move(info.ranges);
     job.ids = info.ids;
-    job.raw = info.raw_entries;
+    job.raw = std::move(info.raw_entries);
   }
   // Gate execution.known_senders: a transaction this pool admitted has its
   // sender's account id (the hash of its public key) already; the others are

@@ -123,7 +123,7 @@ ExecutedBlock ExecutionPipeline::execute(ExecutionJob& job) {
     out.raw = std::move(payload->raw);
   } else {
     spdlog::error("committed unit {} at height {} has a malformed payload; executed as empty",
-                  to_hex(job.id.bytes).substr(0, 16), job.height);
+                  job.id.hex().substr(0, 16), job.height);
   }
   // Executed whatever this node's raw_mode: replicas must agree.
   std::vector<execution::RawPut> puts(out.raw.size());

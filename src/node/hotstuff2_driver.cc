@@ -30,8 +30,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string hex16(const Hash32& h) { return to_hex(h.bytes).substr(0, 16); }
-
 class HotStuff2Driver final : public ProtocolDriver {
  public:
   explicit HotStuff2Driver(const DriverContext& context) : c_(context), config_(*context.config) {}
@@ -299,7 +297,7 @@ bool HotStuff2Driver::put_block(const hs::BlockId& id, const Bytes& encoded) {
     // The block stays in memory (a restart would fetch it from peers), and this
     // node does not vote for it (withhold).
     if (note_rare(pending_put_failures_)) {
-      spdlog::warn("pending block {} not persisted: {} ({} so far)", hex16(id), storage::describe(s.error()),
+      spdlog::warn("pending block {} not persisted: {} ({} so far)", id.hex().substr(0, 16), storage::describe(s.error()),
                    pending_put_failures_);
     }
     return false;
@@ -353,7 +351,7 @@ bool HotStuff2Driver::withhold(const consensus::Envelope& envelope) {
   // safety record already has the view, so the node will not vote in it later.
   if (note_rare(votes_withheld_)) {
     spdlog::warn("vote for block {} at view {} withheld: the block is not in the store ({} so far)",
-                 hex16(vote->block_id), vote->view, votes_withheld_);
+                 vote->block_id.hex().substr(0, 16), vote->view, votes_withheld_);
   }
   return true;
 }

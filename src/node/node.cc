@@ -362,15 +362,14 @@ void Node::Impl::step_once(const consensus::Input& input) {
 
 void Node::Impl::send(consensus::Envelope& envelope) {
   if (protocol_->withhold(envelope)) return;
-  Bytes encoded;
+  std::optional<perf::StageTimer> timer;  // our proposals: signing them is the proposal stage
   if (const auto proposal = protocol_->own_proposal(*envelope.message)) {
-    perf::StageTimer timer(stages_, perf::Stage::proposal);
+    timer.emplace(stages_, perf::Stage::proposal);
     const auto unit = units_.find(*proposal);
     metrics_.proposal_transactions->observe(unit != units_.end() ? unit->second.ids.size() : 0);
-    encoded = protocol_->seal(envelope);
-  } else {
-    encoded = protocol_->seal(envelope);
   }
+  const Bytes encoded = protocol_->seal(envelope);
+  timer.reset();
   if (envelope.to && *envelope.to == self_) {
     to_self_.push_back(envelope.message);
     return;

@@ -115,7 +115,7 @@ struct Store::Impl {
   // The first 8 bytes of every kept committed id (a multiset: two ids may share
   // them): an id whose prefix is not here is not committed, which answers
   // unit_put's and append_commit's "committed already?" for new ids without a
-  // read (that read was ~4 % of a validator's CPU, on the path of every vote).
+  // read (that read's cost: open.cc, at the id index's Bloom filter).
   // As many entries as kept commits (keep_commits plus the unexecuted backlog);
   // rebuilt at open.
   std::unordered_multiset<std::uint64_t> committed_prefixes;
