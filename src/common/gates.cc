@@ -211,6 +211,19 @@ constexpr std::array<GateInfo, gate_count> gate_table{{
      "reads of the state see the last executed block, not the last committed one; a crash between a "
      "commit and its execution replays the gap at restart",
      true, Gate::count_, GateWorkload::signed_saturation},
+    // Meaningful only while node.execution_thread is on (with it off every block
+    // executes in the step), but not declared as required_gate: turning the
+    // thread off alone, in a configuration or an A/B run, must keep starting.
+    {Gate::node_execution_inline_small, "node.execution_inline_small", "node",
+     "a committed block of at most node_execution_inline_ops_max operations, committed while the execution "
+     "thread has nothing in flight, executes inside the consensus step on the consensus thread: its results "
+     "go into the step's synced write and its clients are answered before that write (early receipts) "
+     "instead of after the step, when the thread's result is taken; larger blocks and blocks behind others "
+     "still go to the thread",
+     GateRisk::low,
+     "the same executor and the same order (only when nothing is in flight, so no block overtakes another); "
+     "an inline block costs the consensus step its execution time, bounded by the operation limit",
+     true, Gate::count_, GateWorkload::raw_light_load},
 }};
 
 struct GateStates {

@@ -46,6 +46,7 @@ enum class Gate : std::uint8_t {
   node_fresh_payload,           // a leader with small pools rebuilds its payload before stepping a peer message
   consensus_leader_reputation,  // responsive views are led by validators seen in recent blocks, not round robin
   node_execution_thread,        // committed blocks execute on their own thread, behind consensus
+  node_execution_inline_small,  // a small block with the execution thread idle executes inside the step
   count_,                       // not a gate: the number of gates
 };
 

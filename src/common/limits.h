@@ -416,6 +416,19 @@ inline constexpr std::size_t node_in_flight_blocks_max = 4096;
 // blocks a second that is over a second of execution behind consensus, after
 // which consensus waits (backpressure) rather than the backlog growing.
 inline constexpr std::size_t node_execution_queue_max = 16;
+// The largest committed block (transactions plus raw commands) that executes
+// inside the consensus step when the execution thread is idle (gate
+// node.execution_inline_small). Small blocks are the light-load case, where the
+// client's wait is what matters: on the thread, a block's answer waited for the
+// step's synced write (~0.8 ms, three validators syncing at once) before its
+// result was taken. Executing an operation costs about 2 µs (a raw put: two
+// state-hash updates of 0.94 µs, BM_StateHashElement) to 3 µs (a transfer:
+// BM_LedgerTransfers/1000, 3.04 ms per 1,000; `kestrel-microbench
+// --benchmark_filter='BM_LedgerTransfers|BM_StateHashElement'`, medians of 3):
+// 64 of them keep the step's added work under ~0.2 ms, below the wait it saves
+// (node.execution_inline_small A/B, docs/performance.md); at saturation blocks
+// are larger and go to the thread.
+inline constexpr std::size_t node_execution_inline_ops_max = 64;
 // How long executed blocks may wait in the store's batch for the next consensus
 // step's synced write when their clients were answered early (gate
 // node.early_receipts): a running cluster syncs at every view, idle ones included

@@ -197,7 +197,10 @@ bool Node::Impl::apply_commit(consensus::Commit& c) {
     execution_->wait_done();
     if (!drain_executed(/*sync=*/false)) return false;
   }
-  execution_->submit(std::move(job));
+  // Gate node.execution_inline_small: a small block (the light-load case) may
+  // execute inside this step, its clients answered before the step's synced write.
+  const bool small = job.indexed && job.ids.size() + job.raw.size() <= limits::node_execution_inline_ops_max;
+  execution_->submit(std::move(job), small && gate_enabled(Gate::node_execution_inline_small));
   return true;
 }
 

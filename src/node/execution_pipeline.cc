@@ -37,11 +37,15 @@ std::size_t ExecutionPipeline::in_flight() const {
   return jobs_.size() + executing_ + done_.size();
 }
 
-void ExecutionPipeline::submit(ExecutionJob job) {
+void ExecutionPipeline::submit(ExecutionJob job, bool may_inline) {
   job.submitted = Clock::now();
-  if (!threaded_) {
+  // Nothing in flight: the thread waits for a job and holds nothing, and no
+  // earlier block is left to overtake.
+  const bool here = !threaded_ || (may_inline && in_flight() == 0);
+  if (here) {
     ExecutedBlock done = execute(job);
     std::lock_guard lock(mutex_);
+    if (threaded_) ++executed_inline_;
     done_.push_back(std::move(done));
     return;
   }
@@ -58,6 +62,11 @@ void ExecutionPipeline::run_now(ExecutionJob job, std::vector<ExecutedBlock>& ou
   KESTREL_ASSERT(!thread_.joinable());
   job.submitted = Clock::now();
   out.push_back(execute(job));
+}
+
+std::uint64_t ExecutionPipeline::executed_inline() const {
+  std::lock_guard lock(mutex_);
+  return executed_inline_;
 }
 
 void ExecutionPipeline::take(std::vector<ExecutedBlock>& out) {

@@ -7,7 +7,10 @@
 // updates the mempool and answers clients. `ready` is called (on the execution
 // thread) when a result is waiting, to wake the consensus thread.
 // Gate off: submit() executes at once on the caller's thread (the baseline path,
-// where execution was part of the consensus step); take() then has it.
+// where execution was part of the consensus step); take() then has it. So does a
+// small block submitted while nothing is in flight, with gate
+// node.execution_inline_small (the light-load path: its answer need not wait
+// for the step's synced write).
 //
 // Order: blocks execute in submission order, which is commit-sequence order.
 // Bounded: in_flight() (queued, executing, and done but not taken) stays below
@@ -73,7 +76,13 @@ class ExecutionPipeline {
   // and replayed at the next start). Idempotent.
   void stop();
   // REQUIRES: in_flight() < limits::node_execution_queue_max.
-  void submit(ExecutionJob job);
+  // `may_inline` (gate node.execution_inline_small, the caller judged the block
+  // small): executed at once on the caller's thread if nothing is in flight, so
+  // no block is overtaken; take() then has it.
+  void submit(ExecutionJob job, bool may_inline = false);
+  // Blocks submit() executed on the caller's thread although the pipeline is
+  // threaded.
+  std::uint64_t executed_inline() const;
   // Executes at once on the caller's thread and appends the result to `out`
   // (the replay at start, before start()).
   void run_now(ExecutionJob job, std::vector<ExecutedBlock>& out);
@@ -102,6 +111,7 @@ class ExecutionPipeline {
   std::deque<ExecutionJob> jobs_;
   std::deque<ExecutedBlock> done_;
   std::size_t executing_ = 0;
+  std::uint64_t executed_inline_ = 0;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -315,9 +315,10 @@ void Node::Impl::step_once(const consensus::Input& input) {
     if (!apply_commit(c)) return;  // the store failed: nothing more of this step
   }
   forget_units(ready_.commits);
-  // Gate node.execution_thread off: the commits executed in apply_commit; their
-  // results go into this step's synced write, as one step.
-  if (!gate_enabled(Gate::node_execution_thread) && !drain_executed(/*sync=*/false)) return;
+  // Results waiting — all of this step's commits with gate node.execution_thread
+  // off, small ones with node.execution_inline_small — go into this step's synced
+  // write, their clients answered with the step's early receipts.
+  if (!drain_executed(/*sync=*/false)) return;
   std::string error;
   if (!protocol_->write_journal(ready_.journal, &error)) {
     stop_on_failure(error);
