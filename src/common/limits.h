@@ -651,4 +651,41 @@ inline constexpr std::uint32_t tuner_reversal_intervals_max = 64;
 // commits/s would otherwise keep 50,000+.
 inline constexpr std::size_t node_tuner_latency_samples_max = 64 * 1024;
 
+// --- DAG consensus (src/dag, docs/dag.md) -------------------------------------------
+
+// Ids in one vertex fetch request, and vertices in one response: a round of the
+// largest cluster (validators_max) in one request, so a replica missing a round
+// asks once; a peer asking for more is refused at decode.
+inline constexpr std::size_t dag_fetch_ids_max = validators_max;
+// A vertex on the wire: header (chain, round, author, parent count: 4 varints),
+// at most validators_max parent ids, the payload and its length, the signature.
+inline constexpr std::size_t dag_vertex_bytes_max = 4 * varint_bytes_max + validators_max * 32 +
+                                                    varint_bytes_max + block_payload_bytes_max +
+                                                    varint_bytes_max + signature_bytes_max;
+// Vertices' bytes a fetch response carries: the responder stops adding vertices
+// past this (always at least one), so an answer is not a 128 x 4 MiB frame.
+inline constexpr std::size_t dag_fetch_response_bytes_max = 8 * 1024 * 1024;
+// The largest DAG message a decoder looks at: a response at its byte bound plus
+// the one vertex that crossed it, and its tag and count.
+inline constexpr std::size_t dag_message_bytes_max = dag_fetch_response_bytes_max + dag_vertex_bytes_max + 16;
+// Vertices waiting for missing ancestors, in all. A replica restarted ~1.6 s
+// behind (the simulator's longest downtime, ~80 rounds at 20 ms a round) waits
+// for ~80 x n of them while it fetches; 8,192 covers that up to n = 100. Beyond
+// it newcomers are dropped (counted) and fetched again when referenced.
+inline constexpr std::size_t dag_pending_vertices_max = 8192;
+// Their payload bytes in all: pending vertices of a Byzantine author cannot hold
+// more than this of a node's memory (64 maximal payloads).
+inline constexpr std::size_t dag_pending_bytes_max = 256 * 1024 * 1024;
+// How far ahead of the highest round it holds a replica accepts vertices: a
+// Byzantine author's far-future rounds are dropped, not buffered. A round takes
+// at least one message delay, so 1,000 rounds is beyond what an honest peer can
+// be ahead by while this replica is up.
+inline constexpr std::uint64_t dag_rounds_ahead_max = 1000;
+// Rounds an author may run ahead of the last decided leader slot: while commits
+// stall (asynchrony, a partition) the DAG stops growing here instead of without
+// bound; with the GC depth this bounds the rounds in memory.
+inline constexpr std::uint64_t dag_rounds_undecided_max = 256;
+// Vertex ids with a fetch outstanding: a round of the largest cluster, twice.
+inline constexpr std::size_t dag_fetches_outstanding_max = 2 * validators_max;
+
 }  // namespace kestrel::limits
