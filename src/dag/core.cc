@@ -271,28 +271,7 @@ void Core::insert(Vertex first, const VertexId& first_id, consensus::Ready& read
     rs.authors.set(a);
     if (rs.quorum_at == 0 && rs.authors.count() >= quorum()) rs.quorum_at = std::max<Tick>(now_, 1);
     if (a == leader_of(r, config_.n)) rs.slot.push_back(x);
-    // Chits: every parent gains this author's support; a parent in the previous
-    // round's slot makes this vertex a vote for it.
-    for (Node* p : x->parents) {
-      p->support.set(a);
-      if (p->vertex.author == leader_of(p->vertex.round, config_.n)) x->votes_for = p;
-    }
-    if (r >= 2 && x->votes_for == nullptr) round_state(r).blamers.set(a);
-    // Certificates: this vertex certifies the slot vertex of round r - 2 that
-    // 2f+1 of its parents vote for.
-    if (r >= 3) {
-      std::map<const Node*, std::uint32_t> votes;
-      for (const Node* p : x->parents) {
-        if (p->votes_for) ++votes[p->votes_for];
-      }
-      for (const auto& [leader, count] : votes) {
-        if (count >= quorum()) {
-          auto* l = const_cast<Node*>(leader);
-          l->certificates.push_back(x);
-          l->certificate_authors.set(a);
-        }
-      }
-    }
+    link(x);
     x->ordered = r <= watermarks_[a];  // ordered before (a restart fetched it as a parent)
     if (!x->vertex.payload.empty() && !x->ordered) {
       ++unordered_with_payload_;
@@ -310,6 +289,30 @@ void Core::insert(Vertex first, const VertexId& first_id, consensus::Ready& read
         pending_.erase(pc);
       }
     }
+  }
+}
+
+// Rule C1 (chits, votes, certificates; docs/dag.md): every parent gains the new
+// vertex's author in its support; a parent in the previous round's slot makes it
+// a vote; 2f+1 parents voting for one slot vertex of round r - 2 make it a
+// certificate for that vertex.
+void Core::link(Node* x) {
+  const Round r = x->vertex.round;
+  const ReplicaId a = x->vertex.author;
+  for (Node* p : x->parents) {
+    p->support.set(a);
+    if (p->vertex.author == leader_of(p->vertex.round, config_.n)) x->votes_for = p;
+  }
+  if (r >= 2 && x->votes_for == nullptr) round_state(r).blamers.set(a);
+  if (r < 3) return;
+  std::map<Node*, std::uint32_t> votes;
+  for (const Node* p : x->parents) {
+    if (p->votes_for) ++votes[p->votes_for];
+  }
+  for (const auto& [leader, count] : votes) {
+    if (count < quorum()) continue;
+    leader->certificates.push_back(x);
+    leader->certificate_authors.set(a);
   }
 }
 
@@ -518,14 +521,15 @@ void Core::try_decide(consensus::Ready& ready) {
 void Core::order(const Node* leader, consensus::Ready& ready) {
   const Round floor = leader->vertex.round > config_.gc_depth ? leader->vertex.round - config_.gc_depth : 0;
   std::vector<Node*> history;
-  std::vector<const Node*> stack{leader};
-  std::unordered_set<const Node*> seen{leader};
+  Node* start = nodes_.at(leader->id).get();  // the same vertex, writable
+  std::vector<Node*> stack{start};
+  std::unordered_set<const Node*> seen{start};
   while (!stack.empty()) {
-    const Node* x = stack.back();
+    Node* x = stack.back();
     stack.pop_back();
     if (x->vertex.round <= watermarks_[x->vertex.author] || x->vertex.round < floor) continue;
-    history.push_back(const_cast<Node*>(x));
-    for (const Node* p : x->parents) {
+    history.push_back(x);
+    for (Node* p : x->parents) {
       if (seen.insert(p).second) stack.push_back(p);
     }
   }

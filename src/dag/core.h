@@ -74,7 +74,7 @@ class Core final : public consensus::Core {
     VertexId id;
     std::vector<Node*> parents;       // those held (all but parents below the low round)
     Authors support;                  // chits: next-round authors referencing it
-    const Node* votes_for = nullptr;  // the previous round's slot vertex it references
+    Node* votes_for = nullptr;        // the previous round's slot vertex it references
     std::vector<const Node*> certificates;  // slot vertices: round + 2 vertices certifying it
     Authors certificate_authors;
     bool ordered = false;
@@ -105,6 +105,7 @@ class Core final : public consensus::Core {
   bool check_header(const Vertex& v) const;
   void insert(Vertex vertex, const VertexId& id, consensus::Ready& ready);
   bool check_parents(const Vertex& v, const std::vector<Node*>& parents) const;
+  void link(Node* x);
   void on_fetch(ReplicaId from, const FetchRequest& request, consensus::Ready& ready);
   void ask(ReplicaId peer, const VertexId& id);
   void retry_fetches(consensus::Ready& ready);
