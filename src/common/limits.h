@@ -670,8 +670,10 @@ inline constexpr std::size_t dag_fetch_response_bytes_max = 8 * 1024 * 1024;
 inline constexpr std::size_t dag_message_bytes_max = dag_fetch_response_bytes_max + dag_vertex_bytes_max + 16;
 // Vertices waiting for missing ancestors, in all. A replica restarted ~1.6 s
 // behind (the simulator's longest downtime, ~80 rounds at 20 ms a round) waits
-// for ~80 x n of them while it fetches; 8,192 covers that up to n = 100. Beyond
-// it newcomers are dropped (counted) and fetched again when referenced.
+// for ~80 x n of them while it fetches; 8,192 covers that up to n = 100. Each
+// author gets an equal share of it (at least 16), so a Byzantine author's flood
+// fills only its own. Beyond it newcomers are dropped (counted) and fetched
+// again when referenced.
 inline constexpr std::size_t dag_pending_vertices_max = 8192;
 // Their payload bytes in all: pending vertices of a Byzantine author cannot hold
 // more than this of a node's memory (64 maximal payloads).

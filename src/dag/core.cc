@@ -93,6 +93,7 @@ Core::Core(const Config& config, RestoredDag restored)
       watermarks_(std::move(restored.watermarks)) {
   KESTREL_ASSERT(config_.n >= 1 && config_.n <= limits::validators_max && config_.self < config_.n);
   if (watermarks_.empty()) watermarks_.assign(config_.n, 0);
+  pending_per_author_.assign(config_.n, 0);
   KESTREL_ASSERT(watermarks_.size() == config_.n);
   if (!own_.empty()) own_round_ = own_.rbegin()->first;
   gc_round_ = decided_round_ > config_.gc_depth ? decided_round_ - config_.gc_depth : 0;
@@ -213,7 +214,10 @@ void Core::on_vertex(ReplicaId from, Vertex vertex, bool fetched, consensus::Rea
     insert(std::move(vertex), id, ready);
     return;
   }
-  if (pending_.size() >= limits::dag_pending_vertices_max ||
+  // Bounded in all and per author: one author's flood cannot take the room the
+  // others' vertices need while their parents are fetched.
+  const std::size_t author_share = std::max<std::size_t>(16, limits::dag_pending_vertices_max / config_.n);
+  if (pending_.size() >= limits::dag_pending_vertices_max || pending_per_author_[vertex.author] >= author_share ||
       pending_bytes_ + vertex.payload.size() > limits::dag_pending_bytes_max) {
     ++counters_.buffer_full;
     return;
@@ -224,6 +228,7 @@ void Core::on_vertex(ReplicaId from, Vertex vertex, bool fetched, consensus::Rea
     if (!pending_.count(p)) ask(from, p);
   }
   pending_bytes_ += vertex.payload.size();
+  ++pending_per_author_[vertex.author];
   pending_.emplace(id, Pending{std::move(vertex), missing});
 }
 
@@ -252,8 +257,7 @@ void Core::insert(Vertex first, const VertexId& first_id, consensus::Ready& read
       ++counters_.invalid;
       for (const VertexId& c : children) {
         if (auto pc = pending_.find(c); pc != pending_.end()) {
-          pending_bytes_ -= pc->second.vertex.payload.size();
-          pending_.erase(pc);
+          forget_pending(pc);
           ++counters_.invalid;
         }
       }
@@ -284,9 +288,11 @@ void Core::insert(Vertex first, const VertexId& first_id, consensus::Ready& read
       auto pc = pending_.find(c);
       if (pc == pending_.end()) continue;
       if (--pc->second.missing == 0) {
-        pending_bytes_ -= pc->second.vertex.payload.size();
-        work.emplace_back(std::move(pc->second.vertex), c);
+        Vertex ready_vertex = std::move(pc->second.vertex);
+        --pending_per_author_[ready_vertex.author];
+        pending_bytes_ -= ready_vertex.payload.size();
         pending_.erase(pc);
+        work.emplace_back(std::move(ready_vertex), c);
       }
     }
   }
@@ -327,6 +333,19 @@ void Core::ask(ReplicaId peer, const VertexId& id) {
 }
 
 void Core::retry_fetches(consensus::Ready&) {
+  // A vertex every peer was asked for twice, or that nothing waits for any more,
+  // is given up: the vertices waiting for it go too (a Byzantine reference to a
+  // vertex that does not exist must not hold a fetch slot or a pending slot
+  // forever). An honest vertex given up is fetched again when referenced.
+  std::vector<VertexId> given_up;
+  for (const auto& [id, fetch] : fetches_) {
+    if (fetch.attempts >= 2 * config_.n || !waiting_on_.count(id)) given_up.push_back(id);
+  }
+  for (const VertexId& id : given_up) {
+    fetches_.erase(id);
+    ++counters_.fetches_given_up;
+    drop_waiting_for(id);
+  }
   for (auto& [id, fetch] : fetches_) {
     if (now_ < fetch.asked_at + config_.fetch_retry_ticks) continue;
     ReplicaId peer = fetch.next;
@@ -343,6 +362,29 @@ void Core::retry_fetches(consensus::Ready&) {
     if (fetches_.count(parent) || pending_.count(parent)) continue;
     auto pc = pending_.find(child);
     ask(pc != pending_.end() ? pc->second.vertex.author : 0, parent);
+  }
+}
+
+Core::PendingMap::iterator Core::forget_pending(PendingMap::iterator it) {
+  pending_bytes_ -= it->second.vertex.payload.size();
+  --pending_per_author_[it->second.vertex.author];
+  return pending_.erase(it);
+}
+
+// Drops the pending vertices that wait for `id`, and those that wait for them,
+// without recursion.
+void Core::drop_waiting_for(const VertexId& id) {
+  std::vector<VertexId> work{id};
+  while (!work.empty()) {
+    const VertexId missing = work.back();
+    work.pop_back();
+    for (auto [it, end] = waiting_on_.equal_range(missing); it != end; ++it) {
+      auto pc = pending_.find(it->second);
+      if (pc == pending_.end()) continue;
+      forget_pending(pc);
+      work.push_back(it->second);
+    }
+    waiting_on_.erase(missing);
   }
 }
 
@@ -575,12 +617,13 @@ void Core::collect_garbage(consensus::Ready& ready) {
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.vertex.round < gc_round_) {
-      pending_bytes_ -= it->second.vertex.payload.size();
-      it = pending_.erase(it);
+      it = forget_pending(it);
     } else {
       ++it;
     }
   }
+  // Waits of vertices no longer pending (collected, dropped, given up).
+  std::erase_if(waiting_on_, [&](const auto& entry) { return !pending_.count(entry.second); });
   while (!own_.empty() && own_.begin()->first < gc_round_ && own_.size() > 1) {
     ready.journal.push_back({consensus::JournalOp::Kind::erase, own_key(own_.begin()->first), {}});
     own_.erase(own_.begin());

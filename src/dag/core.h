@@ -90,6 +90,7 @@ class Core final : public consensus::Core {
     Vertex vertex;
     std::size_t missing = 0;
   };
+  using PendingMap = std::unordered_map<VertexId, Pending, Hash32Hasher>;
   struct Fetch {
     Tick asked_at = 0;
     ReplicaId next = 0;  // the peer asked next
@@ -109,6 +110,8 @@ class Core final : public consensus::Core {
   void on_fetch(ReplicaId from, const FetchRequest& request, consensus::Ready& ready);
   void ask(ReplicaId peer, const VertexId& id);
   void retry_fetches(consensus::Ready& ready);
+  void drop_waiting_for(const VertexId& id);
+  PendingMap::iterator forget_pending(PendingMap::iterator it);
   void flush_asks(consensus::Ready& ready);
 
   void try_author(consensus::Ready& ready);
@@ -136,8 +139,9 @@ class Core final : public consensus::Core {
   Round highest_round_ = 0;
   std::size_t unordered_with_payload_ = 0;
 
-  std::unordered_map<VertexId, Pending, Hash32Hasher> pending_;
+  PendingMap pending_;
   std::size_t pending_bytes_ = 0;
+  std::vector<std::size_t> pending_per_author_;
   std::unordered_multimap<VertexId, VertexId, Hash32Hasher> waiting_on_;  // missing parent -> child
   std::unordered_map<VertexId, Fetch, Hash32Hasher> fetches_;
   std::map<ReplicaId, std::vector<VertexId>> asks_;  // this step's fetch requests, per peer

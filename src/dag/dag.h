@@ -114,6 +114,7 @@ struct Counters {
   std::uint64_t buffer_full = 0;           // dropped: the pending buffer was at its bound
   std::uint64_t fetches_sent = 0;
   std::uint64_t fetches_served = 0;
+  std::uint64_t fetches_given_up = 0;      // every peer asked twice, or nothing waits for it
   std::uint64_t leaders_committed = 0;
   std::uint64_t leaders_skipped = 0;
   std::uint64_t garbage_collected = 0;     // vertices dropped below the GC round
