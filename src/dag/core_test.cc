@@ -170,6 +170,15 @@ class Cluster {
   std::uint64_t payload_counter_ = 0;
 };
 
+// Replica 0 of 4, stepped by hand.
+Config lone_config() {
+  Config c;
+  c.chain_id = 9;
+  c.self = 0;
+  c.n = 4;
+  return c;
+}
+
 std::set<ReplicaId> all(std::uint32_t n) {
   std::set<ReplicaId> s;
   for (ReplicaId r = 0; r < n; ++r) s.insert(r);
@@ -226,10 +235,7 @@ TEST(DagCore, EquivocatingAuthorIsCountedAndStreamsAgree) {
 // One reference, one vote or one certificate finalizes nothing: the leader of
 // round 1 commits only when 2f+1 round-3 vertices each reference 2f+1 votes.
 TEST(DagCore, OneVoteOrOneReferenceNeverFinalizes) {
-  Config c;
-  c.chain_id = 9;
-  c.self = 0;
-  c.n = 4;
+  const Config c = lone_config();
   Core core(c, RestoredDag{});
   Ready ready;
   core.step(consensus::PayloadReady{Bytes{0}, false}, ready);
@@ -325,10 +331,7 @@ TEST(DagCore, RestartWithoutTheJournalIsSeenAsEquivocation) {
 // A Byzantine author floods far-future rounds and vertices with unknown parents:
 // dropped or buffered within the bounds, and the honest replicas go on.
 TEST(DagCore, FloodsStayWithinTheBounds) {
-  Config c;
-  c.chain_id = 9;
-  c.self = 0;
-  c.n = 4;
+  const Config c = lone_config();
   Core core(c, RestoredDag{});
   Ready ready;
   core.step(consensus::Start{1}, ready);
