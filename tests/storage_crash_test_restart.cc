@@ -173,29 +173,6 @@ std::optional<Block> decode_block(ByteSpan bytes) {
 Bytes fork_block(std::uint64_t height) { return encode_block(1, height, {}); }
 Bytes proof_of(std::uint64_t height) { return Bytes(16, static_cast<std::uint8_t>(height)); }
 
-Bytes encode_receipts(const std::vector<execution::Receipt>& receipts) {
-  Bytes out;
-  Writer w(out);
-  w.varint(receipts.size());
-  for (const auto& r : receipts) w.bytes(execution::encode_receipt(r), limits::receipt_bytes_max);
-  return out;
-}
-std::optional<std::vector<execution::Receipt>> decode_receipts(ByteSpan bytes) {
-  Reader r(bytes);
-  auto count = r.varint_max(limits::block_transactions_max);
-  if (!count) return std::nullopt;
-  std::vector<execution::Receipt> out;
-  for (std::uint64_t i = 0; i < *count; ++i) {
-    auto one = r.bytes(limits::receipt_bytes_max);
-    if (!one) return std::nullopt;
-    auto receipt = execution::decode_receipt(*one);
-    if (!receipt) return std::nullopt;
-    out.push_back(*receipt);
-  }
-  if (!r.finish()) return std::nullopt;
-  return out;
-}
-
 const Bytes safety_key{'s'};
 std::uint64_t view_of(const Bytes& record) {
   std::uint64_t v = 0;
@@ -244,7 +221,7 @@ bool execute_next(storage::Store& store, execution::Ledger& ledger, bool write) 
   if (!write) return true;
   std::vector<storage::StateWrite> writes;
   for (const auto& w : result->state_writes) writes.push_back({w.key, w.value});
-  return check(store.apply_execution(h, encode_receipts(result->receipts), writes, result->state_digest).ok(),
+  return check(store.apply_execution(h, execution::encode_receipts(result->receipts), writes, result->state_digest).ok(),
                "apply the execution of " + std::to_string(h));
 }
 
@@ -277,8 +254,8 @@ std::optional<Restarted> restart(storage::Store& store, bool write) {
   if (executed > 0) {
     auto bytes = store.receipts(executed);
     if (!check(bytes.ok(), "read the last receipts")) return std::nullopt;
-    auto decoded = decode_receipts(*bytes);
-    if (!check(decoded.has_value(), "decode the last receipts")) return std::nullopt;
+    auto decoded = execution::decode_receipts(*bytes);
+    if (!check(decoded.ok(), "decode the last receipts")) return std::nullopt;
     receipts = std::move(*decoded);
   }
   const execution::StatePageSource source = [&](ByteSpan after, std::size_t max)

@@ -276,6 +276,31 @@ Result<Receipt, TransactionError> decode_receipt(ByteSpan encoded) {
   return receipt;
 }
 
+Bytes encode_receipts(std::span<const Receipt> receipts) {
+  Bytes out;
+  Writer w(out);
+  w.varint(receipts.size());
+  for (const auto& r : receipts) w.bytes(encode_receipt(r), limits::receipt_bytes_max);
+  return out;
+}
+
+Result<std::vector<Receipt>, TransactionError> decode_receipts(ByteSpan encoded) {
+  Reader r(encoded);
+  TX_TRY(count, r.varint_max(limits::block_transactions_max));
+  std::vector<Receipt> out;
+  out.reserve(count);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    auto one = r.bytes(limits::receipt_bytes_max);
+    if (!one) return Err(from_codec(one.error()));
+    auto receipt = decode_receipt(*one);
+    if (!receipt) return Err(receipt.error());
+    out.push_back(*receipt);
+  }
+  auto done = r.finish();
+  if (!done) return Err(from_codec(done.error()));
+  return out;
+}
+
 // --- Ledger ------------------------------------------------------------------------
 
 Result<Ledger, LedgerError> Ledger::create(std::uint32_t chain_id,

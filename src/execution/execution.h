@@ -134,6 +134,10 @@ struct Receipt {
 };
 Bytes encode_receipt(const Receipt& receipt);
 Result<Receipt, TransactionError> decode_receipt(ByteSpan encoded);
+// A block's receipts as the store keeps them: a count (<= block_transactions_max),
+// then each encode_receipt length-prefixed. The decoder refuses trailing bytes.
+Bytes encode_receipts(std::span<const Receipt> receipts);
+Result<std::vector<Receipt>, TransactionError> decode_receipts(ByteSpan encoded);
 // SHA-256("kestrel/receipts/v1" || u64 count || encode_receipt(r) for each r): what
 // the state digest commits to of a block's receipts (docs/transactions.md).
 Hash32 receipts_digest(std::span<const Receipt> receipts);

@@ -70,7 +70,6 @@ class NativeExecutor final : public Executor {
   const Hash32& state_digest() const override { return ledger_.state_digest(); }
   Account account(const AccountId& id) const override { return ledger_.account(id); }
   std::optional<Bytes> get(const AccountId& id, ByteSpan key) const override { return ledger_.get(id, key); }
-  const Ledger& ledger() const { return ledger_; }
 
  private:
   Ledger ledger_;

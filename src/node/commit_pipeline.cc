@@ -16,18 +16,6 @@ namespace kestrel::node {
 
 namespace {
 
-Bytes encode_receipts(std::span<const execution::Receipt> receipts) {
-  Bytes out;
-  Writer w(out);
-  w.varint(receipts.size());
-  for (const auto& r : receipts) w.bytes(execution::encode_receipt(r), limits::receipt_bytes_max);
-  return out;
-}
-
-}  // namespace
-
-namespace {
-
 // The stored state as the executor reads it (execution/executor.h).
 class StoreStateView final : public execution::StateView {
  public:
@@ -47,22 +35,13 @@ class StoreStateView final : public execution::StateView {
 };
 
 Result<std::vector<execution::Receipt>, std::string> stored_receipts(storage::Store& store, std::uint64_t height) {
-  std::vector<execution::Receipt> receipts;
-  if (height == 0) return receipts;
+  if (height == 0) return std::vector<execution::Receipt>{};
   const std::string where = "receipts of height " + std::to_string(height);
   auto bytes = store.receipts(height);
   if (!bytes) return Err(where + ": " + storage::describe(bytes.error()));
-  Reader r(*bytes);
-  auto count = r.varint_max(limits::block_transactions_max);
-  if (!count) return Err(where + " do not decode");
-  for (std::uint64_t i = 0; i < *count; ++i) {
-    auto one = r.bytes(limits::receipt_bytes_max);
-    if (!one) return Err(where + " do not decode");
-    auto receipt = execution::decode_receipt(*one);
-    if (!receipt) return Err("a receipt of height " + std::to_string(height) + " does not decode");
-    receipts.push_back(*receipt);
-  }
-  return receipts;
+  auto decoded = execution::decode_receipts(*bytes);
+  if (!decoded) return Err(where + " do not decode: " + execution::describe(decoded.error()));
+  return std::move(*decoded);
 }
 
 }  // namespace
@@ -245,7 +224,7 @@ bool Node::Impl::write_executed(ExecutedBlock& block) {
   std::vector<storage::StateWrite> writes;
   writes.reserve(block.result.state_writes.size());
   for (const auto& w : block.result.state_writes) writes.push_back({w.key, w.value});
-  auto applied = store_->apply_execution(block.height, encode_receipts(block.result.receipts), writes,
+  auto applied = store_->apply_execution(block.height, execution::encode_receipts(block.result.receipts), writes,
                                          block.result.state_digest);
   if (!applied) {
     stop_on_failure("apply_execution " + std::to_string(block.height) + " failed: " + storage::describe(applied.error()));

@@ -61,9 +61,9 @@ class HotStuff2Driver final : public ProtocolDriver {
   bool sync(std::string* error) override;
 
  private:
-  bool put_block(const hs::BlockId& id, const Bytes& encoded);  hs::Config core_config() const;
+  bool put_block(const hs::BlockId& id, const Bytes& encoded);
+  hs::Config core_config() const;
   const hs::Replica& replica() const { return core_->replica(); }
-  static bool note_rare(std::uint64_t& count) { return ++count % 1000 == 1; }
 
   DriverContext c_;
   const NodeConfig& config_;
@@ -80,10 +80,10 @@ class HotStuff2Driver final : public ProtocolDriver {
   };
   std::map<hs::ReplicaId, FetchBudget> store_fetch_budget_;  // store-served fetches per peer this second
   std::uint64_t store_fetches_refused_ = 0;
-  // Journal blocks the store refused (its pending family full): no vote for them.
-  std::set<hs::BlockId> refused_blocks_;
   std::uint64_t votes_withheld_ = 0, pending_put_failures_ = 0;
-  std::set<hs::BlockId> pending_;  // pending blocks in the store
+  // Pending blocks in the store (bounded by its family: an id enters only when
+  // its put succeeded). A vote for a block not here is withheld.
+  std::set<hs::BlockId> pending_;
   bool test_refuse_pending_blocks_ = false;
   // Stage marks: our proposals by view, QCs seen by view.
   std::map<hs::View, Clock::time_point> proposed_at_;
@@ -322,9 +322,8 @@ bool HotStuff2Driver::write_journal(const std::vector<consensus::JournalOp>& jou
       if (op.kind == consensus::JournalOp::Kind::erase) {
         // Committed blocks left the pending family with their append; others go now.
         if (pending_.erase(id) != 0 && !c_.store->unit_erase(id).ok()) pending_.insert(id);
-        refused_blocks_.erase(id);
-      } else if (!pending_.count(id) && !put_block(id, op.value)) {
-        if (refused_blocks_.size() < limits::node_in_flight_blocks_max) refused_blocks_.insert(id);
+      } else if (!pending_.count(id)) {
+        (void)put_block(id, op.value);  // refused: not in pending_, so no vote for it (withhold)
       }
     } else {
       *error = "a journal key HotStuff-2 does not write";
@@ -344,7 +343,8 @@ bool HotStuff2Driver::sync(std::string* error) {
 
 bool HotStuff2Driver::withhold(const consensus::Envelope& envelope) {
   const auto* vote = std::get_if<hs::Vote>(&hs::message_of(*envelope.message));
-  if (!vote || !refused_blocks_.count(vote->block_id)) return false;
+  // Fails closed: whatever is not in the store's pending family gets no vote.
+  if (!vote || pending_.count(vote->block_id)) return false;
   // A vote only for a block this node stored: a QC's voters each hold its block
   // durably (gate node.early_receipts answers clients on that, and the quorum
   // serves the block to peers that catch up). Not voting is always safe; the

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <tuple>
 
 #include "common/assert.h"
 #include "common/codec.h"
@@ -471,8 +472,9 @@ void Node::Impl::publish_status() {
   s.leader = core.leader.value_or(static_cast<std::uint32_t>(core.round % n_));
   s.committed_height = core.committed;
   s.committed_block = core.committed_id;
-  s.state_digest = execution_->read([](const execution::Executor& x) { return x.state_digest(); });
-  s.executed_height = execution_->read([](const execution::Executor& x) { return x.height(); });
+  // One read: the digest and the height of the same executed block.
+  std::tie(s.state_digest, s.executed_height) =
+      execution_->read([](const execution::Executor& x) { return std::make_pair(x.state_digest(), x.height()); });
   s.last_commit_unix_ms = last_commit_unix_ms_;
   s.mempool_transactions = mempool_->size();
   s.raw_pool = raw_pool_.size();

@@ -176,7 +176,6 @@ class Node::Impl {
   }
   void publish_status();
   void refresh_metrics();
-  static bool note_rare(std::uint64_t& count) { return ++count % limits::node_rare_log_every == 1; }
 
   // --- ingress (ingress.cc) ---
   void on_peer_message(net::ValidatorId from, std::uint16_t type, ByteSpan payload);

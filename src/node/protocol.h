@@ -20,6 +20,7 @@
 
 #include "common/bytes.h"
 #include "common/hash.h"
+#include "common/limits.h"
 #include "common/result.h"
 #include "consensus/consensus.h"
 #include "node/config.h"
@@ -57,6 +58,10 @@ struct Inbound {
 struct StoredCommit {
   Bytes unit;
 };
+
+// Counts a rare event and says whether to log this one: the first and every
+// limits::node_rare_log_every-th (the host and the drivers log the same way).
+inline bool note_rare(std::uint64_t& count) { return ++count % limits::node_rare_log_every == 1; }
 
 struct DriverContext {
   const NodeConfig* config = nullptr;
