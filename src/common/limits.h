@@ -663,14 +663,19 @@ inline constexpr std::size_t dag_vertex_bytes_max = 4 * varint_bytes_max + valid
                                                     varint_bytes_max + block_payload_bytes_max +
                                                     varint_bytes_max + signature_bytes_max;
 // Vertices' bytes a fetch response carries: the responder stops adding vertices
-// past this (always at least one), so an answer is not a 128 x 4 MiB frame.
-inline constexpr std::size_t dag_fetch_response_bytes_max = 8 * 1024 * 1024;
-// The largest DAG message a decoder looks at: a response at its byte bound plus
-// the one vertex that crossed it, and its tag and count.
-inline constexpr std::size_t dag_message_bytes_max = dag_fetch_response_bytes_max + dag_vertex_bytes_max + 16;
-// Vertices waiting for missing ancestors, in all. A replica restarted ~1.6 s
-// behind (the simulator's longest downtime, ~80 rounds at 20 ms a round) waits
-// for ~80 x n of them while it fetches; 8,192 covers that up to n = 100. Each
+// once past this (always at least one), so the response with the vertex that
+// crossed it still fits in one network message.
+inline constexpr std::size_t dag_fetch_response_bytes_max = message_size_max - dag_vertex_bytes_max - 16;
+// The largest DAG message a decoder looks at: one network message.
+inline constexpr std::size_t dag_message_bytes_max = message_size_max;
+static_assert(dag_fetch_response_bytes_max + dag_vertex_bytes_max + 16 <= dag_message_bytes_max,
+              "a full fetch response must fit in one message");
+static_assert(dag_vertex_bytes_max + 16 <= dag_message_bytes_max, "a largest vertex must fit in one message");
+// Vertices waiting for missing ancestors, in all. An estimate, not a
+// measurement: the simulator restarts a crashed replica 0.1-1.6 s later
+// (sim/world.h); at its 10 ms delay a round takes about two delays, so a
+// restarted replica is up to ~80 rounds behind and waits for ~80 x n vertices
+// while it fetches; 8,192 covers that up to n = 100. Each
 // author gets an equal share of it (at least 16), so a Byzantine author's flood
 // fills only its own. Beyond it newcomers are dropped (counted) and fetched
 // again when referenced.

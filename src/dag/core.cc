@@ -103,7 +103,10 @@ Round Core::low_round() const { return gc_round_; }
 
 Core::RoundState& Core::round_state(Round r) {
   auto [it, inserted] = rounds_.try_emplace(r);
-  if (inserted) it->second.first.assign(config_.n, nullptr);
+  if (inserted) {
+    it->second.first.assign(config_.n, nullptr);
+    it->second.versions.assign(config_.n, 0);
+  }
   return it->second;
 }
 
@@ -122,7 +125,7 @@ void Core::step(const consensus::Input& input, consensus::Ready& ready) {
     ready.wants_payload = true;
   } else if (const auto* t = std::get_if<consensus::TickInput>(&input)) {
     now_ = std::max(now_, t->now);
-    retry_fetches(ready);
+    retry_fetches();
   } else if (const auto* r = std::get_if<consensus::Received>(&input)) {
     now_ = std::max(now_, r->now);
     const Message& m = message_of(*r->message);
@@ -198,7 +201,9 @@ void Core::on_vertex(ReplicaId from, Vertex vertex, bool fetched, consensus::Rea
   // (honest replicas may have taken different ones), never otherwise.
   if (auto rs = rounds_.find(vertex.round); rs != rounds_.end() && rs->second.first[vertex.author] != nullptr) {
     ++counters_.equivocations;
-    if (!wanted) return;
+    // At most n versions of one (author, round), wanted or not: honest replicas
+    // reference at most n different ones, and no author grows the DAG beyond it.
+    if (!wanted || rs->second.versions[vertex.author] >= config_.n) return;
   }
   if (vertex.author == config_.self && !fetched && from != config_.self) return;  // ours come from us
   // Parents we lack: buffer the vertex (bounded) and fetch them. A vertex at or
@@ -245,8 +250,11 @@ void Core::insert(Vertex first, const VertexId& first_id, consensus::Ready& read
     for (const VertexId& p : vertex.parents) {
       if (auto it = nodes_.find(p); it != nodes_.end()) parents.push_back(it->second.get());
     }
-    const bool valid = vertex.round >= low_round() &&
-                       (vertex.round <= watermarks_[vertex.author] || check_parents(vertex, parents));
+    // check_parents accepts parents not held (below the low round, or below the
+    // watermarks of a restarted replica) but checks every one that is.
+    RoundState* existing = rounds_.count(vertex.round) ? &rounds_.at(vertex.round) : nullptr;
+    const bool valid = vertex.round >= low_round() && check_parents(vertex, parents) &&
+                       (!existing || existing->versions[vertex.author] < config_.n);
     // Children waiting for it: released whether it is valid or not (an invalid
     // parent makes them invalid too, found when they are checked).
     std::vector<VertexId> children;
@@ -272,6 +280,8 @@ void Core::insert(Vertex first, const VertexId& first_id, consensus::Ready& read
     const ReplicaId a = x->vertex.author;
     RoundState& rs = round_state(r);
     if (rs.first[a] == nullptr) rs.first[a] = x;
+    ++rs.versions[a];
+    inserted_ = true;
     rs.authors.set(a);
     if (rs.quorum_at == 0 && rs.authors.count() >= quorum()) rs.quorum_at = std::max<Tick>(now_, 1);
     if (a == leader_of(r, config_.n)) rs.slot.push_back(x);
@@ -332,7 +342,7 @@ void Core::ask(ReplicaId peer, const VertexId& id) {
   asks_[peer].push_back(id);
 }
 
-void Core::retry_fetches(consensus::Ready&) {
+void Core::retry_fetches() {
   // A vertex every peer was asked for twice, or that nothing waits for any more,
   // is given up: the vertices waiting for it go too (a Byzantine reference to a
   // vertex that does not exist must not hold a fetch slot or a pending slot
@@ -410,7 +420,8 @@ void Core::on_fetch(ReplicaId from, const FetchRequest& request, consensus::Read
     auto it = nodes_.find(id);
     if (it == nodes_.end()) continue;
     response.vertices.push_back(it->second->vertex);
-    bytes += it->second->vertex.payload.size() + it->second->vertex.signature.size() + 64;
+    const Vertex& v = it->second->vertex;
+    bytes += v.payload.size() + v.signature.size() + v.parents.size() * Hash32::size + 4 * limits::varint_bytes_max;
     if (bytes >= limits::dag_fetch_response_bytes_max) break;
   }
   if (response.vertices.empty()) return;
@@ -507,55 +518,55 @@ bool Core::reaches(const Node* from, const Node* target) const {
 // Decides slots from the last decided one up, as far as decisions go (rule D3
 // for the undecided ones), and orders the committed leaders.
 void Core::try_decide(consensus::Ready& ready) {
-  for (;;) {
-    if (highest_round_ < decided_round_ + 3) return;  // the next slot cannot have 2f+1 certificates yet
-    const Round top = highest_round_ - 2;               // the highest slot with certificates possible
-    // Decisions from the top down, so each undecided slot finds its anchors decided.
-    std::map<Round, std::pair<Decision, const Node*>> status;
-    for (Round r = top; r > decided_round_; --r) {
-      const Node* leader = nullptr;
-      Decision d = direct(r, &leader);
-      if (d == Decision::undecided) {
-        for (auto a = status.lower_bound(r + 3); a != status.end(); ++a) {
-          if (a->second.first == Decision::undecided) break;
-          if (a->second.first == Decision::skip) continue;
-          // The anchor: commit the slot vertex one of whose certificates it reaches.
-          d = Decision::skip;
-          if (auto rs = rounds_.find(r); rs != rounds_.end()) {
-            for (const Node* l : rs->second.slot) {
-              for (const Node* c : l->certificates) {
-                if (reaches(a->second.second, c)) {
-                  d = Decision::commit;
-                  leader = l;
-                  break;
-                }
-              }
-              if (d == Decision::commit) break;
-            }
+  // Decisions change only when a vertex enters the DAG.
+  if (!inserted_) return;
+  inserted_ = false;
+  if (highest_round_ < decided_round_ + 3) return;  // the next slot cannot have 2f+1 certificates yet
+  const Round top = highest_round_ - 2;               // the highest slot with certificates possible
+  // Decisions from the top down, so each undecided slot finds its anchors decided.
+  std::map<Round, std::pair<Decision, const Node*>> status;
+  for (Round r = top; r > decided_round_; --r) {
+    const Node* leader = nullptr;
+    Decision d = direct(r, &leader);
+    if (d == Decision::undecided) d = indirect(r, status, &leader);
+    status[r] = {d, leader};
+  }
+  const auto first = status.find(decided_round_ + 1);
+  if (first == status.end() || first->second.first == Decision::undecided) return;
+  for (auto it = first; it != status.end() && it->second.first != Decision::undecided; ++it) {
+    if (it->second.first == Decision::commit) {
+      ++counters_.leaders_committed;
+      order(it->second.second, ready);
+    } else {
+      ++counters_.leaders_skipped;
+    }
+    decided_round_ = it->first;
+    marker_dirty_ = true;
+  }
+  collect_garbage(ready);
+}
+
+// Rule D3: the first later slot of round >= r + 3 decided as a commit (skips
+// passed over, an undecided one stops the search) decides slot r: commit the slot
+// vertex one of whose certificates the anchor reaches, else skip.
+Core::Decision Core::indirect(Round r, const std::map<Round, std::pair<Decision, const Node*>>& status,
+                              const Node** leader) const {
+  for (auto a = status.lower_bound(r + 3); a != status.end(); ++a) {
+    if (a->second.first == Decision::undecided) return Decision::undecided;
+    if (a->second.first == Decision::skip) continue;
+    if (auto rs = rounds_.find(r); rs != rounds_.end()) {
+      for (const Node* l : rs->second.slot) {
+        for (const Node* c : l->certificates) {
+          if (reaches(a->second.second, c)) {
+            *leader = l;
+            return Decision::commit;
           }
-          break;
         }
       }
-      status[r] = {d, leader};
     }
-    const auto first = status.find(decided_round_ + 1);
-    if (first == status.end() || first->second.first == Decision::undecided) return;
-    bool progressed = false;
-    for (auto it = first; it != status.end() && it->second.first != Decision::undecided; ++it) {
-      if (it->second.first == Decision::commit) {
-        ++counters_.leaders_committed;
-        order(it->second.second, ready);
-      } else {
-        ++counters_.leaders_skipped;
-      }
-      decided_round_ = it->first;
-      marker_dirty_ = true;
-      progressed = true;
-    }
-    if (!progressed) return;
-    collect_garbage(ready);
-    return;
+    return Decision::skip;
   }
+  return Decision::undecided;
 }
 
 // Orders the committed leader's causal history not yet ordered: vertices above
@@ -584,8 +595,7 @@ void Core::order(const Node* leader, consensus::Ready& ready) {
     watermarks_[x->vertex.author] = std::max(watermarks_[x->vertex.author], x->vertex.round);
   }
   for (Node* x : history) {
-    if (x->ordered) continue;
-    x->ordered = true;
+    x->ordered = true;  // above its watermark until now: not ordered before
     if (x->vertex.payload.empty()) continue;
     --unordered_with_payload_;
     Vertex header = x->vertex;
@@ -612,7 +622,6 @@ void Core::collect_garbage(consensus::Ready& ready) {
   // Pointers into collected vertices: parents and certificates below the GC round.
   for (auto& [id, node] : nodes_) {
     if (node->vertex.round <= gc_round_) node->parents.clear();
-    std::erase_if(node->certificates, [&](const Node* c) { return c->vertex.round < gc_round_; });
     if (node->votes_for && node->vertex.round <= gc_round_) node->votes_for = nullptr;
   }
   for (auto it = pending_.begin(); it != pending_.end();) {

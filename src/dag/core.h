@@ -17,7 +17,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "common/limits.h"
@@ -84,13 +83,16 @@ class Core final : public consensus::Core {
     std::vector<Node*> slot;         // the leader's vertices (more than one: equivocation)
     Authors authors;                 // authors with a vertex held
     Authors blamers;                 // authors with a vertex not voting for the previous slot
+    std::vector<std::uint32_t> versions;  // per author, vertices held (> 1: equivocation)
     Tick quorum_at = 0;              // when `authors` reached the quorum (0: not yet)
   };
   struct Pending {
     Vertex vertex;
     std::size_t missing = 0;
   };
-  using PendingMap = std::unordered_map<VertexId, Pending, Hash32Hasher>;
+  // Ordered maps for ids a peer chooses (parents, fetches): no hash flooding,
+  // and iteration order that is the same on every replica.
+  using PendingMap = std::map<VertexId, Pending>;
   struct Fetch {
     Tick asked_at = 0;
     ReplicaId next = 0;  // the peer asked next
@@ -109,7 +111,7 @@ class Core final : public consensus::Core {
   void link(Node* x);
   void on_fetch(ReplicaId from, const FetchRequest& request, consensus::Ready& ready);
   void ask(ReplicaId peer, const VertexId& id);
-  void retry_fetches(consensus::Ready& ready);
+  void retry_fetches();
   void drop_waiting_for(const VertexId& id);
   PendingMap::iterator forget_pending(PendingMap::iterator it);
   void flush_asks(consensus::Ready& ready);
@@ -119,6 +121,8 @@ class Core final : public consensus::Core {
   bool idle() const;
 
   Decision direct(Round r, const Node** leader) const;
+  Decision indirect(Round r, const std::map<Round, std::pair<Decision, const Node*>>& status,
+                    const Node** leader) const;
   bool reaches(const Node* from, const Node* target) const;
   void try_decide(consensus::Ready& ready);
   void order(const Node* leader, consensus::Ready& ready);
@@ -134,7 +138,7 @@ class Core final : public consensus::Core {
   Tick authored_at_ = 0;
   std::optional<Bytes> next_payload_;
 
-  std::unordered_map<VertexId, std::unique_ptr<Node>, Hash32Hasher> nodes_;
+  std::map<VertexId, std::unique_ptr<Node>> nodes_;
   std::map<Round, RoundState> rounds_;
   Round highest_round_ = 0;
   std::size_t unordered_with_payload_ = 0;
@@ -142,8 +146,8 @@ class Core final : public consensus::Core {
   PendingMap pending_;
   std::size_t pending_bytes_ = 0;
   std::vector<std::size_t> pending_per_author_;
-  std::unordered_multimap<VertexId, VertexId, Hash32Hasher> waiting_on_;  // missing parent -> child
-  std::unordered_map<VertexId, Fetch, Hash32Hasher> fetches_;
+  std::multimap<VertexId, VertexId> waiting_on_;  // missing parent -> child
+  std::map<VertexId, Fetch> fetches_;
   std::map<ReplicaId, std::vector<VertexId>> asks_;  // this step's fetch requests, per peer
 
   Round decided_round_ = 0;
@@ -152,6 +156,7 @@ class Core final : public consensus::Core {
   Hash32 last_id_;
   std::vector<Round> watermarks_;
   bool marker_dirty_ = false;
+  bool inserted_ = false;  // a vertex entered the DAG since the last try_decide
   Counters counters_;
 };
 

@@ -96,8 +96,10 @@ struct Config {
   Tick idle_round_ticks = 0;
   // Fetches for a missing vertex are retried after this long, from the next peer.
   Tick fetch_retry_ticks = 200;
-  // Rounds kept below the last committed leader's round (garbage collection):
-  // vertices below it are dropped, never ordered, never fetched.
+  // Rounds kept below the last decided leader slot (garbage collection):
+  // vertices below it are dropped, never ordered, never fetched. It also sets
+  // the ordering floor (rule O1), so it is a cluster parameter like n: every
+  // replica must use the same value or their commit streams differ.
   Round gc_depth = 50;
 };
 
