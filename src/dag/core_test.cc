@@ -328,6 +328,47 @@ TEST(DagCore, RestartWithoutTheJournalIsSeenAsEquivocation) {
   EXPECT_GT(equivocations, 0u);
 }
 
+// An equivocating author whose versions are each wanted (its own next-round
+// versions reference them) gets at most n versions of a round into the DAG.
+TEST(DagCore, EquivocationVersionsAreBoundedByN) {
+  const Config c = lone_config();
+  Core core(c, RestoredDag{});
+  Ready ready;
+  core.step(consensus::Start{1}, ready);
+  const VertexId own1 = std::get<VertexMessage>(message_of(*ready.sends.at(0).message)).vertex.id();
+  Vertex other1;
+  other1.chain_id = 9;
+  other1.round = 1;
+  other1.author = 1;
+  const auto step = [&](const Vertex& v) {
+    Ready r;
+    core.step(consensus::Received{v.author, wrap(VertexMessage{v}), 2}, r);
+  };
+  std::vector<Vertex> round1, round2;
+  for (std::uint8_t k = 0; k < 10; ++k) {
+    Vertex v1;
+    v1.chain_id = 9;
+    v1.round = 1;
+    v1.author = 3;
+    v1.payload = Bytes{k};
+    Vertex v2;
+    v2.chain_id = 9;
+    v2.round = 2;
+    v2.author = 3;
+    v2.parents = {own1, other1.id(), v1.id()};
+    v2.payload = Bytes{k};
+    round1.push_back(v1);
+    round2.push_back(v2);
+  }
+  step(other1);
+  for (const Vertex& v : round2) step(v);  // all pending: their round-1 parents are missing
+  for (const Vertex& v : round1) step(v);  // each wanted by a pending child
+  // Held: our round-1 vertex, 1's, 3's round-1 and round-2 versions (n = 4 each),
+  // and our round-2 vertex (round 1 had 2f+1 with its leader, 1).
+  EXPECT_EQ(core.vertices_held(), 1u + 1u + 4u + 4u + 1u);
+  EXPECT_GT(core.counters().equivocations, 0u);
+}
+
 // A Byzantine author floods far-future rounds and vertices with unknown parents:
 // dropped or buffered within the bounds, and the honest replicas go on.
 TEST(DagCore, FloodsStayWithinTheBounds) {
