@@ -404,10 +404,11 @@ void Node::Impl::refresh_metrics() {
       {"bad_proposal", "a proposal whose payload or transactions failed the node's checks"},
       {"unsolicited_fetch_response", "a fetch response from a peer we had not asked"},
       {"store_fetch_budget", "a fetch for stored blocks beyond the peer's budget"},
+      {"unit_index_full", "a stored unit not indexed for the payload builder: node_in_flight_blocks_max units indexed"},
   };
   const ProtocolDriver::Drops drops = protocol_->drops();
   const std::uint64_t values[] = {bad_peer_messages_.load() + drops.malformed, drops.bad_signature, bad_proposals_,
-                                  drops.unsolicited_response, drops.store_fetch_budget};
+                                  drops.unsolicited_response, drops.store_fetch_budget, units_not_indexed_};
   // A running total kept here, exported as a counter (raised to the total).
   const auto export_total = [](std::string_view name, std::string_view help, perf::Labels labels,
                                std::uint64_t total, double unit_scale = 1.0) {

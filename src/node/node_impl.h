@@ -273,6 +273,7 @@ class Node::Impl {
 
   // The in-flight index (payload_builder.cc): units the core stored, not committed.
   std::map<Hash32, UnitInfo> units_;
+  std::uint64_t units_not_indexed_ = 0;  // stored units past node_in_flight_blocks_max (dropped_total)
   // The last proposal's payload as its check decoded it, handed to index_units.
   std::optional<std::pair<Hash32, UnitInfo>> checked_;
   std::uint64_t units_version_ = 0;

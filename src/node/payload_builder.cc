@@ -30,7 +30,11 @@ void Node::Impl::fill_unit(UnitInfo& info, const Bytes& bytes, const Payload& pa
 
 void Node::Impl::index_units(const std::vector<Hash32>& stored) {
   for (const Hash32& id : stored) {
-    if (units_.count(id) || units_.size() >= limits::node_in_flight_blocks_max) continue;
+    if (units_.count(id)) continue;
+    if (units_.size() >= limits::node_in_flight_blocks_max) {
+      ++units_not_indexed_;  // its transactions may be proposed again: a duplicate gets a bad-nonce receipt
+      continue;
+    }
     const Bytes* bytes = protocol_->core().payload_of(id);
     if (!bytes) continue;
     UnitInfo info;
