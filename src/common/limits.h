@@ -178,10 +178,6 @@ static_assert(storage_block_cache_entries_max >= consensus_fetch_blocks_max);
 // 2f+1 ML-DSA signatures) are ~10 KiB; journal records, the commit index, digests
 // and state entries stay inline.
 inline constexpr std::size_t storage_blob_value_bytes_min = 4 * 1024;
-// Bloom filter bits per key of the store's id -> sequence index: 10 bits give
-// about 1 % false positives (RocksDB's usual setting) for ~1.3 KiB per thousand
-// kept commits, held in the bounded RocksDB cache with the index blocks.
-inline constexpr int storage_bloom_bits_per_key = 10;
 // ChaCha20-Poly1305 inputs (plaintext plus associated data) this large or larger
 // go through OpenSSL's EVP (gate crypto.openssl_aead); below it, its per-call set-up
 // costs more than its faster code saves, and libsodium does them (seal + open,

@@ -93,6 +93,7 @@ Result<CommitRecord, StorageError> Store::commit_at(std::uint64_t sequence) {
 Result<std::uint64_t, StorageError> Store::sequence_of(const Hash32& id) {
   Impl& d = *impl_;
   if (const std::uint64_t cached = d.cache.sequence_of(id); cached != 0) return cached;
+  if (!d.maybe_committed(id)) return Err(StorageError::not_found);  // no read for an id a peer made up
   auto v = d.get(cf_sequences, slice(id.span()));
   if (!v) return Err(v.error());
   if (!v->has_value()) return Err(StorageError::not_found);

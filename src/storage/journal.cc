@@ -149,9 +149,11 @@ Result<std::vector<std::pair<Hash32, Bytes>>, StorageError> Store::journal_units
     if (!bytes) return Err(bytes.error());
     if (!bytes->has_value() || (*bytes)->size() != indexed->second) return Err(StorageError::corrupt);
     // Never committed as well (append_commit moves a unit out of the journal).
-    auto committed = d.get(cf_sequences, slice(id->span()));
-    if (!committed) return Err(committed.error());
-    if (committed->has_value()) return Err(StorageError::corrupt);
+    if (d.maybe_committed(*id)) {
+      auto committed = d.get(cf_sequences, slice(id->span()));
+      if (!committed) return Err(committed.error());
+      if (committed->has_value()) return Err(StorageError::corrupt);
+    }
     const ByteSpan unit_bytes = span_of(**bytes);
     out.emplace_back(*id, Bytes(unit_bytes.begin(), unit_bytes.end()));
   }

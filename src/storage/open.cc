@@ -127,22 +127,10 @@ std::vector<rocksdb::ColumnFamilyDescriptor> families_for(const std::shared_ptr<
     // under signed load, for nothing (docs/storage.md "Blob files").
     large_values.enable_blob_garbage_collection = false;
   }
-  // The id -> sequence index is asked about ids that are not there on every
-  // unit_put (is this unit committed already?): the answer is almost always no,
-  // and without a filter each such lookup reads an index and a data block of
-  // every table (~4 % of the validators' CPU at light load, on the path of every
-  // vote: `perf record -g -p <the four nodes>` during `kestrel bench cluster --raw
-  // --rate 100 --duration 15`, Store::unit_put -> GetFromBatchAndDB). A Bloom
-  // filter answers most of them from memory; store_impl.h's committed_prefixes
-  // the rest.
-  rocksdb::ColumnFamilyOptions filtered = small_values;
-  rocksdb::BlockBasedTableOptions filtered_table = table_options;
-  filtered_table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(limits::storage_bloom_bits_per_key));
-  filtered.table_factory.reset(rocksdb::NewBlockBasedTableFactory(filtered_table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (std::size_t f = 0; f < family_count; ++f) {
     const bool large = f == cf_units || f == cf_proofs;
-    descriptors.emplace_back(family_names[f], large ? large_values : f == cf_sequences ? filtered : small_values);
+    descriptors.emplace_back(family_names[f], large ? large_values : small_values);
   }
   return descriptors;
 }
