@@ -82,9 +82,9 @@ fuzz:
 	@scripts/setup-deps --fuzz
 	cmake --preset fuzz >/dev/null
 	cmake --build --preset fuzz -j $(JOBS) --target codec_fuzz hotstuff2_messages_fuzz transaction_fuzz \
-	  handshake_fuzz frame_fuzz
+	  handshake_fuzz frame_fuzz dag_messages_fuzz
 	@mkdir -p build/fuzz/corpus/codec build/fuzz/corpus/hotstuff2_messages build/fuzz/corpus/transaction \
-	  build/fuzz/corpus/handshake build/fuzz/corpus/frame
+	  build/fuzz/corpus/handshake build/fuzz/corpus/frame build/fuzz/corpus/dag_messages
 	build/fuzz/src/common/codec_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  build/fuzz/corpus/codec src/common/fuzz_corpus/codec
 	build/fuzz/src/hotstuff2/hotstuff2_messages_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
@@ -94,6 +94,8 @@ fuzz:
 	build/fuzz/src/net/handshake_fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/handshake \
 	  src/net/fuzz_corpus/handshake
 	build/fuzz/src/net/frame_fuzz -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/frame src/net/fuzz_corpus/frame
+	build/fuzz/src/dag/dag_messages_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  build/fuzz/corpus/dag_messages src/dag/fuzz_corpus/messages
 
 clean:
 	rm -rf build
